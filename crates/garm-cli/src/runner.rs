@@ -1,0 +1,249 @@
+//! `runner …` commands: listing, showing and deleting runners (garm instances).
+
+use clap::{ArgGroup, Args, Subcommand};
+use serde_json::Value;
+
+use crate::pool::EntityArgs;
+use crate::table::{Cell, Table};
+use crate::value::{self, text};
+use crate::Ctx;
+
+#[derive(Debug, Subcommand)]
+pub enum RunnerCommand {
+    /// List runners of a pool or scale set, of an entity, or all of them.
+    #[command(visible_alias = "ls")]
+    List(RunnerListArgs),
+    /// Show details for a runner.
+    Show { name: String },
+    /// Remove a runner.
+    #[command(visible_aliases = ["remove", "rm", "del"])]
+    Delete(RunnerDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("entity").args(["repo", "org", "enterprise", "all"])))]
+pub struct RunnerListArgs {
+    /// A pool UUID or a numeric scale set ID.
+    pub pool_or_scale_set: Option<String>,
+    #[command(flatten)]
+    pub entity: EntityArgs,
+    /// List all runners (the default; kept for compatibility).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Include additional info.
+    #[arg(short = 'l', long)]
+    pub long: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunnerDeleteArgs {
+    pub name: String,
+    /// Ignore provider errors when removing the runner.
+    #[arg(short = 'f', long)]
+    pub force_remove_runner: bool,
+    /// Ignore Unauthorized errors from GitHub and remove the runner from the provider and database.
+    #[arg(short = 'b', long)]
+    pub bypass_github_unauthorized: bool,
+}
+
+/// `runner …`.
+pub fn runner(ctx: &Ctx, cmd: RunnerCommand) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    match cmd {
+        RunnerCommand::List(args) => {
+            let path = match &args.pool_or_scale_set {
+                Some(id) => {
+                    if args.entity.selected().is_some() || args.all {
+                        anyhow::bail!(
+                            "specifying a pool ID and any of [all org repo enterprise] are mutually exclusive"
+                        );
+                    }
+                    if id.parse::<u64>().is_ok() {
+                        format!("/scalesets/{id}/instances")
+                    } else {
+                        format!("/pools/{id}/instances")
+                    }
+                }
+                None => match args.entity.resolve(&client)? {
+                    Some(owner) => format!("{owner}/instances"),
+                    None => "/instances".to_string(),
+                },
+            };
+            let runners = client.get(&path)?;
+            ctx.emit(&runners, |r| runners_table(r, args.long, true));
+        }
+        RunnerCommand::Show { name } => {
+            let runner = client.get(&format!("/instances/{name}"))?;
+            ctx.emit(&runner, runner_table);
+        }
+        RunnerCommand::Delete(args) => {
+            let query = [
+                ("forceRemove", args.force_remove_runner.to_string()),
+                (
+                    "bypassGHUnauthorized",
+                    args.bypass_github_unauthorized.to_string(),
+                ),
+            ];
+            client.delete(&format!("/instances/{}", args.name), &query)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where a runner comes from: `Pool: <uuid>` or `Scale Set: <id>`.
+fn origin(runner: &Value) -> String {
+    let pool = text(runner, &["pool_id"]);
+    if !pool.is_empty() {
+        return format!("Pool: {pool}");
+    }
+    match runner["scale_set_id"].as_u64() {
+        Some(id) if id != 0 => format!("Scale Set: {id}"),
+        _ => String::new(),
+    }
+}
+
+/// The `runner ls` view; `pool runner list` leaves out the Pool / Scale Set column.
+pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
+    let runners = value::list(runners);
+    let with_jobs = long
+        && runners
+            .iter()
+            .any(|r| r.get("job").is_some_and(|j| !j.is_null()));
+    let mut header = vec!["Nr", "Name", "Status", "Runner Status"];
+    if with_origin {
+        header.push("Pool / Scale Set");
+    }
+    if long {
+        header.extend(["Created At", "Updated At"]);
+    }
+    if with_jobs {
+        header.extend(["Job Name", "Started At", "Run ID", "Repository"]);
+    }
+    let mut table = Table::list(&header);
+    for (n, r) in runners.iter().enumerate() {
+        let mut row: Vec<Cell> = vec![
+            Cell::num(n + 1),
+            text(r, &["name"]).into(),
+            text(r, &["status"]).into(),
+            text(r, &["runner_status"]).into(),
+        ];
+        if with_origin {
+            row.push(origin(r).into());
+        }
+        if long {
+            row.push(text(r, &["created_at"]).into());
+            row.push(text(r, &["updated_at"]).into());
+        }
+        if with_jobs && r.get("job").is_some_and(|j| !j.is_null()) {
+            let repo = format!(
+                "{}/{}",
+                text(r, &["job", "repository_owner"]),
+                text(r, &["job", "repository_name"])
+            );
+            row.push(text(r, &["job", "name"]).into());
+            row.push(text(r, &["job", "started_at"]).into());
+            row.push(value::cell(r, &["job", "run_id"]));
+            row.push(repo.into());
+        }
+        table.row(row);
+    }
+    table
+}
+
+/// The `runner show` view.
+pub fn runner_table(r: &Value) -> Table {
+    let mut table = Table::fields();
+    table.field("ID", text(r, &["id"]));
+    table.field("Created At", text(r, &["created_at"]));
+    table.field("Updated At", text(r, &["updated_at"]));
+    table.field("Provider ID", text(r, &["provider_id"]));
+    table.field("Name", text(r, &["name"]));
+    table.field("OS Type", text(r, &["os_type"]));
+    table.field("OS Architecture", text(r, &["os_arch"]));
+    table.field("OS Name", text(r, &["os_name"]));
+    table.field("OS Version", text(r, &["os_version"]));
+    table.field("Status", text(r, &["status"]));
+    table.field("Runner Status", text(r, &["runner_status"]));
+    let shell = value::flag(r, &["capabilities", "has_shell"]);
+    table.field("Capabilities", format!("Shell: {shell}"));
+    let pool = text(r, &["pool_id"]);
+    if !pool.is_empty() {
+        table.field("Pool ID", pool);
+    } else if r["scale_set_id"].as_u64().unwrap_or(0) != 0 {
+        table.field("Scale Set ID", value::cell(r, &["scale_set_id"]));
+    }
+    for address in value::items(r, &["addresses"]) {
+        table.field("Addresses", text(address, &["address"]));
+    }
+    if let Some(fault) = value::bytes_text(r, &["provider_fault"]) {
+        table.field("Provider Fault", fault);
+    }
+    for message in value::items(r, &["status_messages"]) {
+        let line = format!(
+            "{}: {}",
+            value::short_time(message, &["created_at"]),
+            text(message, &["message"])
+        );
+        table.field("Status Updates", line);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn runner_list_numbers_rows_and_names_the_pool_or_scale_set() {
+        let runners = json!([
+            {"name": "garm-a", "status": "running", "runner_status": "idle", "pool_id": "p1"},
+            {"name": "garm-b", "status": "creating", "runner_status": "pending", "scale_set_id": 7},
+        ]);
+        let rendered = runners_table(&runners, false, true).render();
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert_eq!(
+            lines[1],
+            "| NR | NAME   | STATUS   | RUNNER STATUS | POOL / SCALE SET |"
+        );
+        assert_eq!(
+            lines[3],
+            "|  1 | garm-a | running  | idle          | Pool: p1         |"
+        );
+        assert_eq!(
+            lines[5],
+            "|  2 | garm-b | creating | pending       | Scale Set: 7     |"
+        );
+        let without = runners_table(&runners, false, false).render();
+        assert!(!without.contains("POOL / SCALE SET"));
+    }
+
+    #[test]
+    fn long_runner_list_adds_job_columns_only_when_a_job_is_attached() {
+        let idle = json!([{"name": "a", "pool_id": "p"}]);
+        assert!(!runners_table(&idle, true, true)
+            .render()
+            .contains("JOB NAME"));
+        let busy = json!([{"name": "a", "pool_id": "p", "job": {"name": "build", "run_id": 42, "repository_owner": "o", "repository_name": "r"}}]);
+        let rendered = runners_table(&busy, true, true).render();
+        assert!(rendered.contains("JOB NAME"), "{rendered}");
+        assert!(rendered.contains("| build    |"), "{rendered}");
+        assert!(rendered.contains("| o/r        |"), "{rendered}");
+    }
+
+    #[test]
+    fn runner_show_decodes_provider_fault_and_lists_status_updates() {
+        let runner = json!({
+            "name": "garm-a", "pool_id": "p1", "provider_fault": "Ym9vbQ==",
+            "capabilities": {"has_shell": true},
+            "addresses": [{"address": "10.0.0.4", "type": "private"}],
+            "status_messages": [{"created_at": "2026-07-01T10:00:00Z", "message": "installing"}],
+        });
+        let rendered = runner_table(&runner).render();
+        assert!(rendered.contains("| Provider Fault  | boom "));
+        assert!(rendered.contains("| Capabilities    | Shell: true "));
+        assert!(rendered.contains("| Addresses       | 10.0.0.4 "));
+        assert!(rendered.contains("| Status Updates  | 2026-07-01T10:00:00: installing |"));
+        assert!(rendered.contains("| Pool ID         | p1 "));
+    }
+}

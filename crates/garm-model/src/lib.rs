@@ -1,0 +1,15 @@
+//! Domain vocabulary of garm-rs: instance and runner state machines, label matching,
+//! pool settings validation and secret wrappers.
+//!
+//! This crate does no IO and knows no wire format: the REST shapes live in
+//! `garm-api-types`, SQL in `garm-store`, forge JSON in `garm-forge`.
+
+pub mod labels;
+pub mod pool;
+pub mod secret;
+pub mod status;
+
+pub use labels::{job_matches_pool, order_candidates, BalancerType};
+pub use pool::{OsArch, OsType, PoolSettingsError};
+pub use secret::Secret;
+pub use status::{InstanceStatus, RunnerStatus, TransitionError};

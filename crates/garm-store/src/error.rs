@@ -1,0 +1,52 @@
+//! The store's error type.
+
+use garm_model::TransitionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("{what} already exists")]
+    Conflict { what: String },
+    /// A delete or change refused because something still depends on the row.
+    #[error("{what}")]
+    InUse { what: String },
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("database schema version {found} is newer than this garm understands ({known}); refusing to touch it")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("a sealed secret could not be opened")]
+    Seal(#[source] crate::seal::SealError),
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("corrupt row: {what}")]
+    Corrupt { what: String },
+}
+
+impl StoreError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() {
+                return Self::Conflict {
+                    what: db.message().to_string(),
+                };
+            }
+        }
+        if matches!(err, sqlx::Error::RowNotFound) {
+            return Self::NotFound { what: "row".into() };
+        }
+        Self::Backend(Box::new(err))
+    }
+}

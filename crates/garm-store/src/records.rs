@@ -1,0 +1,270 @@
+//! Rows as the rest of garm-rs sees them, secrets already opened.
+
+use chrono::{DateTime, Utc};
+use garm_model::{BalancerType, InstanceStatus, RunnerStatus, Secret};
+
+pub type Time = DateTime<Utc>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerRecord {
+    pub controller_id: String,
+    pub metadata_url: String,
+    pub callback_url: String,
+    pub webhook_url: String,
+    pub agent_url: String,
+    pub minimum_job_age_backoff: u32,
+    pub ca_cert_bundle: Vec<u8>,
+    pub garm_agent_releases_url: String,
+    pub enable_agent_tools_sync: bool,
+    pub garm_agent_version: String,
+    pub allow_insecure_garm_agent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub full_name: String,
+    pub password_hash: String,
+    pub generation: i64,
+    pub is_admin: bool,
+    pub enabled: bool,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointRecord {
+    pub name: String,
+    pub endpoint_type: String,
+    pub description: String,
+    pub api_base_url: String,
+    pub upload_base_url: String,
+    pub base_url: String,
+    pub ca_cert_bundle: Vec<u8>,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+/// How we authenticate to an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredentialSecret {
+    Pat {
+        token: Secret,
+    },
+    App {
+        app_id: i64,
+        installation_id: i64,
+        private_key_pem: Secret,
+    },
+}
+
+impl CredentialSecret {
+    pub fn auth_type(&self) -> &'static str {
+        match self {
+            Self::Pat { .. } => "pat",
+            Self::App { .. } => "app",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CredentialsRecord {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub forge_type: String,
+    pub endpoint_name: String,
+    pub secret: CredentialSecret,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    Repository,
+    Organization,
+    Enterprise,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Repository => "repository",
+            Self::Organization => "organization",
+            Self::Enterprise => "enterprise",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "repository" => Some(Self::Repository),
+            "organization" => Some(Self::Organization),
+            "enterprise" => Some(Self::Enterprise),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EntityRecord {
+    pub id: String,
+    pub kind: EntityKind,
+    /// Empty except for repositories.
+    pub owner: String,
+    pub name: String,
+    pub endpoint_name: String,
+    pub credentials_id: i64,
+    pub webhook_secret: Secret,
+    pub balancer: BalancerType,
+    pub agent_mode: bool,
+    pub pool_manager_running: bool,
+    pub failure_reason: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+impl EntityRecord {
+    /// `owner/name` for repositories, the name otherwise.
+    pub fn display_name(&self) -> String {
+        match self.kind {
+            EntityKind::Repository => format!("{}/{}", self.owner, self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub id: i64,
+    pub created_at: Time,
+    pub event_type: String,
+    pub event_level: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagRecord {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolRecord {
+    pub id: String,
+    pub entity_id: String,
+    pub provider_name: String,
+    pub runner_prefix: String,
+    pub max_runners: u32,
+    pub min_idle_runners: u32,
+    pub bootstrap_timeout: u32,
+    pub image: String,
+    pub flavor: String,
+    pub os_type: String,
+    pub os_arch: String,
+    pub enabled: bool,
+    /// Raw JSON, byte for byte as the operator sent it.
+    pub extra_specs: Option<String>,
+    pub runner_group: String,
+    pub enable_shell: bool,
+    pub generation: u64,
+    pub priority: u32,
+    pub template_id: Option<i64>,
+    pub tags: Vec<TagRecord>,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+/// Fields of a new pool; the store assigns id, tags ids and times.
+#[derive(Debug, Clone)]
+pub struct NewPool {
+    pub entity_id: String,
+    pub provider_name: String,
+    pub runner_prefix: String,
+    pub max_runners: u32,
+    pub min_idle_runners: u32,
+    pub bootstrap_timeout: u32,
+    pub image: String,
+    pub flavor: String,
+    pub os_type: String,
+    pub os_arch: String,
+    pub enabled: bool,
+    pub extra_specs: Option<String>,
+    pub runner_group: String,
+    pub enable_shell: bool,
+    pub priority: u32,
+    pub template_id: Option<i64>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressRecord {
+    pub address: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstanceRecord {
+    pub id: String,
+    pub name: String,
+    pub pool_id: String,
+    pub provider_id: Option<String>,
+    pub agent_id: i64,
+    pub os_type: String,
+    pub os_arch: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub addresses: Vec<AddressRecord>,
+    pub status: InstanceStatus,
+    pub runner_status: RunnerStatus,
+    pub provider_fault: String,
+    pub create_attempt: i64,
+    pub token_fetched: bool,
+    /// Opened JIT configuration (file name → base64 content), if any.
+    pub jit_config: Option<Secret>,
+    pub runner_group: String,
+    pub extra_labels: Vec<String>,
+    pub generation: u64,
+    pub callback_url: String,
+    pub metadata_url: String,
+    pub heartbeat: Time,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobRecord {
+    pub id: i64,
+    pub workflow_job_id: i64,
+    pub run_id: i64,
+    pub action: String,
+    pub status: String,
+    pub conclusion: String,
+    pub name: String,
+    pub started_at: Option<Time>,
+    pub completed_at: Option<Time>,
+    pub runner_id: i64,
+    pub runner_name: String,
+    pub runner_group_id: i64,
+    pub runner_group_name: String,
+    pub repository_name: String,
+    pub repository_owner: String,
+    pub workflow_run_url: String,
+    pub labels: Vec<String>,
+    pub repo_id: Option<String>,
+    pub org_id: Option<String>,
+    pub enterprise_id: Option<String>,
+    pub locked_by: Option<String>,
+    pub instance_name: Option<String>,
+    pub reason: String,
+    pub created_at: Option<Time>,
+    pub updated_at: Option<Time>,
+}
+
+/// Filters of the entity list endpoints; empty strings mean "no filter".
+#[derive(Debug, Clone, Default)]
+pub struct EntityFilter {
+    pub owner: String,
+    pub name: String,
+    pub endpoint: String,
+}

@@ -1,0 +1,519 @@
+//! Pools, tags, instances and jobs.
+
+use super::*;
+
+impl Store {
+    async fn upsert_tags(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        pool_id: &str,
+        tags: &[String],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM pool_tags WHERE pool_id = $1")
+            .bind(pool_id)
+            .execute(&mut **tx)
+            .await?;
+        for (position, tag) in tags.iter().enumerate() {
+            let key = tag.to_lowercase();
+            let existing = sqlx::query("SELECT id FROM tags WHERE name_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let tag_id: String = match existing {
+                Some(row) => row.try_get("id")?,
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    sqlx::query("INSERT INTO tags (id, name, name_key) VALUES ($1,$2,$3)")
+                        .bind(&id)
+                        .bind(tag)
+                        .bind(&key)
+                        .execute(&mut **tx)
+                        .await?;
+                    id
+                }
+            };
+            sqlx::query("INSERT INTO pool_tags (pool_id, tag_id, position) VALUES ($1,$2,$3)")
+                .bind(pool_id)
+                .bind(&tag_id)
+                .bind(position as i64)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn pool_tags(&self, pool_id: &str) -> Result<Vec<TagRecord>> {
+        let rows = sqlx::query("SELECT t.id AS id, t.name AS name FROM pool_tags p JOIN tags t ON t.id = p.tag_id WHERE p.pool_id = $1 ORDER BY p.position")
+            .bind(pool_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TagRecord {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn pool_from(&self, r: &AnyRow) -> Result<PoolRecord> {
+        let id: String = r.try_get("id")?;
+        Ok(PoolRecord {
+            tags: self.pool_tags(&id).await?,
+            id,
+            entity_id: r.try_get("entity_id")?,
+            provider_name: r.try_get("provider_name")?,
+            runner_prefix: r.try_get("runner_prefix")?,
+            max_runners: r.try_get::<i64, _>("max_runners")? as u32,
+            min_idle_runners: r.try_get::<i64, _>("min_idle_runners")? as u32,
+            bootstrap_timeout: r.try_get::<i64, _>("bootstrap_timeout")? as u32,
+            image: r.try_get("image")?,
+            flavor: r.try_get("flavor")?,
+            os_type: r.try_get("os_type")?,
+            os_arch: r.try_get("os_arch")?,
+            enabled: r.try_get("enabled")?,
+            extra_specs: r.try_get("extra_specs")?,
+            runner_group: r.try_get("runner_group")?,
+            enable_shell: r.try_get("enable_shell")?,
+            generation: r.try_get::<i64, _>("generation")? as u64,
+            priority: r.try_get::<i64, _>("priority")? as u32,
+            template_id: r.try_get("template_id")?,
+            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        })
+    }
+
+    pub async fn create_pool(&self, p: &NewPool) -> Result<PoolRecord> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let t = ts(&now());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0,$16,$17,$18,$18)"))
+            .bind(&id)
+            .bind(&p.entity_id)
+            .bind(&p.provider_name)
+            .bind(&p.runner_prefix)
+            .bind(p.max_runners as i64)
+            .bind(p.min_idle_runners as i64)
+            .bind(p.bootstrap_timeout as i64)
+            .bind(&p.image)
+            .bind(&p.flavor)
+            .bind(&p.os_type)
+            .bind(&p.os_arch)
+            .bind(p.enabled)
+            .bind(p.extra_specs.clone())
+            .bind(&p.runner_group)
+            .bind(p.enable_shell)
+            .bind(p.priority as i64)
+            .bind(p.template_id)
+            .bind(&t)
+            .execute(&mut *tx)
+            .await?;
+        self.upsert_tags(&mut tx, &id, &p.tags).await?;
+        tx.commit().await?;
+        self.pool(&id).await
+    }
+
+    pub async fn pool(&self, id: &str) -> Result<PoolRecord> {
+        let row = sqlx::query(&format!("SELECT {POOL_COLS} FROM pools WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("pool {id}")))?;
+        self.pool_from(&row).await
+    }
+
+    /// All pools, or those of one entity.
+    pub async fn pools(&self, entity_id: Option<&str>) -> Result<Vec<PoolRecord>> {
+        let rows =
+            match entity_id {
+                Some(id) => sqlx::query(&format!(
+                    "SELECT {POOL_COLS} FROM pools WHERE entity_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?,
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {POOL_COLS} FROM pools ORDER BY created_at, id"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.pool_from(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Writes every mutable field of `p`; `tags`, when given, replaces the tag set.
+    pub async fn update_pool(&self, p: &PoolRecord, tags: Option<&[String]>) -> Result<PoolRecord> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE pools SET provider_name=$1, runner_prefix=$2, max_runners=$3, min_idle_runners=$4, bootstrap_timeout=$5, image=$6, flavor=$7, os_type=$8, os_arch=$9, enabled=$10, extra_specs=$11, runner_group=$12, enable_shell=$13, generation=$14, priority=$15, template_id=$16, updated_at=$17 WHERE id=$18")
+            .bind(&p.provider_name)
+            .bind(&p.runner_prefix)
+            .bind(p.max_runners as i64)
+            .bind(p.min_idle_runners as i64)
+            .bind(p.bootstrap_timeout as i64)
+            .bind(&p.image)
+            .bind(&p.flavor)
+            .bind(&p.os_type)
+            .bind(&p.os_arch)
+            .bind(p.enabled)
+            .bind(p.extra_specs.clone())
+            .bind(&p.runner_group)
+            .bind(p.enable_shell)
+            .bind(p.generation as i64)
+            .bind(p.priority as i64)
+            .bind(p.template_id)
+            .bind(ts(&now()))
+            .bind(&p.id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("pool {}", p.id)));
+        }
+        if let Some(tags) = tags {
+            self.upsert_tags(&mut tx, &p.id, tags).await?;
+        }
+        tx.commit().await?;
+        self.pool(&p.id).await
+    }
+
+    /// Deletes a pool without instances; one with instances is refused, naming them.
+    pub async fn delete_pool(&self, id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT id FROM instances WHERE pool_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !rows.is_empty() {
+            let ids: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?;
+            return Err(StoreError::InUse {
+                what: format!("pool has runners: {}", ids.join(", ")),
+            });
+        }
+        sqlx::query("DELETE FROM pools WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- instances --------------------------------------------------------------
+
+    fn instance_from(&self, r: &AnyRow) -> Result<InstanceRecord> {
+        let status: String = r.try_get("status")?;
+        let runner_status: String = r.try_get("runner_status")?;
+        let addresses: String = r.try_get("addresses")?;
+        let labels: String = r.try_get("extra_labels")?;
+        let jit: Option<String> = r.try_get("jit_config")?;
+        let addresses: Vec<(String, String)> =
+            serde_json::from_str(&addresses).map_err(|_| StoreError::Corrupt {
+                what: "instance addresses".into(),
+            })?;
+        Ok(InstanceRecord {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            pool_id: r.try_get("pool_id")?,
+            provider_id: r.try_get("provider_id")?,
+            agent_id: r.try_get("agent_id")?,
+            os_type: r.try_get("os_type")?,
+            os_arch: r.try_get("os_arch")?,
+            os_name: r.try_get("os_name")?,
+            os_version: r.try_get("os_version")?,
+            addresses: addresses
+                .into_iter()
+                .map(|(address, kind)| AddressRecord { address, kind })
+                .collect(),
+            status: status
+                .parse::<InstanceStatus>()
+                .map_err(|what| StoreError::Corrupt { what })?,
+            runner_status: runner_status
+                .parse::<RunnerStatus>()
+                .map_err(|what| StoreError::Corrupt { what })?,
+            provider_fault: r.try_get("provider_fault")?,
+            create_attempt: r.try_get("create_attempt")?,
+            token_fetched: r.try_get("token_fetched")?,
+            jit_config: jit.map(|s| self.open(&s)).transpose()?,
+            runner_group: r.try_get("runner_group")?,
+            extra_labels: serde_json::from_str(&labels).map_err(|_| StoreError::Corrupt {
+                what: "instance labels".into(),
+            })?,
+            generation: r.try_get::<i64, _>("generation")? as u64,
+            callback_url: r.try_get("callback_url")?,
+            metadata_url: r.try_get("metadata_url")?,
+            heartbeat: parse_ts(&r.try_get::<String, _>("heartbeat")?)?,
+            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        })
+    }
+
+    /// Inserts an instance unless its pool already has `max_runners` instances
+    /// (checked in the same transaction, so concurrent creates cannot overshoot).
+    pub async fn create_instance(&self, i: &InstanceRecord, max_runners: u32) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Serialise creates per pool; SQLite's single connection already does.
+            sqlx::query("SELECT id FROM pools WHERE id = $1 FOR UPDATE")
+                .bind(&i.pool_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instances WHERE pool_id = $1")
+            .bind(&i.pool_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if n >= max_runners as i64 {
+            return Err(StoreError::Conflict {
+                what: format!("pool {} is full ({n} of {max_runners} runners)", i.pool_id),
+            });
+        }
+        let addresses: Vec<(&str, &str)> = i
+            .addresses
+            .iter()
+            .map(|a| (a.address.as_str(), a.kind.as_str()))
+            .collect();
+        sqlx::query(&format!("INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"))
+            .bind(&i.id)
+            .bind(&i.name)
+            .bind(&i.pool_id)
+            .bind(i.provider_id.clone())
+            .bind(i.agent_id)
+            .bind(&i.os_type)
+            .bind(&i.os_arch)
+            .bind(&i.os_name)
+            .bind(&i.os_version)
+            .bind(serde_json::to_string(&addresses).expect("pairs of strings serialize"))
+            .bind(i.status.as_str())
+            .bind(i.runner_status.as_str())
+            .bind(&i.provider_fault)
+            .bind(i.create_attempt)
+            .bind(i.token_fetched)
+            .bind(i.jit_config.as_ref().map(|s| self.seal(s.expose())))
+            .bind(&i.runner_group)
+            .bind(serde_json::to_string(&i.extra_labels).expect("strings serialize"))
+            .bind(i.generation as i64)
+            .bind(&i.callback_url)
+            .bind(&i.metadata_url)
+            .bind(ts(&i.heartbeat))
+            .bind(ts(&i.created_at))
+            .bind(ts(&i.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| conflict_as(err, format!("instance {}", i.name)))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// By name or by id.
+    pub async fn instance(&self, name_or_id: &str) -> Result<InstanceRecord> {
+        let row = sqlx::query(&format!(
+            "SELECT {INSTANCE_COLS} FROM instances WHERE name = $1 OR id = $1"
+        ))
+        .bind(name_or_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("instance {name_or_id}")))?;
+        self.instance_from(&row)
+    }
+
+    pub async fn instances(&self) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INSTANCE_COLS} FROM instances ORDER BY created_at, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
+    }
+
+    pub async fn pool_instances(&self, pool_id: &str) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INSTANCE_COLS} FROM instances WHERE pool_id = $1 ORDER BY created_at, name"
+        ))
+        .bind(pool_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
+    }
+
+    pub async fn entity_instances(&self, entity_id: &str) -> Result<Vec<InstanceRecord>> {
+        let cols = INSTANCE_COLS
+            .split(", ")
+            .map(|c| format!("i.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!("SELECT {cols} FROM instances i JOIN pools p ON p.id = i.pool_id WHERE p.entity_id = $1 ORDER BY i.created_at, i.name"))
+            .bind(entity_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
+    }
+
+    /// Changes an instance's status, refusing transitions garm's table forbids.
+    pub async fn set_instance_status(
+        &self,
+        name: &str,
+        to: InstanceStatus,
+    ) -> Result<InstanceRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT status FROM instances WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("instance {name}")))?;
+        let from: InstanceStatus = row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|what| StoreError::Corrupt { what })?;
+        from.check(to)?;
+        sqlx::query("UPDATE instances SET status = $1, updated_at = $2 WHERE name = $3")
+            .bind(to.as_str())
+            .bind(ts(&now()))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.instance(name).await
+    }
+
+    pub async fn delete_instance_row(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM instances WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_instance_event(
+        &self,
+        instance_id: &str,
+        event_type: &str,
+        level: &str,
+        message: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO instance_events (instance_id, created_at, event_type, event_level, message) VALUES ($1,$2,$3,$4,$5)")
+            .bind(instance_id)
+            .bind(ts(&now()))
+            .bind(event_type)
+            .bind(level)
+            .bind(message)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM instance_events WHERE instance_id = $1 AND id NOT IN (SELECT id FROM instance_events WHERE instance_id = $1 ORDER BY id DESC LIMIT $2)")
+            .bind(instance_id)
+            .bind(EVENTS_KEPT)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn instance_events(&self, instance_id: &str) -> Result<Vec<EventRecord>> {
+        let rows = sqlx::query("SELECT * FROM instance_events WHERE instance_id = $1 ORDER BY id")
+            .bind(instance_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from).collect()
+    }
+
+    // ---- jobs -------------------------------------------------------------------
+
+    fn job_from(r: &AnyRow) -> Result<JobRecord> {
+        let opt_ts = |col: &str| -> Result<Option<Time>> {
+            let text: Option<String> = r.try_get(col)?;
+            text.map(|t| parse_ts(&t)).transpose()
+        };
+        let labels: String = r.try_get("labels")?;
+        Ok(JobRecord {
+            id: r.try_get("id")?,
+            workflow_job_id: r.try_get("workflow_job_id")?,
+            run_id: r.try_get("run_id")?,
+            action: r.try_get("action")?,
+            status: r.try_get("status")?,
+            conclusion: r.try_get("conclusion")?,
+            name: r.try_get("name")?,
+            started_at: opt_ts("started_at")?,
+            completed_at: opt_ts("completed_at")?,
+            runner_id: r.try_get("runner_id")?,
+            runner_name: r.try_get("runner_name")?,
+            runner_group_id: r.try_get("runner_group_id")?,
+            runner_group_name: r.try_get("runner_group_name")?,
+            repository_name: r.try_get("repository_name")?,
+            repository_owner: r.try_get("repository_owner")?,
+            workflow_run_url: r.try_get("workflow_run_url")?,
+            labels: serde_json::from_str(&labels).map_err(|_| StoreError::Corrupt {
+                what: "job labels".into(),
+            })?,
+            repo_id: r.try_get("repo_id")?,
+            org_id: r.try_get("org_id")?,
+            enterprise_id: r.try_get("enterprise_id")?,
+            locked_by: r.try_get("locked_by")?,
+            instance_name: r.try_get("instance_name")?,
+            reason: r.try_get("reason")?,
+            created_at: opt_ts("created_at")?,
+            updated_at: opt_ts("updated_at")?,
+        })
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::job_from).collect()
+    }
+
+    pub async fn job(&self, workflow_job_id: i64) -> Result<Option<JobRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id = $1"
+        ))
+        .bind(workflow_job_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::job_from).transpose()
+    }
+
+    /// Inserts or replaces the job with `j.workflow_job_id`; returns the stored row.
+    pub async fn put_job(&self, j: &JobRecord) -> Result<JobRecord> {
+        let t = ts(&now());
+        let opt = |v: &Option<Time>| v.as_ref().map(ts);
+        sqlx::query("INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$23) \
+             ON CONFLICT (workflow_job_id) DO UPDATE SET run_id=excluded.run_id, action=excluded.action, status=excluded.status, conclusion=excluded.conclusion, name=excluded.name, started_at=excluded.started_at, completed_at=excluded.completed_at, runner_id=excluded.runner_id, runner_name=excluded.runner_name, runner_group_id=excluded.runner_group_id, runner_group_name=excluded.runner_group_name, repository_name=excluded.repository_name, repository_owner=excluded.repository_owner, workflow_run_url=excluded.workflow_run_url, labels=excluded.labels, repo_id=excluded.repo_id, org_id=excluded.org_id, enterprise_id=excluded.enterprise_id, locked_by=excluded.locked_by, instance_name=excluded.instance_name, reason=excluded.reason, updated_at=excluded.updated_at")
+            .bind(j.workflow_job_id)
+            .bind(j.run_id)
+            .bind(&j.action)
+            .bind(&j.status)
+            .bind(&j.conclusion)
+            .bind(&j.name)
+            .bind(opt(&j.started_at))
+            .bind(opt(&j.completed_at))
+            .bind(j.runner_id)
+            .bind(&j.runner_name)
+            .bind(j.runner_group_id)
+            .bind(&j.runner_group_name)
+            .bind(&j.repository_name)
+            .bind(&j.repository_owner)
+            .bind(&j.workflow_run_url)
+            .bind(serde_json::to_string(&j.labels).expect("strings serialize"))
+            .bind(j.repo_id.clone())
+            .bind(j.org_id.clone())
+            .bind(j.enterprise_id.clone())
+            .bind(j.locked_by.clone())
+            .bind(j.instance_name.clone())
+            .bind(&j.reason)
+            .bind(&t)
+            .execute(&self.pool)
+            .await?;
+        self.job(j.workflow_job_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("job {}", j.workflow_job_id)))
+    }
+}
