@@ -1,7 +1,7 @@
 //! Schema migrations, one list shared by SQLite and PostgreSQL.
 //!
 //! `{ID}` stands for the backend's auto-increment primary key. Every other type is
-//! portable: TEXT, BIGINT, BOOLEAN. Times are RFC 3339 text with fixed microseconds,
+//! portable: TEXT and BIGINT (booleans are 0/1, since `sqlx::Any` cannot decode SQLite booleans). Times are RFC 3339 text with fixed microseconds,
 //! so text order is time order.
 
 pub const MIGRATIONS: &[&str] = &[
@@ -17,9 +17,9 @@ CREATE TABLE controller (
     minimum_job_age_backoff BIGINT NOT NULL DEFAULT 30,
     ca_cert_bundle TEXT NOT NULL DEFAULT '',
     garm_agent_releases_url TEXT NOT NULL DEFAULT '',
-    enable_agent_tools_sync BOOLEAN NOT NULL DEFAULT FALSE,
+    enable_agent_tools_sync BIGINT NOT NULL DEFAULT 0,
     garm_agent_version TEXT NOT NULL DEFAULT '',
-    allow_insecure_garm_agent BOOLEAN NOT NULL DEFAULT FALSE
+    allow_insecure_garm_agent BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
@@ -28,8 +28,8 @@ CREATE TABLE users (
     full_name TEXT NOT NULL,
     password_hash TEXT NOT NULL,
     generation BIGINT NOT NULL,
-    is_admin BOOLEAN NOT NULL,
-    enabled BOOLEAN NOT NULL,
+    is_admin BIGINT NOT NULL,
+    enabled BIGINT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
@@ -66,8 +66,8 @@ CREATE TABLE entities (
     credentials_id BIGINT NOT NULL REFERENCES credentials(id),
     webhook_secret TEXT NOT NULL,
     balancer TEXT NOT NULL,
-    agent_mode BOOLEAN NOT NULL,
-    pm_running BOOLEAN NOT NULL,
+    agent_mode BIGINT NOT NULL,
+    pm_running BIGINT NOT NULL,
     pm_failure TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
@@ -97,10 +97,10 @@ CREATE TABLE pools (
     flavor TEXT NOT NULL,
     os_type TEXT NOT NULL,
     os_arch TEXT NOT NULL,
-    enabled BOOLEAN NOT NULL,
+    enabled BIGINT NOT NULL,
     extra_specs TEXT,
     runner_group TEXT NOT NULL,
-    enable_shell BOOLEAN NOT NULL,
+    enable_shell BIGINT NOT NULL,
     generation BIGINT NOT NULL,
     priority BIGINT NOT NULL,
     template_id BIGINT,
@@ -128,7 +128,7 @@ CREATE TABLE instances (
     runner_status TEXT NOT NULL,
     provider_fault TEXT NOT NULL,
     create_attempt BIGINT NOT NULL,
-    token_fetched BOOLEAN NOT NULL,
+    token_fetched BIGINT NOT NULL,
     jit_config TEXT,
     runner_group TEXT NOT NULL,
     extra_labels TEXT NOT NULL,

@@ -202,9 +202,9 @@ impl Store {
                 minimum_job_age_backoff: r.try_get::<i64, _>("minimum_job_age_backoff")? as u32,
                 ca_cert_bundle: unb64(&r.try_get::<String, _>("ca_cert_bundle")?)?,
                 garm_agent_releases_url: r.try_get("garm_agent_releases_url")?,
-                enable_agent_tools_sync: r.try_get("enable_agent_tools_sync")?,
+                enable_agent_tools_sync: flag(&r, "enable_agent_tools_sync")?,
                 garm_agent_version: r.try_get("garm_agent_version")?,
-                allow_insecure_garm_agent: r.try_get("allow_insecure_garm_agent")?,
+                allow_insecure_garm_agent: flag(&r, "allow_insecure_garm_agent")?,
             })
         })
         .transpose()
@@ -227,9 +227,9 @@ impl Store {
         .bind(c.minimum_job_age_backoff as i64)
         .bind(b64(&c.ca_cert_bundle))
         .bind(&c.garm_agent_releases_url)
-        .bind(c.enable_agent_tools_sync)
+        .bind(c.enable_agent_tools_sync as i64)
         .bind(&c.garm_agent_version)
-        .bind(c.allow_insecure_garm_agent)
+        .bind(c.allow_insecure_garm_agent as i64)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -238,7 +238,7 @@ impl Store {
     // ---- users ------------------------------------------------------------------
 
     pub async fn has_admin(&self) -> Result<bool> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE is_admin = TRUE")
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE is_admin = 1")
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
@@ -264,8 +264,8 @@ impl Store {
             .bind(&u.full_name)
             .bind(&u.password_hash)
             .bind(u.generation)
-            .bind(u.is_admin)
-            .bind(u.enabled)
+            .bind(u.is_admin as i64)
+            .bind(u.enabled as i64)
             .bind(ts(&u.created_at))
             .bind(ts(&u.updated_at))
             .execute(&mut *tx)
@@ -282,8 +282,8 @@ impl Store {
             full_name: r.try_get("full_name")?,
             password_hash: r.try_get("password_hash")?,
             generation: r.try_get("generation")?,
-            is_admin: r.try_get("is_admin")?,
-            enabled: r.try_get("enabled")?,
+            is_admin: flag(r, "is_admin")?,
+            enabled: flag(r, "enabled")?,
             created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
             updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         })
@@ -616,8 +616,8 @@ impl Store {
             credentials_id: r.try_get("credentials_id")?,
             webhook_secret: self.open(&r.try_get::<String, _>("webhook_secret")?)?,
             balancer: BalancerType::parse(&balancer).unwrap_or_default(),
-            agent_mode: r.try_get("agent_mode")?,
-            pool_manager_running: r.try_get("pm_running")?,
+            agent_mode: flag(r, "agent_mode")?,
+            pool_manager_running: flag(r, "pm_running")?,
             failure_reason: r.try_get("pm_failure")?,
             created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
             updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
@@ -637,8 +637,8 @@ impl Store {
             .bind(e.credentials_id)
             .bind(self.seal(e.webhook_secret.expose()))
             .bind(e.balancer.as_str())
-            .bind(e.agent_mode)
-            .bind(false)
+            .bind(e.agent_mode as i64)
+            .bind(0i64)
             .bind("pool manager is starting up")
             .bind(&t)
             .bind(Self::entity_key(e.kind, &e.owner, &e.name, &e.endpoint_name))
@@ -734,7 +734,7 @@ impl Store {
             .bind(e.credentials_id)
             .bind(self.seal(e.webhook_secret.expose()))
             .bind(e.balancer.as_str())
-            .bind(e.agent_mode)
+            .bind(e.agent_mode as i64)
             .bind(ts(&now()))
             .bind(&e.id)
             .execute(&self.pool)
@@ -749,7 +749,7 @@ impl Store {
         failure_reason: &str,
     ) -> Result<()> {
         sqlx::query("UPDATE entities SET pm_running=$1, pm_failure=$2 WHERE id=$3")
-            .bind(running)
+            .bind(running as i64)
             .bind(failure_reason)
             .bind(entity_id)
             .execute(&self.pool)
@@ -835,3 +835,8 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 }
 
 mod pools;
+
+/// Booleans are stored as 0/1 BIGINT: the one encoding both backends share under `Any`.
+fn flag(r: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
+    Ok(r.try_get::<i64, _>(col)? != 0)
+}

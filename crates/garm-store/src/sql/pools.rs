@@ -72,10 +72,10 @@ impl Store {
             flavor: r.try_get("flavor")?,
             os_type: r.try_get("os_type")?,
             os_arch: r.try_get("os_arch")?,
-            enabled: r.try_get("enabled")?,
+            enabled: flag(r, "enabled")?,
             extra_specs: r.try_get("extra_specs")?,
             runner_group: r.try_get("runner_group")?,
-            enable_shell: r.try_get("enable_shell")?,
+            enable_shell: flag(r, "enable_shell")?,
             generation: r.try_get::<i64, _>("generation")? as u64,
             priority: r.try_get::<i64, _>("priority")? as u32,
             template_id: r.try_get("template_id")?,
@@ -100,10 +100,10 @@ impl Store {
             .bind(&p.flavor)
             .bind(&p.os_type)
             .bind(&p.os_arch)
-            .bind(p.enabled)
+            .bind(p.enabled as i64)
             .bind(p.extra_specs.clone())
             .bind(&p.runner_group)
-            .bind(p.enable_shell)
+            .bind(p.enable_shell as i64)
             .bind(p.priority as i64)
             .bind(p.template_id)
             .bind(&t)
@@ -125,22 +125,23 @@ impl Store {
 
     /// All pools, or those of one entity.
     pub async fn pools(&self, entity_id: Option<&str>) -> Result<Vec<PoolRecord>> {
-        let rows =
-            match entity_id {
-                Some(id) => sqlx::query(&format!(
+        let rows = match entity_id {
+            Some(id) => {
+                sqlx::query(&format!(
                     "SELECT {POOL_COLS} FROM pools WHERE entity_id = $1 ORDER BY created_at, id"
                 ))
                 .bind(id)
                 .fetch_all(&self.pool)
-                .await?,
-                None => {
-                    sqlx::query(&format!(
-                        "SELECT {POOL_COLS} FROM pools ORDER BY created_at, id"
-                    ))
-                    .fetch_all(&self.pool)
-                    .await?
-                }
-            };
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {POOL_COLS} FROM pools ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             out.push(self.pool_from(row).await?);
@@ -161,10 +162,10 @@ impl Store {
             .bind(&p.flavor)
             .bind(&p.os_type)
             .bind(&p.os_arch)
-            .bind(p.enabled)
+            .bind(p.enabled as i64)
             .bind(p.extra_specs.clone())
             .bind(&p.runner_group)
-            .bind(p.enable_shell)
+            .bind(p.enable_shell as i64)
             .bind(p.generation as i64)
             .bind(p.priority as i64)
             .bind(p.template_id)
@@ -240,7 +241,7 @@ impl Store {
                 .map_err(|what| StoreError::Corrupt { what })?,
             provider_fault: r.try_get("provider_fault")?,
             create_attempt: r.try_get("create_attempt")?,
-            token_fetched: r.try_get("token_fetched")?,
+            token_fetched: flag(r, "token_fetched")?,
             jit_config: jit.map(|s| self.open(&s)).transpose()?,
             runner_group: r.try_get("runner_group")?,
             extra_labels: serde_json::from_str(&labels).map_err(|_| StoreError::Corrupt {
@@ -296,7 +297,7 @@ impl Store {
             .bind(i.runner_status.as_str())
             .bind(&i.provider_fault)
             .bind(i.create_attempt)
-            .bind(i.token_fetched)
+            .bind(i.token_fetched as i64)
             .bind(i.jit_config.as_ref().map(|s| self.seal(s.expose())))
             .bind(&i.runner_group)
             .bind(serde_json::to_string(&i.extra_labels).expect("strings serialize"))

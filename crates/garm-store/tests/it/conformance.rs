@@ -1,0 +1,449 @@
+//! Behaviour every backend must show.
+
+use crate::{conformance, Fresh, PASSPHRASE};
+use chrono::Utc;
+use garm_model::{BalancerType, InstanceStatus, RunnerStatus, Secret};
+use garm_store::*;
+
+conformance!(
+    controller_is_created_once_and_survives_reopening,
+    only_one_admin_can_be_created,
+    github_com_is_seeded_and_endpoints_in_use_cannot_be_deleted,
+    credentials_round_trip_sealed,
+    entities_are_unique_case_insensitively_and_keep_pools,
+    pools_keep_tags_and_extra_specs_verbatim,
+    concurrent_creates_never_exceed_max_runners,
+    illegal_instance_transitions_are_refused,
+    only_the_newest_thirty_events_are_kept,
+    a_newer_schema_is_refused_and_left_alone,
+    jobs_are_upserted_by_workflow_job_id,
+);
+
+async fn setup_entity(store: &Store) -> (CredentialsRecord, EntityRecord) {
+    store.seed_github_com().await.unwrap();
+    let creds = store
+        .create_credentials(
+            "garm",
+            "PAT",
+            "github",
+            "github.com",
+            &CredentialSecret::Pat {
+                token: Secret::new("ghp_sekrit_token_value"),
+            },
+        )
+        .await
+        .unwrap();
+    let entity = store
+        .create_entity(&EntityRecord {
+            id: String::new(),
+            kind: EntityKind::Repository,
+            owner: "mkulke".into(),
+            name: "garm-playground".into(),
+            endpoint_name: "github.com".into(),
+            credentials_id: creds.id,
+            webhook_secret: Secret::new("whsec_very_secret"),
+            balancer: BalancerType::Roundrobin,
+            agent_mode: false,
+            pool_manager_running: false,
+            failure_reason: String::new(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    (creds, entity)
+}
+
+fn new_pool(entity_id: &str, max: u32) -> NewPool {
+    NewPool {
+        entity_id: entity_id.into(),
+        provider_name: "azure_external".into(),
+        runner_prefix: "garm".into(),
+        max_runners: max,
+        min_idle_runners: 0,
+        bootstrap_timeout: 20,
+        image: "Canonical:0001-com-ubuntu-confidential-vm-jammy:22_04-lts-cvm:latest".into(),
+        flavor: "Standard_DC2as_v5".into(),
+        os_type: "linux".into(),
+        os_arch: "amd64".into(),
+        enabled: true,
+        extra_specs: Some(r#"{"confidential":   true}"#.into()),
+        runner_group: String::new(),
+        enable_shell: false,
+        priority: 0,
+        template_id: None,
+        tags: vec!["self-hosted".into(), "azure-cvm".into()],
+    }
+}
+
+fn new_instance(pool_id: &str, name: &str) -> InstanceRecord {
+    let now = Utc::now();
+    InstanceRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.into(),
+        pool_id: pool_id.into(),
+        provider_id: None,
+        agent_id: 0,
+        os_type: "linux".into(),
+        os_arch: "amd64".into(),
+        os_name: String::new(),
+        os_version: String::new(),
+        addresses: vec![],
+        status: InstanceStatus::PendingCreate,
+        runner_status: RunnerStatus::Pending,
+        provider_fault: String::new(),
+        create_attempt: 1,
+        token_fetched: false,
+        jit_config: Some(Secret::new(r#"{".runner":"e30="}"#)),
+        runner_group: String::new(),
+        extra_labels: vec![],
+        generation: 0,
+        callback_url: String::new(),
+        metadata_url: String::new(),
+        heartbeat: now,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn controller_is_created_once_and_survives_reopening(f: Fresh) {
+    let first = f.store.ensure_controller().await.unwrap();
+    assert_eq!(first.controller_id.len(), 36);
+    assert_eq!(first.minimum_job_age_backoff, 30);
+    let mut changed = first.clone();
+    changed.metadata_url = "http://127.0.0.1:9997/api/v1/metadata".into();
+    f.store.update_controller(&changed).await.unwrap();
+    drop(f.store);
+    let reopened = Store::connect(&f.url, Sealer::new(PASSPHRASE))
+        .await
+        .unwrap();
+    let again = reopened.ensure_controller().await.unwrap();
+    assert_eq!(again, changed);
+}
+
+async fn only_one_admin_can_be_created(f: Fresh) {
+    assert!(!f.store.has_admin().await.unwrap());
+    let user = UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: "admin".into(),
+        email: "admin@example.com".into(),
+        full_name: "Admin".into(),
+        password_hash: "$2b$hash".into(),
+        generation: 0,
+        is_admin: true,
+        enabled: true,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    f.store.create_admin(&user).await.unwrap();
+    assert!(f.store.has_admin().await.unwrap());
+    let mut second = user.clone();
+    second.id = "other".into();
+    second.username = "other".into();
+    assert!(f
+        .store
+        .create_admin(&second)
+        .await
+        .unwrap_err()
+        .is_conflict());
+    f.store.reset_password("admin", "$2b$new").await.unwrap();
+    let stored = f.store.user_by_name("admin").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.generation, stored.password_hash.as_str()),
+        (1, "$2b$new")
+    );
+}
+
+async fn github_com_is_seeded_and_endpoints_in_use_cannot_be_deleted(f: Fresh) {
+    f.store.seed_github_com().await.unwrap();
+    f.store.seed_github_com().await.unwrap();
+    let gh = f.store.endpoint("github.com").await.unwrap();
+    assert_eq!(gh.api_base_url, "https://api.github.com/");
+    let mut ghes = gh.clone();
+    ghes.name = "ghes".into();
+    ghes.ca_cert_bundle = b"-----BEGIN CERTIFICATE-----".to_vec();
+    f.store.create_endpoint(&ghes).await.unwrap();
+    let mut dup = ghes.clone();
+    dup.name = "GHES".into();
+    assert!(f
+        .store
+        .create_endpoint(&dup)
+        .await
+        .unwrap_err()
+        .is_conflict());
+    assert_eq!(f.store.endpoints("github").await.unwrap().len(), 2);
+    setup_entity(&f.store).await;
+    assert!(matches!(
+        f.store.delete_endpoint("github.com").await,
+        Err(StoreError::InUse { .. })
+    ));
+    f.store.delete_endpoint("ghes").await.unwrap();
+    f.store.delete_endpoint("does-not-exist").await.unwrap();
+    assert!(f.store.endpoint("ghes").await.unwrap_err().is_not_found());
+}
+
+async fn credentials_round_trip_sealed(f: Fresh) {
+    let (creds, entity) = setup_entity(&f.store).await;
+    let loaded = f.store.credentials_by_name("GARM").await.unwrap();
+    assert_eq!(loaded.id, creds.id);
+    assert_eq!(
+        loaded.secret,
+        CredentialSecret::Pat {
+            token: Secret::new("ghp_sekrit_token_value")
+        }
+    );
+    assert_eq!(
+        f.store
+            .entity_any(&entity.id)
+            .await
+            .unwrap()
+            .webhook_secret
+            .expose(),
+        "whsec_very_secret"
+    );
+    let dup = f
+        .store
+        .create_credentials("Garm", "", "github", "github.com", &creds.secret)
+        .await;
+    assert!(dup.unwrap_err().is_conflict());
+    assert!(matches!(
+        f.store.delete_credentials(creds.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+    // A store opened with another passphrase cannot read the secrets.
+    let other = Store::connect(&f.url, Sealer::new("another-passphrase-of-32-chars!!"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        other.credentials(creds.id).await,
+        Err(StoreError::Seal(_))
+    ));
+}
+
+async fn entities_are_unique_case_insensitively_and_keep_pools(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut dup = entity.clone();
+    dup.owner = "MKulke".into();
+    dup.name = "GARM-playground".into();
+    assert!(f.store.create_entity(&dup).await.unwrap_err().is_conflict());
+    let found = f
+        .store
+        .find_entity(
+            EntityKind::Repository,
+            "MKULKE",
+            "Garm-Playground",
+            "github.com",
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.unwrap().id, entity.id);
+    assert!(f
+        .store
+        .entity(EntityKind::Organization, &entity.id)
+        .await
+        .unwrap_err()
+        .is_not_found());
+    let filter = EntityFilter {
+        owner: "mkulke".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.store
+            .list_entities(EntityKind::Repository, &filter)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let filter = EntityFilter {
+        owner: "nobody".into(),
+        ..Default::default()
+    };
+    assert!(f
+        .store
+        .list_entities(EntityKind::Repository, &filter)
+        .await
+        .unwrap()
+        .is_empty());
+    let pool = f.store.create_pool(&new_pool(&entity.id, 2)).await.unwrap();
+    let err = f
+        .store
+        .delete_entity(EntityKind::Repository, &entity.id)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&pool.id), "{err}");
+    f.store.delete_pool(&pool.id).await.unwrap();
+    f.store
+        .delete_entity(EntityKind::Repository, &entity.id)
+        .await
+        .unwrap();
+}
+
+async fn pools_keep_tags_and_extra_specs_verbatim(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 4)).await.unwrap();
+    assert_eq!(
+        pool.extra_specs.as_deref(),
+        Some(r#"{"confidential":   true}"#)
+    );
+    let names: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["self-hosted", "azure-cvm"]);
+    let second = f.store.create_pool(&new_pool(&entity.id, 1)).await.unwrap();
+    assert_eq!(
+        second.tags[0].id, pool.tags[0].id,
+        "tags are shared by name"
+    );
+    let mut changed = pool.clone();
+    changed.min_idle_runners = 1;
+    let updated = f
+        .store
+        .update_pool(&changed, Some(&["GPU".to_string()]))
+        .await
+        .unwrap();
+    assert_eq!(updated.min_idle_runners, 1);
+    assert_eq!(updated.tags.len(), 1);
+    assert_eq!(updated.tags[0].name, "GPU");
+    assert_eq!(f.store.pools(Some(&entity.id)).await.unwrap().len(), 2);
+    assert_eq!(f.store.pools(None).await.unwrap().len(), 2);
+}
+
+async fn concurrent_creates_never_exceed_max_runners(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 4)).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..24 {
+        let store = f.store.clone();
+        let pool_id = pool.id.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_instance(&new_instance(&pool_id, &format!("garm-{n}")), 4)
+                .await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(err) => assert!(err.is_conflict(), "{err}"),
+        }
+    }
+    assert_eq!(created, 4);
+    assert_eq!(f.store.pool_instances(&pool.id).await.unwrap().len(), 4);
+    let one = f
+        .store
+        .instance("garm-0")
+        .await
+        .or(f.store.pool_instances(&pool.id).await.map(|v| v[0].clone()))
+        .unwrap();
+    assert_eq!(one.jit_config.unwrap().expose(), r#"{".runner":"e30="}"#);
+    assert!(matches!(
+        f.store.delete_pool(&pool.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+}
+
+async fn illegal_instance_transitions_are_refused(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 4)).await.unwrap();
+    f.store
+        .create_instance(&new_instance(&pool.id, "garm-abc"), 4)
+        .await
+        .unwrap();
+    let err = f
+        .store
+        .set_instance_status("garm-abc", InstanceStatus::Running)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Transition(_)), "{err}");
+    assert_eq!(
+        f.store.instance("garm-abc").await.unwrap().status,
+        InstanceStatus::PendingCreate
+    );
+    f.store
+        .set_instance_status("garm-abc", InstanceStatus::Creating)
+        .await
+        .unwrap();
+    let running = f
+        .store
+        .set_instance_status("garm-abc", InstanceStatus::Running)
+        .await
+        .unwrap();
+    assert_eq!(running.status, InstanceStatus::Running);
+}
+
+async fn only_the_newest_thirty_events_are_kept(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    for n in 0..35 {
+        f.store
+            .add_entity_event(&entity.id, "status", "info", &format!("event {n}"))
+            .await
+            .unwrap();
+    }
+    let events = f.store.entity_events(&entity.id).await.unwrap();
+    assert_eq!(events.len(), 30);
+    assert_eq!(events[0].message, "event 5");
+    assert_eq!(events[29].message, "event 34");
+}
+
+async fn a_newer_schema_is_refused_and_left_alone(f: Fresh) {
+    let (creds, _) = setup_entity(&f.store).await;
+    let version = f.store.schema_version().await.unwrap();
+    let raw = Store::connect(&f.url, Sealer::new(PASSPHRASE))
+        .await
+        .unwrap();
+    drop(raw);
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&f.url)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(
+        &mut conn,
+        "INSERT INTO garm_schema_version (version) VALUES (9999)",
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    drop(f.store);
+    let err = Store::connect(&f.url, Sealer::new(PASSPHRASE))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 9999, .. }),
+        "{err}"
+    );
+    // Nothing was touched: removing the marker makes the data readable again.
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&f.url)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(
+        &mut conn,
+        "DELETE FROM garm_schema_version WHERE version = 9999",
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let store = Store::connect(&f.url, Sealer::new(PASSPHRASE))
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), version);
+    assert_eq!(store.credentials(creds.id).await.unwrap().name, "garm");
+}
+
+async fn jobs_are_upserted_by_workflow_job_id(f: Fresh) {
+    let mut job = JobRecord {
+        workflow_job_id: 2832853555,
+        action: "queued".into(),
+        status: "queued".into(),
+        labels: vec!["self-hosted".into(), "gpu".into()],
+        reason: "no pool matches labels [self-hosted, gpu]".into(),
+        ..Default::default()
+    };
+    let first = f.store.put_job(&job).await.unwrap();
+    job.action = "completed".into();
+    job.status = "completed".into();
+    let second = f.store.put_job(&job).await.unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.status, "completed");
+    assert_eq!(f.store.jobs().await.unwrap().len(), 1);
+    assert_eq!(second.labels, job.labels);
+}
