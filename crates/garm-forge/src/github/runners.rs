@@ -123,6 +123,7 @@ impl RateLimits {
     }
 }
 
+/// One rate-limit bucket: its size, use, and when it refills.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RateBucket {
     pub limit: u64,
