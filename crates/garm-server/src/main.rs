@@ -1,1 +1,114 @@
-fn main() {}
+//! The `garm` binary: runs the server, or performs offline admin tasks on its database.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use garm_server::config::Config;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "garm", version = garm_server::VERSION, about = "GitHub Actions Runner Manager (garm-rs)")]
+struct Cli {
+    /// Path to config.toml.
+    #[arg(long, global = true, default_value = "/etc/garm/config.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Offline administration of the admin user.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Prints the admin user.
+    List,
+    /// Sets a new password and invalidates all tokens of the user.
+    PasswordReset {
+        username: String,
+        #[arg(long)]
+        new_password: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            None => run(config).await,
+            Some(Command::Admin { command }) => admin(config, command).await,
+        }
+    })
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    garm_server::logging::init(&config.logging)?;
+    let addr = std::net::SocketAddr::new(config.bind, config.port);
+    let tls = config.tls.clone();
+    let (app, _triggers) = garm_server::build(config)
+        .await
+        .context("opening the database")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, tls = tls.is_some(), controller_id = %app.controller_id, version = garm_server::VERSION, "garm listening");
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    garm_server::serve::run(listener, garm_server::service(app), tls.as_ref(), shutdown).await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .expect("installing a SIGTERM handler cannot fail at startup");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let store = garm_store::Store::connect(
+        &config.database_url,
+        garm_store::Sealer::new(&config.passphrase),
+    )
+    .await?;
+    match command {
+        AdminCommand::List => {
+            println!("{:<38} {:<20} {:<30} Enabled", "ID", "Username", "Email");
+            for u in store.list_users().await? {
+                println!(
+                    "{:<38} {:<20} {:<30} {}",
+                    u.id, u.username, u.email, u.enabled
+                );
+            }
+        }
+        AdminCommand::PasswordReset {
+            username,
+            new_password,
+        } => {
+            if zxcvbn::zxcvbn(&new_password, &[&username]).score() != zxcvbn::Score::Four {
+                anyhow::bail!("password is too weak");
+            }
+            let hash = bcrypt::hash(new_password, 10)?;
+            store.reset_password(&username, &hash).await?;
+            println!("password of {username} reset; existing tokens are no longer valid");
+        }
+    }
+    Ok(())
+}

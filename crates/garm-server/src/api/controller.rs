@@ -1,0 +1,235 @@
+//! First run, login, controller settings and the metrics token.
+
+use super::convert;
+use super::require_init;
+use crate::auth::{random_token_id, UserClaims};
+use crate::error::ApiError;
+use crate::state::App;
+use axum::extract::State;
+use axum::Json;
+use garm_api_types as api;
+use garm_store::UserRecord;
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.contains(char::is_whitespace)
+}
+
+/// `POST /api/v1/first-run`: creates the admin user once.
+pub async fn first_run(
+    State(app): State<App>,
+    body: Result<Json<api::NewUserParams>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<api::User>, ApiError> {
+    let Json(params) = body?;
+    if app.store.has_admin().await? {
+        return Err(ApiError::Conflict("already initialized".into()));
+    }
+    if params.username.is_empty() {
+        return Err(ApiError::bad("missing username"));
+    }
+    if params.username.len() > 64 || !params.username.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::bad(
+            "username must be alphanumeric and at most 64 characters",
+        ));
+    }
+    if params.email.is_empty() {
+        return Err(ApiError::bad("missing email"));
+    }
+    if !valid_email(&params.email) {
+        return Err(ApiError::bad("invalid email address"));
+    }
+    if params.password.is_empty() {
+        return Err(ApiError::bad("missing password"));
+    }
+    if zxcvbn::zxcvbn(&params.password, &[&params.username, &params.email]).score()
+        != zxcvbn::Score::Four
+    {
+        return Err(ApiError::bad("password is too weak"));
+    }
+    let password = params.password.clone();
+    let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, 10))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let now = chrono::Utc::now();
+    let user = UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: params.username,
+        email: params.email,
+        full_name: params.full_name,
+        password_hash: hash,
+        generation: 0,
+        is_admin: true,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    app.store
+        .create_admin(&user)
+        .await
+        .map_err(|err| match err {
+            garm_store::StoreError::Conflict { .. } => {
+                ApiError::Conflict("already initialized".into())
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(username = %user.username, "admin user created");
+    Ok(Json(user_json(&user)))
+}
+
+pub fn user_json(u: &UserRecord) -> api::User {
+    api::User {
+        id: u.id.clone(),
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        email: u.email.clone(),
+        username: u.username.clone(),
+        full_name: u.full_name.clone(),
+        enabled: u.enabled,
+        is_admin: u.is_admin,
+    }
+}
+
+/// `POST /api/v1/auth/login`.
+pub async fn login(
+    State(app): State<App>,
+    body: Result<Json<api::PasswordLoginParams>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<api::JwtResponse>, ApiError> {
+    require_init(&app).await?;
+    let Json(params) = body?;
+    if params.username.is_empty() || params.password.is_empty() {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = app
+        .store
+        .user_by_name(&params.username)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !user.enabled {
+        return Err(ApiError::Unauthorized);
+    }
+    let hash = user.password_hash.clone();
+    let ok = tokio::task::spawn_blocking(move || {
+        bcrypt::verify(params.password, &hash).unwrap_or(false)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !ok {
+        tracing::warn!(username = %user.username, "failed login");
+        return Err(ApiError::Unauthorized);
+    }
+    let claims = UserClaims {
+        user: user.id.clone(),
+        token_id: random_token_id(),
+        full_name: user.full_name.clone(),
+        is_admin: user.is_admin,
+        read_metrics: false,
+        generation: user.generation,
+        iss: "garm".into(),
+        exp: (chrono::Utc::now() + app.config.jwt_ttl).timestamp(),
+    };
+    Ok(Json(api::JwtResponse {
+        token: app.keys.sign(&claims),
+    }))
+}
+
+/// `GET /api/v1/controller` and `/api/v1/controller-info`.
+pub async fn show(State(app): State<App>) -> Result<Json<api::ControllerInfo>, ApiError> {
+    Ok(Json(convert::controller(&app.store.controller().await?)))
+}
+
+fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
+    let parsed =
+        url::Url::parse(value).map_err(|err| ApiError::bad(format!("invalid {field}: {err}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ApiError::bad(format!(
+            "invalid {field}: must be an http or https URL with a host"
+        )));
+    }
+    Ok(())
+}
+
+/// `PUT /api/v1/controller`: only the fields present change.
+pub async fn update(
+    State(app): State<App>,
+    body: Result<Json<api::UpdateControllerParams>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<api::ControllerInfo>, ApiError> {
+    let Json(p) = body?;
+    let mut c = app.store.controller().await?;
+    for (field, value, slot) in [
+        ("metadata_url", &p.metadata_url, &mut c.metadata_url),
+        ("callback_url", &p.callback_url, &mut c.callback_url),
+        ("webhook_url", &p.webhook_url, &mut c.webhook_url),
+        ("agent_url", &p.agent_url, &mut c.agent_url),
+    ] {
+        if let Some(v) = value {
+            if !v.is_empty() {
+                check_url(field, v)?;
+            }
+            *slot = v.trim_end_matches('/').to_string();
+        }
+    }
+    if let Some(url) = &p.garm_agent_releases_url {
+        c.garm_agent_releases_url = if url.is_empty() {
+            "https://api.github.com/repos/cloudbase/garm-agent/releases".into()
+        } else {
+            check_url("garm_agent_releases_url", url)?;
+            url.clone()
+        };
+    }
+    if let Some(v) = &p.garm_agent_version {
+        let plain = v.strip_prefix('v').unwrap_or(v);
+        let semver =
+            plain.split('.').count() == 3 && plain.split('.').all(|n| n.parse::<u64>().is_ok());
+        if !(v.is_empty() || v == "latest" || semver) {
+            return Err(ApiError::bad(
+                "garm_agent_version must be empty, latest or a version like v1.2.3",
+            ));
+        }
+        c.garm_agent_version = v.clone();
+    }
+    if let Some(v) = p.enable_agent_tools_sync {
+        c.enable_agent_tools_sync = v;
+    }
+    if let Some(v) = p.allow_insecure_garm_agent {
+        c.allow_insecure_garm_agent = v;
+    }
+    if let Some(v) = p.minimum_job_age_backoff {
+        c.minimum_job_age_backoff = v;
+    }
+    if p.clear_ca_cert_bundle {
+        c.ca_cert_bundle.clear();
+    } else if let Some(bundle) = &p.ca_cert_bundle {
+        if !bundle.is_empty() {
+            super::forge::check_ca_bundle(bundle)?;
+        }
+        c.ca_cert_bundle = bundle.clone();
+    }
+    app.store.update_controller(&c).await?;
+    tracing::info!(metadata_url = %c.metadata_url, callback_url = %c.callback_url, webhook_url = %c.webhook_url, "controller updated");
+    Ok(Json(convert::controller(&c)))
+}
+
+/// `GET /api/v1/metrics-token`: a token good only for `/metrics`.
+pub async fn metrics_token(State(app): State<App>) -> Result<Json<api::JwtResponse>, ApiError> {
+    let claims = UserClaims {
+        user: String::new(),
+        token_id: random_token_id(),
+        full_name: String::new(),
+        is_admin: false,
+        read_metrics: true,
+        generation: 0,
+        iss: "garm".into(),
+        exp: (chrono::Utc::now() + app.config.jwt_ttl).timestamp(),
+    };
+    Ok(Json(api::JwtResponse {
+        token: app.keys.sign(&claims),
+    }))
+}

@@ -1,0 +1,266 @@
+//! Conversions from store records to the REST shapes (the boundary of the JSON format).
+
+use crate::error::ApiError;
+use crate::state::App;
+use garm_api_types as api;
+use garm_store::*;
+use serde_json::value::RawValue;
+
+pub fn endpoint(e: &EndpointRecord) -> api::ForgeEndpoint {
+    api::ForgeEndpoint {
+        name: e.name.clone(),
+        description: e.description.clone(),
+        api_base_url: e.api_base_url.clone(),
+        upload_base_url: e.upload_base_url.clone(),
+        base_url: e.base_url.clone(),
+        ca_cert_bundle: e.ca_cert_bundle.clone(),
+        created_at: Some(e.created_at),
+        updated_at: Some(e.updated_at),
+        tools_metadata_url: String::new(),
+        use_internal_tools_metadata: None,
+        endpoint_type: e.endpoint_type.clone(),
+    }
+}
+
+/// Credentials as the API shows them: never the secret.
+pub fn credentials(c: &CredentialsRecord, e: &EndpointRecord) -> api::ForgeCredentials {
+    api::ForgeCredentials {
+        id: c.id as u64,
+        name: c.name.clone(),
+        description: c.description.clone(),
+        api_base_url: e.api_base_url.clone(),
+        upload_base_url: e.upload_base_url.clone(),
+        base_url: e.base_url.clone(),
+        ca_bundle: e.ca_cert_bundle.clone(),
+        auth_type: c.secret.auth_type().to_string(),
+        forge_type: c.forge_type.clone(),
+        endpoint: endpoint(e),
+        created_at: Some(c.created_at),
+        updated_at: Some(c.updated_at),
+        ..Default::default()
+    }
+}
+
+/// An entity with its credentials and endpoint (no pools or events: callers add them).
+pub async fn entity(app: &App, e: &EntityRecord) -> Result<api::Entity, ApiError> {
+    let endpoint_rec = app.store.endpoint(&e.endpoint_name).await?;
+    let creds = app.store.credentials(e.credentials_id).await?;
+    Ok(api::Entity {
+        id: e.id.clone(),
+        owner: (e.kind == EntityKind::Repository).then(|| e.owner.clone()),
+        name: e.name.clone(),
+        pool: Vec::new(),
+        credentials_name: creds.name.clone(),
+        credentials_id: creds.id as u64,
+        credentials: credentials(&creds, &endpoint_rec),
+        agent_mode: e.agent_mode,
+        pool_manager_status: api::PoolManagerStatus {
+            running: e.pool_manager_running,
+            failure_reason: e.failure_reason.clone(),
+        },
+        pool_balancing_type: e.balancer.as_str().to_string(),
+        endpoint: endpoint(&endpoint_rec),
+        created_at: Some(e.created_at),
+        updated_at: Some(e.updated_at),
+        events: Vec::new(),
+    })
+}
+
+pub fn event(e: &EventRecord) -> api::EntityEvent {
+    api::EntityEvent {
+        id: e.id as u64,
+        created_at: e.created_at,
+        event_type: e.event_type.clone(),
+        event_level: e.event_level.clone(),
+        message: e.message.clone(),
+    }
+}
+
+/// A pool. `full` adds extra specs and instances, as garm's single-pool reads do.
+pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, ApiError> {
+    let owner = app.store.entity_any(&p.entity_id).await?;
+    let endpoint_rec = app.store.endpoint(&owner.endpoint_name).await?;
+    let mut out = api::Pool {
+        runner_prefix: p.runner_prefix.clone(),
+        id: p.id.clone(),
+        provider_name: p.provider_name.clone(),
+        max_runners: p.max_runners,
+        min_idle_runners: p.min_idle_runners,
+        image: p.image.clone(),
+        flavor: p.flavor.clone(),
+        os_type: p.os_type.clone(),
+        os_arch: p.os_arch.clone(),
+        tags: p
+            .tags
+            .iter()
+            .map(|t| api::Tag {
+                id: t.id.clone(),
+                name: t.name.clone(),
+            })
+            .collect(),
+        enabled: p.enabled,
+        enable_shell: p.enable_shell,
+        generation: p.generation,
+        endpoint: endpoint(&endpoint_rec),
+        runner_bootstrap_timeout: p.bootstrap_timeout,
+        created_at: Some(p.created_at),
+        updated_at: Some(p.updated_at),
+        github_runner_group: p.runner_group.clone(),
+        priority: p.priority,
+        ..Default::default()
+    };
+    match owner.kind {
+        EntityKind::Repository => {
+            out.repo_id = owner.id.clone();
+            out.repo_name = owner.display_name();
+        }
+        EntityKind::Organization => {
+            out.org_id = owner.id.clone();
+            out.org_name = owner.name.clone();
+        }
+        EntityKind::Enterprise => {
+            out.enterprise_id = owner.id.clone();
+            out.enterprise_name = owner.name.clone();
+        }
+    }
+    if full {
+        out.extra_specs = p
+            .extra_specs
+            .as_deref()
+            .and_then(|raw| RawValue::from_string(raw.to_string()).ok());
+        for i in app.store.pool_instances(&p.id).await? {
+            out.instances.push(instance(&i, &p.provider_name, None));
+        }
+    }
+    Ok(out)
+}
+
+pub fn instance(
+    i: &InstanceRecord,
+    provider_name: &str,
+    events: Option<&[EventRecord]>,
+) -> api::Instance {
+    api::Instance {
+        id: i.id.clone(),
+        provider_id: i.provider_id.clone().unwrap_or_default(),
+        provider_name: provider_name.to_string(),
+        agent_id: i.agent_id,
+        name: i.name.clone(),
+        os_type: i.os_type.clone(),
+        os_name: i.os_name.clone(),
+        os_version: i.os_version.clone(),
+        os_arch: i.os_arch.clone(),
+        addresses: i
+            .addresses
+            .iter()
+            .map(|a| api::Address {
+                address: a.address.clone(),
+                kind: a.kind.clone(),
+            })
+            .collect(),
+        status: i.status.as_str().to_string(),
+        runner_status: i.runner_status.as_str().to_string(),
+        pool_id: i.pool_id.clone(),
+        scale_set_id: 0,
+        provider_fault: i.provider_fault.as_bytes().to_vec(),
+        status_messages: events
+            .unwrap_or_default()
+            .iter()
+            .map(|e| api::StatusMessage {
+                created_at: e.created_at,
+                message: e.message.clone(),
+                event_type: e.event_type.clone(),
+                event_level: e.event_level.clone(),
+            })
+            .collect(),
+        created_at: Some(i.created_at),
+        updated_at: Some(i.updated_at),
+        github_runner_group: i.runner_group.clone(),
+        job: None,
+        heartbeat: i.heartbeat,
+        capabilities: api::Capabilities::default(),
+        generation: i.generation,
+    }
+}
+
+pub fn job(j: &JobRecord) -> api::Job {
+    api::Job {
+        id: j.id,
+        workflow_job_id: j.workflow_job_id,
+        scaleset_job_id: String::new(),
+        run_id: j.run_id,
+        action: j.action.clone(),
+        conclusion: j.conclusion.clone(),
+        status: j.status.clone(),
+        name: j.name.clone(),
+        started_at: j.started_at,
+        completed_at: j.completed_at,
+        runner_id: j.runner_id,
+        runner_name: j.runner_name.clone(),
+        runner_group_id: j.runner_group_id,
+        runner_group_name: j.runner_group_name.clone(),
+        repository_name: j.repository_name.clone(),
+        repository_owner: j.repository_owner.clone(),
+        workflow_run_url: j.workflow_run_url.clone(),
+        labels: j.labels.clone(),
+        repo_id: j.repo_id.clone(),
+        org_id: j.org_id.clone(),
+        enterprise_id: j.enterprise_id.clone(),
+        forge_instance_id: None,
+        locked_by: j
+            .locked_by
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::nil().to_string()),
+        reason: j.reason.clone(),
+        created_at: j.created_at,
+        updated_at: j.updated_at,
+    }
+}
+
+/// garm's `controller_webhook_url` and derived `agent_url`.
+pub fn controller(c: &ControllerRecord) -> api::ControllerInfo {
+    let agent_url = if c.agent_url.is_empty() {
+        url::Url::parse(&c.callback_url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{}://{h}:{p}", u.scheme()),
+                    None => format!("{}://{h}", u.scheme()),
+                })
+            })
+            .unwrap_or_default()
+    } else {
+        c.agent_url.clone()
+    };
+    api::ControllerInfo {
+        controller_id: c.controller_id.clone(),
+        hostname: hostname(),
+        metadata_url: c.metadata_url.clone(),
+        callback_url: c.callback_url.clone(),
+        webhook_url: c.webhook_url.clone(),
+        controller_webhook_url: if c.webhook_url.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}/{}",
+                c.webhook_url.trim_end_matches('/'),
+                c.controller_id
+            )
+        },
+        agent_url,
+        garm_agent_releases_url: c.garm_agent_releases_url.clone(),
+        enable_agent_tools_sync: c.enable_agent_tools_sync,
+        garm_agent_version: c.garm_agent_version.clone(),
+        allow_insecure_garm_agent: c.allow_insecure_garm_agent,
+        minimum_job_age_backoff: c.minimum_job_age_backoff,
+        version: crate::VERSION.to_string(),
+        ca_cert_bundle: c.ca_cert_bundle.clone(),
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}

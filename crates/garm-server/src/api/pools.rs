@@ -1,0 +1,283 @@
+//! Pools: per entity and global.
+
+use super::{convert, Empty};
+use crate::error::ApiError;
+use crate::state::App;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use garm_api_types as api;
+use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
+use garm_model::{OsArch, OsType};
+use garm_store::{EntityKind, NewPool, PoolRecord};
+use serde::Deserialize;
+
+type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/pools", get(list_all))
+        .route(
+            "/api/v1/pools/{pool_id}",
+            get(show).put(update).delete(delete),
+        )
+        .route("/api/v1/pools/{pool_id}/instances", get(instances))
+}
+
+fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
+    ApiError::BadRequest(err.to_string())
+}
+
+async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::Pool>>, ApiError> {
+    let mut out = Vec::new();
+    for p in app.store.pools(None).await? {
+        out.push(convert::pool(&app, &p, false).await?);
+    }
+    Ok(Json(out))
+}
+
+pub async fn list_for_entity(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<api::Pool>>, ApiError> {
+    app.store.entity(kind, &id).await?;
+    let mut out = Vec::new();
+    for p in app.store.pools(Some(&id)).await? {
+        out.push(convert::pool(&app, &p, false).await?);
+    }
+    Ok(Json(out))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path(id): Path<String>,
+    body: JsonBody<api::CreatePoolParams>,
+) -> Result<Json<api::Pool>, ApiError> {
+    let Json(p) = body?;
+    let entity = app.store.entity(kind, &id).await?;
+    if p.provider_name.is_empty() {
+        return Err(ApiError::bad("provider_name: missing provider name"));
+    }
+    if app.config.provider(&p.provider_name).is_none() {
+        return Err(ApiError::bad(format!(
+            "provider_name: no provider named {:?} is configured",
+            p.provider_name
+        )));
+    }
+    if p.image.is_empty() {
+        return Err(ApiError::bad("image: missing image"));
+    }
+    if p.flavor.is_empty() {
+        return Err(ApiError::bad("flavor: missing flavor"));
+    }
+    check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
+    let tags = normalize_tags(&p.tags).map_err(settings_error)?;
+    let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
+    let os_arch = OsArch::parse(&p.os_arch).map_err(settings_error)?;
+    let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
+    if let Some(raw) = &extra_specs {
+        check_extra_specs(raw).map_err(settings_error)?;
+    }
+    let new = NewPool {
+        entity_id: entity.id.clone(),
+        provider_name: p.provider_name,
+        runner_prefix: if p.runner_prefix.is_empty() {
+            "garm".into()
+        } else {
+            p.runner_prefix
+        },
+        max_runners: p.max_runners,
+        min_idle_runners: p.min_idle_runners,
+        bootstrap_timeout: if p.runner_bootstrap_timeout == 0 {
+            20
+        } else {
+            p.runner_bootstrap_timeout
+        },
+        image: p.image,
+        flavor: p.flavor,
+        os_type: os_type.as_str().into(),
+        os_arch: os_arch.as_str().into(),
+        enabled: p.enabled,
+        extra_specs,
+        runner_group: p.github_runner_group,
+        enable_shell: p.enable_shell,
+        priority: p.priority,
+        template_id: p.template_id.map(|t| t as i64),
+        tags,
+    };
+    let pool = app.store.create_pool(&new).await?;
+    tracing::info!(pool = %pool.id, entity = %entity.display_name(), provider = %pool.provider_name, max_runners = pool.max_runners, min_idle_runners = pool.min_idle_runners, "pool created");
+    crate::events::pool_changed(&app, &pool.id);
+    Ok(Json(convert::pool(&app, &pool, true).await?))
+}
+
+async fn pool_of(
+    app: &App,
+    kind: EntityKind,
+    entity_id: &str,
+    pool_id: &str,
+) -> Result<PoolRecord, ApiError> {
+    app.store.entity(kind, entity_id).await?;
+    let pool = app.store.pool(pool_id).await?;
+    if pool.entity_id != entity_id {
+        return Err(ApiError::NotFound(format!("pool {pool_id} not found")));
+    }
+    Ok(pool)
+}
+
+pub async fn show_for_entity(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path((id, pool_id)): Path<(String, String)>,
+) -> Result<Json<api::Pool>, ApiError> {
+    let pool = pool_of(&app, kind, &id, &pool_id).await?;
+    Ok(Json(convert::pool(&app, &pool, true).await?))
+}
+
+pub async fn update_for_entity(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path((id, pool_id)): Path<(String, String)>,
+    body: JsonBody<api::UpdatePoolParams>,
+) -> Result<Json<api::Pool>, ApiError> {
+    let Json(p) = body?;
+    let pool = pool_of(&app, kind, &id, &pool_id).await?;
+    apply_update(&app, pool, p).await
+}
+
+pub async fn delete_for_entity(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path((id, pool_id)): Path<(String, String)>,
+) -> Result<Empty, ApiError> {
+    pool_of(&app, kind, &id, &pool_id).await?;
+    app.store.delete_pool(&pool_id).await?;
+    crate::events::pool_changed(&app, &pool_id);
+    Ok(Empty)
+}
+
+async fn show(
+    State(app): State<App>,
+    Path(pool_id): Path<String>,
+) -> Result<Json<api::Pool>, ApiError> {
+    let pool = app.store.pool(&pool_id).await?;
+    Ok(Json(convert::pool(&app, &pool, true).await?))
+}
+
+async fn update(
+    State(app): State<App>,
+    Path(pool_id): Path<String>,
+    body: JsonBody<api::UpdatePoolParams>,
+) -> Result<Json<api::Pool>, ApiError> {
+    let Json(p) = body?;
+    let pool = app.store.pool(&pool_id).await?;
+    apply_update(&app, pool, p).await
+}
+
+async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Empty, ApiError> {
+    app.store.pool(&pool_id).await?;
+    app.store.delete_pool(&pool_id).await?;
+    tracing::info!(pool = %pool_id, "pool deleted");
+    crate::events::pool_changed(&app, &pool_id);
+    Ok(Empty)
+}
+
+/// Applies an update; changes that alter what new instances look like bump `generation`.
+async fn apply_update(
+    app: &App,
+    mut pool: PoolRecord,
+    p: api::UpdatePoolParams,
+) -> Result<Json<api::Pool>, ApiError> {
+    let before = pool.clone();
+    if let Some(v) = p.runner_prefix.filter(|v| !v.is_empty()) {
+        pool.runner_prefix = v;
+    }
+    if let Some(v) = p.enabled {
+        pool.enabled = v;
+    }
+    if let Some(v) = p.max_runners {
+        pool.max_runners = v;
+    }
+    if let Some(v) = p.min_idle_runners {
+        pool.min_idle_runners = v;
+    }
+    if let Some(v) = p.runner_bootstrap_timeout {
+        if v == 0 {
+            return Err(ApiError::bad(
+                "runner_bootstrap_timeout: must be greater than 0",
+            ));
+        }
+        pool.bootstrap_timeout = v;
+    }
+    if let Some(v) = p.image.filter(|v| !v.is_empty()) {
+        pool.image = v;
+    }
+    if let Some(v) = p.flavor.filter(|v| !v.is_empty()) {
+        pool.flavor = v;
+    }
+    if let Some(v) = p.os_type.filter(|v| !v.is_empty()) {
+        pool.os_type = OsType::parse(&v).map_err(settings_error)?.as_str().into();
+    }
+    if let Some(v) = p.os_arch.filter(|v| !v.is_empty()) {
+        pool.os_arch = OsArch::parse(&v).map_err(settings_error)?.as_str().into();
+    }
+    if let Some(raw) = p.extra_specs {
+        check_extra_specs(raw.get()).map_err(settings_error)?;
+        pool.extra_specs = Some(raw.get().to_string());
+    }
+    if let Some(v) = p.enable_shell {
+        pool.enable_shell = v;
+    }
+    if let Some(v) = p.github_runner_group {
+        pool.runner_group = v;
+    }
+    if let Some(v) = p.priority {
+        pool.priority = v;
+    }
+    if let Some(v) = p.template_id {
+        pool.template_id = Some(v as i64);
+    }
+    check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
+    let tags = match p.tags.filter(|t| !t.is_empty()) {
+        Some(t) => Some(normalize_tags(&t).map_err(settings_error)?),
+        None => None,
+    };
+    let shape_changed = before.flavor != pool.flavor
+        || before.image != pool.image
+        || before.os_type != pool.os_type
+        || before.os_arch != pool.os_arch
+        || before.extra_specs != pool.extra_specs
+        || before.runner_group != pool.runner_group
+        || before.enable_shell != pool.enable_shell;
+    if shape_changed {
+        pool.generation += 1;
+    }
+    let updated = app.store.update_pool(&pool, tags.as_deref()).await?;
+    tracing::info!(pool = %updated.id, enabled = updated.enabled, max_runners = updated.max_runners, min_idle_runners = updated.min_idle_runners, "pool updated");
+    crate::events::pool_changed(app, &updated.id);
+    Ok(Json(convert::pool(app, &updated, true).await?))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct InstancesQuery {
+    #[serde(default, rename = "outdatedOnly")]
+    outdated_only: Option<String>,
+}
+
+async fn instances(
+    State(app): State<App>,
+    Path(pool_id): Path<String>,
+    Query(q): Query<InstancesQuery>,
+) -> Result<Json<Vec<api::Instance>>, ApiError> {
+    let pool = app.store.pool(&pool_id).await?;
+    let outdated = q.outdated_only.as_deref() == Some("true");
+    let list = app.store.pool_instances(&pool_id).await?;
+    Ok(Json(
+        list.iter()
+            .filter(|i| !outdated || i.generation < pool.generation)
+            .map(|i| convert::instance(i, &pool.provider_name, None))
+            .collect(),
+    ))
+}

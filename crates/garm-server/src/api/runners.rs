@@ -1,0 +1,145 @@
+//! Instances (runners), jobs and providers.
+
+use super::{convert, Empty};
+use crate::error::ApiError;
+use crate::state::App;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use garm_api_types as api;
+use garm_model::InstanceStatus;
+use garm_store::{EntityKind, InstanceRecord};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/instances", get(list_all))
+        .route("/api/v1/instances/{name}", get(show).delete(delete))
+}
+
+/// Provider names by pool id, to fill `provider_name` on instance lists.
+async fn providers_by_pool(app: &App) -> Result<HashMap<String, String>, ApiError> {
+    Ok(app
+        .store
+        .pools(None)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.provider_name))
+        .collect())
+}
+
+fn render(list: &[InstanceRecord], providers: &HashMap<String, String>) -> Vec<api::Instance> {
+    list.iter()
+        .map(|i| {
+            convert::instance(
+                i,
+                providers
+                    .get(&i.pool_id)
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+                None,
+            )
+        })
+        .collect()
+}
+
+async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::Instance>>, ApiError> {
+    let providers = providers_by_pool(&app).await?;
+    Ok(Json(render(&app.store.instances().await?, &providers)))
+}
+
+pub async fn list_for_entity(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<api::Instance>>, ApiError> {
+    app.store.entity(kind, &id).await?;
+    let providers = providers_by_pool(&app).await?;
+    Ok(Json(render(
+        &app.store.entity_instances(&id).await?,
+        &providers,
+    )))
+}
+
+async fn show(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Json<api::Instance>, ApiError> {
+    let instance = app.store.instance(&name).await?;
+    let pool = app.store.pool(&instance.pool_id).await?;
+    let events = app.store.instance_events(&instance.id).await?;
+    let mut out = convert::instance(&instance, &pool.provider_name, Some(&events));
+    if let Some(job) = app
+        .store
+        .jobs()
+        .await?
+        .iter()
+        .find(|j| j.instance_name.as_deref() == Some(instance.name.as_str()))
+    {
+        out.job = Some(Box::new(convert::job(job)));
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct DeleteQuery {
+    #[serde(default, rename = "forceRemove")]
+    force_remove: Option<String>,
+    #[serde(default, rename = "bypassGHUnauthorized")]
+    bypass_gh_unauthorized: Option<String>,
+}
+
+/// Marks an instance for deletion (asynchronous, as in garm).
+async fn delete(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Empty, ApiError> {
+    let instance = app.store.instance(&name).await?;
+    let force = q.force_remove.as_deref() == Some("true");
+    let bypass = q.bypass_gh_unauthorized.as_deref() == Some("true");
+    if !instance.status.deletable_by_api() {
+        return Err(ApiError::bad(format!(
+            "runner must be in one of the following states: running, error, pending_delete, pending_force_delete (it is {})",
+            instance.status
+        )));
+    }
+    if instance.status == InstanceStatus::PendingForceDelete
+        || (instance.status == InstanceStatus::PendingDelete && !force)
+    {
+        return Ok(Empty);
+    }
+    crate::lifecycle::remove_forge_runner(&app, &instance, bypass).await?;
+    let target = if force {
+        InstanceStatus::PendingForceDelete
+    } else {
+        InstanceStatus::PendingDelete
+    };
+    app.store
+        .set_instance_status(&instance.name, target)
+        .await?;
+    tracing::info!(instance = %instance.name, force, "instance marked for deletion");
+    crate::events::pool_changed(&app, &instance.pool_id);
+    Ok(Empty)
+}
+
+pub async fn jobs(State(app): State<App>) -> Result<Json<Vec<api::Job>>, ApiError> {
+    Ok(Json(
+        app.store.jobs().await?.iter().map(convert::job).collect(),
+    ))
+}
+
+pub async fn providers(State(app): State<App>) -> Result<Json<Vec<api::Provider>>, ApiError> {
+    Ok(Json(
+        app.config
+            .providers
+            .iter()
+            .map(|p| api::Provider {
+                name: p.name.clone(),
+                kind: "external".into(),
+                description: p.description.clone(),
+            })
+            .collect(),
+    ))
+}

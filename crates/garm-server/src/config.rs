@@ -1,0 +1,587 @@
+//! garm's `config.toml`: parsing and validation, naming the offending key on error.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem, naming the key (`section.key`).
+#[derive(Debug, thiserror::Error)]
+#[error("config key `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct DefaultSection {
+    pub enable_webhook_management: bool,
+    pub debug_server: bool,
+    pub callback_url: Option<String>,
+    pub metadata_url: Option<String>,
+    pub webhook_url: Option<String>,
+    pub log_file: Option<String>,
+    pub enable_log_streamer: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct LoggingSection {
+    pub log_file: Option<String>,
+    pub enable_log_streamer: Option<bool>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub log_source: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct MetricsSection {
+    pub enable: bool,
+    pub disable_auth: bool,
+    pub period: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct JwtSection {
+    pub secret: Option<String>,
+    pub time_to_live: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TlsSection {
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct WebUiSection {
+    pub enable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ApiServerSection {
+    pub bind: Option<String>,
+    pub port: Option<i64>,
+    pub use_tls: bool,
+    pub cors_origins: Vec<String>,
+    pub tls: TlsSection,
+    pub webui: WebUiSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SqliteSection {
+    pub db_file: Option<PathBuf>,
+    pub busy_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct PostgresSection {
+    /// Ours: a full `postgres://` URL, instead of the fields below.
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub hostname: Option<String>,
+    pub database: Option<String>,
+    pub port: Option<u16>,
+    pub sslmode: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct DatabaseSection {
+    pub backend: Option<String>,
+    pub passphrase: Option<String>,
+    pub debug: bool,
+    pub sqlite3: SqliteSection,
+    pub postgresql: PostgresSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ExternalSection {
+    pub provider_executable: Option<PathBuf>,
+    pub provider_dir: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub interface_version: Option<String>,
+    pub environment_variables: Vec<String>,
+    pub exec_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ProviderSection {
+    pub name: Option<String>,
+    pub provider_type: Option<String>,
+    pub description: String,
+    pub disable_jit_config: bool,
+    pub external: ExternalSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ProxySection {
+    pub http_proxy: Option<String>,
+    pub https_proxy: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+struct RawConfig {
+    default: DefaultSection,
+    logging: LoggingSection,
+    metrics: MetricsSection,
+    jwt_auth: JwtSection,
+    apiserver: ApiServerSection,
+    database: DatabaseSection,
+    proxy: ProxySection,
+    provider: Vec<ProviderSection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logging {
+    pub file: Option<PathBuf>,
+    pub format: LogFormat,
+    pub level: String,
+    pub source: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub description: String,
+    pub disable_jit_config: bool,
+    pub executable: PathBuf,
+    pub config_file: Option<PathBuf>,
+    pub interface_version: String,
+    pub environment_variables: Vec<String>,
+    pub exec_timeout: Option<Duration>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub enable_webhook_management: bool,
+    pub logging: Logging,
+    pub metrics_enable: bool,
+    pub metrics_disable_auth: bool,
+    pub metrics_period: Duration,
+    pub jwt_secret: String,
+    pub jwt_ttl: Duration,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub tls: Option<Tls>,
+    pub cors_origins: Vec<String>,
+    pub webui: bool,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    pub passphrase: String,
+    pub providers: Vec<Provider>,
+    pub proxy: ProxySection,
+}
+
+/// Parses a Go duration string (`8760h`, `1h30m`, `60s`, `500ms`).
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, tail) = rest.split_at(split);
+        let value: f64 = number.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+fn strong(text: &str) -> bool {
+    zxcvbn::zxcvbn(text, &[]).score() == zxcvbn::Score::Four
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| bad("--config", format!("cannot read {}: {err}", path.display())))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| {
+            let key = err
+                .span()
+                .map(|s| text[..s.start].lines().count().to_string())
+                .unwrap_or_default();
+            bad(&format!("line {key}"), err.message().to_string())
+        })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let level = raw
+            .logging
+            .log_level
+            .clone()
+            .unwrap_or_else(|| "info".into());
+        if !["debug", "info", "warn", "error"].contains(&level.as_str()) {
+            return Err(bad(
+                "logging.log_level",
+                format!("{level:?} is not one of debug, info, warn, error"),
+            ));
+        }
+        let format = match raw.logging.log_format.as_deref().unwrap_or("text") {
+            "text" | "" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(bad(
+                    "logging.log_format",
+                    format!("{other:?} is not text or json"),
+                ))
+            }
+        };
+        let logging = Logging {
+            file: raw
+                .logging
+                .log_file
+                .clone()
+                .or(raw.default.log_file.clone())
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            format,
+            level,
+            source: raw.logging.log_source,
+        };
+        for (key, value) in [
+            ("default.callback_url", &raw.default.callback_url),
+            ("default.metadata_url", &raw.default.metadata_url),
+            ("default.webhook_url", &raw.default.webhook_url),
+        ] {
+            if let Some(v) = value {
+                url::Url::parse(v).map_err(|err| bad(key, format!("invalid URL: {err}")))?;
+            }
+        }
+
+        let metrics_period = match raw.metrics.period.as_deref() {
+            None | Some("") => Duration::from_secs(60),
+            Some(p) => parse_go_duration(p)
+                .ok_or_else(|| bad("metrics.period", format!("{p:?} is not a duration")))?,
+        };
+
+        let jwt_secret = raw
+            .jwt_auth
+            .secret
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("jwt_auth.secret", "missing"))?;
+        if !strong(&jwt_secret) {
+            return Err(bad("jwt_auth.secret", "too weak: use a long random string"));
+        }
+        let ttl_text = raw
+            .jwt_auth
+            .time_to_live
+            .clone()
+            .ok_or_else(|| bad("jwt_auth.time_to_live", "missing"))?;
+        let jwt_ttl = parse_go_duration(&ttl_text)
+            .ok_or_else(|| {
+                bad(
+                    "jwt_auth.time_to_live",
+                    format!("{ttl_text:?} is not a duration such as 8760h"),
+                )
+            })?
+            .max(Duration::from_secs(24 * 3600));
+
+        let bind_text = raw
+            .apiserver
+            .bind
+            .clone()
+            .ok_or_else(|| bad("apiserver.bind", "missing"))?;
+        let bind: IpAddr = bind_text.parse().map_err(|_| {
+            bad(
+                "apiserver.bind",
+                format!("{bind_text:?} is not an IP address"),
+            )
+        })?;
+        let port = raw
+            .apiserver
+            .port
+            .ok_or_else(|| bad("apiserver.port", "missing"))?;
+        if !(1..=65535).contains(&port) {
+            return Err(bad(
+                "apiserver.port",
+                format!("{port} is not between 1 and 65535"),
+            ));
+        }
+        let tls = if raw.apiserver.use_tls {
+            let certificate =
+                raw.apiserver.tls.certificate.clone().ok_or_else(|| {
+                    bad("apiserver.tls.certificate", "missing while use_tls is true")
+                })?;
+            let key = raw
+                .apiserver
+                .tls
+                .key
+                .clone()
+                .ok_or_else(|| bad("apiserver.tls.key", "missing while use_tls is true"))?;
+            for (k, p) in [
+                ("apiserver.tls.certificate", &certificate),
+                ("apiserver.tls.key", &key),
+            ] {
+                if !p.is_file() {
+                    return Err(bad(k, format!("{} does not exist", p.display())));
+                }
+            }
+            Some(Tls { certificate, key })
+        } else {
+            None
+        };
+
+        let db = &raw.database;
+        let passphrase = db
+            .passphrase
+            .clone()
+            .ok_or_else(|| bad("database.passphrase", "missing"))?;
+        if passphrase.chars().count() != 32 {
+            return Err(bad("database.passphrase", "must be exactly 32 characters"));
+        }
+        if !strong(&passphrase) {
+            return Err(bad(
+                "database.passphrase",
+                "too weak: use 32 random characters",
+            ));
+        }
+        let database_url = match db.backend.as_deref() {
+            None | Some("") => {
+                return Err(bad("database.backend", "missing (sqlite3 or postgresql)"))
+            }
+            Some("sqlite3") => {
+                let file = db
+                    .sqlite3
+                    .db_file
+                    .clone()
+                    .ok_or_else(|| bad("database.sqlite3.db_file", "missing"))?;
+                if !file.is_absolute() {
+                    return Err(bad("database.sqlite3.db_file", "must be an absolute path"));
+                }
+                match file.parent() {
+                    Some(parent) if parent.is_dir() => {}
+                    _ => {
+                        return Err(bad(
+                            "database.sqlite3.db_file",
+                            format!("the directory of {} does not exist", file.display()),
+                        ))
+                    }
+                }
+                format!("sqlite://{}", file.display())
+            }
+            Some("postgresql") | Some("postgres") => postgres_url(&db.postgresql)?,
+            Some(other) => {
+                return Err(bad(
+                    "database.backend",
+                    format!("{other:?} is not sqlite3 or postgresql"),
+                ))
+            }
+        };
+
+        let mut providers: Vec<Provider> = Vec::new();
+        for (index, p) in raw.provider.iter().enumerate() {
+            let key = |k: &str| format!("provider[{index}].{k}");
+            let name = p
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| bad(&key("name"), "missing"))?;
+            if providers.iter().any(|q| q.name == name) {
+                return Err(bad(
+                    &key("name"),
+                    format!("duplicate provider name {name:?}"),
+                ));
+            }
+            match p.provider_type.as_deref() {
+                Some("external") => {}
+                Some(other) => {
+                    return Err(bad(
+                        &key("provider_type"),
+                        format!("{other:?} is not supported (only external)"),
+                    ))
+                }
+                None => return Err(bad(&key("provider_type"), "missing")),
+            }
+            let ext = &p.external;
+            let executable = match (&ext.provider_executable, &ext.provider_dir) {
+                (Some(exe), _) => exe.clone(),
+                (None, Some(dir)) => dir.join("garm-external-provider"),
+                (None, None) => return Err(bad(&key("external.provider_executable"), "missing")),
+            };
+            if !executable.is_absolute() {
+                return Err(bad(
+                    &key("external.provider_executable"),
+                    "must be an absolute path",
+                ));
+            }
+            if !is_executable(&executable) {
+                return Err(bad(
+                    &key("external.provider_executable"),
+                    format!(
+                        "{} does not exist or is not executable",
+                        executable.display()
+                    ),
+                ));
+            }
+            if let Some(cfg) = &ext.config_file {
+                if !cfg.is_absolute() || !cfg.is_file() {
+                    return Err(bad(
+                        &key("external.config_file"),
+                        format!(
+                            "{} must be an absolute path to an existing file",
+                            cfg.display()
+                        ),
+                    ));
+                }
+            }
+            let interface_version = match ext.interface_version.as_deref() {
+                None | Some("") | Some("v0.1.0") => "v0.1.0",
+                Some("v0.1.1") => "v0.1.1",
+                Some(other) => {
+                    return Err(bad(
+                        &key("external.interface_version"),
+                        format!("{other:?} is not v0.1.0 or v0.1.1"),
+                    ))
+                }
+            };
+            providers.push(Provider {
+                name,
+                description: p.description.clone(),
+                disable_jit_config: p.disable_jit_config,
+                executable,
+                config_file: ext.config_file.clone(),
+                interface_version: interface_version.into(),
+                environment_variables: ext.environment_variables.clone(),
+                exec_timeout: (ext.exec_timeout_seconds > 0)
+                    .then(|| Duration::from_secs(ext.exec_timeout_seconds)),
+            });
+        }
+
+        Ok(Self {
+            enable_webhook_management: raw.default.enable_webhook_management,
+            logging,
+            metrics_enable: raw.metrics.enable,
+            metrics_disable_auth: raw.metrics.disable_auth,
+            metrics_period,
+            jwt_secret,
+            jwt_ttl,
+            bind,
+            port: port as u16,
+            tls,
+            cors_origins: raw.apiserver.cors_origins.clone(),
+            webui: raw.apiserver.webui.enable,
+            database_url,
+            passphrase,
+            providers,
+            proxy: raw.proxy.clone(),
+        })
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+fn postgres_url(pg: &PostgresSection) -> Result<String, ConfigError> {
+    if let Some(url) = pg.url.clone().filter(|u| !u.is_empty()) {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad(
+                "database.postgresql.url",
+                "must start with postgres://",
+            ));
+        }
+        return Ok(url);
+    }
+    let field = |k: &str, v: &Option<String>| {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad(&format!("database.postgresql.{k}"), "missing"))
+    };
+    let user = field("username", &pg.username)?;
+    let password = field("password", &pg.password)?;
+    let host = field("hostname", &pg.hostname)?;
+    let database = field("database", &pg.database)?;
+    let sslmode = pg.sslmode.clone().unwrap_or_else(|| "prefer".into());
+    if ![
+        "disable",
+        "allow",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ]
+    .contains(&sslmode.as_str())
+    {
+        return Err(bad(
+            "database.postgresql.sslmode",
+            format!("{sslmode:?} is not a valid sslmode"),
+        ));
+    }
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    Ok(format!(
+        "postgres://{}:{}@{host}:{}/{database}?sslmode={sslmode}",
+        enc(&user),
+        enc(&password),
+        pg.port.unwrap_or(5432)
+    ))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests;

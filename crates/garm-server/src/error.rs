@@ -1,0 +1,126 @@
+//! `ApiError`: the one place where errors become HTTP statuses and garm's error body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use garm_api_types::ApiErrorResponse;
+use garm_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Any authentication failure; the details never reach the client.
+    #[error("authentication failed")]
+    AuthFailed,
+    /// A handler-level refusal (wrong password); garm strips the details.
+    #[error("not authorized")]
+    Unauthorized,
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("init_required")]
+    InitRequired,
+    #[error("urls_required")]
+    UrlsRequired,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// "a: b: c" from an error and its sources.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl ApiError {
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub fn internal(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(err))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) | Self::InitRequired | Self::UrlsRequired => StatusCode::CONFLICT,
+            Self::AuthFailed | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn body(&self) -> ApiErrorResponse {
+        let (error, details) = match self {
+            Self::BadRequest(m) => ("Bad Request", m.clone()),
+            Self::NotFound(m) => ("Not Found", m.clone()),
+            Self::Conflict(m) => ("Conflict", m.clone()),
+            Self::AuthFailed => ("Authentication failed", String::new()),
+            Self::Unauthorized => ("Not Authorized", String::new()),
+            Self::Unprocessable(m) => ("Unprocessable Content", m.clone()),
+            Self::InitRequired => ("init_required", "Missing superuser".to_string()),
+            Self::UrlsRequired => (
+                "urls_required",
+                "Missing required URLs. Make sure you update the metadata and callback URLs"
+                    .to_string(),
+            ),
+            Self::Internal(_) => ("Server error", String::new()),
+        };
+        ApiErrorResponse {
+            error: error.into(),
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %chain(&self), "request failed");
+        }
+        (status, Json(self.body())).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { what } => Self::NotFound(format!("{what} not found")),
+            StoreError::Conflict { what } => Self::Conflict(format!("{what} already exists")),
+            StoreError::InUse { what } => Self::BadRequest(what),
+            StoreError::Transition(t) => Self::BadRequest(t.to_string()),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(err: axum::extract::rejection::JsonRejection) -> Self {
+        Self::BadRequest(format!("invalid request: {}", err.body_text()))
+    }
+}
+
+/// garm's 404 for unknown paths under `/api/v1` (lowercase "found").
+pub fn api_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(ApiErrorResponse {
+            error: "Not found".into(),
+            details: "Resource not found".into(),
+        }),
+    )
+        .into_response()
+}

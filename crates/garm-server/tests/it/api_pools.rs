@@ -1,0 +1,194 @@
+//! Pools.
+
+use crate::Harness;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+async fn repo(h: &Harness) -> String {
+    h.add_pat("garm", "ghp_x").await;
+    h.add_repo("mkulke", "garm-playground", "secret").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_documented_confidential_pool_is_created_with_every_field() {
+    let h = Harness::ready().await;
+    let id = repo(&h).await;
+    let pool = h
+        .post(
+            &format!("/api/v1/repositories/{id}/pools"),
+            Harness::pool_body(),
+        )
+        .await;
+    assert_eq!(pool["provider_name"], "azure_external");
+    assert_eq!(pool["flavor"], "Standard_DC2as_v5");
+    assert_eq!(
+        pool["image"],
+        "Canonical:0001-com-ubuntu-confidential-vm-jammy:22_04-lts-cvm:latest"
+    );
+    assert_eq!(pool["max_runners"], 4);
+    assert!(pool.get("min_idle_runners").is_none(), "zero is omitted");
+    assert_eq!(
+        pool["runner_bootstrap_timeout"], 20,
+        "0 means the default 20"
+    );
+    assert_eq!(pool["runner_prefix"], "garm");
+    assert_eq!(pool["extra_specs"], json!({"confidential": true}));
+    assert_eq!(pool["enabled"], true);
+    assert_eq!(pool["enable_shell"], false);
+    assert_eq!(pool["generation"], 0);
+    assert_eq!(pool["repo_id"], id.as_str());
+    assert_eq!(pool["repo_name"], "mkulke/garm-playground");
+    assert_eq!(pool["endpoint"]["name"], "github.com");
+    let tags: Vec<&str> = pool["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["self-hosted", "azure-cvm", "ubuntu-2204"]);
+    assert!(pool["tags"][0]["id"].as_str().unwrap().len() == 36);
+    let pool_id = pool["id"].as_str().unwrap();
+
+    let listed = h.get("/api/v1/pools").await;
+    assert_eq!(listed[0]["id"], pool_id);
+    assert!(
+        listed[0].get("extra_specs").is_none(),
+        "lists do not load extra specs"
+    );
+    let single = h.get(&format!("/api/v1/pools/{pool_id}")).await;
+    assert_eq!(single["extra_specs"], json!({"confidential": true}));
+    assert_eq!(
+        h.get(&format!("/api/v1/repositories/{id}/pools/{pool_id}"))
+            .await["id"],
+        pool_id
+    );
+    assert_eq!(
+        h.get(&format!("/api/v1/pools/{pool_id}/instances")).await,
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn invalid_pools_are_refused_naming_the_field_and_nothing_is_stored() {
+    let h = Harness::ready().await;
+    let id = repo(&h).await;
+    let uri = format!("/api/v1/repositories/{id}/pools");
+    let cases = [
+        (json!({"provider_name": "nope"}), "provider_name"),
+        (json!({"provider_name": ""}), "provider_name"),
+        (
+            json!({"min_idle_runners": 5, "max_runners": 4}),
+            "min_idle_runners",
+        ),
+        (json!({"max_runners": 0}), "max_runners"),
+        (json!({"tags": []}), "tags"),
+        (json!({"image": ""}), "image"),
+        (json!({"flavor": ""}), "flavor"),
+        (json!({"os_type": "macos"}), "os_type"),
+        (json!({"os_arch": "i386"}), "os_arch"),
+    ];
+    for (patch, field) in cases {
+        let mut body = Harness::pool_body();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, b) = h.send(Method::POST, &uri, Some(body)).await;
+        Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, field);
+    }
+    let broken = Harness::pool_body()
+        .to_string()
+        .replace("{\"confidential\":true}", "{confidential: true}");
+    let (status, _) = h
+        .raw(
+            Method::POST,
+            &uri,
+            Some(broken),
+            Some(&format!("Bearer {}", h.token)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(h.get("/api/v1/pools").await, json!([]));
+    let (status, _) = h
+        .send(
+            Method::POST,
+            "/api/v1/repositories/00000000-0000-0000-0000-000000000000/pools",
+            Some(Harness::pool_body()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pool_updates_apply_only_what_is_sent() {
+    let h = Harness::ready().await;
+    let id = repo(&h).await;
+    let pool = h
+        .post(
+            &format!("/api/v1/repositories/{id}/pools"),
+            Harness::pool_body(),
+        )
+        .await;
+    let pool_id = pool["id"].as_str().unwrap();
+    // garm-cli sends enable_shell: null when the flag is not given.
+    let updated = h
+        .send(
+            Method::PUT,
+            &format!("/api/v1/pools/{pool_id}"),
+            Some(json!({"min_idle_runners": 2, "enable_shell": null})),
+        )
+        .await
+        .1;
+    assert_eq!(updated["min_idle_runners"], 2);
+    assert_eq!(updated["flavor"], "Standard_DC2as_v5");
+    assert_eq!(
+        updated["generation"], 0,
+        "sizing does not change the generation"
+    );
+    let updated = h
+        .send(
+            Method::PUT,
+            &format!("/api/v1/repositories/{id}/pools/{pool_id}"),
+            Some(json!({"flavor": "Standard_DC4as_v5", "tags": ["gpu"]})),
+        )
+        .await
+        .1;
+    assert_eq!(updated["generation"], 1);
+    assert_eq!(updated["tags"][0]["name"], "gpu");
+    let (status, b) = h
+        .send(
+            Method::PUT,
+            &format!("/api/v1/pools/{pool_id}"),
+            Some(json!({"min_idle_runners": 9})),
+        )
+        .await;
+    Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "min_idle_runners");
+    let (status, b) = h
+        .send(
+            Method::PUT,
+            &format!("/api/v1/pools/{pool_id}"),
+            Some(json!({"runner_bootstrap_timeout": 0})),
+        )
+        .await;
+    Harness::assert_error(
+        status,
+        &b,
+        StatusCode::BAD_REQUEST,
+        "runner_bootstrap_timeout",
+    );
+    assert_eq!(
+        h.get(&format!("/api/v1/pools/{pool_id}")).await["min_idle_runners"],
+        2,
+        "refused updates change nothing"
+    );
+    let (status, _) = h
+        .send(
+            Method::GET,
+            &format!("/api/v1/organizations/{id}/pools/{pool_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
