@@ -1,0 +1,6 @@
+//! Integration tests: the built `garm-test-provider` binary, run with the environment and stdin garm gives it.
+
+mod external;
+mod lifecycle;
+mod support;
+mod switches;
