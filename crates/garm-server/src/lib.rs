@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod lifecycle;
 pub mod logging;
+pub mod providers;
 pub mod serve;
 pub mod state;
 
@@ -20,17 +21,44 @@ pub use state::App;
 /// The version reported in `controller-info`.
 pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "-garm-rs");
 
-/// Opens the store, seeds it and returns the application state.
-pub async fn build(
+/// Opens the store, seeds it and returns the application state and the receiver the
+/// scheduler consumes (see [`start`]).
+pub async fn build(config: config::Config) -> anyhow::Result<(App, tokio::sync::mpsc::UnboundedReceiver<state::Key>)> {
+    build_with(config, garm_pool::Settings::default(), Box::new(garm_pool::GithubConnector)).await
+}
+
+/// [`build`] with explicit pool manager timings and forge connector (tests).
+pub async fn build_with(
     config: config::Config,
+    settings: garm_pool::Settings,
+    connector: Box<dyn garm_pool::ForgeConnector>,
 ) -> anyhow::Result<(App, tokio::sync::mpsc::UnboundedReceiver<state::Key>)> {
-    let store = garm_store::Store::connect(
-        &config.database_url,
-        garm_store::Sealer::new(&config.passphrase),
-    )
-    .await?;
+    let store = garm_store::Store::connect(&config.database_url, garm_store::Sealer::new(&config.passphrase)).await?;
     store.seed_github_com().await?;
     let controller = store.ensure_controller().await?;
-    let (nudge, rx) = state::Nudge::channel();
-    Ok((App::new(store, config, controller.controller_id, nudge), rx))
+    let (nudge, rx) = garm_pool::Nudge::channel();
+    let keys = std::sync::Arc::new(auth::Keys::new(&config.jwt_secret));
+    let metrics = std::sync::Arc::new(garm_pool::Metrics::default());
+    let providers = providers::from_config(&config, &controller.controller_id, &metrics);
+    let ctx = garm_pool::Ctx {
+        store: store.clone(),
+        providers,
+        forges: garm_pool::Forges::new(connector),
+        tokens: std::sync::Arc::new(state::Minter(keys.clone())),
+        controller_id: controller.controller_id.clone(),
+        settings,
+        nudge,
+        metrics,
+        shutdown: tokio_util::sync::CancellationToken::new(),
+        tasks: tokio_util::task::TaskTracker::new(),
+        inflight: Default::default(),
+        backoff: Default::default(),
+        turns: Default::default(),
+    };
+    Ok((App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)), rx))
+}
+
+/// Starts the scheduler; it stops when `app.pool.shutdown` is cancelled.
+pub fn start(app: &App, rx: tokio::sync::mpsc::UnboundedReceiver<state::Key>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(garm_pool::scheduler::run(app.pool.clone(), rx))
 }

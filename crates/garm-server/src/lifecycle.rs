@@ -1,16 +1,25 @@
-//! Instance lifecycle steps shared by the API and the reconcilers.
+//! Instance lifecycle steps the API triggers, mapped to HTTP errors.
 
 use crate::error::ApiError;
 use crate::state::App;
+use garm_pool::act::{self, StepError};
 use garm_store::InstanceRecord;
 
 /// Removes the instance's runner from the forge before the instance is deleted.
-///
-/// Until the forge client is wired in, instances have no forge runner to remove.
-pub async fn remove_forge_runner(
-    _app: &App,
-    _instance: &InstanceRecord,
-    _bypass_unauthorized: bool,
-) -> Result<(), ApiError> {
-    Ok(())
+/// A busy runner is refused (400); rejected credentials fail with 401 unless bypassed.
+pub async fn remove_forge_runner(app: &App, instance: &InstanceRecord, bypass_unauthorized: bool) -> Result<(), ApiError> {
+    match act::remove_forge_runner(&app.pool, instance).await {
+        Ok(()) => Ok(()),
+        Err(StepError::RunnerBusy) => Err(ApiError::bad(format!("runner {} is busy running a job", instance.name))),
+        Err(StepError::Forge(err)) if err.is_unauthorized() => {
+            if bypass_unauthorized {
+                tracing::warn!(instance = %instance.name, "forge rejected our credentials; removing the instance anyway (bypass requested)");
+                Ok(())
+            } else {
+                Err(ApiError::Unauthorized)
+            }
+        }
+        Err(StepError::Forge(err)) if err.is_not_found() => Ok(()),
+        Err(err) => Err(ApiError::internal(std::io::Error::other(err.chain()))),
+    }
 }

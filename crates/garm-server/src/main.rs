@@ -55,9 +55,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     garm_server::logging::init(&config.logging)?;
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     let tls = config.tls.clone();
-    let (app, _triggers) = garm_server::build(config)
-        .await
-        .context("opening the database")?;
+    let (app, triggers) = garm_server::build(config).await.context("opening the database")?;
+    let scheduler = garm_server::start(&app, triggers);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
@@ -69,7 +68,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    garm_server::serve::run(listener, garm_server::service(app), tls.as_ref(), shutdown).await
+    let served = garm_server::serve::run(listener, garm_server::service(app.clone()), tls.as_ref(), shutdown).await;
+    app.pool.shutdown.cancel();
+    let _ = scheduler.await;
+    served
 }
 
 async fn wait_for_signal() {

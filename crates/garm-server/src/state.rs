@@ -1,10 +1,14 @@
 //! The shared application state handed to every handler.
 
-use crate::auth::Keys;
+use crate::auth::{InstanceClaims, Keys};
 use crate::config::Config;
-use garm_store::Store;
+use garm_pool::{Ctx, Nudge};
+use garm_store::{EntityRecord, InstanceRecord, PoolRecord, Store};
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
+
+pub use garm_pool::Key;
 
 /// Cheap-to-clone handle to everything a request needs.
 #[derive(Clone)]
@@ -13,47 +17,17 @@ pub struct App(Arc<Inner>);
 pub struct Inner {
     pub store: Store,
     pub config: Config,
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
     pub controller_id: String,
     pub nudge: Nudge,
-}
-
-/// What a reconciler should look at again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Key {
-    Entity(String),
-    Pool(String),
-}
-
-/// Sends reconcile triggers; a trigger nobody listens to is dropped.
-#[derive(Clone)]
-pub struct Nudge {
-    tx: tokio::sync::mpsc::UnboundedSender<Key>,
-}
-
-impl Nudge {
-    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Key>) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (Self { tx }, rx)
-    }
-    pub fn entity(&self, id: &str) {
-        let _ = self.tx.send(Key::Entity(id.to_string()));
-    }
-    pub fn pool(&self, id: &str) {
-        let _ = self.tx.send(Key::Pool(id.to_string()));
-    }
+    /// The pool manager's context (providers, forge clients, metrics).
+    pub pool: Arc<Ctx>,
 }
 
 impl App {
-    pub fn new(store: Store, config: Config, controller_id: String, nudge: Nudge) -> Self {
-        let keys = Keys::new(&config.jwt_secret);
-        Self(Arc::new(Inner {
-            store,
-            config,
-            keys,
-            controller_id,
-            nudge,
-        }))
+    pub fn new(store: Store, config: Config, controller_id: String, keys: Arc<Keys>, pool: Arc<Ctx>) -> Self {
+        let nudge = pool.nudge.clone();
+        Self(Arc::new(Inner { store, config, keys, controller_id, nudge, pool }))
     }
 }
 
@@ -61,5 +35,26 @@ impl Deref for App {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
+    }
+}
+
+/// Mints instance tokens with the server's JWT key (garm's claims).
+pub struct Minter(pub Arc<Keys>);
+
+impl garm_pool::TokenMinter for Minter {
+    fn mint(&self, instance: &InstanceRecord, pool: &PoolRecord, entity: &EntityRecord, ttl: Duration) -> String {
+        let claims = InstanceClaims {
+            id: instance.id.clone(),
+            name: instance.name.clone(),
+            provider_id: pool.id.clone(),
+            scope: entity.kind.as_str().to_string(),
+            entity: entity.display_name(),
+            create_attempt: instance.create_attempt,
+            forge_type: "github".into(),
+            is_agent: false,
+            iss: "garm".into(),
+            exp: (chrono::Utc::now() + ttl).timestamp(),
+        };
+        self.0.sign(&claims)
     }
 }

@@ -835,6 +835,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 }
 
 mod pools;
+pub use pools::Transition;
 
 /// Booleans are stored as 0/1 BIGINT: the one encoding both backends share under `Any`.
 fn flag(r: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {

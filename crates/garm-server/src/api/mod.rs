@@ -5,8 +5,11 @@ pub mod controller;
 pub mod convert;
 pub mod entities;
 pub mod forge;
+pub mod metadata;
+pub mod metrics;
 pub mod pools;
 pub mod runners;
+pub mod webhook;
 
 use crate::auth::admin_claims;
 use crate::error::{api_not_found, ApiError};
@@ -16,7 +19,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower::ServiceExt;
 
@@ -83,7 +87,15 @@ async fn fallback(State(app): State<App>, req: Request) -> Response {
 pub fn routes(app: App) -> Router {
     let open = Router::new()
         .route("/api/v1/first-run", post(controller::first_run))
-        .route("/api/v1/auth/login", post(controller::login));
+        .route("/api/v1/auth/login", post(controller::login))
+        .route("/metrics", get(metrics::metrics))
+        .merge(metadata::routes())
+        .merge(
+            Router::new()
+                .route("/webhooks", any(webhook::receive))
+                .route("/webhooks/{controller_id}", any(webhook::with_controller))
+                .layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
+        );
 
     let admin = Router::new()
         .route(

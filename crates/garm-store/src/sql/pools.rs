@@ -518,3 +518,113 @@ impl Store {
             .ok_or_else(|| StoreError::not_found(format!("job {}", j.workflow_job_id)))
     }
 }
+
+/// Whether a status change goes through garm's transition tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Refuse changes the tables forbid (API, callbacks, reconcilers).
+    Checked,
+    /// Write whatever the caller decided (webhook-driven runner states, recovery).
+    Forced,
+}
+
+impl Store {
+    /// Reads an instance, lets `change` edit it, checks status transitions (unless
+    /// forced) and writes it back, all in one transaction.
+    pub async fn modify_instance(
+        &self,
+        name: &str,
+        mode: Transition,
+        change: impl FnOnce(&mut InstanceRecord),
+    ) -> Result<InstanceRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!("SELECT {INSTANCE_COLS} FROM instances WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("instance {name}")))?;
+        let before = self.instance_from(&row)?;
+        let mut after = before.clone();
+        change(&mut after);
+        if mode == Transition::Checked {
+            before.status.check(after.status)?;
+            before.runner_status.check(after.runner_status)?;
+        }
+        after.updated_at = now();
+        let addresses: Vec<(&str, &str)> = after.addresses.iter().map(|a| (a.address.as_str(), a.kind.as_str())).collect();
+        sqlx::query("UPDATE instances SET provider_id=$1, agent_id=$2, os_name=$3, os_version=$4, addresses=$5, status=$6, runner_status=$7, provider_fault=$8, create_attempt=$9, token_fetched=$10, jit_config=$11, extra_labels=$12, heartbeat=$13, updated_at=$14 WHERE name=$15")
+            .bind(after.provider_id.clone())
+            .bind(after.agent_id)
+            .bind(&after.os_name)
+            .bind(&after.os_version)
+            .bind(serde_json::to_string(&addresses).expect("pairs of strings serialize"))
+            .bind(after.status.as_str())
+            .bind(after.runner_status.as_str())
+            .bind(&after.provider_fault)
+            .bind(after.create_attempt)
+            .bind(after.token_fetched as i64)
+            .bind(after.jit_config.as_ref().map(|s| self.seal(s.expose())))
+            .bind(serde_json::to_string(&after.extra_labels).expect("strings serialize"))
+            .bind(ts(&after.heartbeat))
+            .bind(ts(&after.updated_at))
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| conflict_as(err, format!("provider id of instance {name}")))?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Instances in any of the given statuses, across all pools.
+    pub async fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<InstanceRecord>> {
+        Ok(self.instances().await?.into_iter().filter(|i| statuses.contains(&i.status)).collect())
+    }
+
+    /// Records a webhook delivery id; false if it was seen before.
+    pub async fn record_delivery(&self, delivery_id: &str) -> Result<bool> {
+        let done = sqlx::query("INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES ($1, $2) ON CONFLICT (delivery_id) DO NOTHING")
+            .bind(delivery_id)
+            .bind(ts(&now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets delivery ids older than `before` (redeliveries come within hours).
+    pub async fn prune_deliveries(&self, before: Time) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1").bind(ts(&before)).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Jobs with this status.
+    pub async fn jobs_with_status(&self, status: &str) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE status = $1 ORDER BY id"))
+            .bind(status)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::job_from).collect()
+    }
+
+    /// Deletes a job row.
+    pub async fn delete_job(&self, workflow_job_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM jobs WHERE workflow_job_id = $1").bind(workflow_job_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes finished job rows last updated before `before`.
+    pub async fn prune_jobs(&self, before: Time) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1")
+            .bind(ts(&before))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+impl Store {
+    /// Forgets a delivery id so a redelivery is processed (after a failed intake).
+    pub async fn forget_delivery(&self, delivery_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1").bind(delivery_id).execute(&self.pool).await?;
+        Ok(())
+    }
+}

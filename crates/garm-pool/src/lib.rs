@@ -1,0 +1,186 @@
+//! The pool manager: job intake, pool reconciliation (observe → plan → act) and the
+//! instance lifecycle, for every entity and pool garm-rs manages.
+//!
+//! It reaches the store directly and forges and providers only through the [`Forge`]
+//! and [`garm_provider::Provider`] traits. It never speaks HTTP itself and never decides
+//! anything in a webhook handler: handlers record facts and nudge a reconciler.
+
+pub mod act;
+pub mod bootstrap;
+pub mod forge;
+pub mod intake;
+pub mod metrics;
+pub mod plan;
+pub mod scheduler;
+
+use garm_provider::Provider;
+use garm_store::Store;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use forge::{Forge, ForgeConnector, Forges, GithubConnector};
+pub use metrics::Metrics;
+
+/// What a reconciler should look at again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// Match the entity's queued jobs to its pools.
+    Entity(String),
+    /// Size the pool, start and finish instance transitions.
+    Pool(String),
+}
+
+/// Sends reconcile triggers; a trigger nobody listens to is dropped.
+#[derive(Clone)]
+pub struct Nudge {
+    tx: tokio::sync::mpsc::UnboundedSender<Key>,
+}
+
+impl Nudge {
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Key>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+    pub fn entity(&self, id: &str) {
+        let _ = self.tx.send(Key::Entity(id.to_string()));
+    }
+    pub fn pool(&self, id: &str) {
+        let _ = self.tx.send(Key::Pool(id.to_string()));
+    }
+}
+
+/// Mints the per-instance JWT handed to providers (the server owns the signing key).
+pub trait TokenMinter: Send + Sync {
+    /// A token for `instance` of `pool` owned by `entity`, valid for `ttl`.
+    fn mint(&self, instance: &garm_store::InstanceRecord, pool: &garm_store::PoolRecord, entity: &garm_store::EntityRecord, ttl: Duration) -> String;
+}
+
+/// Timings of the pool manager; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Period of the safety-net pass over every entity and pool.
+    pub resync: Duration,
+    /// An idle runner younger than this is never scaled down.
+    pub scale_down_grace: Duration,
+    /// How often orphans are looked for on the provider and forge sides.
+    pub orphan_scan: Duration,
+    /// Failed creates are retried this many times in total.
+    pub max_create_attempts: i64,
+    /// First delay of the create/delete retry backoff (then ×2, capped at `backoff_max`).
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Runner downloads are refetched after this long.
+    pub tools_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            resync: Duration::from_secs(5),
+            scale_down_grace: Duration::from_secs(300),
+            orphan_scan: Duration::from_secs(60),
+            max_create_attempts: 5,
+            backoff_initial: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(600),
+            tools_ttl: Duration::from_secs(40 * 60),
+        }
+    }
+}
+
+/// Per-instance retry bookkeeping (in memory; a restart retries at once).
+#[derive(Debug, Clone, Default)]
+pub struct Backoff {
+    pub failures: u32,
+    pub not_before: Option<std::time::Instant>,
+}
+
+/// Everything reconcilers and lifecycle steps need, passed explicitly.
+pub struct Ctx {
+    pub store: Store,
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub forges: Forges,
+    pub tokens: Arc<dyn TokenMinter>,
+    pub controller_id: String,
+    pub settings: Settings,
+    pub nudge: Nudge,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+    /// Instance names with a lifecycle step running; no second step starts for them.
+    pub inflight: Mutex<HashSet<String>>,
+    pub backoff: Mutex<HashMap<String, Backoff>>,
+    /// Round-robin turn per entity.
+    pub turns: Mutex<HashMap<String, usize>>,
+}
+
+impl Ctx {
+    /// Claims `name` for one lifecycle step; `None` if a step is already running for it.
+    pub fn claim(self: &Arc<Self>, name: &str) -> Option<InflightGuard> {
+        let mut set = self.inflight.lock().expect("inflight lock is never poisoned");
+        set.insert(name.to_string()).then(|| InflightGuard { ctx: self.clone(), name: name.to_string() })
+    }
+
+    pub fn is_inflight(&self, name: &str) -> bool {
+        self.inflight.lock().expect("inflight lock is never poisoned").contains(name)
+    }
+
+    /// Whether the backoff of `name` allows another attempt now.
+    pub fn may_retry(&self, name: &str) -> bool {
+        let map = self.backoff.lock().expect("backoff lock is never poisoned");
+        map.get(name).and_then(|b| b.not_before).is_none_or(|t| std::time::Instant::now() >= t)
+    }
+
+    pub fn record_failure(&self, name: &str) {
+        let mut map = self.backoff.lock().expect("backoff lock is never poisoned");
+        let entry = map.entry(name.to_string()).or_default();
+        entry.failures += 1;
+        let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(16));
+        let delay = self.settings.backoff_initial.saturating_mul(factor).min(self.settings.backoff_max);
+        entry.not_before = Some(std::time::Instant::now() + delay);
+    }
+
+    pub fn clear_backoff(&self, name: &str) {
+        self.backoff.lock().expect("backoff lock is never poisoned").remove(name);
+    }
+
+    pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(name).cloned()
+    }
+}
+
+/// Releases an in-flight claim when the step ends, however it ends.
+pub struct InflightGuard {
+    ctx: Arc<Ctx>,
+    name: String,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.ctx.inflight.lock() {
+            set.remove(&self.name);
+        }
+    }
+}
+
+/// The label garm adds to runners so they can be traced to this controller.
+pub fn controller_label(controller_id: &str) -> String {
+    format!("runner-controller-id={controller_id}")
+}
+
+/// The label garm adds to runners so they can be traced to their pool.
+pub fn pool_label(pool_id: &str) -> String {
+    format!("runner-pool-id={pool_id}")
+}
+
+/// Internal instance label: the job this instance was created for.
+pub fn job_label(workflow_job_id: i64) -> String {
+    format!("in_response_to_job={workflow_job_id}")
+}
+
+/// The job id in an instance's `in_response_to_job` label, if any.
+pub fn job_of(labels: &[String]) -> Option<i64> {
+    labels.iter().find_map(|l| l.strip_prefix("in_response_to_job=")?.parse().ok())
+}

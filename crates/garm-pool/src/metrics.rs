@@ -1,0 +1,136 @@
+//! Counters and histograms in Prometheus text format (garm's names, plus latency
+//! histograms garm lacks). Gauges of objects are computed by the server at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    total: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.total += 1;
+    }
+}
+
+/// The process's metrics; cheap to update from any task.
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(String, String), f64>>,
+    histograms: Mutex<BTreeMap<String, Histogram>>,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+impl Metrics {
+    pub fn inc(&self, name: &str, pairs: &[(&str, &str)]) {
+        let mut c = self.counters.lock().expect("metrics lock");
+        *c.entry((name.to_string(), labels(pairs))).or_default() += 1.0;
+    }
+
+    pub fn counter(&self, name: &str, pairs: &[(&str, &str)]) -> f64 {
+        self.counters.lock().expect("metrics lock").get(&(name.to_string(), labels(pairs))).copied().unwrap_or(0.0)
+    }
+
+    pub fn observe(&self, name: &str, value: Duration) {
+        self.histograms.lock().expect("metrics lock").entry(name.to_string()).or_default().observe(value.as_secs_f64());
+    }
+
+    /// `garm_webhook_received{valid,reason}`.
+    pub fn webhook(&self, valid: bool, reason: &str) {
+        self.inc("garm_webhook_received", &[("valid", if valid { "true" } else { "false" }), ("reason", reason)]);
+    }
+
+    /// `garm_runner_operations_total` / `garm_runner_errors_total`.
+    pub fn provider_call(&self, operation: &str, provider: &str, ok: bool) {
+        self.inc("garm_runner_operations_total", &[("operation", operation), ("provider", provider)]);
+        if !ok {
+            self.inc("garm_runner_errors_total", &[("operation", operation), ("provider", provider)]);
+        }
+    }
+
+    /// `garm_github_operations_total` / `garm_github_errors_total`.
+    pub fn forge_call(&self, operation: &str, ok: bool, _elapsed: Duration) {
+        self.inc("garm_github_operations_total", &[("operation", operation)]);
+        if !ok {
+            self.inc("garm_github_errors_total", &[("operation", operation)]);
+        }
+    }
+
+    pub fn observe_create(&self, elapsed: Duration) {
+        self.observe("garm_provider_create_seconds", elapsed);
+    }
+    pub fn observe_queued_to_created(&self, elapsed: Duration) {
+        self.observe("garm_job_queued_to_instance_created_seconds", elapsed);
+    }
+    pub fn observe_created_to_idle(&self, elapsed: Duration) {
+        self.observe("garm_instance_created_to_runner_idle_seconds", elapsed);
+    }
+    pub fn observe_queued_to_in_progress(&self, elapsed: Duration) {
+        self.observe("garm_job_queued_to_in_progress_seconds", elapsed);
+    }
+
+    /// Counters and histograms in the text exposition format.
+    pub fn render(&self, out: &mut String) {
+        let counters = self.counters.lock().expect("metrics lock");
+        let mut last = "";
+        for ((name, lbls), value) in counters.iter() {
+            if name != last {
+                let _ = writeln!(out, "# TYPE {name} counter");
+                last = name;
+            }
+            let _ = writeln!(out, "{name}{lbls} {value}");
+        }
+        drop(counters);
+        for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", h.counts.get(i).copied().unwrap_or(0));
+            }
+            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.total);
+            let _ = writeln!(out, "{name}_sum {}", h.sum);
+            let _ = writeln!(out, "{name}_count {}", h.total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_render_in_text_format() {
+        let m = Metrics::default();
+        m.webhook(true, "");
+        m.webhook(true, "");
+        m.provider_call("CreateInstance", "azure", false);
+        m.observe_queued_to_created(Duration::from_millis(30));
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(out.contains("garm_webhook_received{valid=\"true\",reason=\"\"} 2"), "{out}");
+        assert!(out.contains("garm_runner_errors_total{operation=\"CreateInstance\",provider=\"azure\"} 1"));
+        assert!(out.contains("garm_job_queued_to_instance_created_seconds_bucket{le=\"0.05\"} 1"));
+        assert!(out.contains("garm_job_queued_to_instance_created_seconds_bucket{le=\"0.025\"} 0"));
+        assert!(out.contains("garm_job_queued_to_instance_created_seconds_count 1"));
+    }
+}

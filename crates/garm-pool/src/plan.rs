@@ -1,0 +1,218 @@
+//! Planning: pure functions from what was observed to the steps to take. No IO, no
+//! async, time passed in; most of the pool manager's logic and tests live here.
+
+use crate::{job_of, Settings};
+use chrono::{DateTime, Utc};
+use garm_model::{job_matches_pool, order_candidates, BalancerType, InstanceStatus, RunnerStatus};
+use garm_store::{InstanceRecord, JobRecord, PoolRecord};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// One step of a pool reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Create this many new instances (minimum idle runners).
+    Create { count: u32 },
+    /// Ask the provider to create an instance recorded as `pending_create`.
+    Provision { name: String },
+    /// A create failed: clean up in the provider and try again.
+    Retry { name: String },
+    /// An instance left in `creating` by a crash: mark it failed so it is retried.
+    Interrupted { name: String },
+    /// Delete an instance marked `pending_delete` / `pending_force_delete`.
+    Delete { name: String },
+    /// Give up on an instance that did not bootstrap in time.
+    Reap { name: String, reason: String },
+    /// Remove a surplus idle runner (the forge refuses if it is busy).
+    ScaleDown { name: String },
+}
+
+/// What a pool reconcile saw.
+#[derive(Debug, Clone)]
+pub struct PoolView {
+    pub pool: PoolRecord,
+    pub instances: Vec<InstanceRecord>,
+    /// Queued jobs of the pool's entity whose labels this pool satisfies.
+    pub queued_matching: u32,
+    /// Ids of jobs still queued (an instance created for one of them is spoken for).
+    pub queued_ids: HashSet<i64>,
+    pub inflight: HashSet<String>,
+    /// Instances whose retry backoff has not elapsed.
+    pub backing_off: HashSet<String>,
+    pub now: DateTime<Utc>,
+}
+
+fn live(i: &InstanceRecord) -> bool {
+    matches!(i.status, InstanceStatus::PendingCreate | InstanceStatus::Creating | InstanceStatus::Running)
+}
+
+/// Could still take a job: alive and its runner not busy or finished.
+pub fn available(i: &InstanceRecord) -> bool {
+    live(i) && matches!(i.runner_status, RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Idle)
+}
+
+fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> Duration {
+    (now - since).to_std().unwrap_or_default()
+}
+
+/// The steps that bring one pool to its desired state.
+pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
+    let pool = &view.pool;
+    let mut steps = Vec::new();
+    let total = view.instances.len() as u32;
+    let n_available = view.instances.iter().filter(|i| available(i)).count() as u32;
+    if pool.enabled && n_available < pool.min_idle_runners && total < pool.max_runners {
+        let count = (pool.min_idle_runners - n_available).min(pool.max_runners - total);
+        steps.push(Step::Create { count });
+    }
+    let timeout = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60);
+    for i in &view.instances {
+        if view.inflight.contains(&i.name) {
+            continue;
+        }
+        let ready = !view.backing_off.contains(&i.name);
+        let name = i.name.clone();
+        match i.status {
+            InstanceStatus::PendingCreate => steps.push(Step::Provision { name }),
+            InstanceStatus::Creating => steps.push(Step::Interrupted { name }),
+            InstanceStatus::Error if i.create_attempt < settings.max_create_attempts => {
+                if ready {
+                    steps.push(Step::Retry { name });
+                }
+            }
+            InstanceStatus::Error => {
+                if age(view.now, i.updated_at) >= timeout {
+                    steps.push(Step::Reap { name, reason: format!("create failed {} times", i.create_attempt) });
+                }
+            }
+            InstanceStatus::PendingDelete | InstanceStatus::PendingForceDelete | InstanceStatus::Deleting => {
+                if ready {
+                    steps.push(Step::Delete { name });
+                }
+            }
+            InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Unknown => {
+                let booting = matches!(i.runner_status, RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Failed);
+                if booting && age(view.now, i.updated_at) >= timeout {
+                    let reason = format!("runner did not come up within {} minutes (runner status {})", pool.bootstrap_timeout, i.runner_status);
+                    steps.push(Step::Reap { name, reason });
+                } else if i.runner_status == RunnerStatus::Terminated {
+                    steps.push(Step::Reap { name, reason: "runner terminated".into() });
+                }
+            }
+            InstanceStatus::Deleted => {}
+        }
+    }
+    if pool.enabled {
+        let idle: Vec<&InstanceRecord> = view
+            .instances
+            .iter()
+            .filter(|i| i.status == InstanceStatus::Running && i.runner_status == RunnerStatus::Idle)
+            .filter(|i| !job_of(&i.extra_labels).is_some_and(|j| view.queued_ids.contains(&j)))
+            .filter(|i| !view.inflight.contains(&i.name))
+            .collect();
+        let keep = pool.min_idle_runners + view.queued_matching;
+        let surplus = (idle.len() as u32).saturating_sub(keep);
+        if surplus > 0 {
+            let mut old: Vec<&&InstanceRecord> = idle.iter().filter(|i| age(view.now, i.updated_at) >= settings.scale_down_grace).collect();
+            old.sort_by_key(|i| i.updated_at);
+            for i in old.into_iter().take(surplus.div_ceil(2) as usize) {
+                steps.push(Step::ScaleDown { name: i.name.clone() });
+            }
+        }
+    }
+    steps
+}
+
+/// What an entity reconcile saw.
+#[derive(Debug, Clone)]
+pub struct EntityView {
+    pub display_name: String,
+    pub balancer: BalancerType,
+    /// Every pool of the entity with its instances.
+    pub pools: Vec<(PoolRecord, Vec<InstanceRecord>)>,
+    /// Queued jobs of the entity, oldest first.
+    pub queued: Vec<JobRecord>,
+    pub min_job_age: Duration,
+    pub now: DateTime<Utc>,
+    /// Round-robin turn at the start of this pass.
+    pub turn: usize,
+}
+
+/// One decision about a queued job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStep {
+    /// Create an instance in this pool for this job.
+    CreateFor { workflow_job_id: i64, pool_id: String },
+    /// Record why the job is waiting (empty: it is not waiting on us).
+    Reason { workflow_job_id: i64, reason: String },
+}
+
+/// Matches queued jobs to pools: a job that no available runner can take gets an
+/// instance at once; one that an available runner could take waits for it until the
+/// minimum job age has passed. `max_runners` is respected across the whole plan.
+pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
+    let mut steps = Vec::new();
+    let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
+    let mut claimed: HashSet<i64> = HashSet::new();
+    let mut free: HashMap<&str, u32> = HashMap::new();
+    let mut count: HashMap<&str, u32> = HashMap::new();
+    for (pool, instances) in &view.pools {
+        count.insert(&pool.id, instances.len() as u32);
+        let mut n_free = 0;
+        for i in instances {
+            match job_of(&i.extra_labels).filter(|j| queued_ids.contains(j)) {
+                Some(job) if available(i) => {
+                    claimed.insert(job);
+                }
+                _ if available(i) => n_free += 1,
+                _ => {}
+            }
+        }
+        free.insert(&pool.id, n_free);
+    }
+    let mut turn = view.turn;
+    for job in &view.queued {
+        let id = job.workflow_job_id;
+        if claimed.contains(&id) {
+            continue;
+        }
+        let candidates: Vec<(&PoolRecord, u32)> = view
+            .pools
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()))
+            .map(|p| (p, p.priority))
+            .collect();
+        if candidates.is_empty() {
+            let reason = format!("no enabled pool of {} matches labels [{}]", view.display_name, job.labels.join(", "));
+            steps.push(JobStep::Reason { workflow_job_id: id, reason });
+            continue;
+        }
+        let young = job.created_at.is_some_and(|t| age(view.now, t) < view.min_job_age);
+        if young {
+            if let Some((pool, _)) = candidates.iter().find(|(p, _)| free.get(p.id.as_str()).copied().unwrap_or(0) > 0) {
+                *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
+                steps.push(JobStep::Reason { workflow_job_id: id, reason: String::new() });
+                continue;
+            }
+        }
+        let with_room: Vec<(&PoolRecord, u32)> =
+            candidates.into_iter().filter(|(p, _)| count.get(p.id.as_str()).copied().unwrap_or(0) < p.max_runners).collect();
+        let chosen = order_candidates(&with_room, view.balancer, turn).into_iter().next();
+        match chosen {
+            Some(p) => {
+                *count.get_mut(p.id.as_str()).expect("every pool has a count") += 1;
+                turn += 1;
+                steps.push(JobStep::CreateFor { workflow_job_id: id, pool_id: p.id.clone() });
+            }
+            None => {
+                let reason = "every matching pool is at max_runners; waiting for room".to_string();
+                steps.push(JobStep::Reason { workflow_job_id: id, reason });
+            }
+        }
+    }
+    (steps, turn)
+}
+
+#[cfg(test)]
+mod tests;

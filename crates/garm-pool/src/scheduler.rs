@@ -1,0 +1,287 @@
+//! The scheduler: one loop that coalesces nudges and timer ticks into reconciles of
+//! entities (match queued jobs to pools) and pools (size them, drive transitions).
+//!
+//! Reconciles run one at a time, so two passes never plan against the same state;
+//! their slow steps (provider and forge calls) run as tracked background tasks.
+
+use crate::act;
+use crate::plan::{self, EntityView, JobStep, PoolView, Step};
+use crate::{Ctx, Key};
+use garm_model::InstanceStatus;
+use garm_store::{EntityRecord, JobRecord, StoreError, Transition};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Runs until `ctx.shutdown` is cancelled, then waits for in-flight steps.
+pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
+    let mut dirty: BTreeSet<(u8, String)> = BTreeSet::new();
+    let mut tick = tokio::time::interval(ctx.settings.resync);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let scanning = Arc::new(AtomicBool::new(false));
+    let mut last_scan = Instant::now() - ctx.settings.orphan_scan;
+    loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            key = rx.recv() => match key {
+                Some(key) => insert(&mut dirty, key),
+                None => break,
+            },
+            _ = tick.tick() => {
+                if let Err(err) = everything(&ctx, &mut dirty).await {
+                    tracing::warn!(error = %err, "listing entities and pools failed");
+                }
+                if last_scan.elapsed() >= ctx.settings.orphan_scan && !scanning.swap(true, Ordering::SeqCst) {
+                    last_scan = Instant::now();
+                    let ctx2 = ctx.clone();
+                    let flag = scanning.clone();
+                    ctx.tasks.spawn(async move {
+                        crate::scheduler::orphans(&ctx2).await;
+                        flag.store(false, Ordering::SeqCst);
+                    });
+                }
+            }
+        }
+        while let Ok(key) = rx.try_recv() {
+            insert(&mut dirty, key);
+        }
+        // Entities first: matching jobs creates instances the pool passes then drive.
+        while let Some((kind, id)) = dirty.pop_first() {
+            if ctx.shutdown.is_cancelled() {
+                break;
+            }
+            let result = if kind == 0 { reconcile_entity(&ctx, &id).await } else { reconcile_pool(&ctx, &id).await };
+            if let Err(err) = result {
+                if !err.is_not_found() {
+                    tracing::warn!(key = %id, error = %err, "reconcile failed");
+                }
+            }
+        }
+    }
+    ctx.tasks.close();
+    ctx.tasks.wait().await;
+}
+
+fn insert(dirty: &mut BTreeSet<(u8, String)>, key: Key) {
+    match key {
+        Key::Entity(id) => dirty.insert((0, id)),
+        Key::Pool(id) => dirty.insert((1, id)),
+    };
+}
+
+async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>) -> Result<(), StoreError> {
+    for e in ctx.store.all_entities().await? {
+        dirty.insert((0, e.id));
+    }
+    for p in ctx.store.pools(None).await? {
+        dirty.insert((1, p.id));
+    }
+    Ok(())
+}
+
+fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {
+    [&job.repo_id, &job.org_id, &job.enterprise_id].iter().any(|id| id.as_deref() == Some(entity.id.as_str()))
+}
+
+/// Keeps the entity's pool manager status current: running once runner downloads are
+/// known, failing (with the forge's reason) when credentials or the forge fail.
+async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
+    match ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await {
+        Ok(_) => {
+            if !entity.pool_manager_running {
+                let _ = ctx.store.set_pool_manager_status(&entity.id, true, "").await;
+                let _ = ctx.store.add_entity_event(&entity.id, "status", "info", "pool manager running: runner downloads fetched").await;
+                tracing::info!(entity = %entity.display_name(), "pool manager running");
+            }
+            true
+        }
+        Err(err) => {
+            let reason = err.chain();
+            if entity.pool_manager_running || entity.failure_reason != reason {
+                let _ = ctx.store.set_pool_manager_status(&entity.id, false, &reason).await;
+                let _ = ctx.store.add_entity_event(&entity.id, "status", "error", &reason).await;
+                tracing::warn!(entity = %entity.display_name(), error = %reason, "pool manager failing");
+            }
+            false
+        }
+    }
+}
+
+async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
+    let entity = ctx.store.entity_any(id).await?;
+    let queued: Vec<JobRecord> = ctx.store.jobs_with_status("queued").await?.into_iter().filter(|j| owns(&entity, j)).collect();
+    let healthy = ensure_forge(ctx, &entity).await;
+    if queued.is_empty() || !healthy {
+        return Ok(());
+    }
+    let mut pools = Vec::new();
+    for p in ctx.store.pools(Some(id)).await? {
+        let instances = ctx.store.pool_instances(&p.id).await?;
+        pools.push((p, instances));
+    }
+    let controller = ctx.store.controller().await?;
+    let turn = *ctx.turns.lock().expect("turns lock").get(id).unwrap_or(&0);
+    let view = EntityView {
+        display_name: entity.display_name(),
+        balancer: entity.balancer,
+        pools,
+        queued: queued.clone(),
+        min_job_age: Duration::from_secs(u64::from(controller.minimum_job_age_backoff)),
+        now: chrono::Utc::now(),
+        turn,
+    };
+    let (steps, turn) = plan::jobs(&view);
+    ctx.turns.lock().expect("turns lock").insert(id.to_string(), turn);
+    for step in steps {
+        match step {
+            JobStep::CreateFor { workflow_job_id, pool_id } => {
+                let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == pool_id) else { continue };
+                match act::create_instance(ctx, pool, Some(workflow_job_id)).await {
+                    Ok(name) => {
+                        tracing::info!(job_id = workflow_job_id, pool = %pool_id, instance = %name, "pool chosen for job");
+                        set_reason(ctx, &queued, workflow_job_id, "").await?;
+                    }
+                    Err(act::StepError::Store(err)) if err.is_conflict() => {
+                        set_reason(ctx, &queued, workflow_job_id, "every matching pool is at max_runners; waiting for room").await?;
+                    }
+                    Err(err) => tracing::warn!(job_id = workflow_job_id, error = %err.chain(), "could not create an instance for the job"),
+                }
+            }
+            JobStep::Reason { workflow_job_id, reason } => set_reason(ctx, &queued, workflow_job_id, &reason).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn set_reason(ctx: &Ctx, queued: &[JobRecord], id: i64, reason: &str) -> Result<(), StoreError> {
+    if let Some(job) = queued.iter().find(|j| j.workflow_job_id == id) {
+        if job.reason != reason {
+            if !reason.is_empty() {
+                tracing::info!(job_id = id, reason, "job waiting");
+            }
+            let mut changed = job.clone();
+            changed.reason = reason.to_string();
+            ctx.store.put_job(&changed).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
+    let pool = ctx.store.pool(id).await?;
+    let instances = ctx.store.pool_instances(id).await?;
+    let entity = ctx.store.entity_any(&pool.entity_id).await?;
+    let queued: Vec<JobRecord> = ctx.store.jobs_with_status("queued").await?.into_iter().filter(|j| owns(&entity, j)).collect();
+    let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
+    let queued_matching = queued.iter().filter(|j| garm_model::job_matches_pool(&j.labels, &tags)).count() as u32;
+    let inflight: HashSet<String> = instances.iter().filter(|i| ctx.is_inflight(&i.name)).map(|i| i.name.clone()).collect();
+    let backing_off: HashSet<String> = instances.iter().filter(|i| !ctx.may_retry(&i.name)).map(|i| i.name.clone()).collect();
+    let view = PoolView {
+        pool: pool.clone(),
+        instances,
+        queued_matching,
+        queued_ids: queued.iter().map(|j| j.workflow_job_id).collect(),
+        inflight,
+        backing_off,
+        now: chrono::Utc::now(),
+    };
+    for step in plan::pool(&view, &ctx.settings) {
+        match step {
+            Step::Create { count } => {
+                if !entity.pool_manager_running {
+                    continue;
+                }
+                for _ in 0..count {
+                    match act::create_instance(ctx, &pool, None).await {
+                        Ok(name) => tracing::info!(pool = %pool.id, instance = %name, "topping up idle runners"),
+                        Err(err) => {
+                            tracing::warn!(pool = %pool.id, error = %err.chain(), "could not top up idle runners");
+                            break;
+                        }
+                    }
+                }
+            }
+            Step::Provision { name } => act::spawn_provision(ctx, &name),
+            Step::Retry { name } => act::spawn_retry(ctx, &name),
+            Step::Interrupted { name } => {
+                if let Err(err) = act::interrupted(ctx, &name).await {
+                    tracing::warn!(instance = %name, error = %err.chain(), "recovering an interrupted create failed");
+                }
+            }
+            Step::Delete { name } => act::spawn_delete(ctx, &name),
+            Step::Reap { name, reason } => {
+                let ctx2 = ctx.clone();
+                ctx.tasks.spawn(async move {
+                    if let Err(err) = act::reap(&ctx2, &name, &reason).await {
+                        tracing::warn!(instance = %name, error = %err.chain(), "reaping failed");
+                    }
+                });
+            }
+            Step::ScaleDown { name } => {
+                let ctx2 = ctx.clone();
+                ctx.tasks.spawn(async move {
+                    if let Err(err) = act::scale_down(&ctx2, &name).await {
+                        tracing::warn!(instance = %name, error = %err.chain(), "scale down failed");
+                    }
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Cleans up both sides: provider instances of this controller the store does not
+/// know, forge runners of this controller no instance backs, and instances whose
+/// runner the forge no longer knows (a `completed` webhook was lost).
+pub async fn orphans(ctx: &Arc<Ctx>) {
+    let Ok(pools) = ctx.store.pools(None).await else { return };
+    for pool in &pools {
+        let Some(provider) = ctx.provider(&pool.provider_name) else { continue };
+        let Ok(known) = ctx.store.pool_instances(&pool.id).await else { continue };
+        match provider.list(garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await {
+            Ok(listed) => {
+                for orphan in listed.iter().filter(|p| !known.iter().any(|k| k.name == p.name || k.provider_id.as_deref() == Some(p.provider_id.as_str()))) {
+                    // Re-read: the instance may have been created since the list.
+                    if ctx.store.instance(&orphan.name).await.is_ok() {
+                        continue;
+                    }
+                    tracing::warn!(pool = %pool.id, provider_instance = %orphan.name, "deleting a provider instance the store does not know");
+                    let _ = provider.delete(&orphan.provider_id, garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await;
+                }
+            }
+            Err(err) => tracing::debug!(pool = %pool.id, error = %err, "listing provider instances failed"),
+        }
+    }
+    let Ok(entities) = ctx.store.all_entities().await else { return };
+    let ours = crate::controller_label(&ctx.controller_id);
+    for entity in entities {
+        let Ok(forge) = ctx.forges.for_entity(&ctx.store, &entity).await else { continue };
+        let Ok(runners) = forge.runners().await else { continue };
+        let Ok(instances) = ctx.store.entity_instances(&entity.id).await else { continue };
+        for runner in runners.iter().filter(|r| r.labels.iter().any(|l| l == &ours)) {
+            let backed = instances.iter().any(|i| i.name == runner.name || (i.agent_id != 0 && i.agent_id == runner.id));
+            if !backed && !runner.busy && ctx.store.instance(&runner.name).await.is_err() {
+                tracing::warn!(entity = %entity.display_name(), runner = %runner.name, "removing a forge runner no instance backs");
+                let _ = forge.remove_runner(runner.id).await;
+            }
+        }
+        let grace = chrono::Duration::minutes(2);
+        for i in instances.iter().filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > grace) {
+            let known = runners.iter().any(|r| r.name == i.name || (i.agent_id != 0 && r.id == i.agent_id));
+            let registered = i.agent_id != 0 || !matches!(i.runner_status, garm_model::RunnerStatus::Pending | garm_model::RunnerStatus::Installing);
+            if !known && registered && !ctx.is_inflight(&i.name) {
+                tracing::warn!(instance = %i.name, "the forge no longer knows this runner; deleting the instance");
+                let _ = ctx
+                    .store
+                    .modify_instance(&i.name, Transition::Forced, |r| {
+                        r.runner_status = garm_model::RunnerStatus::Terminated;
+                        r.status = InstanceStatus::PendingDelete;
+                    })
+                    .await;
+                ctx.nudge.pool(&i.pool_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /metrics`: Prometheus text with garm's metric names.
+
+use crate::auth::{bearer, UserClaims};
+use crate::error::ApiError;
+use crate::state::App;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !app.config.metrics_enable {
+        return Ok((StatusCode::NOT_FOUND, "404 page not found").into_response());
+    }
+    if !app.config.metrics_disable_auth {
+        let token = bearer(&headers, false).ok_or(ApiError::AuthFailed)?;
+        let claims: UserClaims = app.keys.verify(&token)?;
+        if !claims.read_metrics {
+            return Err(ApiError::AuthFailed);
+        }
+    }
+    let mut out = String::new();
+    let c = app.store.controller().await?;
+    let controller_webhook = if c.webhook_url.is_empty() { String::new() } else { format!("{}/{}", c.webhook_url, c.controller_id) };
+    let _ = writeln!(out, "# TYPE garm_health gauge");
+    let _ = writeln!(
+        out,
+        "garm_health{{metadata_url=\"{}\",callback_url=\"{}\",webhook_url=\"{}\",controller_webhook_url=\"{}\",controller_id=\"{}\"}} 1",
+        esc(&c.metadata_url),
+        esc(&c.callback_url),
+        esc(&c.webhook_url),
+        esc(&controller_webhook),
+        c.controller_id
+    );
+    let _ = writeln!(out, "# TYPE garm_provider_info gauge");
+    for p in &app.config.providers {
+        let _ = writeln!(out, "garm_provider_info{{name=\"{}\",type=\"external\",description=\"{}\"}} 1", esc(&p.name), esc(&p.description));
+    }
+    let entities = app.store.all_entities().await?;
+    for (kind, label) in [
+        (garm_store::EntityKind::Repository, "repository"),
+        (garm_store::EntityKind::Organization, "organization"),
+        (garm_store::EntityKind::Enterprise, "enterprise"),
+    ] {
+        let _ = writeln!(out, "# TYPE garm_{label}_info gauge");
+        let _ = writeln!(out, "# TYPE garm_{label}_pool_manager_status gauge");
+        for e in entities.iter().filter(|e| e.kind == kind) {
+            let name = esc(&e.display_name());
+            let _ = writeln!(out, "garm_{label}_info{{name=\"{name}\",id=\"{}\"}} 1", e.id);
+            let _ = writeln!(
+                out,
+                "garm_{label}_pool_manager_status{{name=\"{name}\",id=\"{}\",running=\"{}\"}} {}",
+                e.id,
+                e.pool_manager_running,
+                u8::from(e.pool_manager_running)
+            );
+        }
+    }
+    let pools = app.store.pools(None).await?;
+    let owner_of = |id: &str| entities.iter().find(|e| e.id == id);
+    for name in ["garm_pool_info", "garm_pool_status", "garm_pool_max_runners", "garm_pool_min_idle_runners", "garm_pool_bootstrap_timeout"] {
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for p in &pools {
+            let (owner, kind) = owner_of(&p.entity_id).map(|e| (e.display_name(), e.kind.as_str())).unwrap_or_default();
+            let tags: Vec<&str> = p.tags.iter().map(|t| t.name.as_str()).collect();
+            let line = match name {
+                "garm_pool_info" => format!(
+                    "{name}{{id=\"{}\",image=\"{}\",flavor=\"{}\",prefix=\"{}\",os_type=\"{}\",os_arch=\"{}\",tags=\"{}\",provider=\"{}\",pool_owner=\"{}\",pool_type=\"{kind}\"}} 1",
+                    p.id, esc(&p.image), esc(&p.flavor), esc(&p.runner_prefix), p.os_type, p.os_arch, esc(&tags.join(",")), esc(&p.provider_name), esc(&owner)
+                ),
+                "garm_pool_status" => format!("{name}{{id=\"{}\",enabled=\"{}\"}} {}", p.id, p.enabled, u8::from(p.enabled)),
+                "garm_pool_max_runners" => format!("{name}{{id=\"{}\"}} {}", p.id, p.max_runners),
+                "garm_pool_min_idle_runners" => format!("{name}{{id=\"{}\"}} {}", p.id, p.min_idle_runners),
+                _ => format!("{name}{{id=\"{}\"}} {}", p.id, p.bootstrap_timeout),
+            };
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = writeln!(out, "# TYPE garm_runner_status gauge");
+    for i in app.store.instances().await? {
+        let Some(p) = pools.iter().find(|p| p.id == i.pool_id) else { continue };
+        let (owner, kind) = owner_of(&p.entity_id).map(|e| (e.display_name(), e.kind.as_str())).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "garm_runner_status{{name=\"{}\",status=\"{}\",runner_status=\"{}\",pool_owner=\"{}\",pool_type=\"{kind}\",pool_id=\"{}\",scaleset_id=\"\",provider=\"{}\"}} 1",
+            i.name, i.status, i.runner_status, esc(&owner), p.id, esc(&p.provider_name)
+        );
+    }
+    let _ = writeln!(out, "# TYPE garm_job_status gauge");
+    for j in app.store.jobs().await? {
+        let _ = writeln!(
+            out,
+            "garm_job_status{{job_id=\"{}\",workflow_job_id=\"{}\",scaleset_job_id=\"\",workflow_run_id=\"{}\",name=\"{}\",status=\"{}\",conclusion=\"{}\",runner_name=\"{}\",owner=\"{}\",repository=\"{}\",requested_labels=\"{}\"}} 1",
+            j.id, j.workflow_job_id, j.run_id, esc(&j.name), esc(&j.status), esc(&j.conclusion), esc(&j.runner_name), esc(&j.repository_owner), esc(&j.repository_name), esc(&j.labels.join(","))
+        );
+    }
+    app.pool.metrics.render(&mut out);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
