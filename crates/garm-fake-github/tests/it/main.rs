@@ -1,0 +1,10 @@
+//! Integration tests of the fake GitHub and the simulated runner.
+
+mod apps;
+mod contract;
+mod rest;
+mod runner_bin;
+mod schema;
+mod support;
+mod switches;
+mod webhooks;
