@@ -53,7 +53,14 @@ impl StepError {
         }
         if let Self::Provider(err) = self {
             if let Some(stderr) = err.stderr().map(str::trim).filter(|s| !s.is_empty()) {
-                let tail: String = stderr.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: String = stderr
+                    .chars()
+                    .rev()
+                    .take(500)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 out.push_str(": ");
                 out.push_str(&tail);
             }
@@ -65,7 +72,9 @@ impl StepError {
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Records a new instance of `pool` (`pending_create`) and starts provisioning it.
@@ -125,7 +134,10 @@ pub fn spawn_provision(ctx: &Arc<Ctx>, name: &str) {
                 })
                 .await;
             if let Ok(i) = ctx2.store.instance(&name).await {
-                let _ = ctx2.store.add_instance_event(&i.id, "status", "error", &format!("create failed: {fault}")).await;
+                let _ = ctx2
+                    .store
+                    .add_instance_event(&i.id, "status", "error", &format!("create failed: {fault}"))
+                    .await;
             }
         } else {
             ctx2.clear_backoff(&name);
@@ -147,7 +159,9 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
     }
     let pool = ctx.store.pool(&instance.pool_id).await?;
     let entity = owner(ctx, &pool).await?;
-    let provider = ctx.provider(&pool.provider_name).ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
+    let provider = ctx
+        .provider(&pool.provider_name)
+        .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
     let forge = ctx.forges.for_entity(&ctx.store, &entity).await?;
     let tools = ctx.forges.tools(&ctx.store, &entity, ctx.settings.tools_ttl).await?;
     if instance.jit_config.is_none() && !provider.disable_jit_config() {
@@ -164,7 +178,10 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
             .await?;
         tracing::info!(instance = %name, runner_id, "runner registered with the forge (JIT)");
     }
-    let instance = ctx.store.modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::Creating).await?;
+    let instance = ctx
+        .store
+        .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::Creating)
+        .await?;
     let endpoint = ctx.store.endpoint(&entity.endpoint_name).await?;
     let controller = ctx.store.controller().await?;
     let ttl = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60 + 300);
@@ -201,7 +218,10 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
                     i.addresses = created
                         .addresses
                         .iter()
-                        .map(|a| garm_store::AddressRecord { address: a.address.clone(), kind: a.kind.clone() })
+                        .map(|a| garm_store::AddressRecord {
+                            address: a.address.clone(),
+                            kind: a.kind.clone(),
+                        })
                         .collect();
                     i.status = status;
                     i.provider_fault = fault.clone();
@@ -211,7 +231,8 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
             if let Some(job) = crate::job_of(&instance.extra_labels) {
                 if let Ok(Some(j)) = ctx.store.job(job).await {
                     if let Some(at) = j.created_at {
-                        ctx.metrics.observe_queued_to_created((chrono::Utc::now() - at).to_std().unwrap_or_default());
+                        ctx.metrics
+                            .observe_queued_to_created((chrono::Utc::now() - at).to_std().unwrap_or_default());
                     }
                 }
             }
@@ -219,14 +240,26 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
         }
         Ok(created) => {
             let fault = String::from_utf8_lossy(&created.provider_fault).into_owned();
-            let _ = provider.delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await;
+            let _ = provider
+                .delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+                .await;
             Err(StepError::ProviderReported { fault })
         }
         Err(err) => {
             if let Some(stderr) = err.stderr() {
-                let _ = ctx.store.add_instance_event(&instance.id, "status", "error", &format!("provider stderr: {}", stderr.trim())).await;
+                let _ = ctx
+                    .store
+                    .add_instance_event(
+                        &instance.id,
+                        "status",
+                        "error",
+                        &format!("provider stderr: {}", stderr.trim()),
+                    )
+                    .await;
             }
-            let _ = provider.delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await;
+            let _ = provider
+                .delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+                .await;
             Err(err.into())
         }
     }
@@ -265,9 +298,13 @@ pub fn spawn_retry(ctx: &Arc<Ctx>, name: &str) {
         let result = async {
             let instance = ctx2.store.instance(&name).await?;
             let pool = ctx2.store.pool(&instance.pool_id).await?;
-            let provider = ctx2.provider(&pool.provider_name).ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
+            let provider = ctx2
+                .provider(&pool.provider_name)
+                .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
             let id = instance.provider_id.clone().unwrap_or_else(|| instance.name.clone());
-            provider.delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await?;
+            provider
+                .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+                .await?;
             ctx2.store
                 .modify_instance(&name, Transition::Forced, |i| {
                     i.create_attempt += 1;
@@ -303,7 +340,8 @@ pub async fn remove_forge_runner(ctx: &Ctx, instance: &InstanceRecord) -> Result
     let forge = ctx.forges.for_entity(&ctx.store, &entity).await?;
     let started = std::time::Instant::now();
     let result = forge.remove_runner(instance.agent_id).await;
-    ctx.metrics.forge_call("RemoveEntityRunner", result.is_ok(), started.elapsed());
+    ctx.metrics
+        .forge_call("RemoveEntityRunner", result.is_ok(), started.elapsed());
     match result {
         Ok(()) => Ok(()),
         Err(ForgeError::RunnerBusy) => Err(StepError::RunnerBusy),
@@ -320,13 +358,25 @@ pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepEr
         Ok(()) => {}
         Err(StepError::RunnerBusy) => {
             // The forge says it is running a job after all: it is not stuck.
-            ctx.store.modify_instance(name, Transition::Forced, |i| i.runner_status = RunnerStatus::Active).await?;
+            ctx.store
+                .modify_instance(name, Transition::Forced, |i| i.runner_status = RunnerStatus::Active)
+                .await?;
             return Ok(());
         }
         Err(err) => return Err(err),
     }
-    ctx.store.modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::PendingDelete).await?;
-    let _ = ctx.store.add_instance_event(&instance.id, "status", "warning", &format!("removing instance: {reason}")).await;
+    ctx.store
+        .modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::PendingDelete)
+        .await?;
+    let _ = ctx
+        .store
+        .add_instance_event(
+            &instance.id,
+            "status",
+            "warning",
+            &format!("removing instance: {reason}"),
+        )
+        .await;
     tracing::info!(instance = %name, reason, "instance reaped");
     ctx.nudge.pool(&instance.pool_id);
     Ok(())
@@ -340,12 +390,16 @@ pub async fn scale_down(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
         Ok(()) => {}
         Err(StepError::RunnerBusy) => {
             tracing::info!(instance = %name, "not scaling down: the runner is busy");
-            ctx.store.modify_instance(name, Transition::Forced, |i| i.runner_status = RunnerStatus::Active).await?;
+            ctx.store
+                .modify_instance(name, Transition::Forced, |i| i.runner_status = RunnerStatus::Active)
+                .await?;
             return Ok(());
         }
         Err(err) => return Err(err),
     }
-    ctx.store.modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::PendingDelete).await?;
+    ctx.store
+        .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::PendingDelete)
+        .await?;
     tracing::info!(instance = %name, "idle runner scaled down");
     ctx.nudge.pool(&instance.pool_id);
     Ok(())
@@ -379,6 +433,10 @@ pub fn spawn_delete(ctx: &Arc<Ctx>, name: &str) {
         };
         if let Some(pool_id) = pool_id {
             ctx2.nudge.pool(&pool_id);
+            // Room in the pool: queued jobs of its entity may now get an instance.
+            if let Ok(pool) = ctx2.store.pool(&pool_id).await {
+                ctx2.nudge.entity(&pool.entity_id);
+            }
         }
     });
 }
@@ -400,13 +458,23 @@ async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFail
     // Jitter spreads a burst of deletes over the provider.
     let jitter = rand::thread_rng().gen_range(0..200);
     tokio::time::sleep(Duration::from_millis(jitter)).await;
-    ctx.store.modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::Deleting).await.map_err(|e| fail(e.into()))?;
+    ctx.store
+        .modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::Deleting)
+        .await
+        .map_err(|e| fail(e.into()))?;
     let pool = ctx.store.pool(&instance.pool_id).await.map_err(|e| fail(e.into()))?;
-    let provider = ctx.provider(&pool.provider_name).ok_or_else(|| fail(StepError::UnknownProvider(pool.provider_name.clone())))?;
+    let provider = ctx
+        .provider(&pool.provider_name)
+        .ok_or_else(|| fail(StepError::UnknownProvider(pool.provider_name.clone())))?;
     let id = instance.provider_id.clone().unwrap_or_else(|| instance.name.clone());
-    match provider.delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await {
+    match provider
+        .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+        .await
+    {
         Ok(_) => {}
-        Err(err) if force => tracing::warn!(instance = %name, error = %err, "provider delete failed; force-removing the record anyway"),
+        Err(err) if force => {
+            tracing::warn!(instance = %name, error = %err, "provider delete failed; force-removing the record anyway")
+        }
         Err(err) => return Err(fail(err.into())),
     }
     if let Err(err) = remove_forge_runner(ctx, &instance).await {

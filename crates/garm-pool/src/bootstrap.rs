@@ -48,7 +48,12 @@ pub fn inject_wrapper(extra_specs: Option<&str>, wrapper: &str) -> Option<String
 }
 
 /// Renders garm's install wrapper for an instance.
-pub fn render_wrapper(os_type: &str, metadata_url: &str, callback_url: &str, token: &str) -> Result<String, garm_template::TemplateError> {
+pub fn render_wrapper(
+    os_type: &str,
+    metadata_url: &str,
+    callback_url: &str,
+    token: &str,
+) -> Result<String, garm_template::TemplateError> {
     let template = garm_template::parse(garm_template::wrapper_template(os_type))?;
     template.render(&json!({
         "MetadataURL": metadata_url,
@@ -72,7 +77,15 @@ pub struct BootstrapInput<'a> {
 }
 
 pub fn params(input: BootstrapInput<'_>) -> Result<BootstrapInstance, garm_template::TemplateError> {
-    let BootstrapInput { instance, pool, repo_url, tools, token, ca_bundle, controller_id } = input;
+    let BootstrapInput {
+        instance,
+        pool,
+        repo_url,
+        tools,
+        token,
+        ca_bundle,
+        controller_id,
+    } = input;
     let wrapper = render_wrapper(&pool.os_type, &instance.metadata_url, &instance.callback_url, &token)?;
     let extra_specs = inject_wrapper(pool.extra_specs.as_deref(), &wrapper)
         .and_then(|raw| serde_json::value::RawValue::from_string(raw).ok());
@@ -122,9 +135,21 @@ pub struct ScriptInput<'a> {
 }
 
 pub fn script_context(input: ScriptInput<'_>) -> Value {
-    let ScriptInput { instance, pool, repo_url, tools, token, ca_bundle, controller_id } = input;
+    let ScriptInput {
+        instance,
+        pool,
+        repo_url,
+        tools,
+        token,
+        ca_bundle,
+        controller_id,
+    } = input;
     let tool = pick_tool(tools, &pool.os_type, &pool.os_arch);
-    let specs: Value = pool.extra_specs.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+    let specs: Value = pool
+        .extra_specs
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
     let jit = instance.jit_config.is_some();
     json!({
         "FileName": tool.map(|t| t.filename.clone()).unwrap_or_default(),
@@ -153,7 +178,11 @@ pub fn script_context(input: ScriptInput<'_>) -> Value {
 /// The install script source for a pool: the operator's `runner_install_template`
 /// (base64 in extra specs) if set, else the built-in template for its OS.
 pub fn script_template(pool: &PoolRecord) -> Option<String> {
-    let specs: Value = pool.extra_specs.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+    let specs: Value = pool
+        .extra_specs
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
     if let Some(encoded) = specs.get("runner_install_template").and_then(Value::as_str) {
         let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
         return String::from_utf8(bytes).ok();
@@ -170,7 +199,10 @@ mod tests {
         let out = inject_wrapper(Some(r#"{"confidential":   true, "disk_size_gb": 64}"#), "#!/bin/bash").unwrap();
         assert!(out.ends_with(r#""confidential":   true, "disk_size_gb": 64}"#), "{out}");
         let v: Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["runner_install_template"], base64::engine::general_purpose::STANDARD.encode("#!/bin/bash"));
+        assert_eq!(
+            v["runner_install_template"],
+            base64::engine::general_purpose::STANDARD.encode("#!/bin/bash")
+        );
         assert_eq!(v["confidential"], true);
     }
 

@@ -52,7 +52,11 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
         rec.run_id = job.run_id;
     }
     rec.action = action.clone();
-    rec.status = if job.status.is_empty() { action.clone() } else { job.status.clone() };
+    rec.status = if job.status.is_empty() {
+        action.clone()
+    } else {
+        job.status.clone()
+    };
     if action == "queued" {
         rec.status = "queued".into();
     }
@@ -70,7 +74,11 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
     }
     rec.repository_name = event.repository.name.clone();
     rec.repository_owner = event.repository.owner_login.clone();
-    rec.workflow_run_url = format!("{}/actions/runs/{}", event.repository.html_url.trim_end_matches('/'), job.run_id);
+    rec.workflow_run_url = format!(
+        "{}/actions/runs/{}",
+        event.repository.html_url.trim_end_matches('/'),
+        job.run_id
+    );
     rec.labels = job.labels.clone();
 
     let mut nudge_entity = None;
@@ -119,14 +127,21 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
                     })
                     .await?;
                 if let Some(at) = rec.created_at {
-                    ctx.metrics.observe_queued_to_in_progress((chrono::Utc::now() - at).to_std().unwrap_or_default());
+                    ctx.metrics
+                        .observe_queued_to_in_progress((chrono::Utc::now() - at).to_std().unwrap_or_default());
                 }
                 tracing::info!(job_id, instance = %instance.name, "job started on our runner");
             } else {
                 ctx.store
                     .modify_instance(&instance.name, Transition::Forced, |i| {
                         i.runner_status = RunnerStatus::Terminated;
-                        if matches!(i.status, InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Error | InstanceStatus::Unknown) {
+                        if matches!(
+                            i.status,
+                            InstanceStatus::Running
+                                | InstanceStatus::Stopped
+                                | InstanceStatus::Error
+                                | InstanceStatus::Unknown
+                        ) {
                             i.status = InstanceStatus::PendingDelete;
                         }
                     })
@@ -151,10 +166,16 @@ async fn queued_reason(ctx: &Ctx, entity: &EntityRecord, job: &JobRecord) -> Res
         return Ok("the job has no labels".into());
     }
     let pools = ctx.store.pools(Some(&entity.id)).await?;
-    let matches = pools.iter().any(|p| p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()));
+    let matches = pools.iter().any(|p| {
+        p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
+    });
     Ok(if matches {
         String::new()
     } else {
-        format!("no enabled pool of {} matches labels [{}]", entity.display_name(), job.labels.join(", "))
+        format!(
+            "no enabled pool of {} matches labels [{}]",
+            entity.display_name(),
+            job.labels.join(", ")
+        )
     })
 }

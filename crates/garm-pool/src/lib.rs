@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use forge::{Forge, ForgeConnector, Forges, GithubConnector};
+pub use forge::{Forge, ForgeConnector, ForgeHook, Forges, GithubConnector};
 pub use metrics::Metrics;
 
 /// What a reconciler should look at again.
@@ -55,7 +55,13 @@ impl Nudge {
 /// Mints the per-instance JWT handed to providers (the server owns the signing key).
 pub trait TokenMinter: Send + Sync {
     /// A token for `instance` of `pool` owned by `entity`, valid for `ttl`.
-    fn mint(&self, instance: &garm_store::InstanceRecord, pool: &garm_store::PoolRecord, entity: &garm_store::EntityRecord, ttl: Duration) -> String;
+    fn mint(
+        &self,
+        instance: &garm_store::InstanceRecord,
+        pool: &garm_store::PoolRecord,
+        entity: &garm_store::EntityRecord,
+        ttl: Duration,
+    ) -> String;
 }
 
 /// Timings of the pool manager; tests shorten them.
@@ -120,17 +126,25 @@ impl Ctx {
     /// Claims `name` for one lifecycle step; `None` if a step is already running for it.
     pub fn claim(self: &Arc<Self>, name: &str) -> Option<InflightGuard> {
         let mut set = self.inflight.lock().expect("inflight lock is never poisoned");
-        set.insert(name.to_string()).then(|| InflightGuard { ctx: self.clone(), name: name.to_string() })
+        set.insert(name.to_string()).then(|| InflightGuard {
+            ctx: self.clone(),
+            name: name.to_string(),
+        })
     }
 
     pub fn is_inflight(&self, name: &str) -> bool {
-        self.inflight.lock().expect("inflight lock is never poisoned").contains(name)
+        self.inflight
+            .lock()
+            .expect("inflight lock is never poisoned")
+            .contains(name)
     }
 
     /// Whether the backoff of `name` allows another attempt now.
     pub fn may_retry(&self, name: &str) -> bool {
         let map = self.backoff.lock().expect("backoff lock is never poisoned");
-        map.get(name).and_then(|b| b.not_before).is_none_or(|t| std::time::Instant::now() >= t)
+        map.get(name)
+            .and_then(|b| b.not_before)
+            .is_none_or(|t| std::time::Instant::now() >= t)
     }
 
     pub fn record_failure(&self, name: &str) {
@@ -138,12 +152,19 @@ impl Ctx {
         let entry = map.entry(name.to_string()).or_default();
         entry.failures += 1;
         let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(16));
-        let delay = self.settings.backoff_initial.saturating_mul(factor).min(self.settings.backoff_max);
+        let delay = self
+            .settings
+            .backoff_initial
+            .saturating_mul(factor)
+            .min(self.settings.backoff_max);
         entry.not_before = Some(std::time::Instant::now() + delay);
     }
 
     pub fn clear_backoff(&self, name: &str) {
-        self.backoff.lock().expect("backoff lock is never poisoned").remove(name);
+        self.backoff
+            .lock()
+            .expect("backoff lock is never poisoned")
+            .remove(name);
     }
 
     pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
@@ -182,5 +203,7 @@ pub fn job_label(workflow_job_id: i64) -> String {
 
 /// The job id in an instance's `in_response_to_job` label, if any.
 pub fn job_of(labels: &[String]) -> Option<i64> {
-    labels.iter().find_map(|l| l.strip_prefix("in_response_to_job=")?.parse().ok())
+    labels
+        .iter()
+        .find_map(|l| l.strip_prefix("in_response_to_job=")?.parse().ok())
 }

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -38,7 +40,10 @@ pub struct Metrics {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
     format!("{{{}}}", inner.join(","))
 }
 
@@ -49,23 +54,42 @@ impl Metrics {
     }
 
     pub fn counter(&self, name: &str, pairs: &[(&str, &str)]) -> f64 {
-        self.counters.lock().expect("metrics lock").get(&(name.to_string(), labels(pairs))).copied().unwrap_or(0.0)
+        self.counters
+            .lock()
+            .expect("metrics lock")
+            .get(&(name.to_string(), labels(pairs)))
+            .copied()
+            .unwrap_or(0.0)
     }
 
     pub fn observe(&self, name: &str, value: Duration) {
-        self.histograms.lock().expect("metrics lock").entry(name.to_string()).or_default().observe(value.as_secs_f64());
+        self.histograms
+            .lock()
+            .expect("metrics lock")
+            .entry(name.to_string())
+            .or_default()
+            .observe(value.as_secs_f64());
     }
 
     /// `garm_webhook_received{valid,reason}`.
     pub fn webhook(&self, valid: bool, reason: &str) {
-        self.inc("garm_webhook_received", &[("valid", if valid { "true" } else { "false" }), ("reason", reason)]);
+        self.inc(
+            "garm_webhook_received",
+            &[("valid", if valid { "true" } else { "false" }), ("reason", reason)],
+        );
     }
 
     /// `garm_runner_operations_total` / `garm_runner_errors_total`.
     pub fn provider_call(&self, operation: &str, provider: &str, ok: bool) {
-        self.inc("garm_runner_operations_total", &[("operation", operation), ("provider", provider)]);
+        self.inc(
+            "garm_runner_operations_total",
+            &[("operation", operation), ("provider", provider)],
+        );
         if !ok {
-            self.inc("garm_runner_errors_total", &[("operation", operation), ("provider", provider)]);
+            self.inc(
+                "garm_runner_errors_total",
+                &[("operation", operation), ("provider", provider)],
+            );
         }
     }
 
@@ -105,7 +129,11 @@ impl Metrics {
         for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "# TYPE {name} histogram");
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", h.counts.get(i).copied().unwrap_or(0));
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{le=\"{bound}\"}} {}",
+                    h.counts.get(i).copied().unwrap_or(0)
+                );
             }
             let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.total);
             let _ = writeln!(out, "{name}_sum {}", h.sum);
@@ -127,7 +155,10 @@ mod tests {
         m.observe_queued_to_created(Duration::from_millis(30));
         let mut out = String::new();
         m.render(&mut out);
-        assert!(out.contains("garm_webhook_received{valid=\"true\",reason=\"\"} 2"), "{out}");
+        assert!(
+            out.contains("garm_webhook_received{valid=\"true\",reason=\"\"} 2"),
+            "{out}"
+        );
         assert!(out.contains("garm_runner_errors_total{operation=\"CreateInstance\",provider=\"azure\"} 1"));
         assert!(out.contains("garm_job_queued_to_instance_created_seconds_bucket{le=\"0.05\"} 1"));
         assert!(out.contains("garm_job_queued_to_instance_created_seconds_bucket{le=\"0.025\"} 0"));

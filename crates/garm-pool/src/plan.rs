@@ -43,12 +43,19 @@ pub struct PoolView {
 }
 
 fn live(i: &InstanceRecord) -> bool {
-    matches!(i.status, InstanceStatus::PendingCreate | InstanceStatus::Creating | InstanceStatus::Running)
+    matches!(
+        i.status,
+        InstanceStatus::PendingCreate | InstanceStatus::Creating | InstanceStatus::Running
+    )
 }
 
 /// Could still take a job: alive and its runner not busy or finished.
 pub fn available(i: &InstanceRecord) -> bool {
-    live(i) && matches!(i.runner_status, RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Idle)
+    live(i)
+        && matches!(
+            i.runner_status,
+            RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Idle
+        )
 }
 
 fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> Duration {
@@ -82,7 +89,10 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
             }
             InstanceStatus::Error => {
                 if age(view.now, i.updated_at) >= timeout {
-                    steps.push(Step::Reap { name, reason: format!("create failed {} times", i.create_attempt) });
+                    steps.push(Step::Reap {
+                        name,
+                        reason: format!("create failed {} times", i.create_attempt),
+                    });
                 }
             }
             InstanceStatus::PendingDelete | InstanceStatus::PendingForceDelete | InstanceStatus::Deleting => {
@@ -91,12 +101,21 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
                 }
             }
             InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Unknown => {
-                let booting = matches!(i.runner_status, RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Failed);
+                let booting = matches!(
+                    i.runner_status,
+                    RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Failed
+                );
                 if booting && age(view.now, i.updated_at) >= timeout {
-                    let reason = format!("runner did not come up within {} minutes (runner status {})", pool.bootstrap_timeout, i.runner_status);
+                    let reason = format!(
+                        "runner did not come up within {} minutes (runner status {})",
+                        pool.bootstrap_timeout, i.runner_status
+                    );
                     steps.push(Step::Reap { name, reason });
                 } else if i.runner_status == RunnerStatus::Terminated {
-                    steps.push(Step::Reap { name, reason: "runner terminated".into() });
+                    steps.push(Step::Reap {
+                        name,
+                        reason: "runner terminated".into(),
+                    });
                 }
             }
             InstanceStatus::Deleted => {}
@@ -113,7 +132,10 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
         let keep = pool.min_idle_runners + view.queued_matching;
         let surplus = (idle.len() as u32).saturating_sub(keep);
         if surplus > 0 {
-            let mut old: Vec<&&InstanceRecord> = idle.iter().filter(|i| age(view.now, i.updated_at) >= settings.scale_down_grace).collect();
+            let mut old: Vec<&&InstanceRecord> = idle
+                .iter()
+                .filter(|i| age(view.now, i.updated_at) >= settings.scale_down_grace)
+                .collect();
             old.sort_by_key(|i| i.updated_at);
             for i in old.into_iter().take(surplus.div_ceil(2) as usize) {
                 steps.push(Step::ScaleDown { name: i.name.clone() });
@@ -180,34 +202,57 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
             .pools
             .iter()
             .map(|(p, _)| p)
-            .filter(|p| p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()))
+            .filter(|p| {
+                p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
+            })
             .map(|p| (p, p.priority))
             .collect();
         if candidates.is_empty() {
-            let reason = format!("no enabled pool of {} matches labels [{}]", view.display_name, job.labels.join(", "));
-            steps.push(JobStep::Reason { workflow_job_id: id, reason });
+            let reason = format!(
+                "no enabled pool of {} matches labels [{}]",
+                view.display_name,
+                job.labels.join(", ")
+            );
+            steps.push(JobStep::Reason {
+                workflow_job_id: id,
+                reason,
+            });
             continue;
         }
         let young = job.created_at.is_some_and(|t| age(view.now, t) < view.min_job_age);
         if young {
-            if let Some((pool, _)) = candidates.iter().find(|(p, _)| free.get(p.id.as_str()).copied().unwrap_or(0) > 0) {
+            if let Some((pool, _)) = candidates
+                .iter()
+                .find(|(p, _)| free.get(p.id.as_str()).copied().unwrap_or(0) > 0)
+            {
                 *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
-                steps.push(JobStep::Reason { workflow_job_id: id, reason: String::new() });
+                steps.push(JobStep::Reason {
+                    workflow_job_id: id,
+                    reason: String::new(),
+                });
                 continue;
             }
         }
-        let with_room: Vec<(&PoolRecord, u32)> =
-            candidates.into_iter().filter(|(p, _)| count.get(p.id.as_str()).copied().unwrap_or(0) < p.max_runners).collect();
+        let with_room: Vec<(&PoolRecord, u32)> = candidates
+            .into_iter()
+            .filter(|(p, _)| count.get(p.id.as_str()).copied().unwrap_or(0) < p.max_runners)
+            .collect();
         let chosen = order_candidates(&with_room, view.balancer, turn).into_iter().next();
         match chosen {
             Some(p) => {
                 *count.get_mut(p.id.as_str()).expect("every pool has a count") += 1;
                 turn += 1;
-                steps.push(JobStep::CreateFor { workflow_job_id: id, pool_id: p.id.clone() });
+                steps.push(JobStep::CreateFor {
+                    workflow_job_id: id,
+                    pool_id: p.id.clone(),
+                });
             }
             None => {
                 let reason = "every matching pool is at max_runners; waiting for room".to_string();
-                steps.push(JobStep::Reason { workflow_job_id: id, reason });
+                steps.push(JobStep::Reason {
+                    workflow_job_id: id,
+                    reason,
+                });
             }
         }
     }

@@ -52,7 +52,11 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
             if ctx.shutdown.is_cancelled() {
                 break;
             }
-            let result = if kind == 0 { reconcile_entity(&ctx, &id).await } else { reconcile_pool(&ctx, &id).await };
+            let result = if kind == 0 {
+                reconcile_entity(&ctx, &id).await
+            } else {
+                reconcile_pool(&ctx, &id).await
+            };
             if let Err(err) = result {
                 if !err.is_not_found() {
                     tracing::warn!(key = %id, error = %err, "reconcile failed");
@@ -82,7 +86,9 @@ async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>) -> Result<(),
 }
 
 fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {
-    [&job.repo_id, &job.org_id, &job.enterprise_id].iter().any(|id| id.as_deref() == Some(entity.id.as_str()))
+    [&job.repo_id, &job.org_id, &job.enterprise_id]
+        .iter()
+        .any(|id| id.as_deref() == Some(entity.id.as_str()))
 }
 
 /// Keeps the entity's pool manager status current: running once runner downloads are
@@ -92,7 +98,15 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
         Ok(_) => {
             if !entity.pool_manager_running {
                 let _ = ctx.store.set_pool_manager_status(&entity.id, true, "").await;
-                let _ = ctx.store.add_entity_event(&entity.id, "status", "info", "pool manager running: runner downloads fetched").await;
+                let _ = ctx
+                    .store
+                    .add_entity_event(
+                        &entity.id,
+                        "status",
+                        "info",
+                        "pool manager running: runner downloads fetched",
+                    )
+                    .await;
                 tracing::info!(entity = %entity.display_name(), "pool manager running");
             }
             true
@@ -111,7 +125,13 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
 
 async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let entity = ctx.store.entity_any(id).await?;
-    let queued: Vec<JobRecord> = ctx.store.jobs_with_status("queued").await?.into_iter().filter(|j| owns(&entity, j)).collect();
+    let queued: Vec<JobRecord> = ctx
+        .store
+        .jobs_with_status("queued")
+        .await?
+        .into_iter()
+        .filter(|j| owns(&entity, j))
+        .collect();
     let healthy = ensure_forge(ctx, &entity).await;
     if queued.is_empty() || !healthy {
         return Ok(());
@@ -136,20 +156,36 @@ async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     ctx.turns.lock().expect("turns lock").insert(id.to_string(), turn);
     for step in steps {
         match step {
-            JobStep::CreateFor { workflow_job_id, pool_id } => {
-                let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == pool_id) else { continue };
+            JobStep::CreateFor {
+                workflow_job_id,
+                pool_id,
+            } => {
+                let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == pool_id) else {
+                    continue;
+                };
                 match act::create_instance(ctx, pool, Some(workflow_job_id)).await {
                     Ok(name) => {
                         tracing::info!(job_id = workflow_job_id, pool = %pool_id, instance = %name, "pool chosen for job");
                         set_reason(ctx, &queued, workflow_job_id, "").await?;
                     }
                     Err(act::StepError::Store(err)) if err.is_conflict() => {
-                        set_reason(ctx, &queued, workflow_job_id, "every matching pool is at max_runners; waiting for room").await?;
+                        set_reason(
+                            ctx,
+                            &queued,
+                            workflow_job_id,
+                            "every matching pool is at max_runners; waiting for room",
+                        )
+                        .await?;
                     }
-                    Err(err) => tracing::warn!(job_id = workflow_job_id, error = %err.chain(), "could not create an instance for the job"),
+                    Err(err) => {
+                        tracing::warn!(job_id = workflow_job_id, error = %err.chain(), "could not create an instance for the job")
+                    }
                 }
             }
-            JobStep::Reason { workflow_job_id, reason } => set_reason(ctx, &queued, workflow_job_id, &reason).await?,
+            JobStep::Reason {
+                workflow_job_id,
+                reason,
+            } => set_reason(ctx, &queued, workflow_job_id, &reason).await?,
         }
     }
     Ok(())
@@ -173,11 +209,28 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let pool = ctx.store.pool(id).await?;
     let instances = ctx.store.pool_instances(id).await?;
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
-    let queued: Vec<JobRecord> = ctx.store.jobs_with_status("queued").await?.into_iter().filter(|j| owns(&entity, j)).collect();
+    let queued: Vec<JobRecord> = ctx
+        .store
+        .jobs_with_status("queued")
+        .await?
+        .into_iter()
+        .filter(|j| owns(&entity, j))
+        .collect();
     let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
-    let queued_matching = queued.iter().filter(|j| garm_model::job_matches_pool(&j.labels, &tags)).count() as u32;
-    let inflight: HashSet<String> = instances.iter().filter(|i| ctx.is_inflight(&i.name)).map(|i| i.name.clone()).collect();
-    let backing_off: HashSet<String> = instances.iter().filter(|i| !ctx.may_retry(&i.name)).map(|i| i.name.clone()).collect();
+    let queued_matching = queued
+        .iter()
+        .filter(|j| garm_model::job_matches_pool(&j.labels, &tags))
+        .count() as u32;
+    let inflight: HashSet<String> = instances
+        .iter()
+        .filter(|i| ctx.is_inflight(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
+    let backing_off: HashSet<String> = instances
+        .iter()
+        .filter(|i| !ctx.may_retry(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
     let view = PoolView {
         pool: pool.clone(),
         instances,
@@ -238,39 +291,72 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
 pub async fn orphans(ctx: &Arc<Ctx>) {
     let Ok(pools) = ctx.store.pools(None).await else { return };
     for pool in &pools {
-        let Some(provider) = ctx.provider(&pool.provider_name) else { continue };
-        let Ok(known) = ctx.store.pool_instances(&pool.id).await else { continue };
-        match provider.list(garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await {
+        let Some(provider) = ctx.provider(&pool.provider_name) else {
+            continue;
+        };
+        let Ok(known) = ctx.store.pool_instances(&pool.id).await else {
+            continue;
+        };
+        match provider
+            .list(garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+            .await
+        {
             Ok(listed) => {
-                for orphan in listed.iter().filter(|p| !known.iter().any(|k| k.name == p.name || k.provider_id.as_deref() == Some(p.provider_id.as_str()))) {
+                for orphan in listed.iter().filter(|p| {
+                    !known
+                        .iter()
+                        .any(|k| k.name == p.name || k.provider_id.as_deref() == Some(p.provider_id.as_str()))
+                }) {
                     // Re-read: the instance may have been created since the list.
                     if ctx.store.instance(&orphan.name).await.is_ok() {
                         continue;
                     }
                     tracing::warn!(pool = %pool.id, provider_instance = %orphan.name, "deleting a provider instance the store does not know");
-                    let _ = provider.delete(&orphan.provider_id, garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref())).await;
+                    let _ = provider
+                        .delete(
+                            &orphan.provider_id,
+                            garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()),
+                        )
+                        .await;
                 }
             }
             Err(err) => tracing::debug!(pool = %pool.id, error = %err, "listing provider instances failed"),
         }
     }
-    let Ok(entities) = ctx.store.all_entities().await else { return };
+    let Ok(entities) = ctx.store.all_entities().await else {
+        return;
+    };
     let ours = crate::controller_label(&ctx.controller_id);
     for entity in entities {
-        let Ok(forge) = ctx.forges.for_entity(&ctx.store, &entity).await else { continue };
+        let Ok(forge) = ctx.forges.for_entity(&ctx.store, &entity).await else {
+            continue;
+        };
         let Ok(runners) = forge.runners().await else { continue };
-        let Ok(instances) = ctx.store.entity_instances(&entity.id).await else { continue };
+        let Ok(instances) = ctx.store.entity_instances(&entity.id).await else {
+            continue;
+        };
         for runner in runners.iter().filter(|r| r.labels.iter().any(|l| l == &ours)) {
-            let backed = instances.iter().any(|i| i.name == runner.name || (i.agent_id != 0 && i.agent_id == runner.id));
+            let backed = instances
+                .iter()
+                .any(|i| i.name == runner.name || (i.agent_id != 0 && i.agent_id == runner.id));
             if !backed && !runner.busy && ctx.store.instance(&runner.name).await.is_err() {
                 tracing::warn!(entity = %entity.display_name(), runner = %runner.name, "removing a forge runner no instance backs");
                 let _ = forge.remove_runner(runner.id).await;
             }
         }
         let grace = chrono::Duration::minutes(2);
-        for i in instances.iter().filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > grace) {
-            let known = runners.iter().any(|r| r.name == i.name || (i.agent_id != 0 && r.id == i.agent_id));
-            let registered = i.agent_id != 0 || !matches!(i.runner_status, garm_model::RunnerStatus::Pending | garm_model::RunnerStatus::Installing);
+        for i in instances
+            .iter()
+            .filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > grace)
+        {
+            let known = runners
+                .iter()
+                .any(|r| r.name == i.name || (i.agent_id != 0 && r.id == i.agent_id));
+            let registered = i.agent_id != 0
+                || !matches!(
+                    i.runner_status,
+                    garm_model::RunnerStatus::Pending | garm_model::RunnerStatus::Installing
+                );
             if !known && registered && !ctx.is_inflight(&i.name) {
                 tracing::warn!(instance = %i.name, "the forge no longer knows this runner; deleting the instance");
                 let _ = ctx

@@ -102,11 +102,7 @@ pub async fn admin_claims(app: &App, headers: &HeaderMap) -> Result<UserClaims, 
     if claims.user.is_empty() {
         return Err(ApiError::AuthFailed);
     }
-    let user = app
-        .store
-        .user_by_id(&claims.user)
-        .await?
-        .ok_or(ApiError::AuthFailed)?;
+    let user = app.store.user_by_id(&claims.user).await?.ok_or(ApiError::AuthFailed)?;
     if !user.enabled || user.generation != claims.generation || !user.is_admin {
         return Err(ApiError::AuthFailed);
     }

@@ -140,9 +140,19 @@ pub struct ProxySection {
     pub no_proxy: Option<String>,
 }
 
+/// Ours (garm has no such section): timings of the pool manager.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct PoolManagerSection {
+    pub resync_interval: Option<String>,
+    pub scale_down_grace: Option<String>,
+    pub orphan_scan_interval: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 struct RawConfig {
+    pool_manager: PoolManagerSection,
     default: DefaultSection,
     logging: LoggingSection,
     metrics: MetricsSection,
@@ -205,6 +215,15 @@ pub struct Config {
     pub passphrase: String,
     pub providers: Vec<Provider>,
     pub proxy: ProxySection,
+    pub pool_manager: PoolManagerTimings,
+}
+
+/// `[pool_manager]`, validated.
+#[derive(Debug, Clone)]
+pub struct PoolManagerTimings {
+    pub resync: Duration,
+    pub scale_down_grace: Duration,
+    pub orphan_scan: Duration,
 }
 
 /// Parses a Go duration string (`8760h`, `1h30m`, `60s`, `500ms`).
@@ -264,11 +283,7 @@ impl Config {
     }
 
     fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
-        let level = raw
-            .logging
-            .log_level
-            .clone()
-            .unwrap_or_else(|| "info".into());
+        let level = raw.logging.log_level.clone().unwrap_or_else(|| "info".into());
         if !["debug", "info", "warn", "error"].contains(&level.as_str()) {
             return Err(bad(
                 "logging.log_level",
@@ -278,12 +293,7 @@ impl Config {
         let format = match raw.logging.log_format.as_deref().unwrap_or("text") {
             "text" | "" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => {
-                return Err(bad(
-                    "logging.log_format",
-                    format!("{other:?} is not text or json"),
-                ))
-            }
+            other => return Err(bad("logging.log_format", format!("{other:?} is not text or json"))),
         };
         let logging = Logging {
             file: raw
@@ -309,8 +319,7 @@ impl Config {
 
         let metrics_period = match raw.metrics.period.as_deref() {
             None | Some("") => Duration::from_secs(60),
-            Some(p) => parse_go_duration(p)
-                .ok_or_else(|| bad("metrics.period", format!("{p:?} is not a duration")))?,
+            Some(p) => parse_go_duration(p).ok_or_else(|| bad("metrics.period", format!("{p:?} is not a duration")))?,
         };
 
         let jwt_secret = raw
@@ -341,37 +350,27 @@ impl Config {
             .bind
             .clone()
             .ok_or_else(|| bad("apiserver.bind", "missing"))?;
-        let bind: IpAddr = bind_text.parse().map_err(|_| {
-            bad(
-                "apiserver.bind",
-                format!("{bind_text:?} is not an IP address"),
-            )
-        })?;
-        let port = raw
-            .apiserver
-            .port
-            .ok_or_else(|| bad("apiserver.port", "missing"))?;
+        let bind: IpAddr = bind_text
+            .parse()
+            .map_err(|_| bad("apiserver.bind", format!("{bind_text:?} is not an IP address")))?;
+        let port = raw.apiserver.port.ok_or_else(|| bad("apiserver.port", "missing"))?;
         if !(1..=65535).contains(&port) {
-            return Err(bad(
-                "apiserver.port",
-                format!("{port} is not between 1 and 65535"),
-            ));
+            return Err(bad("apiserver.port", format!("{port} is not between 1 and 65535")));
         }
         let tls = if raw.apiserver.use_tls {
-            let certificate =
-                raw.apiserver.tls.certificate.clone().ok_or_else(|| {
-                    bad("apiserver.tls.certificate", "missing while use_tls is true")
-                })?;
+            let certificate = raw
+                .apiserver
+                .tls
+                .certificate
+                .clone()
+                .ok_or_else(|| bad("apiserver.tls.certificate", "missing while use_tls is true"))?;
             let key = raw
                 .apiserver
                 .tls
                 .key
                 .clone()
                 .ok_or_else(|| bad("apiserver.tls.key", "missing while use_tls is true"))?;
-            for (k, p) in [
-                ("apiserver.tls.certificate", &certificate),
-                ("apiserver.tls.key", &key),
-            ] {
+            for (k, p) in [("apiserver.tls.certificate", &certificate), ("apiserver.tls.key", &key)] {
                 if !p.is_file() {
                     return Err(bad(k, format!("{} does not exist", p.display())));
                 }
@@ -390,15 +389,10 @@ impl Config {
             return Err(bad("database.passphrase", "must be exactly 32 characters"));
         }
         if !strong(&passphrase) {
-            return Err(bad(
-                "database.passphrase",
-                "too weak: use 32 random characters",
-            ));
+            return Err(bad("database.passphrase", "too weak: use 32 random characters"));
         }
         let database_url = match db.backend.as_deref() {
-            None | Some("") => {
-                return Err(bad("database.backend", "missing (sqlite3 or postgresql)"))
-            }
+            None | Some("") => return Err(bad("database.backend", "missing (sqlite3 or postgresql)")),
             Some("sqlite3") => {
                 let file = db
                     .sqlite3
@@ -437,10 +431,7 @@ impl Config {
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| bad(&key("name"), "missing"))?;
             if providers.iter().any(|q| q.name == name) {
-                return Err(bad(
-                    &key("name"),
-                    format!("duplicate provider name {name:?}"),
-                ));
+                return Err(bad(&key("name"), format!("duplicate provider name {name:?}")));
             }
             match p.provider_type.as_deref() {
                 Some("external") => {}
@@ -459,28 +450,19 @@ impl Config {
                 (None, None) => return Err(bad(&key("external.provider_executable"), "missing")),
             };
             if !executable.is_absolute() {
-                return Err(bad(
-                    &key("external.provider_executable"),
-                    "must be an absolute path",
-                ));
+                return Err(bad(&key("external.provider_executable"), "must be an absolute path"));
             }
             if !is_executable(&executable) {
                 return Err(bad(
                     &key("external.provider_executable"),
-                    format!(
-                        "{} does not exist or is not executable",
-                        executable.display()
-                    ),
+                    format!("{} does not exist or is not executable", executable.display()),
                 ));
             }
             if let Some(cfg) = &ext.config_file {
                 if !cfg.is_absolute() || !cfg.is_file() {
                     return Err(bad(
                         &key("external.config_file"),
-                        format!(
-                            "{} must be an absolute path to an existing file",
-                            cfg.display()
-                        ),
+                        format!("{} must be an absolute path to an existing file", cfg.display()),
                     ));
                 }
             }
@@ -502,12 +484,26 @@ impl Config {
                 config_file: ext.config_file.clone(),
                 interface_version: interface_version.into(),
                 environment_variables: ext.environment_variables.clone(),
-                exec_timeout: (ext.exec_timeout_seconds > 0)
-                    .then(|| Duration::from_secs(ext.exec_timeout_seconds)),
+                exec_timeout: (ext.exec_timeout_seconds > 0).then(|| Duration::from_secs(ext.exec_timeout_seconds)),
             });
         }
 
+        let timing = |key: &str, value: &Option<String>, default: u64| -> Result<Duration, ConfigError> {
+            match value.as_deref() {
+                None | Some("") => Ok(Duration::from_secs(default)),
+                Some(text) => parse_go_duration(text).ok_or_else(|| bad(key, format!("{text:?} is not a duration"))),
+            }
+        };
+        let pm = &raw.pool_manager;
+        let pool_manager = PoolManagerTimings {
+            resync: timing("pool_manager.resync_interval", &pm.resync_interval, 5)?.max(Duration::from_millis(100)),
+            scale_down_grace: timing("pool_manager.scale_down_grace", &pm.scale_down_grace, 300)?,
+            orphan_scan: timing("pool_manager.orphan_scan_interval", &pm.orphan_scan_interval, 60)?
+                .max(Duration::from_secs(1)),
+        };
+
         Ok(Self {
+            pool_manager,
             enable_webhook_management: raw.default.enable_webhook_management,
             logging,
             metrics_enable: raw.metrics.enable,
@@ -535,10 +531,7 @@ impl Config {
 fn postgres_url(pg: &PostgresSection) -> Result<String, ConfigError> {
     if let Some(url) = pg.url.clone().filter(|u| !u.is_empty()) {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad(
-                "database.postgresql.url",
-                "must start with postgres://",
-            ));
+            return Err(bad("database.postgresql.url", "must start with postgres://"));
         }
         return Ok(url);
     }
@@ -552,16 +545,7 @@ fn postgres_url(pg: &PostgresSection) -> Result<String, ConfigError> {
     let host = field("hostname", &pg.hostname)?;
     let database = field("database", &pg.database)?;
     let sslmode = pg.sslmode.clone().unwrap_or_else(|| "prefer".into());
-    if ![
-        "disable",
-        "allow",
-        "prefer",
-        "require",
-        "verify-ca",
-        "verify-full",
-    ]
-    .contains(&sslmode.as_str())
-    {
+    if !["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(&sslmode.as_str()) {
         return Err(bad(
             "database.postgresql.sslmode",
             format!("{sslmode:?} is not a valid sslmode"),

@@ -73,8 +73,7 @@ impl ApiError {
             Self::InitRequired => ("init_required", "Missing superuser".to_string()),
             Self::UrlsRequired => (
                 "urls_required",
-                "Missing required URLs. Make sure you update the metadata and callback URLs"
-                    .to_string(),
+                "Missing required URLs. Make sure you update the metadata and callback URLs".to_string(),
             ),
             Self::Internal(_) => ("Server error", String::new()),
         };

@@ -24,7 +24,13 @@ pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "-garm-rs");
 /// Opens the store, seeds it and returns the application state and the receiver the
 /// scheduler consumes (see [`start`]).
 pub async fn build(config: config::Config) -> anyhow::Result<(App, tokio::sync::mpsc::UnboundedReceiver<state::Key>)> {
-    build_with(config, garm_pool::Settings::default(), Box::new(garm_pool::GithubConnector)).await
+    let settings = garm_pool::Settings {
+        resync: config.pool_manager.resync,
+        scale_down_grace: config.pool_manager.scale_down_grace,
+        orphan_scan: config.pool_manager.orphan_scan,
+        ..garm_pool::Settings::default()
+    };
+    build_with(config, settings, Box::new(garm_pool::GithubConnector)).await
 }
 
 /// [`build`] with explicit pool manager timings and forge connector (tests).
@@ -55,7 +61,10 @@ pub async fn build_with(
         backoff: Default::default(),
         turns: Default::default(),
     };
-    Ok((App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)), rx))
+    Ok((
+        App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)),
+        rx,
+    ))
 }
 
 /// Starts the scheduler; it stops when `app.pool.shutdown` is cancelled.

@@ -7,7 +7,11 @@ use garm_store::InstanceRecord;
 
 /// Removes the instance's runner from the forge before the instance is deleted.
 /// A busy runner is refused (400); rejected credentials fail with 401 unless bypassed.
-pub async fn remove_forge_runner(app: &App, instance: &InstanceRecord, bypass_unauthorized: bool) -> Result<(), ApiError> {
+pub async fn remove_forge_runner(
+    app: &App,
+    instance: &InstanceRecord,
+    bypass_unauthorized: bool,
+) -> Result<(), ApiError> {
     match act::remove_forge_runner(&app.pool, instance).await {
         Ok(()) => Ok(()),
         Err(StepError::RunnerBusy) => Err(ApiError::bad(format!("runner {} is busy running a job", instance.name))),

@@ -10,10 +10,7 @@ pub fn init(cfg: &Logging) -> anyhow::Result<()> {
     let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = match &cfg.file {
         Some(path) => {
             let path = path.clone();
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
             Box::new(move || {
                 Box::new(
                     std::fs::OpenOptions::new()

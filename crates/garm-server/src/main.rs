@@ -40,9 +40,7 @@ enum AdminCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             None => run(config).await,
@@ -76,8 +74,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())
-        .expect("installing a SIGTERM handler cannot fail at startup");
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler cannot fail at startup");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -85,25 +82,15 @@ async fn wait_for_signal() {
 }
 
 async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
-    let store = garm_store::Store::connect(
-        &config.database_url,
-        garm_store::Sealer::new(&config.passphrase),
-    )
-    .await?;
+    let store = garm_store::Store::connect(&config.database_url, garm_store::Sealer::new(&config.passphrase)).await?;
     match command {
         AdminCommand::List => {
             println!("{:<38} {:<20} {:<30} Enabled", "ID", "Username", "Email");
             for u in store.list_users().await? {
-                println!(
-                    "{:<38} {:<20} {:<30} {}",
-                    u.id, u.username, u.email, u.enabled
-                );
+                println!("{:<38} {:<20} {:<30} {}", u.id, u.username, u.email, u.enabled);
             }
         }
-        AdminCommand::PasswordReset {
-            username,
-            new_password,
-        } => {
+        AdminCommand::PasswordReset { username, new_password } => {
             if zxcvbn::zxcvbn(&new_password, &[&username]).score() != zxcvbn::Score::Four {
                 anyhow::bail!("password is too weak");
             }

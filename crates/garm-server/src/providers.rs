@@ -9,7 +9,11 @@ use std::sync::Arc;
 pub fn from_config(config: &Config, controller_id: &str, metrics: &Arc<Metrics>) -> HashMap<String, Arc<dyn Provider>> {
     let mut out: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     for p in &config.providers {
-        let interface_version = if p.interface_version == "v0.1.1" { InterfaceVersion::V0_1_1 } else { InterfaceVersion::V0_1_0 };
+        let interface_version = if p.interface_version == "v0.1.1" {
+            InterfaceVersion::V0_1_1
+        } else {
+            InterfaceVersion::V0_1_0
+        };
         let name = p.name.clone();
         let m = metrics.clone();
         let provider = ExternalProvider::new(
@@ -24,7 +28,9 @@ pub fn from_config(config: &Config, controller_id: &str, metrics: &Arc<Metrics>)
             },
             controller_id.to_string(),
         )
-        .with_observer(Arc::new(move |operation: &str, ok: bool| m.provider_call(operation, &name, ok)));
+        .with_observer(Arc::new(move |operation: &str, ok: bool| {
+            m.provider_call(operation, &name, ok)
+        }));
         out.insert(p.name.clone(), Arc::new(provider));
     }
     out

@@ -27,7 +27,14 @@ pub struct Inner {
 impl App {
     pub fn new(store: Store, config: Config, controller_id: String, keys: Arc<Keys>, pool: Arc<Ctx>) -> Self {
         let nudge = pool.nudge.clone();
-        Self(Arc::new(Inner { store, config, keys, controller_id, nudge, pool }))
+        Self(Arc::new(Inner {
+            store,
+            config,
+            keys,
+            controller_id,
+            nudge,
+            pool,
+        }))
     }
 }
 

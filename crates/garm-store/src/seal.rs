@@ -60,10 +60,7 @@ impl Sealer {
         out.extend_from_slice(&salt);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
-        format!(
-            "{PREFIX}{}",
-            base64::engine::general_purpose::STANDARD.encode(out)
-        )
+        format!("{PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(out))
     }
 
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SealError> {
@@ -96,11 +93,7 @@ mod tests {
         let sealed = sealer.seal(b"ghp_secret");
         assert!(!sealed.contains("ghp_secret"));
         assert_eq!(sealer.open(&sealed).unwrap(), b"ghp_secret");
-        assert_ne!(
-            sealer.seal(b"ghp_secret"),
-            sealed,
-            "each seal uses a fresh salt"
-        );
+        assert_ne!(sealer.seal(b"ghp_secret"), sealed, "each seal uses a fresh salt");
         let other = Sealer::new("fedcba9876543210fedcba9876543210");
         assert!(matches!(other.open(&sealed), Err(SealError::Open)));
         assert!(matches!(sealer.open("plain"), Err(SealError::Format)));

@@ -104,11 +104,7 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        let store = Self {
-            pool,
-            backend,
-            sealer,
-        };
+        let store = Self { pool, backend, sealer };
         store.migrate().await?;
         Ok(store)
     }
@@ -314,12 +310,14 @@ impl Store {
 
     /// Sets a new password hash and bumps the generation, invalidating old tokens.
     pub async fn reset_password(&self, username: &str, password_hash: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE users SET password_hash = $1, generation = generation + 1, updated_at = $2 WHERE username = $3")
-            .bind(password_hash)
-            .bind(ts(&now()))
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, generation = generation + 1, updated_at = $2 WHERE username = $3",
+        )
+        .bind(password_hash)
+        .bind(ts(&now()))
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("user {username}")));
         }
@@ -393,12 +391,10 @@ impl Store {
     }
 
     pub async fn endpoints(&self, endpoint_type: &str) -> Result<Vec<EndpointRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM endpoints WHERE endpoint_type = $1 ORDER BY created_at, name",
-        )
-        .bind(endpoint_type)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT * FROM endpoints WHERE endpoint_type = $1 ORDER BY created_at, name")
+            .bind(endpoint_type)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(Self::endpoint_from).collect()
     }
 
@@ -422,12 +418,11 @@ impl Store {
             return Ok(());
         };
         let mut tx = self.pool.begin().await?;
-        let creds: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM credentials WHERE endpoint_name = $1")
-                .bind(&endpoint.name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
+        let creds: i64 = sqlx::query("SELECT COUNT(*) AS n FROM credentials WHERE endpoint_name = $1")
+            .bind(&endpoint.name)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
         let ents: i64 = sqlx::query("SELECT COUNT(*) AS n FROM entities WHERE endpoint_name = $1")
             .bind(&endpoint.name)
             .fetch_one(&mut *tx)
@@ -470,23 +465,14 @@ impl Store {
 
     fn open_credentials(&self, sealed: &str) -> Result<CredentialSecret> {
         let plain = self.open(sealed)?;
-        let v: serde_json::Value =
-            serde_json::from_str(plain.expose()).map_err(|_| StoreError::Corrupt {
-                what: "credentials payload".into(),
-            })?;
-        let text = |k: &str| {
-            v.get(k)
-                .and_then(|x| x.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let v: serde_json::Value = serde_json::from_str(plain.expose()).map_err(|_| StoreError::Corrupt {
+            what: "credentials payload".into(),
+        })?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
         Ok(match v.get("auth_type").and_then(|x| x.as_str()) {
             Some("app") => CredentialSecret::App {
                 app_id: v.get("app_id").and_then(|x| x.as_i64()).unwrap_or_default(),
-                installation_id: v
-                    .get("installation_id")
-                    .and_then(|x| x.as_i64())
-                    .unwrap_or_default(),
+                installation_id: v.get("installation_id").and_then(|x| x.as_i64()).unwrap_or_default(),
                 private_key_pem: Secret::new(text("private_key_pem")),
             },
             _ => CredentialSecret::Pat {
@@ -559,16 +545,18 @@ impl Store {
     }
 
     pub async fn update_credentials(&self, c: &CredentialsRecord) -> Result<()> {
-        sqlx::query("UPDATE credentials SET name=$1, name_key=$2, description=$3, secret=$4, updated_at=$5 WHERE id=$6")
-            .bind(&c.name)
-            .bind(c.name.to_lowercase())
-            .bind(&c.description)
-            .bind(self.seal_credentials(&c.secret))
-            .bind(ts(&now()))
-            .bind(c.id)
-            .execute(&self.pool)
-            .await
-            .map_err(|err| conflict_as(err, format!("credentials {}", c.name)))?;
+        sqlx::query(
+            "UPDATE credentials SET name=$1, name_key=$2, description=$3, secret=$4, updated_at=$5 WHERE id=$6",
+        )
+        .bind(&c.name)
+        .bind(c.name.to_lowercase())
+        .bind(&c.description)
+        .bind(self.seal_credentials(&c.secret))
+        .bind(ts(&now()))
+        .bind(c.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|err| conflict_as(err, format!("credentials {}", c.name)))?;
         Ok(())
     }
 
@@ -628,23 +616,25 @@ impl Store {
     pub async fn create_entity(&self, e: &EntityRecord) -> Result<EntityRecord> {
         let id = uuid::Uuid::new_v4().to_string();
         let t = ts(&now());
-        sqlx::query(&format!("INSERT INTO entities ({ENTITY_COLS}, entity_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$12,$13)"))
-            .bind(&id)
-            .bind(e.kind.as_str())
-            .bind(&e.owner)
-            .bind(&e.name)
-            .bind(&e.endpoint_name)
-            .bind(e.credentials_id)
-            .bind(self.seal(e.webhook_secret.expose()))
-            .bind(e.balancer.as_str())
-            .bind(e.agent_mode as i64)
-            .bind(0i64)
-            .bind("pool manager is starting up")
-            .bind(&t)
-            .bind(Self::entity_key(e.kind, &e.owner, &e.name, &e.endpoint_name))
-            .execute(&self.pool)
-            .await
-            .map_err(|err| conflict_as(err, format!("{} {}", e.kind.as_str(), e.display_name())))?;
+        sqlx::query(&format!(
+            "INSERT INTO entities ({ENTITY_COLS}, entity_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$12,$13)"
+        ))
+        .bind(&id)
+        .bind(e.kind.as_str())
+        .bind(&e.owner)
+        .bind(&e.name)
+        .bind(&e.endpoint_name)
+        .bind(e.credentials_id)
+        .bind(self.seal(e.webhook_secret.expose()))
+        .bind(e.balancer.as_str())
+        .bind(e.agent_mode as i64)
+        .bind(0i64)
+        .bind("pool manager is starting up")
+        .bind(&t)
+        .bind(Self::entity_key(e.kind, &e.owner, &e.name, &e.endpoint_name))
+        .execute(&self.pool)
+        .await
+        .map_err(|err| conflict_as(err, format!("{} {}", e.kind.as_str(), e.display_name())))?;
         self.entity(e.kind, &id).await
     }
 
@@ -674,30 +664,21 @@ impl Store {
         name: &str,
         endpoint: &str,
     ) -> Result<Option<EntityRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ENTITY_COLS} FROM entities WHERE entity_key = $1"
-        ))
-        .bind(Self::entity_key(kind, owner, name, endpoint))
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {ENTITY_COLS} FROM entities WHERE entity_key = $1"))
+            .bind(Self::entity_key(kind, owner, name, endpoint))
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| self.entity_from(&r)).transpose()
     }
 
-    pub async fn list_entities(
-        &self,
-        kind: EntityKind,
-        filter: &EntityFilter,
-    ) -> Result<Vec<EntityRecord>> {
+    pub async fn list_entities(&self, kind: EntityKind, filter: &EntityFilter) -> Result<Vec<EntityRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {ENTITY_COLS} FROM entities WHERE kind = $1 ORDER BY created_at, id"
         ))
         .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await?;
-        let all: Vec<EntityRecord> = rows
-            .iter()
-            .map(|r| self.entity_from(r))
-            .collect::<Result<_>>()?;
+        let all: Vec<EntityRecord> = rows.iter().map(|r| self.entity_from(r)).collect::<Result<_>>()?;
         Ok(all
             .into_iter()
             .filter(|e| filter.owner.is_empty() || e.owner == filter.owner)
@@ -706,10 +687,7 @@ impl Store {
             .collect())
     }
 
-    pub async fn entities_using_credentials(
-        &self,
-        credentials_id: i64,
-    ) -> Result<Vec<EntityRecord>> {
+    pub async fn entities_using_credentials(&self, credentials_id: i64) -> Result<Vec<EntityRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {ENTITY_COLS} FROM entities WHERE credentials_id = $1 ORDER BY created_at"
         ))
@@ -720,11 +698,9 @@ impl Store {
     }
 
     pub async fn all_entities(&self) -> Result<Vec<EntityRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ENTITY_COLS} FROM entities ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {ENTITY_COLS} FROM entities ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| self.entity_from(r)).collect()
     }
 
@@ -742,12 +718,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_pool_manager_status(
-        &self,
-        entity_id: &str,
-        running: bool,
-        failure_reason: &str,
-    ) -> Result<()> {
+    pub async fn set_pool_manager_status(&self, entity_id: &str, running: bool, failure_reason: &str) -> Result<()> {
         sqlx::query("UPDATE entities SET pm_running=$1, pm_failure=$2 WHERE id=$3")
             .bind(running as i64)
             .bind(failure_reason)
@@ -782,13 +753,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn add_entity_event(
-        &self,
-        entity_id: &str,
-        event_type: &str,
-        level: &str,
-        message: &str,
-    ) -> Result<()> {
+    pub async fn add_entity_event(&self, entity_id: &str, event_type: &str, level: &str, message: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO entity_events (entity_id, created_at, event_type, event_level, message) VALUES ($1,$2,$3,$4,$5)")
             .bind(entity_id)

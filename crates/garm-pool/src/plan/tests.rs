@@ -28,7 +28,13 @@ fn pool(id: &str, min: u32, max: u32, tags: &[&str]) -> PoolRecord {
         generation: 0,
         priority: 0,
         template_id: None,
-        tags: tags.iter().map(|t| TagRecord { id: t.to_string(), name: t.to_string() }).collect(),
+        tags: tags
+            .iter()
+            .map(|t| TagRecord {
+                id: t.to_string(),
+                name: t.to_string(),
+            })
+            .collect(),
         created_at: now(),
         updated_at: now(),
     }
@@ -64,12 +70,23 @@ fn inst(name: &str, status: InstanceStatus, runner: RunnerStatus, minutes_ago: i
 }
 
 fn view(pool: PoolRecord, instances: Vec<InstanceRecord>) -> PoolView {
-    PoolView { pool, instances, queued_matching: 0, queued_ids: HashSet::new(), inflight: HashSet::new(), backing_off: HashSet::new(), now: now() }
+    PoolView {
+        pool,
+        instances,
+        queued_matching: 0,
+        queued_ids: HashSet::new(),
+        inflight: HashSet::new(),
+        backing_off: HashSet::new(),
+        now: now(),
+    }
 }
 
 #[test]
 fn idle_deficit_is_capped_by_max_runners() {
-    let v = view(pool("p1", 5, 3, &["linux"]), vec![inst("a", InstanceStatus::Running, RunnerStatus::Active, 1)]);
+    let v = view(
+        pool("p1", 5, 3, &["linux"]),
+        vec![inst("a", InstanceStatus::Running, RunnerStatus::Active, 1)],
+    );
     assert_eq!(pool_steps(&v), vec![Step::Create { count: 2 }]);
 }
 
@@ -81,7 +98,10 @@ fn pool_steps(v: &PoolView) -> Vec<Step> {
 fn busy_runners_do_not_count_as_idle() {
     let v = view(
         pool("p1", 2, 10, &["linux"]),
-        vec![inst("a", InstanceStatus::Running, RunnerStatus::Active, 1), inst("b", InstanceStatus::Running, RunnerStatus::Idle, 1)],
+        vec![
+            inst("a", InstanceStatus::Running, RunnerStatus::Active, 1),
+            inst("b", InstanceStatus::Running, RunnerStatus::Idle, 1),
+        ],
     );
     assert_eq!(pool_steps(&v), vec![Step::Create { count: 1 }]);
 }
@@ -90,13 +110,19 @@ fn busy_runners_do_not_count_as_idle() {
 fn a_disabled_pool_creates_nothing_but_still_deletes() {
     let mut p = pool("p1", 2, 10, &["linux"]);
     p.enabled = false;
-    let v = view(p, vec![inst("a", InstanceStatus::PendingDelete, RunnerStatus::Terminated, 1)]);
+    let v = view(
+        p,
+        vec![inst("a", InstanceStatus::PendingDelete, RunnerStatus::Terminated, 1)],
+    );
     assert_eq!(pool_steps(&v), vec![Step::Delete { name: "a".into() }]);
 }
 
 #[test]
 fn transitions_in_flight_are_left_alone() {
-    let mut v = view(pool("p1", 0, 10, &["linux"]), vec![inst("a", InstanceStatus::PendingCreate, RunnerStatus::Pending, 0)]);
+    let mut v = view(
+        pool("p1", 0, 10, &["linux"]),
+        vec![inst("a", InstanceStatus::PendingCreate, RunnerStatus::Pending, 0)],
+    );
     assert_eq!(pool_steps(&v), vec![Step::Provision { name: "a".into() }]);
     v.inflight.insert("a".into());
     assert!(pool_steps(&v).is_empty());
@@ -121,7 +147,10 @@ fn failed_creates_are_retried_until_the_attempts_run_out() {
 fn a_runner_that_never_comes_up_is_reaped_after_the_bootstrap_timeout() {
     let v = view(
         pool("p1", 0, 10, &["linux"]),
-        vec![inst("young", InstanceStatus::Running, RunnerStatus::Installing, 5), inst("old", InstanceStatus::Running, RunnerStatus::Pending, 21)],
+        vec![
+            inst("young", InstanceStatus::Running, RunnerStatus::Installing, 5),
+            inst("old", InstanceStatus::Running, RunnerStatus::Pending, 21),
+        ],
     );
     let steps = pool_steps(&v);
     assert_eq!(steps.len(), 1);
@@ -130,7 +159,10 @@ fn a_runner_that_never_comes_up_is_reaped_after_the_bootstrap_timeout() {
 
 #[test]
 fn an_instance_left_creating_by_a_crash_is_recovered() {
-    let v = view(pool("p1", 0, 10, &["linux"]), vec![inst("a", InstanceStatus::Creating, RunnerStatus::Pending, 1)]);
+    let v = view(
+        pool("p1", 0, 10, &["linux"]),
+        vec![inst("a", InstanceStatus::Creating, RunnerStatus::Pending, 1)],
+    );
     assert_eq!(pool_steps(&v), vec![Step::Interrupted { name: "a".into() }]);
 }
 
@@ -138,18 +170,32 @@ fn an_instance_left_creating_by_a_crash_is_recovered() {
 fn surplus_idle_runners_are_scaled_down_after_the_grace_period_half_at_a_time() {
     let mut instances = vec![];
     for n in 0..4 {
-        instances.push(inst(&format!("old{n}"), InstanceStatus::Running, RunnerStatus::Idle, 10 + n));
+        instances.push(inst(
+            &format!("old{n}"),
+            InstanceStatus::Running,
+            RunnerStatus::Idle,
+            10 + n,
+        ));
     }
     instances.push(inst("fresh", InstanceStatus::Running, RunnerStatus::Idle, 1));
     let v = view(pool("p1", 1, 10, &["linux"]), instances);
     let steps = pool_steps(&v);
     // Five idle, one to keep: a surplus of four, half of it (two) now, oldest first.
-    assert_eq!(steps, vec![Step::ScaleDown { name: "old3".into() }, Step::ScaleDown { name: "old2".into() }]);
+    assert_eq!(
+        steps,
+        vec![
+            Step::ScaleDown { name: "old3".into() },
+            Step::ScaleDown { name: "old2".into() }
+        ]
+    );
 }
 
 #[test]
 fn idle_runners_wanted_by_queued_jobs_are_kept() {
-    let mut v = view(pool("p1", 0, 10, &["linux"]), vec![inst("a", InstanceStatus::Running, RunnerStatus::Idle, 30)]);
+    let mut v = view(
+        pool("p1", 0, 10, &["linux"]),
+        vec![inst("a", InstanceStatus::Running, RunnerStatus::Idle, 30)],
+    );
     v.queued_matching = 1;
     assert!(pool_steps(&v).is_empty());
 }
@@ -178,31 +224,63 @@ fn entity(pools: Vec<(PoolRecord, Vec<InstanceRecord>)>, queued: Vec<JobRecord>)
 
 #[test]
 fn a_queued_job_without_idle_capacity_gets_an_instance_at_once() {
-    let v = entity(vec![(pool("p1", 0, 4, &["self-hosted", "linux"]), vec![])], vec![job(1, &["self-hosted", "linux"], 0)]);
-    assert_eq!(jobs(&v).0, vec![JobStep::CreateFor { workflow_job_id: 1, pool_id: "p1".into() }]);
+    let v = entity(
+        vec![(pool("p1", 0, 4, &["self-hosted", "linux"]), vec![])],
+        vec![job(1, &["self-hosted", "linux"], 0)],
+    );
+    assert_eq!(
+        jobs(&v).0,
+        vec![JobStep::CreateFor {
+            workflow_job_id: 1,
+            pool_id: "p1".into()
+        }]
+    );
 }
 
 #[test]
 fn a_young_job_waits_for_an_idle_runner_and_an_old_one_does_not() {
     let idle = inst("a", InstanceStatus::Running, RunnerStatus::Idle, 1);
-    let v = entity(vec![(pool("p1", 1, 4, &["linux"]), vec![idle.clone()])], vec![job(1, &["linux"], 5), job(2, &["linux"], 5)]);
+    let v = entity(
+        vec![(pool("p1", 1, 4, &["linux"]), vec![idle.clone()])],
+        vec![job(1, &["linux"], 5), job(2, &["linux"], 5)],
+    );
     assert_eq!(
         jobs(&v).0,
         vec![
-            JobStep::Reason { workflow_job_id: 1, reason: String::new() },
-            JobStep::CreateFor { workflow_job_id: 2, pool_id: "p1".into() }
+            JobStep::Reason {
+                workflow_job_id: 1,
+                reason: String::new()
+            },
+            JobStep::CreateFor {
+                workflow_job_id: 2,
+                pool_id: "p1".into()
+            }
         ],
         "one idle runner covers one job; the second gets its own instance"
     );
-    let v = entity(vec![(pool("p1", 1, 4, &["linux"]), vec![idle])], vec![job(1, &["linux"], 60)]);
-    assert_eq!(jobs(&v).0, vec![JobStep::CreateFor { workflow_job_id: 1, pool_id: "p1".into() }]);
+    let v = entity(
+        vec![(pool("p1", 1, 4, &["linux"]), vec![idle])],
+        vec![job(1, &["linux"], 60)],
+    );
+    assert_eq!(
+        jobs(&v).0,
+        vec![JobStep::CreateFor {
+            workflow_job_id: 1,
+            pool_id: "p1".into()
+        }]
+    );
 }
 
 #[test]
 fn jobs_that_match_no_pool_say_why() {
-    let v = entity(vec![(pool("p1", 0, 4, &["linux"]), vec![])], vec![job(1, &["self-hosted", "gpu"], 0)]);
+    let v = entity(
+        vec![(pool("p1", 0, 4, &["linux"]), vec![])],
+        vec![job(1, &["self-hosted", "gpu"], 0)],
+    );
     let (steps, _) = jobs(&v);
-    assert!(matches!(&steps[0], JobStep::Reason { reason, .. } if reason.contains("no enabled pool") && reason.contains("gpu")));
+    assert!(
+        matches!(&steps[0], JobStep::Reason { reason, .. } if reason.contains("no enabled pool") && reason.contains("gpu"))
+    );
 }
 
 #[test]
@@ -220,7 +298,10 @@ fn a_burst_never_plans_more_than_max_runners() {
 fn a_job_with_a_runner_on_its_way_is_not_served_twice() {
     let mut spawned = inst("a", InstanceStatus::Creating, RunnerStatus::Pending, 0);
     spawned.extra_labels = vec![crate::job_label(7)];
-    let v = entity(vec![(pool("p1", 0, 4, &["linux"]), vec![spawned])], vec![job(7, &["linux"], 100)]);
+    let v = entity(
+        vec![(pool("p1", 0, 4, &["linux"]), vec![spawned])],
+        vec![job(7, &["linux"], 100)],
+    );
     assert!(jobs(&v).0.is_empty());
 }
 
@@ -230,7 +311,10 @@ fn higher_priority_pools_are_filled_first_and_round_robin_rotates_ties() {
     high.priority = 10;
     let low_a = pool("a", 0, 10, &["linux"]);
     let low_b = pool("b", 0, 10, &["linux"]);
-    let v = entity(vec![(low_a, vec![]), (high, vec![]), (low_b, vec![])], (0..3).map(|n| job(n, &["linux"], 0)).collect());
+    let v = entity(
+        vec![(low_a, vec![]), (high, vec![]), (low_b, vec![])],
+        (0..3).map(|n| job(n, &["linux"], 0)).collect(),
+    );
     let pools: Vec<String> = jobs(&v)
         .0
         .into_iter()

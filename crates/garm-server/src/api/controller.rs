@@ -35,9 +35,7 @@ pub async fn first_run(
         return Err(ApiError::bad("missing username"));
     }
     if params.username.len() > 64 || !params.username.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::bad(
-            "username must be alphanumeric and at most 64 characters",
-        ));
+        return Err(ApiError::bad("username must be alphanumeric and at most 64 characters"));
     }
     if params.email.is_empty() {
         return Err(ApiError::bad("missing email"));
@@ -48,9 +46,7 @@ pub async fn first_run(
     if params.password.is_empty() {
         return Err(ApiError::bad("missing password"));
     }
-    if zxcvbn::zxcvbn(&params.password, &[&params.username, &params.email]).score()
-        != zxcvbn::Score::Four
-    {
+    if zxcvbn::zxcvbn(&params.password, &[&params.username, &params.email]).score() != zxcvbn::Score::Four {
         return Err(ApiError::bad("password is too weak"));
     }
     let password = params.password.clone();
@@ -71,15 +67,10 @@ pub async fn first_run(
         created_at: now,
         updated_at: now,
     };
-    app.store
-        .create_admin(&user)
-        .await
-        .map_err(|err| match err {
-            garm_store::StoreError::Conflict { .. } => {
-                ApiError::Conflict("already initialized".into())
-            }
-            other => other.into(),
-        })?;
+    app.store.create_admin(&user).await.map_err(|err| match err {
+        garm_store::StoreError::Conflict { .. } => ApiError::Conflict("already initialized".into()),
+        other => other.into(),
+    })?;
     tracing::info!(username = %user.username, "admin user created");
     Ok(Json(user_json(&user)))
 }
@@ -116,11 +107,9 @@ pub async fn login(
         return Err(ApiError::Unauthorized);
     }
     let hash = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        bcrypt::verify(params.password, &hash).unwrap_or(false)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || bcrypt::verify(params.password, &hash).unwrap_or(false))
+        .await
+        .map_err(ApiError::internal)?;
     if !ok {
         tracing::warn!(username = %user.username, "failed login");
         return Err(ApiError::Unauthorized);
@@ -146,8 +135,7 @@ pub async fn show(State(app): State<App>) -> Result<Json<api::ControllerInfo>, A
 }
 
 fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
-    let parsed =
-        url::Url::parse(value).map_err(|err| ApiError::bad(format!("invalid {field}: {err}")))?;
+    let parsed = url::Url::parse(value).map_err(|err| ApiError::bad(format!("invalid {field}: {err}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(ApiError::bad(format!(
             "invalid {field}: must be an http or https URL with a host"
@@ -186,8 +174,7 @@ pub async fn update(
     }
     if let Some(v) = &p.garm_agent_version {
         let plain = v.strip_prefix('v').unwrap_or(v);
-        let semver =
-            plain.split('.').count() == 3 && plain.split('.').all(|n| n.parse::<u64>().is_ok());
+        let semver = plain.split('.').count() == 3 && plain.split('.').all(|n| n.parse::<u64>().is_ok());
         if !(v.is_empty() || v == "latest" || semver) {
             return Err(ApiError::bad(
                 "garm_agent_version must be empty, latest or a version like v1.2.3",

@@ -135,11 +135,7 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
     Ok(out)
 }
 
-pub fn instance(
-    i: &InstanceRecord,
-    provider_name: &str,
-    events: Option<&[EventRecord]>,
-) -> api::Instance {
+pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventRecord]>) -> api::Instance {
     api::Instance {
         id: i.id.clone(),
         provider_id: i.provider_id.clone().unwrap_or_default(),
@@ -207,10 +203,7 @@ pub fn job(j: &JobRecord) -> api::Job {
         org_id: j.org_id.clone(),
         enterprise_id: j.enterprise_id.clone(),
         forge_instance_id: None,
-        locked_by: j
-            .locked_by
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::nil().to_string()),
+        locked_by: j.locked_by.clone().unwrap_or_else(|| uuid::Uuid::nil().to_string()),
         reason: j.reason.clone(),
         created_at: j.created_at,
         updated_at: j.updated_at,
@@ -241,11 +234,7 @@ pub fn controller(c: &ControllerRecord) -> api::ControllerInfo {
         controller_webhook_url: if c.webhook_url.is_empty() {
             String::new()
         } else {
-            format!(
-                "{}/{}",
-                c.webhook_url.trim_end_matches('/'),
-                c.controller_id
-            )
+            format!("{}/{}", c.webhook_url.trim_end_matches('/'), c.controller_id)
         },
         agent_url,
         garm_agent_releases_url: c.garm_agent_releases_url.clone(),

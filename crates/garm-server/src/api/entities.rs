@@ -34,8 +34,7 @@ pub fn routes() -> Router<App> {
             )
             .route(
                 &format!("/api/v1/{base}/{{id}}/pools"),
-                get(move |s, p| pools::list_for_entity(s, kind, p))
-                    .post(move |s, p, b| pools::create(s, kind, p, b)),
+                get(move |s, p| pools::list_for_entity(s, kind, p)).post(move |s, p, b| pools::create(s, kind, p, b)),
             )
             .route(
                 &format!("/api/v1/{base}/{{id}}/pools/{{pool_id}}"),
@@ -153,11 +152,7 @@ pub async fn detailed(app: &App, e: &EntityRecord) -> Result<api::Entity, ApiErr
     Ok(out)
 }
 
-async fn show(
-    State(app): State<App>,
-    kind: EntityKind,
-    Path(id): Path<String>,
-) -> Result<Json<api::Entity>, ApiError> {
+async fn show(State(app): State<App>, kind: EntityKind, Path(id): Path<String>) -> Result<Json<api::Entity>, ApiError> {
     let e = app.store.entity(kind, &id).await?;
     Ok(Json(detailed(&app, &e).await?))
 }
@@ -178,9 +173,7 @@ async fn update(
             .store
             .credentials_by_name(&p.credentials_name)
             .await
-            .map_err(|_| {
-                ApiError::bad(format!("credentials {} not defined", p.credentials_name))
-            })?;
+            .map_err(|_| ApiError::bad(format!("credentials {} not defined", p.credentials_name)))?;
         if !creds.endpoint_name.eq_ignore_ascii_case(&e.endpoint_name) {
             return Err(ApiError::bad(
                 "endpoint mismatch: credentials belong to another endpoint",

@@ -14,15 +14,10 @@ type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route(
-            "/api/v1/github/endpoints",
-            get(list_endpoints).post(create_endpoint),
-        )
+        .route("/api/v1/github/endpoints", get(list_endpoints).post(create_endpoint))
         .route(
             "/api/v1/github/endpoints/{name}",
-            get(get_endpoint)
-                .put(update_endpoint)
-                .delete(delete_endpoint),
+            get(get_endpoint).put(update_endpoint).delete(delete_endpoint),
         )
         .route("/api/v1/credentials", get(list_credentials))
         .route(
@@ -31,9 +26,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/api/v1/github/credentials/{id}",
-            get(get_credentials)
-                .put(update_credentials)
-                .delete(delete_credentials),
+            get(get_credentials).put(update_credentials).delete(delete_credentials),
         )
 }
 
@@ -42,16 +35,13 @@ pub fn check_ca_bundle(bundle: &[u8]) -> Result<(), ApiError> {
     let mut reader = std::io::BufReader::new(bundle);
     let mut n = 0;
     for item in rustls_pemfile::certs(&mut reader) {
-        let der =
-            item.map_err(|err| ApiError::bad(format!("invalid CA certificate bundle: {err}")))?;
+        let der = item.map_err(|err| ApiError::bad(format!("invalid CA certificate bundle: {err}")))?;
         x509_parser::parse_x509_certificate(&der)
             .map_err(|err| ApiError::bad(format!("invalid CA certificate bundle: {err}")))?;
         n += 1;
     }
     if n == 0 {
-        return Err(ApiError::bad(
-            "invalid CA certificate bundle: no PEM certificate found",
-        ));
+        return Err(ApiError::bad("invalid CA certificate bundle: no PEM certificate found"));
     }
     Ok(())
 }
@@ -60,8 +50,7 @@ fn check_forge_url(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::bad(format!("missing {field}")));
     }
-    let parsed =
-        url::Url::parse(value).map_err(|err| ApiError::bad(format!("invalid {field}: {err}")))?;
+    let parsed = url::Url::parse(value).map_err(|err| ApiError::bad(format!("invalid {field}: {err}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(ApiError::bad(format!(
             "invalid {field}: must be an http or https URL with a host"
@@ -109,15 +98,10 @@ async fn create_endpoint(
     };
     app.store.create_endpoint(&rec).await?;
     tracing::info!(endpoint = %rec.name, "endpoint created");
-    Ok(Json(convert::endpoint(
-        &app.store.endpoint(&rec.name).await?,
-    )))
+    Ok(Json(convert::endpoint(&app.store.endpoint(&rec.name).await?)))
 }
 
-async fn get_endpoint(
-    State(app): State<App>,
-    Path(name): Path<String>,
-) -> Result<Json<api::ForgeEndpoint>, ApiError> {
+async fn get_endpoint(State(app): State<App>, Path(name): Path<String>) -> Result<Json<api::ForgeEndpoint>, ApiError> {
     Ok(Json(convert::endpoint(&app.store.endpoint(&name).await?)))
 }
 
@@ -134,11 +118,7 @@ async fn update_endpoint(
     for (field, value, slot) in [
         ("base_url", p.base_url, &mut rec.base_url),
         ("api_base_url", p.api_base_url, &mut rec.api_base_url),
-        (
-            "upload_base_url",
-            p.upload_base_url,
-            &mut rec.upload_base_url,
-        ),
+        ("upload_base_url", p.upload_base_url, &mut rec.upload_base_url),
     ] {
         if let Some(v) = value {
             check_forge_url(field, &v)?;
@@ -156,17 +136,12 @@ async fn update_endpoint(
     Ok(Json(convert::endpoint(&app.store.endpoint(&name).await?)))
 }
 
-async fn delete_endpoint(
-    State(app): State<App>,
-    Path(name): Path<String>,
-) -> Result<super::Empty, ApiError> {
+async fn delete_endpoint(State(app): State<App>, Path(name): Path<String>) -> Result<super::Empty, ApiError> {
     app.store.delete_endpoint(&name).await?;
     Ok(super::Empty)
 }
 
-async fn list_credentials(
-    State(app): State<App>,
-) -> Result<Json<Vec<api::ForgeCredentials>>, ApiError> {
+async fn list_credentials(State(app): State<App>) -> Result<Json<Vec<api::ForgeCredentials>>, ApiError> {
     let mut out = Vec::new();
     for c in app.store.list_credentials("github").await? {
         let e = app.store.endpoint(&c.endpoint_name).await?;
@@ -177,8 +152,7 @@ async fn list_credentials(
 
 /// A GitHub App key must be a PEM-encoded PKCS#1 RSA private key, as garm requires.
 fn check_app_key(pem: &[u8]) -> Result<String, ApiError> {
-    let text =
-        std::str::from_utf8(pem).map_err(|_| ApiError::bad("app private key is not PEM text"))?;
+    let text = std::str::from_utf8(pem).map_err(|_| ApiError::bad("app private key is not PEM text"))?;
     let mut reader = std::io::BufReader::new(pem);
     match rustls_pemfile::read_one(&mut reader) {
         Ok(Some(rustls_pemfile::Item::Pkcs1Key(der))) => {
@@ -236,26 +210,16 @@ async fn create_credentials(
             if p.app().is_some() {
                 return Err(ApiError::bad("auth_type pat does not take app credentials"));
             }
-            pat_secret(
-                p.pat()
-                    .ok_or_else(|| ApiError::bad("missing pat.oauth2_token"))?,
-            )?
+            pat_secret(p.pat().ok_or_else(|| ApiError::bad("missing pat.oauth2_token"))?)?
         }
         "app" => {
             if p.pat().is_some() {
                 return Err(ApiError::bad("auth_type app does not take a pat"));
             }
-            app_secret(
-                p.app()
-                    .ok_or_else(|| ApiError::bad("missing app credentials"))?,
-            )?
+            app_secret(p.app().ok_or_else(|| ApiError::bad("missing app credentials"))?)?
         }
         "" => return Err(ApiError::bad("missing auth_type (pat or app)")),
-        other => {
-            return Err(ApiError::bad(format!(
-                "invalid auth_type {other:?} (pat or app)"
-            )))
-        }
+        other => return Err(ApiError::bad(format!("invalid auth_type {other:?} (pat or app)"))),
     };
     let endpoint = app.store.endpoint(&p.endpoint).await?;
     let c = app
@@ -298,9 +262,7 @@ async fn update_credentials(
     let Json(p) = body?;
     let mut c = app.store.credentials(parse_id(&id)?).await?;
     if p.pat().is_some() && p.app().is_some() {
-        return Err(ApiError::bad(
-            "cannot update pat and app credentials at the same time",
-        ));
+        return Err(ApiError::bad("cannot update pat and app credentials at the same time"));
     }
     if let Some(name) = p.name.clone().filter(|n| !n.is_empty()) {
         c.name = name;
@@ -312,24 +274,14 @@ async fn update_credentials(
         (CredentialSecret::Pat { .. }, Some(pat), None) => c.secret = pat_secret(pat)?,
         (CredentialSecret::App { .. }, None, Some(a)) => c.secret = app_secret(a)?,
         (_, None, None) => {}
-        _ => {
-            return Err(ApiError::bad(
-                "the credentials' auth type cannot be changed",
-            ))
-        }
+        _ => return Err(ApiError::bad("the credentials' auth type cannot be changed")),
     }
     app.store.update_credentials(&c).await?;
     let e = app.store.endpoint(&c.endpoint_name).await?;
-    Ok(Json(convert::credentials(
-        &app.store.credentials(c.id).await?,
-        &e,
-    )))
+    Ok(Json(convert::credentials(&app.store.credentials(c.id).await?, &e)))
 }
 
-async fn delete_credentials(
-    State(app): State<App>,
-    Path(id): Path<String>,
-) -> Result<super::Empty, ApiError> {
+async fn delete_credentials(State(app): State<App>, Path(id): Path<String>) -> Result<super::Empty, ApiError> {
     app.store.delete_credentials(parse_id(&id)?).await?;
     Ok(super::Empty)
 }

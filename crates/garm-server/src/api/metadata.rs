@@ -49,20 +49,49 @@ impl FromRequestParts<App> for Caller {
         if claims.is_agent {
             return Err(ApiError::AuthFailed);
         }
-        let instance = app.store.instance(&claims.name).await.map_err(|_| ApiError::AuthFailed)?;
-        let pool = app.store.pool(&instance.pool_id).await.map_err(|_| ApiError::AuthFailed)?;
-        let entity = app.store.entity_any(&pool.entity_id).await.map_err(|_| ApiError::AuthFailed)?;
+        let instance = app
+            .store
+            .instance(&claims.name)
+            .await
+            .map_err(|_| ApiError::AuthFailed)?;
+        let pool = app
+            .store
+            .pool(&instance.pool_id)
+            .await
+            .map_err(|_| ApiError::AuthFailed)?;
+        let entity = app
+            .store
+            .entity_any(&pool.entity_id)
+            .await
+            .map_err(|_| ApiError::AuthFailed)?;
         let setting_up = matches!(instance.runner_status, RunnerStatus::Pending | RunnerStatus::Installing);
         let alive = matches!(instance.status, InstanceStatus::Creating | InstanceStatus::Running);
         if !setting_up || !alive || claims.create_attempt != instance.create_attempt || claims.id != instance.id {
-            tracing::warn!(instance = %instance.name, runner_status = %instance.runner_status, status = %instance.status, "instance token refused");
+            if matches!(
+                instance.runner_status,
+                RunnerStatus::Active | RunnerStatus::Idle | RunnerStatus::Terminated
+            ) {
+                // A runner that took its job before its last setup callback: setup is over.
+                tracing::info!(instance = %instance.name, runner_status = %instance.runner_status, "instance token no longer accepted: the runner is past setup");
+            } else {
+                tracing::warn!(instance = %instance.name, runner_status = %instance.runner_status, status = %instance.status, "instance token refused");
+            }
             return Err(ApiError::AuthFailed);
         }
-        Ok(Caller { token, instance, pool, entity })
+        Ok(Caller {
+            token,
+            instance,
+            pool,
+            entity,
+        })
     }
 }
 
-async fn status(State(app): State<App>, caller: Caller, body: Result<Json<api::InstanceStatusUpdate>, axum::extract::rejection::JsonRejection>) -> Result<super::Empty, ApiError> {
+async fn status(
+    State(app): State<App>,
+    caller: Caller,
+    body: Result<Json<api::InstanceStatusUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<super::Empty, ApiError> {
     let Json(update) = body?;
     let to: RunnerStatus = update.status.parse().map_err(ApiError::BadRequest)?;
     let instance = &caller.instance;
@@ -85,20 +114,30 @@ async fn status(State(app): State<App>, caller: Caller, body: Result<Json<api::I
         })
         .await?;
     let level = if to == RunnerStatus::Failed { "error" } else { "info" };
-    app.store.add_instance_event(&instance.id, "status", level, &update.message).await?;
+    app.store
+        .add_instance_event(&instance.id, "status", level, &update.message)
+        .await?;
     match to {
         RunnerStatus::Idle => {
-            app.pool.metrics.observe_created_to_idle((chrono::Utc::now() - instance.created_at).to_std().unwrap_or_default());
+            app.pool
+                .metrics
+                .observe_created_to_idle((chrono::Utc::now() - instance.created_at).to_std().unwrap_or_default());
             tracing::info!(instance = %instance.name, agent_id = updated.agent_id, "runner registered and idle");
         }
-        RunnerStatus::Failed => tracing::warn!(instance = %instance.name, message = %update.message, "runner setup failed"),
+        RunnerStatus::Failed => {
+            tracing::warn!(instance = %instance.name, message = %update.message, "runner setup failed")
+        }
         _ => tracing::info!(instance = %instance.name, status = %to, message = %update.message, "runner status"),
     }
     app.nudge.pool(&instance.pool_id);
     Ok(super::Empty)
 }
 
-async fn system_info(State(app): State<App>, caller: Caller, body: Result<Json<api::SystemInfoUpdate>, axum::extract::rejection::JsonRejection>) -> Result<super::Empty, ApiError> {
+async fn system_info(
+    State(app): State<App>,
+    caller: Caller,
+    body: Result<Json<api::SystemInfoUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<super::Empty, ApiError> {
     let Json(info) = body?;
     if info.os_name.is_empty() && info.os_version.is_empty() && info.agent_id.is_none() {
         return Ok(super::Empty);
@@ -124,10 +163,22 @@ async fn registration_token(State(app): State<App>, caller: Caller) -> Result<Re
     if i.jit_config.is_some() || i.token_fetched {
         return Err(ApiError::AuthFailed);
     }
-    let forge = app.pool.forges.for_entity(&app.store, &caller.entity).await.map_err(|err| ApiError::internal(std::io::Error::other(err.chain())))?;
-    let token = forge.registration_token().await.map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?;
-    app.store.modify_instance(&i.name, Transition::Forced, |r| r.token_fetched = true).await?;
-    app.store.add_instance_event(&i.id, "fetchToken", "info", "runner registration token was retrieved").await?;
+    let forge = app
+        .pool
+        .forges
+        .for_entity(&app.store, &caller.entity)
+        .await
+        .map_err(|err| ApiError::internal(std::io::Error::other(err.chain())))?;
+    let token = forge
+        .registration_token()
+        .await
+        .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?;
+    app.store
+        .modify_instance(&i.name, Transition::Forced, |r| r.token_fetched = true)
+        .await?;
+    app.store
+        .add_instance_event(&i.id, "fetchToken", "info", "runner registration token was retrieved")
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], token.expose().to_string()).into_response())
 }
 
@@ -138,10 +189,16 @@ async fn credentials_file(caller: Caller, Path(file): Path<String>) -> Result<Re
     if !matches!(file.as_str(), "runner" | "credentials" | "credentials_rsaparams") {
         return Err(ApiError::NotFound(format!("no such file: {file}")));
     }
-    let files: Value = serde_json::from_str(jit.expose()).map_err(|_| ApiError::NotFound("JIT configuration is unreadable".into()))?;
+    let files: Value =
+        serde_json::from_str(jit.expose()).map_err(|_| ApiError::NotFound("JIT configuration is unreadable".into()))?;
     let name = format!(".{file}");
-    let encoded = files.get(&name).and_then(Value::as_str).ok_or_else(|| ApiError::NotFound(format!("no such file: {name}")))?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| ApiError::NotFound(format!("{name} is not base64")))?;
+    let encoded = files
+        .get(&name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::NotFound(format!("no such file: {name}")))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| ApiError::NotFound(format!("{name} is not base64")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -170,7 +227,10 @@ struct UnitQuery {
 }
 
 async fn unit_file(caller: Caller, Query(q): Query<UnitQuery>) -> Response {
-    let user = q.run_as_user.filter(|u| !u.is_empty()).unwrap_or_else(|| "runner".into());
+    let user = q
+        .run_as_user
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "runner".into());
     let service = service_name_of(&caller.entity);
     let unit = format!(
         "[Unit]\nDescription=GitHub Actions Runner ({service})\nAfter=network.target\n\n[Service]\nExecStart=/home/{user}/actions-runner/runsvc.sh\nUser={user}\nWorkingDirectory=/home/{user}/actions-runner\nKillMode=process\nKillSignal=SIGTERM\nTimeoutStopSec=5min\n\n[Install]\nWantedBy=multi-user.target\n"
@@ -197,7 +257,10 @@ async fn cert_bundle(State(app): State<App>, caller: Caller) -> Result<Json<Valu
                 "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
                 base64::engine::general_purpose::STANDARD.encode(der.as_ref())
             );
-            certs.insert(cert.serial.to_string(), Value::String(base64::engine::general_purpose::STANDARD.encode(pem)));
+            certs.insert(
+                cert.serial.to_string(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(pem)),
+            );
         }
     }
     Ok(Json(json!({ "root_certificates": certs })))
@@ -208,7 +271,12 @@ async fn install_script(State(app): State<App>, caller: Caller) -> Result<Respon
         return Err(ApiError::Conflict("pool has no install template".into()));
     };
     let endpoint = app.store.endpoint(&caller.entity.endpoint_name).await?;
-    let tools = app.pool.forges.tools(&app.store, &caller.entity, app.pool.settings.tools_ttl).await.unwrap_or_default();
+    let tools = app
+        .pool
+        .forges
+        .tools(&app.store, &caller.entity, app.pool.settings.tools_ttl)
+        .await
+        .unwrap_or_default();
     let bundle = ca_bundle(&app, &caller.entity).await?;
     let context = bootstrap::script_context(bootstrap::ScriptInput {
         instance: &caller.instance,
@@ -228,14 +296,27 @@ async fn install_script(State(app): State<App>, caller: Caller) -> Result<Respon
 
 async fn runner_metadata(State(app): State<App>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let endpoint = app.store.endpoint(&caller.entity.endpoint_name).await?;
-    let tools = app.pool.forges.tools(&app.store, &caller.entity, app.pool.settings.tools_ttl).await.unwrap_or_default();
+    let tools = app
+        .pool
+        .forges
+        .tools(&app.store, &caller.entity, app.pool.settings.tools_ttl)
+        .await
+        .unwrap_or_default();
     let tool = garm_pool::forge::pick_tool(&tools, &caller.pool.os_type, &caller.pool.os_arch);
     let bundle = ca_bundle(&app, &caller.entity).await?;
     let mut bundles = serde_json::Map::new();
     if !bundle.is_empty() {
-        bundles.insert(caller.entity.endpoint_name.clone(), Value::String(base64::engine::general_purpose::STANDARD.encode(&bundle)));
+        bundles.insert(
+            caller.entity.endpoint_name.clone(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(&bundle)),
+        );
     }
-    let specs: Value = caller.pool.extra_specs.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(json!({}));
+    let specs: Value = caller
+        .pool
+        .extra_specs
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(json!({}));
     let jit = caller.instance.jit_config.is_some();
     Ok(Json(json!({
         "metadata_access": {

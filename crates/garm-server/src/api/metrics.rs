@@ -25,7 +25,11 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     }
     let mut out = String::new();
     let c = app.store.controller().await?;
-    let controller_webhook = if c.webhook_url.is_empty() { String::new() } else { format!("{}/{}", c.webhook_url, c.controller_id) };
+    let controller_webhook = if c.webhook_url.is_empty() {
+        String::new()
+    } else {
+        format!("{}/{}", c.webhook_url, c.controller_id)
+    };
     let _ = writeln!(out, "# TYPE garm_health gauge");
     let _ = writeln!(
         out,
@@ -38,7 +42,12 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     );
     let _ = writeln!(out, "# TYPE garm_provider_info gauge");
     for p in &app.config.providers {
-        let _ = writeln!(out, "garm_provider_info{{name=\"{}\",type=\"external\",description=\"{}\"}} 1", esc(&p.name), esc(&p.description));
+        let _ = writeln!(
+            out,
+            "garm_provider_info{{name=\"{}\",type=\"external\",description=\"{}\"}} 1",
+            esc(&p.name),
+            esc(&p.description)
+        );
     }
     let entities = app.store.all_entities().await?;
     for (kind, label) in [
@@ -62,10 +71,18 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     }
     let pools = app.store.pools(None).await?;
     let owner_of = |id: &str| entities.iter().find(|e| e.id == id);
-    for name in ["garm_pool_info", "garm_pool_status", "garm_pool_max_runners", "garm_pool_min_idle_runners", "garm_pool_bootstrap_timeout"] {
+    for name in [
+        "garm_pool_info",
+        "garm_pool_status",
+        "garm_pool_max_runners",
+        "garm_pool_min_idle_runners",
+        "garm_pool_bootstrap_timeout",
+    ] {
         let _ = writeln!(out, "# TYPE {name} gauge");
         for p in &pools {
-            let (owner, kind) = owner_of(&p.entity_id).map(|e| (e.display_name(), e.kind.as_str())).unwrap_or_default();
+            let (owner, kind) = owner_of(&p.entity_id)
+                .map(|e| (e.display_name(), e.kind.as_str()))
+                .unwrap_or_default();
             let tags: Vec<&str> = p.tags.iter().map(|t| t.name.as_str()).collect();
             let line = match name {
                 "garm_pool_info" => format!(
@@ -82,8 +99,12 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     }
     let _ = writeln!(out, "# TYPE garm_runner_status gauge");
     for i in app.store.instances().await? {
-        let Some(p) = pools.iter().find(|p| p.id == i.pool_id) else { continue };
-        let (owner, kind) = owner_of(&p.entity_id).map(|e| (e.display_name(), e.kind.as_str())).unwrap_or_default();
+        let Some(p) = pools.iter().find(|p| p.id == i.pool_id) else {
+            continue;
+        };
+        let (owner, kind) = owner_of(&p.entity_id)
+            .map(|e| (e.display_name(), e.kind.as_str()))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "garm_runner_status{{name=\"{}\",status=\"{}\",runner_status=\"{}\",pool_owner=\"{}\",pool_type=\"{kind}\",pool_id=\"{}\",scaleset_id=\"\",provider=\"{}\"}} 1",

@@ -5,6 +5,7 @@ pub mod controller;
 pub mod convert;
 pub mod entities;
 pub mod forge;
+pub mod hooks;
 pub mod metadata;
 pub mod metrics;
 pub mod pools;
@@ -15,11 +16,11 @@ use crate::auth::admin_claims;
 use crate::error::{api_not_found, ApiError};
 use crate::state::App;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::Router;
 use tower::ServiceExt;
@@ -43,22 +44,14 @@ async fn require_urls(app: &App) -> Result<(), ApiError> {
     }
 }
 
-async fn guard_admin(
-    State(app): State<App>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+async fn guard_admin(State(app): State<App>, req: Request, next: Next) -> Result<Response, ApiError> {
     require_init(&app).await?;
     let headers = req.headers().clone();
     admin_claims(&app, &headers).await?;
     Ok(next.run(req).await)
 }
 
-async fn guard_admin_urls(
-    State(app): State<App>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+async fn guard_admin_urls(State(app): State<App>, req: Request, next: Next) -> Result<Response, ApiError> {
     require_init(&app).await?;
     require_urls(&app).await?;
     let headers = req.headers().clone();
@@ -98,10 +91,7 @@ pub fn routes(app: App) -> Router {
         );
 
     let admin = Router::new()
-        .route(
-            "/api/v1/controller",
-            get(controller::show).put(controller::update),
-        )
+        .route("/api/v1/controller", get(controller::show).put(controller::update))
         .route_layer(from_fn_with_state(app.clone(), guard_admin));
 
     let admin_urls = Router::new()
@@ -113,12 +103,14 @@ pub fn routes(app: App) -> Router {
         .merge(entities::routes())
         .merge(pools::routes())
         .merge(runners::routes())
+        .merge(if app.config.enable_webhook_management {
+            hooks::routes()
+        } else {
+            Router::new()
+        })
         .route_layer(from_fn_with_state(app.clone(), guard_admin_urls));
 
-    open.merge(admin)
-        .merge(admin_urls)
-        .fallback(fallback)
-        .with_state(app)
+    open.merge(admin).merge(admin_urls).fallback(fallback).with_state(app)
 }
 
 fn strip_trailing_slash(mut req: Request<Body>) -> Request<Body> {
@@ -140,15 +132,12 @@ fn strip_trailing_slash(mut req: Request<Body>) -> Request<Body> {
 /// Answers CORS preflight requests and adds CORS headers for allowed origins.
 async fn cors(State(app): State<App>, req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let allowed = origin
-        .as_ref()
-        .and_then(|o| o.to_str().ok())
-        .is_some_and(|o| {
-            app.config
-                .cors_origins
-                .iter()
-                .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
-        });
+    let allowed = origin.as_ref().and_then(|o| o.to_str().ok()).is_some_and(|o| {
+        app.config
+            .cors_origins
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
+    });
     let mut resp = if req.method() == Method::OPTIONS {
         StatusCode::OK.into_response()
     } else {

@@ -17,10 +17,7 @@ type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/v1/pools", get(list_all))
-        .route(
-            "/api/v1/pools/{pool_id}",
-            get(show).put(update).delete(delete),
-        )
+        .route("/api/v1/pools/{pool_id}", get(show).put(update).delete(delete))
         .route("/api/v1/pools/{pool_id}/instances", get(instances))
 }
 
@@ -113,12 +110,7 @@ pub async fn create(
     Ok(Json(convert::pool(&app, &pool, true).await?))
 }
 
-async fn pool_of(
-    app: &App,
-    kind: EntityKind,
-    entity_id: &str,
-    pool_id: &str,
-) -> Result<PoolRecord, ApiError> {
+async fn pool_of(app: &App, kind: EntityKind, entity_id: &str, pool_id: &str) -> Result<PoolRecord, ApiError> {
     app.store.entity(kind, entity_id).await?;
     let pool = app.store.pool(pool_id).await?;
     if pool.entity_id != entity_id {
@@ -158,10 +150,7 @@ pub async fn delete_for_entity(
     Ok(Empty)
 }
 
-async fn show(
-    State(app): State<App>,
-    Path(pool_id): Path<String>,
-) -> Result<Json<api::Pool>, ApiError> {
+async fn show(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Json<api::Pool>, ApiError> {
     let pool = app.store.pool(&pool_id).await?;
     Ok(Json(convert::pool(&app, &pool, true).await?))
 }
@@ -185,11 +174,7 @@ async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<E
 }
 
 /// Applies an update; changes that alter what new instances look like bump `generation`.
-async fn apply_update(
-    app: &App,
-    mut pool: PoolRecord,
-    p: api::UpdatePoolParams,
-) -> Result<Json<api::Pool>, ApiError> {
+async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams) -> Result<Json<api::Pool>, ApiError> {
     let before = pool.clone();
     if let Some(v) = p.runner_prefix.filter(|v| !v.is_empty()) {
         pool.runner_prefix = v;
@@ -205,9 +190,7 @@ async fn apply_update(
     }
     if let Some(v) = p.runner_bootstrap_timeout {
         if v == 0 {
-            return Err(ApiError::bad(
-                "runner_bootstrap_timeout: must be greater than 0",
-            ));
+            return Err(ApiError::bad("runner_bootstrap_timeout: must be greater than 0"));
         }
         pool.bootstrap_timeout = v;
     }

@@ -34,10 +34,7 @@ fn render(list: &[InstanceRecord], providers: &HashMap<String, String>) -> Vec<a
         .map(|i| {
             convert::instance(
                 i,
-                providers
-                    .get(&i.pool_id)
-                    .map(String::as_str)
-                    .unwrap_or_default(),
+                providers.get(&i.pool_id).map(String::as_str).unwrap_or_default(),
                 None,
             )
         })
@@ -56,16 +53,10 @@ pub async fn list_for_entity(
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
     app.store.entity(kind, &id).await?;
     let providers = providers_by_pool(&app).await?;
-    Ok(Json(render(
-        &app.store.entity_instances(&id).await?,
-        &providers,
-    )))
+    Ok(Json(render(&app.store.entity_instances(&id).await?, &providers)))
 }
 
-async fn show(
-    State(app): State<App>,
-    Path(name): Path<String>,
-) -> Result<Json<api::Instance>, ApiError> {
+async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<api::Instance>, ApiError> {
     let instance = app.store.instance(&name).await?;
     let pool = app.store.pool(&instance.pool_id).await?;
     let events = app.store.instance_events(&instance.id).await?;
@@ -116,18 +107,14 @@ async fn delete(
     } else {
         InstanceStatus::PendingDelete
     };
-    app.store
-        .set_instance_status(&instance.name, target)
-        .await?;
+    app.store.set_instance_status(&instance.name, target).await?;
     tracing::info!(instance = %instance.name, force, "instance marked for deletion");
     crate::events::pool_changed(&app, &instance.pool_id);
     Ok(Empty)
 }
 
 pub async fn jobs(State(app): State<App>) -> Result<Json<Vec<api::Job>>, ApiError> {
-    Ok(Json(
-        app.store.jobs().await?.iter().map(convert::job).collect(),
-    ))
+    Ok(Json(app.store.jobs().await?.iter().map(convert::job).collect()))
 }
 
 pub async fn providers(State(app): State<App>) -> Result<Json<Vec<api::Provider>>, ApiError> {

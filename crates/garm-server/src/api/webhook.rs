@@ -20,10 +20,22 @@ use garm_store::{EntityKind, EntityRecord};
 pub const MAX_BODY: usize = 1024 * 1024;
 
 fn reject(status: StatusCode, error: &str, details: impl Into<String>) -> Response {
-    (status, Json(ApiErrorResponse { error: error.into(), details: details.into() })).into_response()
+    (
+        status,
+        Json(ApiErrorResponse {
+            error: error.into(),
+            details: details.into(),
+        }),
+    )
+        .into_response()
 }
 
-pub async fn with_controller(State(app): State<App>, Path(controller_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn with_controller(
+    State(app): State<App>,
+    Path(controller_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !controller_id.eq_ignore_ascii_case(&app.controller_id) {
         tracing::info!(controller_id = %controller_id, "webhook for another controller; ignored");
         app.pool.metrics.webhook(false, "unknown");
@@ -67,18 +79,50 @@ async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJob
     let delivery_id = delivery.delivery_id().unwrap_or_default().to_string();
     let base = event.endpoint_base_url().unwrap_or_default();
     let endpoints = app.store.endpoints("github").await.map_err(server_error)?;
-    let endpoint = endpoints.iter().find(|e| e.base_url.trim_end_matches('/').eq_ignore_ascii_case(base.trim_end_matches('/')));
-    let target = delivery.target_type().map_err(|err| reject(StatusCode::BAD_REQUEST, "Bad Request", err.to_string()))?;
+    let endpoint = endpoints.iter().find(|e| {
+        e.base_url
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(base.trim_end_matches('/'))
+    });
+    let target = delivery
+        .target_type()
+        .map_err(|err| reject(StatusCode::BAD_REQUEST, "Bad Request", err.to_string()))?;
     let (kind, owner, name) = match target {
-        TargetType::Repository => (EntityKind::Repository, event.repository.owner_login.clone(), event.repository.name.clone()),
-        TargetType::Organization => (EntityKind::Organization, String::new(), event.organization_login.clone().unwrap_or_default()),
-        TargetType::Enterprise => (EntityKind::Enterprise, String::new(), event.enterprise_slug.clone().unwrap_or_default()),
-        TargetType::ForgeInstance => return Err(reject(StatusCode::BAD_REQUEST, "Bad Request", "forge instance hooks are not supported")),
+        TargetType::Repository => (
+            EntityKind::Repository,
+            event.repository.owner_login.clone(),
+            event.repository.name.clone(),
+        ),
+        TargetType::Organization => (
+            EntityKind::Organization,
+            String::new(),
+            event.organization_login.clone().unwrap_or_default(),
+        ),
+        TargetType::Enterprise => (
+            EntityKind::Enterprise,
+            String::new(),
+            event.enterprise_slug.clone().unwrap_or_default(),
+        ),
+        TargetType::ForgeInstance => {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "forge instance hooks are not supported",
+            ))
+        }
     };
-    let describe = if owner.is_empty() { format!("{} {name}", kind.as_str()) } else { format!("{} {owner}/{name}", kind.as_str()) };
+    let describe = if owner.is_empty() {
+        format!("{} {name}", kind.as_str())
+    } else {
+        format!("{} {owner}/{name}", kind.as_str())
+    };
     tracing::info!(delivery = %delivery_id, action = %event.action.as_str(), job_id = job.id, owner = %describe, labels = ?job.labels, "hook received");
     let entity = match endpoint {
-        Some(ep) => app.store.find_entity(kind, &owner, &name, &ep.name).await.map_err(server_error)?,
+        Some(ep) => app
+            .store
+            .find_entity(kind, &owner, &name, &ep.name)
+            .await
+            .map_err(server_error)?,
         None => None,
     };
     let Some(entity) = entity else {
@@ -88,8 +132,16 @@ async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJob
         app.pool.metrics.webhook(false, "signature_invalid");
         tracing::warn!(delivery = %delivery_id, owner = %describe, error = %err, "webhook signature rejected");
         let status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::UNAUTHORIZED);
-        let error = if status == StatusCode::UNAUTHORIZED { "Not Authorized" } else { "Bad Request" };
-        let details = if matches!(err, SignatureError::Mismatch) { String::new() } else { err.to_string() };
+        let error = if status == StatusCode::UNAUTHORIZED {
+            "Not Authorized"
+        } else {
+            "Bad Request"
+        };
+        let details = if matches!(err, SignatureError::Mismatch) {
+            String::new()
+        } else {
+            err.to_string()
+        };
         return Err(reject(status, error, details));
     }
     record(app, &delivery_id, Owner::Ours(entity), event).await
@@ -128,16 +180,31 @@ async fn unknown_owner(
 ) -> Result<Response, Response> {
     app.pool.metrics.webhook(false, "owner_unknown");
     let candidates: Vec<EntityRecord> = match endpoint {
-        Some(ep) => app.store.all_entities().await.map_err(server_error)?.into_iter().filter(|e| e.endpoint_name == ep).collect(),
+        Some(ep) => app
+            .store
+            .all_entities()
+            .await
+            .map_err(server_error)?
+            .into_iter()
+            .filter(|e| e.endpoint_name == ep)
+            .collect(),
         None => Vec::new(),
     };
-    let authentic = candidates.iter().any(|e| delivery.verify(e.webhook_secret.expose().as_bytes(), body).is_ok());
+    let authentic = candidates
+        .iter()
+        .any(|e| delivery.verify(e.webhook_secret.expose().as_bytes(), body).is_ok());
     if !authentic {
         tracing::info!(owner = %describe, job_id = event.job.id, "webhook for an owner we do not manage; ignored");
         return Ok(StatusCode::OK.into_response());
     }
     let delivery_id = delivery.delivery_id().unwrap_or_default().to_string();
-    record(app, &delivery_id, Owner::Unknown(format!("no {describe} is managed by this garm")), event).await
+    record(
+        app,
+        &delivery_id,
+        Owner::Unknown(format!("no {describe} is managed by this garm")),
+        event,
+    )
+    .await
 }
 
 fn server_error(err: garm_store::StoreError) -> Response {

@@ -67,10 +67,7 @@ fn error_key(text: &str) -> String {
 
 #[test]
 fn missing_keys_are_named() {
-    assert_eq!(
-        error_key(&sample("").replace("port = 9997", "")),
-        "apiserver.port"
-    );
+    assert_eq!(error_key(&sample("").replace("port = 9997", "")), "apiserver.port");
     assert_eq!(
         error_key(&sample("").replace(&format!("secret = \"{SECRET}\""), "")),
         "jwt_auth.secret"
@@ -95,14 +92,8 @@ fn invalid_values_are_named() {
         error_key(&sample("").replace("port = 9997", "port = 70000")),
         "apiserver.port"
     );
-    assert_eq!(
-        error_key(&sample("").replace(PASS, "short")),
-        "database.passphrase"
-    );
-    assert_eq!(
-        error_key(&sample("").replace(SECRET, "password")),
-        "jwt_auth.secret"
-    );
+    assert_eq!(error_key(&sample("").replace(PASS, "short")), "database.passphrase");
+    assert_eq!(error_key(&sample("").replace(SECRET, "password")), "jwt_auth.secret");
     assert_eq!(
         error_key(&sample("").replace("8760h", "a year")),
         "jwt_auth.time_to_live"
@@ -133,18 +124,17 @@ fn a_type_error_names_the_line() {
 
 #[test]
 fn postgres_can_be_given_as_fields_or_url() {
-    let pg = sample("[database.postgresql]\nusername = \"garm\"\npassword = \"p@ss\"\nhostname = \"db\"\ndatabase = \"garm\"")
-        .replace("backend = \"sqlite3\"", "backend = \"postgresql\"");
+    let pg = sample(
+        "[database.postgresql]\nusername = \"garm\"\npassword = \"p@ss\"\nhostname = \"db\"\ndatabase = \"garm\"",
+    )
+    .replace("backend = \"sqlite3\"", "backend = \"postgresql\"");
     assert_eq!(
         Config::parse(&pg).unwrap().database_url,
         "postgres://garm:p%40ss@db:5432/garm?sslmode=prefer"
     );
     let pg = sample("[database.postgresql]\nurl = \"postgres://u@h/db\"")
         .replace("backend = \"sqlite3\"", "backend = \"postgres\"");
-    assert_eq!(
-        Config::parse(&pg).unwrap().database_url,
-        "postgres://u@h/db"
-    );
+    assert_eq!(Config::parse(&pg).unwrap().database_url, "postgres://u@h/db");
 }
 
 #[test]

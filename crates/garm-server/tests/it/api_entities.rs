@@ -8,9 +8,7 @@ use serde_json::json;
 async fn repositories_have_garms_shape_and_rules() {
     let h = Harness::ready().await;
     h.add_pat("garm", "ghp_x").await;
-    let repo = h
-        .add_repo("mkulke", "garm-playground", "s3cret-webhook")
-        .await;
+    let repo = h.add_repo("mkulke", "garm-playground", "s3cret-webhook").await;
     assert_eq!(repo["owner"], "mkulke");
     assert_eq!(repo["name"], "garm-playground");
     assert_eq!(repo["credentials_name"], "garm");
@@ -32,13 +30,14 @@ async fn repositories_have_garms_shape_and_rules() {
         )
         .await;
     Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "missing secret");
-    let (status, b) = h.send(Method::POST, "/api/v1/repositories", Some(json!({"owner": "o", "name": "n", "credentials_name": "nope", "webhook_secret": "x"}))).await;
-    Harness::assert_error(
-        status,
-        &b,
-        StatusCode::BAD_REQUEST,
-        "credentials nope not defined",
-    );
+    let (status, b) = h
+        .send(
+            Method::POST,
+            "/api/v1/repositories",
+            Some(json!({"owner": "o", "name": "n", "credentials_name": "nope", "webhook_secret": "x"})),
+        )
+        .await;
+    Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "credentials nope not defined");
     let (status, b) = h
         .send(
             Method::POST,
@@ -59,10 +58,7 @@ async fn repositories_have_garms_shape_and_rules() {
             .len(),
         1
     );
-    assert_eq!(
-        h.get("/api/v1/repositories?owner=someone-else").await,
-        json!([])
-    );
+    assert_eq!(h.get("/api/v1/repositories?owner=someone-else").await, json!([]));
     let updated = h
         .send(
             Method::PUT,
@@ -72,32 +68,18 @@ async fn repositories_have_garms_shape_and_rules() {
         .await
         .1;
     assert_eq!(updated["pool_balancing_type"], "pack");
-    let (status, _) = h
-        .send(Method::GET, &format!("/api/v1/organizations/{id}"), None)
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "a repository id is not an organization"
-    );
+    let (status, _) = h.send(Method::GET, &format!("/api/v1/organizations/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a repository id is not an organization");
 
     let pool = h
-        .post(
-            &format!("/api/v1/repositories/{id}/pools"),
-            Harness::pool_body(),
-        )
+        .post(&format!("/api/v1/repositories/{id}/pools"), Harness::pool_body())
         .await;
     let shown = h.get(&format!("/api/v1/repositories/{id}")).await;
     assert_eq!(shown["pool"][0]["id"], pool["id"]);
     let (status, b) = h
         .send(Method::DELETE, &format!("/api/v1/repositories/{id}"), None)
         .await;
-    Harness::assert_error(
-        status,
-        &b,
-        StatusCode::BAD_REQUEST,
-        pool["id"].as_str().unwrap(),
-    );
+    Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, pool["id"].as_str().unwrap());
     let (status, _) = h
         .send(
             Method::DELETE,
@@ -149,9 +131,6 @@ async fn organizations_and_enterprises_work_alike() {
             "enterprise_name"
         };
         assert_eq!(pools[0][key], "acme");
-        assert_eq!(
-            h.get(&format!("/api/v1/{base}/{id}/instances")).await,
-            json!([])
-        );
+        assert_eq!(h.get(&format!("/api/v1/{base}/{id}/instances")).await, json!([]));
     }
 }

@@ -36,16 +36,12 @@ async fn github_com_is_seeded_and_endpoints_have_crud() {
     let mut bad = body.clone();
     bad["name"] = json!("other");
     bad["ca_cert_bundle"] = json!(b64(b"not a certificate"));
-    let (status, b) = h
-        .send(Method::POST, "/api/v1/github/endpoints", Some(bad))
-        .await;
+    let (status, b) = h.send(Method::POST, "/api/v1/github/endpoints", Some(bad)).await;
     Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "CA certificate");
     let mut bad = body.clone();
     bad["name"] = json!("other");
     bad["api_base_url"] = json!("ftp://x");
-    let (status, b) = h
-        .send(Method::POST, "/api/v1/github/endpoints", Some(bad))
-        .await;
+    let (status, b) = h.send(Method::POST, "/api/v1/github/endpoints", Some(bad)).await;
     Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "api_base_url");
     let updated = h
         .send(
@@ -57,22 +53,12 @@ async fn github_com_is_seeded_and_endpoints_have_crud() {
         .1;
     assert_eq!(updated["description"], "changed");
     assert_eq!(updated["api_base_url"], "https://ghes.example.com/api/v3/");
-    let (status, _) = h
-        .send(Method::DELETE, "/api/v1/github/endpoints/ghes", None)
-        .await;
+    let (status, _) = h.send(Method::DELETE, "/api/v1/github/endpoints/ghes", None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = h
-        .send(Method::GET, "/api/v1/github/endpoints/ghes", None)
-        .await;
+    let (status, _) = h.send(Method::GET, "/api/v1/github/endpoints/ghes", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = h
-        .send(Method::DELETE, "/api/v1/github/endpoints/ghes", None)
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "deleting an unknown endpoint is a no-op"
-    );
+    let (status, _) = h.send(Method::DELETE, "/api/v1/github/endpoints/ghes", None).await;
+    assert_eq!(status, StatusCode::OK, "deleting an unknown endpoint is a no-op");
     h.add_pat("garm", "ghp_x").await;
     let (status, b) = h
         .send(Method::DELETE, "/api/v1/github/endpoints/github.com", None)
@@ -97,27 +83,48 @@ async fn pat_credentials_never_show_their_token() {
     ] {
         assert!(!body.to_string().contains("ghp_SuperSecretValue"), "{body}");
     }
-    let (status, b) = h.send(Method::POST, "/api/v1/github/credentials", Some(json!({"name": "GARM", "endpoint": "github.com", "auth_type": "pat", "pat": {"oauth2_token": "x"}}))).await;
+    let (status, b) = h
+        .send(
+            Method::POST,
+            "/api/v1/github/credentials",
+            Some(json!({"name": "GARM", "endpoint": "github.com", "auth_type": "pat", "pat": {"oauth2_token": "x"}})),
+        )
+        .await;
     Harness::assert_error(status, &b, StatusCode::CONFLICT, "GARM");
-    let (status, b) = h.send(Method::POST, "/api/v1/github/credentials", Some(json!({"name": "n", "endpoint": "nowhere", "auth_type": "pat", "pat": {"oauth2_token": "x"}}))).await;
+    let (status, b) = h
+        .send(
+            Method::POST,
+            "/api/v1/github/credentials",
+            Some(json!({"name": "n", "endpoint": "nowhere", "auth_type": "pat", "pat": {"oauth2_token": "x"}})),
+        )
+        .await;
     Harness::assert_error(status, &b, StatusCode::NOT_FOUND, "nowhere");
-    let (status, b) = h.send(Method::POST, "/api/v1/github/credentials", Some(json!({"name": "n", "endpoint": "github.com", "auth_type": "token", "pat": {"oauth2_token": "x"}}))).await;
+    let (status, b) = h
+        .send(
+            Method::POST,
+            "/api/v1/github/credentials",
+            Some(json!({"name": "n", "endpoint": "github.com", "auth_type": "token", "pat": {"oauth2_token": "x"}})),
+        )
+        .await;
     Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "auth_type");
     let (status, b) = h.send(Method::POST, "/api/v1/github/credentials", Some(json!({"name": "n", "endpoint": "github.com", "auth_type": "pat", "app": {"app_id": 1, "installation_id": 2, "private_key_bytes": b64(b"x")}}))).await;
     Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "app");
     let (status, b) = h.send(Method::PUT, &format!("/api/v1/github/credentials/{id}"), Some(json!({"pat": {"oauth2_token": "a"}, "app": {"app_id": 1, "installation_id": 2, "private_key_bytes": b64(b"x")}}))).await;
     Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "same time");
-    let renamed = h.send(Method::PUT, &format!("/api/v1/github/credentials/{id}"), Some(json!({"name": "garm2", "description": "renamed", "pat": {"oauth2_token": "ghp_new"}}))).await.1;
+    let renamed = h
+        .send(
+            Method::PUT,
+            &format!("/api/v1/github/credentials/{id}"),
+            Some(json!({"name": "garm2", "description": "renamed", "pat": {"oauth2_token": "ghp_new"}})),
+        )
+        .await
+        .1;
     assert_eq!(
         (renamed["name"].as_str(), renamed["description"].as_str()),
         (Some("garm2"), Some("renamed"))
     );
     let (status, _) = h
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/github/credentials/{id}"),
-            None,
-        )
+        .send(Method::DELETE, &format!("/api/v1/github/credentials/{id}"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h.get("/api/v1/github/credentials").await, json!([]));
@@ -130,10 +137,7 @@ async fn app_credentials_need_a_pkcs1_key() {
     let ok = h.post("/api/v1/github/credentials", json!({"name": "app", "endpoint": "github.com", "auth_type": "app", "app": {"app_id": 123, "installation_id": 456, "private_key_bytes": b64(&key)}})).await;
     assert_eq!(ok["auth-type"], "app");
     assert!(!ok.to_string().contains("PRIVATE KEY"));
-    for (bytes, needle) in [
-        (b"not pem".to_vec(), "PEM"),
-        (test_file("test-only-ca.pem"), "PKCS#1"),
-    ] {
+    for (bytes, needle) in [(b"not pem".to_vec(), "PEM"), (test_file("test-only-ca.pem"), "PKCS#1")] {
         let (status, b) = h.send(Method::POST, "/api/v1/github/credentials", Some(json!({"name": "app2", "endpoint": "github.com", "auth_type": "app", "app": {"app_id": 1, "installation_id": 2, "private_key_bytes": b64(&bytes)}}))).await;
         Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, needle);
     }

@@ -14,10 +14,7 @@ async fn everything_answers_init_required_until_first_run() {
     ] {
         let (status, body) = h.call(method, uri, None, None).await;
         assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(
-            body,
-            json!({"error": "init_required", "details": "Missing superuser"})
-        );
+        assert_eq!(body, json!({"error": "init_required", "details": "Missing superuser"}));
     }
     let (status, body) = h
         .call(
@@ -37,22 +34,13 @@ async fn everything_answers_init_required_until_first_run() {
 async fn first_run_validates_and_happens_once() {
     let h = Harness::empty().await;
     let weak = json!({"username": "admin", "email": "admin@example.com", "password": "password"});
-    let (status, body) = h
-        .call(Method::POST, "/api/v1/first-run", Some(weak), None)
-        .await;
+    let (status, body) = h.call(Method::POST, "/api/v1/first-run", Some(weak), None).await;
     Harness::assert_error(status, &body, StatusCode::BAD_REQUEST, "too weak");
     let bad_email = json!({"username": "admin", "email": "nope", "password": PASSWORD});
-    let (status, body) = h
-        .call(Method::POST, "/api/v1/first-run", Some(bad_email), None)
-        .await;
+    let (status, body) = h.call(Method::POST, "/api/v1/first-run", Some(bad_email), None).await;
     Harness::assert_error(status, &body, StatusCode::BAD_REQUEST, "email");
     let (status, body) = h
-        .raw(
-            Method::POST,
-            "/api/v1/first-run",
-            Some("{not json".into()),
-            None,
-        )
+        .raw(Method::POST, "/api/v1/first-run", Some("{not json".into()), None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let good = json!({"username": "admin", "email": "admin@example.com", "password": PASSWORD, "full_name": "Admin"});
@@ -69,9 +57,7 @@ async fn first_run_validates_and_happens_once() {
         (Some("admin"), Some(true), Some(true))
     );
     assert!(user.get("password").is_none());
-    let (status, _) = h
-        .call(Method::POST, "/api/v1/first-run", Some(good), None)
-        .await;
+    let (status, _) = h.call(Method::POST, "/api/v1/first-run", Some(good), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
@@ -94,10 +80,7 @@ async fn urls_are_required_before_authentication() {
     // /controller is reachable without URLs, but needs a token.
     let (status, body) = h.call(Method::GET, "/api/v1/controller", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        body,
-        json!({"error": "Authentication failed", "details": ""})
-    );
+    assert_eq!(body, json!({"error": "Authentication failed", "details": ""}));
     h.login().await;
     let info = h.get("/api/v1/controller").await;
     assert_eq!(info["controller_id"].as_str().unwrap().len(), 36);
@@ -127,10 +110,7 @@ async fn urls_are_required_before_authentication() {
         "zero is omitted as Go does"
     );
     let shown = h.get("/api/v1/controller-info").await;
-    assert_eq!(
-        shown["callback_url"],
-        "https://garm.example.com/api/v1/callbacks"
-    );
+    assert_eq!(shown["callback_url"], "https://garm.example.com/api/v1/callbacks");
 }
 
 fn forged(claims: serde_json::Value, secret: &str) -> String {
@@ -186,22 +166,12 @@ async fn bad_tokens_are_refused_with_garms_body() {
         Some(format!("Bearer {stale_generation}")),
         Some(format!("Bearer {metrics}")),
     ] {
-        let (status, body) = h
-            .call(Method::GET, "/api/v1/pools", None, auth.as_deref())
-            .await;
+        let (status, body) = h.call(Method::GET, "/api/v1/pools", None, auth.as_deref()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
-        assert_eq!(
-            body,
-            json!({"error": "Authentication failed", "details": ""})
-        );
+        assert_eq!(body, json!({"error": "Authentication failed", "details": ""}));
     }
     let (status, _) = h
-        .call(
-            Method::GET,
-            "/api/v1/pools",
-            None,
-            Some(&format!("Bearer {valid}")),
-        )
+        .call(Method::GET, "/api/v1/pools", None, Some(&format!("Bearer {valid}")))
         .await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -233,10 +203,7 @@ async fn wrong_password_is_not_authorized() {
 #[tokio::test]
 async fn routes_tolerate_trailing_slashes_and_unknown_paths_get_garms_404() {
     let h = Harness::ready().await;
-    assert_eq!(
-        h.get("/api/v1/providers/").await,
-        h.get("/api/v1/providers").await
-    );
+    assert_eq!(h.get("/api/v1/providers/").await, h.get("/api/v1/providers").await);
     let providers = h.get("/api/v1/providers").await;
     assert_eq!(
         providers,
@@ -244,13 +211,8 @@ async fn routes_tolerate_trailing_slashes_and_unknown_paths_get_garms_404() {
     );
     let (status, body) = h.send(Method::GET, "/api/v1/no-such-thing", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        body,
-        json!({"error": "Not found", "details": "Resource not found"})
-    );
-    let (status, _) = h
-        .call(Method::GET, "/api/v1/no-such-thing", None, None)
-        .await;
+    assert_eq!(body, json!({"error": "Not found", "details": "Resource not found"}));
+    let (status, _) = h.call(Method::GET, "/api/v1/no-such-thing", None, None).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -258,9 +220,7 @@ async fn routes_tolerate_trailing_slashes_and_unknown_paths_get_garms_404() {
     );
     assert_eq!(h.get("/api/v1/jobs").await, json!([]));
     assert_eq!(h.get("/api/v1/instances").await, json!([]));
-    let (status, body) = h
-        .send(Method::GET, "/api/v1/instances/garm-nope", None)
-        .await;
+    let (status, body) = h.send(Method::GET, "/api/v1/instances/garm-nope", None).await;
     Harness::assert_error(status, &body, StatusCode::NOT_FOUND, "garm-nope");
     let (status, _) = h.send(Method::OPTIONS, "/api/v1/pools", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -279,10 +239,7 @@ async fn state_survives_a_restart_and_the_database_holds_no_plain_secret() {
     let mut again = Harness::open(dir.clone()).await;
     again.token = token;
     let shown = again
-        .get(&format!(
-            "/api/v1/repositories/{}",
-            repo["id"].as_str().unwrap()
-        ))
+        .get(&format!("/api/v1/repositories/{}", repo["id"].as_str().unwrap()))
         .await;
     assert_eq!(shown["name"], "garm-playground");
     assert_eq!(shown["credentials_name"], "garm");
@@ -291,10 +248,7 @@ async fn state_survives_a_restart_and_the_database_holds_no_plain_secret() {
         bytes.extend(wal);
     }
     let text = String::from_utf8_lossy(&bytes);
-    assert!(
-        text.contains("garm-playground"),
-        "the test reads the right file"
-    );
+    assert!(text.contains("garm-playground"), "the test reads the right file");
     assert!(!text.contains("ghp_PlainTextTokenThatMustNotLeak"));
     assert!(!text.contains("WebhookSecretThatMustNotLeak"));
 }

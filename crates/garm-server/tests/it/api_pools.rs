@@ -17,10 +17,7 @@ async fn the_documented_confidential_pool_is_created_with_every_field() {
     let h = Harness::ready().await;
     let id = repo(&h).await;
     let pool = h
-        .post(
-            &format!("/api/v1/repositories/{id}/pools"),
-            Harness::pool_body(),
-        )
+        .post(&format!("/api/v1/repositories/{id}/pools"), Harness::pool_body())
         .await;
     assert_eq!(pool["provider_name"], "azure_external");
     assert_eq!(pool["flavor"], "Standard_DC2as_v5");
@@ -30,10 +27,7 @@ async fn the_documented_confidential_pool_is_created_with_every_field() {
     );
     assert_eq!(pool["max_runners"], 4);
     assert!(pool.get("min_idle_runners").is_none(), "zero is omitted");
-    assert_eq!(
-        pool["runner_bootstrap_timeout"], 20,
-        "0 means the default 20"
-    );
+    assert_eq!(pool["runner_bootstrap_timeout"], 20, "0 means the default 20");
     assert_eq!(pool["runner_prefix"], "garm");
     assert_eq!(pool["extra_specs"], json!({"confidential": true}));
     assert_eq!(pool["enabled"], true);
@@ -54,21 +48,14 @@ async fn the_documented_confidential_pool_is_created_with_every_field() {
 
     let listed = h.get("/api/v1/pools").await;
     assert_eq!(listed[0]["id"], pool_id);
-    assert!(
-        listed[0].get("extra_specs").is_none(),
-        "lists do not load extra specs"
-    );
+    assert!(listed[0].get("extra_specs").is_none(), "lists do not load extra specs");
     let single = h.get(&format!("/api/v1/pools/{pool_id}")).await;
     assert_eq!(single["extra_specs"], json!({"confidential": true}));
     assert_eq!(
-        h.get(&format!("/api/v1/repositories/{id}/pools/{pool_id}"))
-            .await["id"],
+        h.get(&format!("/api/v1/repositories/{id}/pools/{pool_id}")).await["id"],
         pool_id
     );
-    assert_eq!(
-        h.get(&format!("/api/v1/pools/{pool_id}/instances")).await,
-        json!([])
-    );
+    assert_eq!(h.get(&format!("/api/v1/pools/{pool_id}/instances")).await, json!([]));
 }
 
 #[tokio::test]
@@ -79,10 +66,7 @@ async fn invalid_pools_are_refused_naming_the_field_and_nothing_is_stored() {
     let cases = [
         (json!({"provider_name": "nope"}), "provider_name"),
         (json!({"provider_name": ""}), "provider_name"),
-        (
-            json!({"min_idle_runners": 5, "max_runners": 4}),
-            "min_idle_runners",
-        ),
+        (json!({"min_idle_runners": 5, "max_runners": 4}), "min_idle_runners"),
         (json!({"max_runners": 0}), "max_runners"),
         (json!({"tags": []}), "tags"),
         (json!({"image": ""}), "image"),
@@ -102,12 +86,7 @@ async fn invalid_pools_are_refused_naming_the_field_and_nothing_is_stored() {
         .to_string()
         .replace("{\"confidential\":true}", "{confidential: true}");
     let (status, _) = h
-        .raw(
-            Method::POST,
-            &uri,
-            Some(broken),
-            Some(&format!("Bearer {}", h.token)),
-        )
+        .raw(Method::POST, &uri, Some(broken), Some(&format!("Bearer {}", h.token)))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(h.get("/api/v1/pools").await, json!([]));
@@ -126,10 +105,7 @@ async fn pool_updates_apply_only_what_is_sent() {
     let h = Harness::ready().await;
     let id = repo(&h).await;
     let pool = h
-        .post(
-            &format!("/api/v1/repositories/{id}/pools"),
-            Harness::pool_body(),
-        )
+        .post(&format!("/api/v1/repositories/{id}/pools"), Harness::pool_body())
         .await;
     let pool_id = pool["id"].as_str().unwrap();
     // garm-cli sends enable_shell: null when the flag is not given.
@@ -143,10 +119,7 @@ async fn pool_updates_apply_only_what_is_sent() {
         .1;
     assert_eq!(updated["min_idle_runners"], 2);
     assert_eq!(updated["flavor"], "Standard_DC2as_v5");
-    assert_eq!(
-        updated["generation"], 0,
-        "sizing does not change the generation"
-    );
+    assert_eq!(updated["generation"], 0, "sizing does not change the generation");
     let updated = h
         .send(
             Method::PUT,
@@ -172,12 +145,7 @@ async fn pool_updates_apply_only_what_is_sent() {
             Some(json!({"runner_bootstrap_timeout": 0})),
         )
         .await;
-    Harness::assert_error(
-        status,
-        &b,
-        StatusCode::BAD_REQUEST,
-        "runner_bootstrap_timeout",
-    );
+    Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "runner_bootstrap_timeout");
     assert_eq!(
         h.get(&format!("/api/v1/pools/{pool_id}")).await["min_idle_runners"],
         2,

@@ -119,9 +119,7 @@ impl Harness {
         body: Option<Value>,
         auth: Option<&str>,
     ) -> (StatusCode, Value) {
-        let (status, text) = self
-            .raw(method, uri, body.map(|b| b.to_string()), auth)
-            .await;
+        let (status, text) = self.raw(method, uri, body.map(|b| b.to_string()), auth).await;
         let value = if text.is_empty() {
             Value::Null
         } else {
@@ -147,10 +145,7 @@ impl Harness {
         let resp = self
             .router
             .clone()
-            .oneshot(
-                req.body(body.map(Body::from).unwrap_or_else(Body::empty))
-                    .unwrap(),
-            )
+            .oneshot(req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap())
             .await
             .unwrap();
         let status = resp.status();
@@ -162,12 +157,7 @@ impl Harness {
     }
 
     /// A request with the admin token.
-    pub async fn send(
-        &self,
-        method: Method,
-        uri: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn send(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
         let auth = format!("Bearer {}", self.token);
         self.call(method, uri, body, Some(&auth)).await
     }
@@ -218,9 +208,6 @@ impl Harness {
         assert_eq!(status, want, "{body}");
         assert!(body["error"].is_string(), "no error key: {body}");
         let details = body["details"].as_str().unwrap_or_default();
-        assert!(
-            details.contains(needle),
-            "details {details:?} lack {needle:?}"
-        );
+        assert!(details.contains(needle), "details {details:?} lack {needle:?}");
     }
 }

@@ -135,11 +135,9 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query(&format!(
-                    "SELECT {POOL_COLS} FROM pools ORDER BY created_at, id"
-                ))
-                .fetch_all(&self.pool)
-                .await?
+                sqlx::query(&format!("SELECT {POOL_COLS} FROM pools ORDER BY created_at, id"))
+                    .fetch_all(&self.pool)
+                    .await?
             }
         };
         let mut out = Vec::with_capacity(rows.len());
@@ -215,10 +213,9 @@ impl Store {
         let addresses: String = r.try_get("addresses")?;
         let labels: String = r.try_get("extra_labels")?;
         let jit: Option<String> = r.try_get("jit_config")?;
-        let addresses: Vec<(String, String)> =
-            serde_json::from_str(&addresses).map_err(|_| StoreError::Corrupt {
-                what: "instance addresses".into(),
-            })?;
+        let addresses: Vec<(String, String)> = serde_json::from_str(&addresses).map_err(|_| StoreError::Corrupt {
+            what: "instance addresses".into(),
+        })?;
         Ok(InstanceRecord {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
@@ -359,11 +356,7 @@ impl Store {
     }
 
     /// Changes an instance's status, refusing transitions garm's table forbids.
-    pub async fn set_instance_status(
-        &self,
-        name: &str,
-        to: InstanceStatus,
-    ) -> Result<InstanceRecord> {
+    pub async fn set_instance_status(&self, name: &str, to: InstanceStatus) -> Result<InstanceRecord> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT status FROM instances WHERE name = $1")
             .bind(name)
@@ -473,12 +466,10 @@ impl Store {
     }
 
     pub async fn job(&self, workflow_job_id: i64) -> Result<Option<JobRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id = $1"
-        ))
-        .bind(workflow_job_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id = $1"))
+            .bind(workflow_job_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::job_from).transpose()
     }
 
@@ -551,7 +542,11 @@ impl Store {
             before.runner_status.check(after.runner_status)?;
         }
         after.updated_at = now();
-        let addresses: Vec<(&str, &str)> = after.addresses.iter().map(|a| (a.address.as_str(), a.kind.as_str())).collect();
+        let addresses: Vec<(&str, &str)> = after
+            .addresses
+            .iter()
+            .map(|a| (a.address.as_str(), a.kind.as_str()))
+            .collect();
         sqlx::query("UPDATE instances SET provider_id=$1, agent_id=$2, os_name=$3, os_version=$4, addresses=$5, status=$6, runner_status=$7, provider_fault=$8, create_attempt=$9, token_fetched=$10, jit_config=$11, extra_labels=$12, heartbeat=$13, updated_at=$14 WHERE name=$15")
             .bind(after.provider_id.clone())
             .bind(after.agent_id)
@@ -577,7 +572,12 @@ impl Store {
 
     /// Instances in any of the given statuses, across all pools.
     pub async fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<InstanceRecord>> {
-        Ok(self.instances().await?.into_iter().filter(|i| statuses.contains(&i.status)).collect())
+        Ok(self
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|i| statuses.contains(&i.status))
+            .collect())
     }
 
     /// Records a webhook delivery id; false if it was seen before.
@@ -592,7 +592,10 @@ impl Store {
 
     /// Forgets delivery ids older than `before` (redeliveries come within hours).
     pub async fn prune_deliveries(&self, before: Time) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1").bind(ts(&before)).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1")
+            .bind(ts(&before))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -607,7 +610,10 @@ impl Store {
 
     /// Deletes a job row.
     pub async fn delete_job(&self, workflow_job_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM jobs WHERE workflow_job_id = $1").bind(workflow_job_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM jobs WHERE workflow_job_id = $1")
+            .bind(workflow_job_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -624,7 +630,10 @@ impl Store {
 impl Store {
     /// Forgets a delivery id so a redelivery is processed (after a failed intake).
     pub async fn forget_delivery(&self, delivery_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1").bind(delivery_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1")
+            .bind(delivery_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

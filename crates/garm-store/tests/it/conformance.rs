@@ -114,9 +114,7 @@ async fn controller_is_created_once_and_survives_reopening(f: Fresh) {
     changed.metadata_url = "http://127.0.0.1:9997/api/v1/metadata".into();
     f.store.update_controller(&changed).await.unwrap();
     drop(f.store);
-    let reopened = Store::connect(&f.url, Sealer::new(PASSPHRASE))
-        .await
-        .unwrap();
+    let reopened = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
     let again = reopened.ensure_controller().await.unwrap();
     assert_eq!(again, changed);
 }
@@ -140,18 +138,10 @@ async fn only_one_admin_can_be_created(f: Fresh) {
     let mut second = user.clone();
     second.id = "other".into();
     second.username = "other".into();
-    assert!(f
-        .store
-        .create_admin(&second)
-        .await
-        .unwrap_err()
-        .is_conflict());
+    assert!(f.store.create_admin(&second).await.unwrap_err().is_conflict());
     f.store.reset_password("admin", "$2b$new").await.unwrap();
     let stored = f.store.user_by_name("admin").await.unwrap().unwrap();
-    assert_eq!(
-        (stored.generation, stored.password_hash.as_str()),
-        (1, "$2b$new")
-    );
+    assert_eq!((stored.generation, stored.password_hash.as_str()), (1, "$2b$new"));
 }
 
 async fn github_com_is_seeded_and_endpoints_in_use_cannot_be_deleted(f: Fresh) {
@@ -165,12 +155,7 @@ async fn github_com_is_seeded_and_endpoints_in_use_cannot_be_deleted(f: Fresh) {
     f.store.create_endpoint(&ghes).await.unwrap();
     let mut dup = ghes.clone();
     dup.name = "GHES".into();
-    assert!(f
-        .store
-        .create_endpoint(&dup)
-        .await
-        .unwrap_err()
-        .is_conflict());
+    assert!(f.store.create_endpoint(&dup).await.unwrap_err().is_conflict());
     assert_eq!(f.store.endpoints("github").await.unwrap().len(), 2);
     setup_entity(&f.store).await;
     assert!(matches!(
@@ -193,12 +178,7 @@ async fn credentials_round_trip_sealed(f: Fresh) {
         }
     );
     assert_eq!(
-        f.store
-            .entity_any(&entity.id)
-            .await
-            .unwrap()
-            .webhook_secret
-            .expose(),
+        f.store.entity_any(&entity.id).await.unwrap().webhook_secret.expose(),
         "whsec_very_secret"
     );
     let dup = f
@@ -214,10 +194,7 @@ async fn credentials_round_trip_sealed(f: Fresh) {
     let other = Store::connect(&f.url, Sealer::new("another-passphrase-of-32-chars!!"))
         .await
         .unwrap();
-    assert!(matches!(
-        other.credentials(creds.id).await,
-        Err(StoreError::Seal(_))
-    ));
+    assert!(matches!(other.credentials(creds.id).await, Err(StoreError::Seal(_))));
 }
 
 async fn entities_are_unique_case_insensitively_and_keep_pools(f: Fresh) {
@@ -228,12 +205,7 @@ async fn entities_are_unique_case_insensitively_and_keep_pools(f: Fresh) {
     assert!(f.store.create_entity(&dup).await.unwrap_err().is_conflict());
     let found = f
         .store
-        .find_entity(
-            EntityKind::Repository,
-            "MKULKE",
-            "Garm-Playground",
-            "github.com",
-        )
+        .find_entity(EntityKind::Repository, "MKULKE", "Garm-Playground", "github.com")
         .await
         .unwrap();
     assert_eq!(found.unwrap().id, entity.id);
@@ -273,33 +245,20 @@ async fn entities_are_unique_case_insensitively_and_keep_pools(f: Fresh) {
         .unwrap_err();
     assert!(err.to_string().contains(&pool.id), "{err}");
     f.store.delete_pool(&pool.id).await.unwrap();
-    f.store
-        .delete_entity(EntityKind::Repository, &entity.id)
-        .await
-        .unwrap();
+    f.store.delete_entity(EntityKind::Repository, &entity.id).await.unwrap();
 }
 
 async fn pools_keep_tags_and_extra_specs_verbatim(f: Fresh) {
     let (_, entity) = setup_entity(&f.store).await;
     let pool = f.store.create_pool(&new_pool(&entity.id, 4)).await.unwrap();
-    assert_eq!(
-        pool.extra_specs.as_deref(),
-        Some(r#"{"confidential":   true}"#)
-    );
+    assert_eq!(pool.extra_specs.as_deref(), Some(r#"{"confidential":   true}"#));
     let names: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["self-hosted", "azure-cvm"]);
     let second = f.store.create_pool(&new_pool(&entity.id, 1)).await.unwrap();
-    assert_eq!(
-        second.tags[0].id, pool.tags[0].id,
-        "tags are shared by name"
-    );
+    assert_eq!(second.tags[0].id, pool.tags[0].id, "tags are shared by name");
     let mut changed = pool.clone();
     changed.min_idle_runners = 1;
-    let updated = f
-        .store
-        .update_pool(&changed, Some(&["GPU".to_string()]))
-        .await
-        .unwrap();
+    let updated = f.store.update_pool(&changed, Some(&["GPU".to_string()])).await.unwrap();
     assert_eq!(updated.min_idle_runners, 1);
     assert_eq!(updated.tags.len(), 1);
     assert_eq!(updated.tags[0].name, "GPU");
@@ -388,43 +347,28 @@ async fn only_the_newest_thirty_events_are_kept(f: Fresh) {
 async fn a_newer_schema_is_refused_and_left_alone(f: Fresh) {
     let (creds, _) = setup_entity(&f.store).await;
     let version = f.store.schema_version().await.unwrap();
-    let raw = Store::connect(&f.url, Sealer::new(PASSPHRASE))
-        .await
-        .unwrap();
+    let raw = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
     drop(raw);
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&f.url)
         .await
         .unwrap();
-    sqlx::Executor::execute(
-        &mut conn,
-        "INSERT INTO garm_schema_version (version) VALUES (9999)",
-    )
-    .await
-    .unwrap();
+    sqlx::Executor::execute(&mut conn, "INSERT INTO garm_schema_version (version) VALUES (9999)")
+        .await
+        .unwrap();
     drop(conn);
     drop(f.store);
-    let err = Store::connect(&f.url, Sealer::new(PASSPHRASE))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::SchemaTooNew { found: 9999, .. }),
-        "{err}"
-    );
+    let err = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 9999, .. }), "{err}");
     // Nothing was touched: removing the marker makes the data readable again.
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&f.url)
         .await
         .unwrap();
-    sqlx::Executor::execute(
-        &mut conn,
-        "DELETE FROM garm_schema_version WHERE version = 9999",
-    )
-    .await
-    .unwrap();
-    drop(conn);
-    let store = Store::connect(&f.url, Sealer::new(PASSPHRASE))
+    sqlx::Executor::execute(&mut conn, "DELETE FROM garm_schema_version WHERE version = 9999")
         .await
         .unwrap();
+    drop(conn);
+    let store = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), version);
     assert_eq!(store.credentials(creds.id).await.unwrap().name, "garm");
 }

@@ -53,11 +53,7 @@ pub async fn fresh(backend: &str) -> Option<Fresh> {
             let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
             let url = format!("{base}/{name}");
             let store = Store::connect(&url, Sealer::new(PASSPHRASE)).await.unwrap();
-            Some(Fresh {
-                store,
-                url,
-                _dir: None,
-            })
+            Some(Fresh { store, url, _dir: None })
         }
     }
 }

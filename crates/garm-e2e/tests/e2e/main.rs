@@ -1,0 +1,6 @@
+//! User stories, each against the real `garm`, a fake GitHub, the real test provider
+//! process and the simulated runner, on loopback.
+
+mod cli;
+mod intake;
+mod job_loop;
