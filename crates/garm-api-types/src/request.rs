@@ -214,11 +214,7 @@ pub struct CreatePoolParams {
     pub extra_specs: Option<Box<RawValue>>,
     #[serde(default, deserialize_with = "null_default")]
     pub enable_shell: bool,
-    #[serde(
-        rename = "github-runner-group",
-        default,
-        deserialize_with = "null_default"
-    )]
+    #[serde(rename = "github-runner-group", default, deserialize_with = "null_default")]
     pub github_runner_group: String,
     #[serde(default, deserialize_with = "null_default")]
     pub priority: u32,
@@ -305,10 +301,7 @@ mod tests {
         assert_eq!(params.enable_shell, None);
         assert_eq!(params.max_runners, Some(4));
         assert!(params.tags.is_none());
-        assert_eq!(
-            params.extra_specs.unwrap().get(),
-            r#"{"confidential": true}"#
-        );
+        assert_eq!(params.extra_specs.unwrap().get(), r#"{"confidential": true}"#);
     }
 
     #[test]
@@ -324,9 +317,6 @@ mod tests {
         let params: CreateGithubEndpointParams =
             serde_json::from_str(r#"{"name":"ghes","ca_cert_bundle":"aGVsbG8="}"#).unwrap();
         assert_eq!(params.ca_cert_bundle, b"hello");
-        assert!(
-            serde_json::from_str::<CreateGithubEndpointParams>(r#"{"ca_cert_bundle":"!!"}"#)
-                .is_err()
-        );
+        assert!(serde_json::from_str::<CreateGithubEndpointParams>(r#"{"ca_cert_bundle":"!!"}"#).is_err());
     }
 }

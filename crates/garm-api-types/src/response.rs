@@ -109,11 +109,7 @@ pub struct ForgeCredentials {
     pub base_url: String,
     #[serde(default, with = "b64_field", skip_serializing_if = "Vec::is_empty")]
     pub ca_bundle: Vec<u8>,
-    #[serde(
-        rename = "auth-type",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "auth-type", default, skip_serializing_if = "String::is_empty")]
     pub auth_type: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub forge_type: String,
@@ -232,11 +228,7 @@ pub struct Pool {
     pub updated_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_specs: Option<Box<RawValue>>,
-    #[serde(
-        rename = "github-runner-group",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "github-runner-group", default, skip_serializing_if = "String::is_empty")]
     pub github_runner_group: String,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub priority: u32,
@@ -302,11 +294,7 @@ pub struct Instance {
     pub created_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Time>,
-    #[serde(
-        rename = "github-runner-group",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "github-runner-group", default, skip_serializing_if = "String::is_empty")]
     pub github_runner_group: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<Box<Job>>,

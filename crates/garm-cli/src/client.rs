@@ -143,13 +143,7 @@ impl Client {
         serde_json::from_str(&text).with_context(|| format!("decoding response of {method} {url}"))
     }
 
-    fn dump_request(
-        &self,
-        method: &Method,
-        url: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-    ) {
+    fn dump_request(&self, method: &Method, url: &str, query: &[(&str, String)], body: Option<&Value>) {
         let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if query.is_empty() {
             eprintln!("> {method} {url}");
@@ -222,14 +216,8 @@ mod tests {
 
     #[test]
     fn api_base_keeps_the_profile_path_and_drops_trailing_slashes() {
-        assert_eq!(
-            api_base("http://127.0.0.1:9997/"),
-            "http://127.0.0.1:9997/api/v1"
-        );
-        assert_eq!(
-            api_base("https://x.example/garm"),
-            "https://x.example/garm/api/v1"
-        );
+        assert_eq!(api_base("http://127.0.0.1:9997/"), "http://127.0.0.1:9997/api/v1");
+        assert_eq!(api_base("https://x.example/garm"), "https://x.example/garm/api/v1");
     }
 
     #[test]

@@ -154,14 +154,8 @@ pub fn info_table(info: &Value) -> Table {
     table.field("Webhook Base URL", or_na("webhook_url"));
     table.field("Controller Webhook URL", or_na("controller_webhook_url"));
     table.field("Agent URL", text(info, &["agent_url"]));
-    table.field(
-        "GARM agent tools sync URL",
-        text(info, &["garm_agent_releases_url"]),
-    );
-    table.field(
-        "Tools sync enabled",
-        value::flag(info, &["enable_agent_tools_sync"]),
-    );
+    table.field("GARM agent tools sync URL", text(info, &["garm_agent_releases_url"]));
+    table.field("Tools sync enabled", value::flag(info, &["enable_agent_tools_sync"]));
     table.field("GARM agent version", text(info, &["garm_agent_version"]));
     table.field(
         "Allow insecure agent",
@@ -214,11 +208,7 @@ pub fn version(ctx: &Ctx) -> anyhow::Result<()> {
         Ok(client) => {
             let info = client.get("/controller-info")?;
             let v = text(&info, &["version"]);
-            Some(if v.is_empty() {
-                "v0.0.0-unknown".to_string()
-            } else {
-                v
-            })
+            Some(if v.is_empty() { "v0.0.0-unknown".to_string() } else { v })
         }
         Err(_) => None,
     };

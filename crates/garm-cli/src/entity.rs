@@ -45,12 +45,7 @@ impl Kind {
 }
 
 /// An entity ID from a UUID or a friendly name (`owner/name` for repositories).
-pub fn resolve(
-    client: &Client,
-    kind: Kind,
-    name_or_id: &str,
-    endpoint: Option<&str>,
-) -> anyhow::Result<String> {
+pub fn resolve(client: &Client, kind: Kind, name_or_id: &str, endpoint: Option<&str>) -> anyhow::Result<String> {
     if name_or_id.is_empty() {
         anyhow::bail!("missing {} name or ID", kind.noun());
     }
@@ -302,11 +297,7 @@ pub fn repository(ctx: &Ctx, cmd: RepoCommand) -> anyhow::Result<()> {
             add(ctx, kind, body, args.hooked.install_webhook)
         }
         RepoCommand::List(args) => {
-            let query = [
-                ("endpoint", args.endpoint),
-                ("name", args.name),
-                ("owner", args.owner),
-            ];
+            let query = [("endpoint", args.endpoint), ("name", args.name), ("owner", args.owner)];
             list(ctx, kind, &query, args.long)
         }
         RepoCommand::Show(args) => show(ctx, kind, &args),
@@ -362,14 +353,8 @@ fn common_body(common: &CommonAddArgs) -> Map<String, Value> {
         "webhook_secret".into(),
         json!(common.webhook_secret.clone().unwrap_or_default()),
     );
-    body.insert(
-        "pool_balancer_type".into(),
-        json!(common.pool_balancer_type),
-    );
-    body.insert(
-        "agent_mode".into(),
-        json!(common.agent_mode.unwrap_or(false)),
-    );
+    body.insert("pool_balancer_type".into(), json!(common.pool_balancer_type));
+    body.insert("agent_mode".into(), json!(common.agent_mode.unwrap_or(false)));
     body
 }
 
@@ -389,12 +374,7 @@ fn add_body(common: &CommonAddArgs, hooked: &HookedAddArgs) -> anyhow::Result<Ma
 }
 
 /// Creates the entity, optionally installs its webhook, then shows it as `show` does.
-fn add(
-    ctx: &Ctx,
-    kind: Kind,
-    body: Map<String, Value>,
-    install_webhook: bool,
-) -> anyhow::Result<()> {
+fn add(ctx: &Ctx, kind: Kind, body: Map<String, Value>, install_webhook: bool) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let created = client.post(kind.path(), &Value::Object(body))?;
     let id = text(&created, &["id"]);
@@ -425,12 +405,7 @@ fn show(ctx: &Ctx, kind: Kind, target: &RefArgs) -> anyhow::Result<()> {
 
 fn update(ctx: &Ctx, kind: Kind, args: UpdateArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let id = resolve(
-        &client,
-        kind,
-        &args.target.id,
-        args.target.endpoint.as_deref(),
-    )?;
+    let id = resolve(&client, kind, &args.target.id, args.target.endpoint.as_deref())?;
     let mut body = Map::new();
     let strings = [
         ("webhook_secret", args.webhook_secret),
@@ -450,12 +425,7 @@ fn update(ctx: &Ctx, kind: Kind, args: UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn delete(
-    ctx: &Ctx,
-    kind: Kind,
-    target: &RefArgs,
-    keep_webhook: Option<bool>,
-) -> anyhow::Result<()> {
+fn delete(ctx: &Ctx, kind: Kind, target: &RefArgs, keep_webhook: Option<bool>) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let id = resolve(&client, kind, &target.id, target.endpoint.as_deref())?;
     let query: Vec<(&str, String)> = keep_webhook
@@ -469,12 +439,7 @@ fn webhook(ctx: &Ctx, kind: Kind, cmd: WebhookCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let hook = match cmd {
         WebhookCommand::Install(args) => {
-            let id = resolve(
-                &client,
-                kind,
-                &args.target.id,
-                args.target.endpoint.as_deref(),
-            )?;
+            let id = resolve(&client, kind, &args.target.id, args.target.endpoint.as_deref())?;
             let body = json!({"webhook_endpoint_type": "direct", "insecure_ssl": args.insecure});
             client.post(&format!("{}/{id}/webhook", kind.path()), &body)?
         }
@@ -493,10 +458,7 @@ fn webhook(ctx: &Ctx, kind: Kind, cmd: WebhookCommand) -> anyhow::Result<()> {
 }
 
 fn hook_table(hook: &Value) -> Table {
-    let events: Vec<String> = value::items(hook, &["events"])
-        .iter()
-        .map(|e| text(e, &[]))
-        .collect();
+    let events: Vec<String> = value::items(hook, &["events"]).iter().map(|e| text(e, &[])).collect();
     let mut table = Table::fields();
     table.field("ID", value::cell(hook, &["id"]));
     table.field("URL", text(hook, &["url"]));
@@ -560,10 +522,7 @@ pub fn entity_table(kind: Kind, e: &Value) -> Table {
     let running = value::flag(e, &["pool_manager_status", "running"]);
     table.field("Pool manager running", running);
     if !running {
-        table.field(
-            "Failure reason",
-            text(e, &["pool_manager_status", "failure_reason"]),
-        );
+        table.field("Failure reason", text(e, &["pool_manager_status", "failure_reason"]));
     }
     for pool in value::items(e, &["pool"]) {
         table.field("Pools", text(pool, &["id"]));

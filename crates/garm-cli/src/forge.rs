@@ -219,10 +219,7 @@ fn endpoint(ctx: &Ctx, cmd: EndpointCommand) -> anyhow::Result<()> {
             if let Some(path) = args.ca_cert_path {
                 body.insert("ca_cert_bundle".into(), Value::String(pem_base64(&path)?));
             }
-            client.put(
-                &format!("/github/endpoints/{}", args.name),
-                &Value::Object(body),
-            )?
+            client.put(&format!("/github/endpoints/{}", args.name), &Value::Object(body))?
         }
         EndpointCommand::Delete { name } => {
             client.delete(&format!("/github/endpoints/{name}"), &[])?;
@@ -300,11 +297,9 @@ fn github_credentials(ctx: &Ctx, cmd: GithubCredentialsCommand) -> anyhow::Resul
 
 /// The `app` object of a credentials request, when the app flags are given.
 fn app_body(secret: &SecretArgs) -> anyhow::Result<Option<Value>> {
-    let (Some(app_id), Some(installation_id), Some(path)) = (
-        secret.app_id,
-        secret.app_installation_id,
-        &secret.private_key_path,
-    ) else {
+    let (Some(app_id), Some(installation_id), Some(path)) =
+        (secret.app_id, secret.app_installation_id, &secret.private_key_path)
+    else {
         return Ok(None);
     };
     let key = read_pem_file(path, "private key")?;
@@ -374,15 +369,7 @@ fn endpoint_table(e: &Value) -> Table {
 }
 
 fn credentials_table(creds: &Value, long: bool) -> Table {
-    let mut header = vec![
-        "ID",
-        "Name",
-        "Description",
-        "Base URL",
-        "API URL",
-        "Upload URL",
-        "Type",
-    ];
+    let mut header = vec!["ID", "Name", "Description", "Base URL", "API URL", "Upload URL", "Type"];
     if long {
         header.extend(["Endpoint", "Created At", "Updated At"]);
     }

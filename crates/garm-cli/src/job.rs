@@ -49,15 +49,8 @@ pub fn jobs_table(jobs: &Value) -> Table {
         if locked_by == NIL_UUID {
             locked_by.clear();
         }
-        let repository = format!(
-            "{}/{}",
-            text(j, &["repository_owner"]),
-            text(j, &["repository_name"])
-        );
-        let labels: Vec<String> = value::items(j, &["labels"])
-            .iter()
-            .map(|l| text(l, &[]))
-            .collect();
+        let repository = format!("{}/{}", text(j, &["repository_owner"]), text(j, &["repository_name"]));
+        let labels: Vec<String> = value::items(j, &["labels"]).iter().map(|l| text(l, &[])).collect();
         let mut row = vec![
             value::cell(j, &["workflow_job_id"]),
             text(j, &["name"]).into(),
@@ -99,9 +92,7 @@ mod tests {
     fn job_list_has_garm_columns_and_hides_the_nil_lock() {
         let rendered = jobs_table(&json!([job(None)])).render();
         let lines: Vec<&str> = rendered.lines().collect();
-        assert!(lines[1].starts_with(
-            "| WORKFLOW JOB ID | NAME  | STATUS | CONCLUSION | RUNNER NAME | REPOSITORY"
-        ));
+        assert!(lines[1].starts_with("| WORKFLOW JOB ID | NAME  | STATUS | CONCLUSION | RUNNER NAME | REPOSITORY"));
         let url_column = format!("| LOCKED BY | WORKFLOW JOB RUN URL{} |", " ".repeat(36));
         assert!(lines[1].ends_with(&url_column), "{}", lines[1]);
         assert!(
@@ -115,13 +106,8 @@ mod tests {
 
     #[test]
     fn reason_column_appears_when_any_job_has_one() {
-        let rendered =
-            jobs_table(&json!([job(None), job(Some("no pool matches labels"))])).render();
-        assert!(rendered
-            .lines()
-            .nth(1)
-            .unwrap()
-            .ends_with("| REASON                 |"));
+        let rendered = jobs_table(&json!([job(None), job(Some("no pool matches labels"))])).render();
+        assert!(rendered.lines().nth(1).unwrap().ends_with("| REASON                 |"));
         assert!(rendered.contains("| no pool matches labels |"));
     }
 }

@@ -96,10 +96,7 @@ pub struct LoginArgs {
 /// `init`: first-run, login, controller URLs, then a new active profile.
 pub fn init(ctx: &mut Ctx, args: InitArgs) -> anyhow::Result<()> {
     if ctx.config.has_manager(&args.name) {
-        anyhow::bail!(
-            "a manager with name {} already exists in your local config",
-            args.name
-        );
+        anyhow::bail!("a manager with name {} already exists in your local config", args.name);
     }
     let ca_bundle = match &args.ca_bundle {
         Some(path) => Some(read_pem_file(path, "CA bundle")?),
@@ -148,10 +145,7 @@ pub fn init(ctx: &mut Ctx, args: InitArgs) -> anyhow::Result<()> {
         .context("updating controller URLs")?;
 
     match ctx.format {
-        Format::Json => println!(
-            "{}",
-            crate::to_pretty_json(&json!({"user": user, "controller": info}))
-        ),
+        Format::Json => println!("{}", crate::to_pretty_json(&json!({"user": user, "controller": info}))),
         Format::Table => {
             println!("{}", user_table(&user).render());
             println!();
@@ -166,11 +160,7 @@ pub fn profile(ctx: &mut Ctx, cmd: ProfileCommand) -> anyhow::Result<()> {
     match cmd {
         ProfileCommand::List => {
             ctx.require_profile()?;
-            let active = ctx
-                .config
-                .active()
-                .map(|m| m.name.clone())
-                .unwrap_or_default();
+            let active = ctx.config.active().map(|m| m.name.clone()).unwrap_or_default();
             let profiles: Vec<Value> = ctx
                 .config
                 .managers
@@ -182,10 +172,7 @@ pub fn profile(ctx: &mut Ctx, cmd: ProfileCommand) -> anyhow::Result<()> {
         }
         ProfileCommand::Add(args) => {
             if ctx.config.has_manager(&args.name) {
-                anyhow::bail!(
-                    "a manager with name {} already exists in your local config",
-                    args.name
-                );
+                anyhow::bail!("a manager with name {} already exists in your local config", args.name);
             }
             let username = given_or_prompt(args.username, "Username", false)?;
             let password = given_or_prompt(args.password, "Password", true)?;
@@ -227,10 +214,7 @@ pub fn profile(ctx: &mut Ctx, cmd: ProfileCommand) -> anyhow::Result<()> {
 /// `POST /auth/login`, returning the bearer token.
 fn login(client: &Client, username: &str, password: &str) -> anyhow::Result<String> {
     let response = client
-        .post(
-            "/auth/login",
-            &json!({"username": username, "password": password}),
-        )
+        .post("/auth/login", &json!({"username": username, "password": password}))
         .context("authenticating")?;
     let token = value::text(&response, &["token"]);
     if token.is_empty() {
@@ -246,10 +230,7 @@ fn profiles_table(profiles: &Value) -> Table {
         if value::flag(profile, &["current"]) {
             name.push_str(" (current)");
         }
-        table.row(vec![
-            name.into(),
-            value::text(profile, &["base_url"]).into(),
-        ]);
+        table.row(vec![name.into(), value::text(profile, &["base_url"]).into()]);
     }
     table
 }
@@ -265,8 +246,7 @@ fn user_table(user: &Value) -> Table {
 
 /// Reads a PEM file and checks that it holds at least one PEM block.
 pub fn read_pem_file(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let data =
-        std::fs::read(path).with_context(|| format!("reading {what} file {}", path.display()))?;
+    let data = std::fs::read(path).with_context(|| format!("reading {what} file {}", path.display()))?;
     if !String::from_utf8_lossy(&data).contains("-----BEGIN ") {
         anyhow::bail!("failed to decode PEM block in {}", path.display());
     }

@@ -122,15 +122,8 @@ pub struct Ctx {
 impl Ctx {
     /// A client for the active profile; fails when no profile exists yet.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let manager = self
-            .config
-            .active()
-            .ok_or_else(|| anyhow::anyhow!(NEEDS_INIT))?;
-        Client::new(
-            &manager.base_url,
-            Some(manager.bearer_token.clone()),
-            self.debug,
-        )
+        let manager = self.config.active().ok_or_else(|| anyhow::anyhow!(NEEDS_INIT))?;
+        Client::new(&manager.base_url, Some(manager.bearer_token.clone()), self.debug)
     }
 
     /// Fails unless at least one profile exists.

@@ -227,8 +227,7 @@ fn extra_specs(inline: Option<&str>, file: Option<&Path>) -> anyhow::Result<Opti
         return parse_extra_specs(inline, "--extra-specs").map(Some);
     }
     if let Some(file) = file {
-        let data = std::fs::read_to_string(file)
-            .with_context(|| format!("opening specs file {}", file.display()))?;
+        let data = std::fs::read_to_string(file).with_context(|| format!("opening specs file {}", file.display()))?;
         let what = format!("extra specs file {}", file.display());
         return parse_extra_specs(&data, &what).map(Some);
     }
@@ -252,10 +251,7 @@ fn validate_create(body: &Map<String, Value>) -> anyhow::Result<()> {
         anyhow::bail!("missing provider");
     }
     if !matches!(get("os_type"), "linux" | "windows") {
-        anyhow::bail!(
-            "invalid OS type {:?} (supported are: linux, windows)",
-            get("os_type")
-        );
+        anyhow::bail!("invalid OS type {:?} (supported are: linux, windows)", get("os_type"));
     }
     if !matches!(get("os_arch"), "amd64" | "arm" | "arm64") {
         anyhow::bail!(
@@ -263,11 +259,7 @@ fn validate_create(body: &Map<String, Value>) -> anyhow::Result<()> {
             get("os_arch")
         );
     }
-    if body
-        .get("tags")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
+    if body.get("tags").and_then(Value::as_array).is_none_or(Vec::is_empty) {
         anyhow::bail!("missing tags");
     }
     if get("flavor").is_empty() {
@@ -293,14 +285,8 @@ fn create_body(args: &PoolAddArgs) -> anyhow::Result<Map<String, Value>> {
     body.insert("os_arch".into(), json!(args.os_arch));
     body.insert("tags".into(), json!(split_tags(&args.tags)));
     body.insert("enabled".into(), json!(args.enabled.unwrap_or(false)));
-    body.insert(
-        "runner_bootstrap_timeout".into(),
-        json!(args.runner_bootstrap_timeout),
-    );
-    body.insert(
-        "enable_shell".into(),
-        json!(args.enable_shell.unwrap_or(false)),
-    );
+    body.insert("runner_bootstrap_timeout".into(), json!(args.runner_bootstrap_timeout));
+    body.insert("enable_shell".into(), json!(args.enable_shell.unwrap_or(false)));
     body.insert("priority".into(), json!(args.priority));
     if let Some(prefix) = &args.runner_prefix {
         body.insert("runner_prefix".into(), json!(prefix));
@@ -308,10 +294,7 @@ fn create_body(args: &PoolAddArgs) -> anyhow::Result<Map<String, Value>> {
     if let Some(group) = &args.runner_group {
         body.insert("github-runner-group".into(), json!(group));
     }
-    if let Some(specs) = extra_specs(
-        args.extra_specs.as_deref(),
-        args.extra_specs_file.as_deref(),
-    )? {
+    if let Some(specs) = extra_specs(args.extra_specs.as_deref(), args.extra_specs_file.as_deref())? {
         body.insert("extra_specs".into(), specs);
     }
     validate_create(&body)?;
@@ -353,17 +336,11 @@ fn update_body(client: &Client, args: PoolUpdateArgs) -> anyhow::Result<Map<Stri
     if let Some(shell) = args.enable_shell {
         body.insert("enable_shell".into(), json!(shell));
     }
-    if let Some(specs) = extra_specs(
-        args.extra_specs.as_deref(),
-        args.extra_specs_file.as_deref(),
-    )? {
+    if let Some(specs) = extra_specs(args.extra_specs.as_deref(), args.extra_specs_file.as_deref())? {
         body.insert("extra_specs".into(), specs);
     }
     if let Some(template) = args.runner_install_template {
-        body.insert(
-            "template_id".into(),
-            json!(resolve_template(client, &template)?),
-        );
+        body.insert("template_id".into(), json!(resolve_template(client, &template)?));
     }
     if let Some(proxy) = args.proxy {
         body.insert("proxy_id".into(), json!(resolve_proxy(client, &proxy)?));
@@ -415,17 +392,15 @@ pub fn pool(ctx: &Ctx, cmd: PoolCommand) -> anyhow::Result<()> {
         PoolCommand::Add(args) => {
             let mut body = create_body(&args)?;
             if let Some(template) = &args.runner_install_template {
-                body.insert(
-                    "template_id".into(),
-                    json!(resolve_template(&client, template)?),
-                );
+                body.insert("template_id".into(), json!(resolve_template(&client, template)?));
             }
             if let Some(proxy) = &args.proxy {
                 body.insert("proxy_id".into(), json!(resolve_proxy(&client, proxy)?));
             }
-            let owner = args.entity.resolve(&client)?.ok_or_else(|| {
-                anyhow::anyhow!("one of --repo, --org or --enterprise is required")
-            })?;
+            let owner = args
+                .entity
+                .resolve(&client)?
+                .ok_or_else(|| anyhow::anyhow!("one of --repo, --org or --enterprise is required"))?;
             client.post(&format!("{owner}/pools"), &Value::Object(body))?
         }
         PoolCommand::List(args) => {
@@ -472,13 +447,7 @@ pub fn pools_table(pools: &Value, long: bool) -> Table {
         "Enabled",
     ];
     if long {
-        header.extend([
-            "Level",
-            "Created At",
-            "Updated at",
-            "Runner Prefix",
-            "Priority",
-        ]);
+        header.extend(["Level", "Created At", "Updated at", "Runner Prefix", "Priority"]);
     }
     let mut table = Table::list(&header);
     for p in value::list(pools) {
@@ -521,27 +490,16 @@ pub fn pool_table(p: &Value) -> Table {
     table.field("OS Architecture", text(p, &["os_arch"]));
     table.field("Max Runners", number("max_runners"));
     table.field("Min Idle Runners", number("min_idle_runners"));
-    table.field(
-        "Runner Bootstrap Timeout",
-        number("runner_bootstrap_timeout"),
-    );
+    table.field("Runner Bootstrap Timeout", number("runner_bootstrap_timeout"));
     table.field("Tags", value::tag_names(p).join(", "));
     table.field("Belongs to", belongs_to);
     table.field("Level", level);
     if value::at(p, &["template_id"]).is_some_and(|t| !t.is_null()) {
-        let template = format!(
-            "{} (ID: {})",
-            text(p, &["template_name"]),
-            text(p, &["template_id"])
-        );
+        let template = format!("{} (ID: {})", text(p, &["template_name"]), text(p, &["template_id"]));
         table.field("Template", template);
     }
     if p["proxy_id"].as_u64().unwrap_or(0) != 0 {
-        let proxy = format!(
-            "{} (ID: {})",
-            text(p, &["proxy_name"]),
-            text(p, &["proxy_id"])
-        );
+        let proxy = format!("{} (ID: {})", text(p, &["proxy_name"]), text(p, &["proxy_id"]));
         table.field("Proxy", proxy);
     }
     table.field("Enabled", value::flag(p, &["enabled"]));
@@ -555,11 +513,7 @@ pub fn pool_table(p: &Value) -> Table {
     table.field("Forge Type", value::forge_type(p));
     table.field("Endpoint Name", text(p, &["endpoint", "name"]));
     for instance in value::items(p, &["instances"]) {
-        let line = format!(
-            "{} ({})",
-            text(instance, &["name"]),
-            text(instance, &["id"])
-        );
+        let line = format!("{} ({})", text(instance, &["name"]), text(instance, &["id"]));
         table.field("Instances", line);
     }
     table

@@ -81,8 +81,7 @@ impl Config {
         create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = config_path(home);
         let text = toml::to_string(self).context("encoding config")?;
-        write_private_file(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))
+        write_private_file(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn has_manager(&self, name: &str) -> bool {
@@ -126,11 +125,7 @@ impl Config {
         }
         self.managers.retain(|m| m.name != name);
         if self.active_manager == name {
-            self.active_manager = self
-                .managers
-                .first()
-                .map(|m| m.name.clone())
-                .unwrap_or_default();
+            self.active_manager = self.managers.first().map(|m| m.name.clone()).unwrap_or_default();
         }
         Ok(())
     }
@@ -153,10 +148,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o710)
-        .create(dir)
+    fs::DirBuilder::new().recursive(true).mode(0o710).create(dir)
 }
 
 #[cfg(not(unix))]
@@ -243,14 +235,8 @@ mod tests {
         let mut config = Config::default();
         config.add(manager("dev")).unwrap();
         config.save(&home).unwrap();
-        let dir_mode = fs::metadata(config_dir(&home))
-            .unwrap()
-            .permissions()
-            .mode();
-        let file_mode = fs::metadata(config_path(&home))
-            .unwrap()
-            .permissions()
-            .mode();
+        let dir_mode = fs::metadata(config_dir(&home)).unwrap().permissions().mode();
+        let file_mode = fs::metadata(config_path(&home)).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o710);
         assert_eq!(file_mode & 0o777, 0o600);
         fs::remove_dir_all(home).unwrap();

@@ -79,10 +79,7 @@ pub fn runner(ctx: &Ctx, cmd: RunnerCommand) -> anyhow::Result<()> {
         RunnerCommand::Delete(args) => {
             let query = [
                 ("forceRemove", args.force_remove_runner.to_string()),
-                (
-                    "bypassGHUnauthorized",
-                    args.bypass_github_unauthorized.to_string(),
-                ),
+                ("bypassGHUnauthorized", args.bypass_github_unauthorized.to_string()),
             ];
             client.delete(&format!("/instances/{}", args.name), &query)?;
         }
@@ -105,10 +102,7 @@ fn origin(runner: &Value) -> String {
 /// The `runner ls` view; `pool runner list` leaves out the Pool / Scale Set column.
 pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
     let runners = value::list(runners);
-    let with_jobs = long
-        && runners
-            .iter()
-            .any(|r| r.get("job").is_some_and(|j| !j.is_null()));
+    let with_jobs = long && runners.iter().any(|r| r.get("job").is_some_and(|j| !j.is_null()));
     let mut header = vec!["Nr", "Name", "Status", "Runner Status"];
     if with_origin {
         header.push("Pool / Scale Set");
@@ -221,9 +215,7 @@ mod tests {
     #[test]
     fn long_runner_list_adds_job_columns_only_when_a_job_is_attached() {
         let idle = json!([{"name": "a", "pool_id": "p"}]);
-        assert!(!runners_table(&idle, true, true)
-            .render()
-            .contains("JOB NAME"));
+        assert!(!runners_table(&idle, true, true).render().contains("JOB NAME"));
         let busy = json!([{"name": "a", "pool_id": "p", "job": {"name": "build", "run_id": 42, "repository_owner": "o", "repository_name": "r"}}]);
         let rendered = runners_table(&busy, true, true).render();
         assert!(rendered.contains("JOB NAME"), "{rendered}");

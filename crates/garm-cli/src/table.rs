@@ -135,10 +135,10 @@ impl Table {
             body.push(rendered);
         }
         let mut widths = vec![0usize; columns];
-        let all_lines = header.iter().enumerate().chain(
-            body.iter()
-                .flat_map(|row| row.iter().map(|(l, _)| l).enumerate()),
-        );
+        let all_lines = header
+            .iter()
+            .enumerate()
+            .chain(body.iter().flat_map(|row| row.iter().map(|(l, _)| l).enumerate()));
         for (i, cell_lines) in all_lines {
             for line in cell_lines {
                 widths[i] = widths[i].max(line.chars().count());
@@ -148,8 +148,7 @@ impl Table {
         let border = border_line(&widths);
         let mut out = String::new();
         out.push_str(&border);
-        let header_cells: Vec<(Vec<String>, Align)> =
-            header.into_iter().map(|l| (l, Align::Left)).collect();
+        let header_cells: Vec<(Vec<String>, Align)> = header.into_iter().map(|l| (l, Align::Left)).collect();
         write_row(&mut out, &header_cells, &widths);
         out.push_str(&border);
         for (n, row) in body.iter().enumerate() {

@@ -55,10 +55,7 @@ fn init_requires_name_and_url() {
 #[test]
 fn documented_profile_ls_parses() {
     let cli = parse(&["profile", "ls"]);
-    assert!(matches!(
-        cli.command,
-        Command::Profile(login::ProfileCommand::List)
-    ));
+    assert!(matches!(cli.command, Command::Profile(login::ProfileCommand::List)));
 }
 
 #[test]
@@ -78,9 +75,7 @@ fn documented_github_credentials_add_parses() {
         "--pat-oauth-token",
         "ghp_xxx",
     ]);
-    let Command::Github(forge::GithubCommand::Credentials(forge::GithubCredentialsCommand::Add(
-        args,
-    ))) = cli.command
+    let Command::Github(forge::GithubCommand::Credentials(forge::GithubCredentialsCommand::Add(args))) = cli.command
     else {
         panic!("not github credentials add");
     };
@@ -142,26 +137,14 @@ fn documented_repository_add_parses() {
     assert_eq!(args.owner, "mkulke");
     assert_eq!(args.name, "garm-playground");
     assert_eq!(args.hooked.common.credentials, "garm");
-    assert_eq!(
-        args.hooked.common.webhook_secret.as_deref(),
-        Some("hunter2")
-    );
+    assert_eq!(args.hooked.common.webhook_secret.as_deref(), Some("hunter2"));
     assert_eq!(args.hooked.common.pool_balancer_type, "roundrobin");
     assert!(!args.hooked.random_webhook_secret);
 }
 
 #[test]
 fn repo_add_needs_exactly_one_webhook_secret_source() {
-    let base = [
-        "repo",
-        "add",
-        "--credentials",
-        "c",
-        "--name",
-        "n",
-        "--owner",
-        "o",
-    ];
+    let base = ["repo", "add", "--credentials", "c", "--name", "n", "--owner", "o"];
     rejects(&base);
     let mut both = base.to_vec();
     both.extend(["--webhook-secret", "s", "--random-webhook-secret"]);
@@ -178,11 +161,7 @@ fn documented_repo_ls_parses() {
         panic!("not repo ls");
     };
     assert_eq!(
-        (
-            args.name.as_str(),
-            args.owner.as_str(),
-            args.endpoint.as_str()
-        ),
+        (args.name.as_str(), args.owner.as_str(), args.endpoint.as_str()),
         ("", "", "")
     );
 }
@@ -223,10 +202,7 @@ fn documented_pool_add_parses_with_enabled_true() {
     assert_eq!(args.enabled, Some(true));
     assert_eq!(args.min_idle_runners, 0);
     assert_eq!(args.max_runners, 4);
-    assert_eq!(
-        args.extra_specs.as_deref(),
-        Some(r#"{"confidential": true}"#)
-    );
+    assert_eq!(args.extra_specs.as_deref(), Some(r#"{"confidential": true}"#));
     assert_eq!(args.provider_name, "azure_external");
     assert_eq!(args.os_type, "linux");
     assert_eq!(args.os_arch, "amd64");
@@ -265,12 +241,7 @@ fn enabled_accepts_bare_spaced_and_equals_forms() {
 
 #[test]
 fn bare_enabled_before_a_positional_does_not_swallow_it() {
-    let cli = parse(&[
-        "pool",
-        "update",
-        "--enabled",
-        "9dcf590a-1192-4a9c-b3e4-e0902974c2c0",
-    ]);
+    let cli = parse(&["pool", "update", "--enabled", "9dcf590a-1192-4a9c-b3e4-e0902974c2c0"]);
     let Command::Pool(pool::PoolCommand::Update(args)) = cli.command else {
         panic!("not pool update");
     };
@@ -298,14 +269,7 @@ fn pool_add_requires_exactly_one_entity_and_one_extra_specs_source() {
     two.extend(["-r", "a/b", "-o", "org"]);
     rejects(&two);
     let mut specs = base.to_vec();
-    specs.extend([
-        "-e",
-        "ent",
-        "--extra-specs",
-        "{}",
-        "--extra-specs-file",
-        "x.json",
-    ]);
+    specs.extend(["-e", "ent", "--extra-specs", "{}", "--extra-specs-file", "x.json"]);
     rejects(&specs);
 }
 
@@ -329,27 +293,12 @@ fn documented_pool_ls_runner_ls_and_job_list_parse() {
 
 #[test]
 fn aliases_match_garm_cli() {
-    assert!(matches!(
-        parse(&["repo", "list"]).command,
-        Command::Repository(_)
-    ));
-    assert!(matches!(
-        parse(&["org", "ls"]).command,
-        Command::Organization(_)
-    ));
-    assert!(matches!(
-        parse(&["ent", "ls"]).command,
-        Command::Enterprise(_)
-    ));
+    assert!(matches!(parse(&["repo", "list"]).command, Command::Repository(_)));
+    assert!(matches!(parse(&["org", "ls"]).command, Command::Organization(_)));
+    assert!(matches!(parse(&["ent", "ls"]).command, Command::Enterprise(_)));
     assert!(matches!(parse(&["run", "ls"]).command, Command::Runner(_)));
-    assert!(matches!(
-        parse(&["gh", "endpoint", "ls"]).command,
-        Command::Github(_)
-    ));
-    assert!(matches!(
-        parse(&["creds", "ls"]).command,
-        Command::Credentials(_)
-    ));
+    assert!(matches!(parse(&["gh", "endpoint", "ls"]).command, Command::Github(_)));
+    assert!(matches!(parse(&["creds", "ls"]).command, Command::Credentials(_)));
     assert!(matches!(
         parse(&["controller-info", "show"]).command,
         Command::Controller(_)
@@ -399,21 +348,9 @@ fn runner_flags_and_global_flags_parse_anywhere() {
 
 #[test]
 fn bool_normalization_only_joins_bool_literals_for_known_flags() {
-    let args = |v: &[&str]| {
-        v.iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .into_iter()
-    };
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
     assert_eq!(
-        normalize_bool_flags(args(&[
-            "--enabled",
-            "true",
-            "--agent-mode",
-            "F",
-            "--long",
-            "true"
-        ])),
+        normalize_bool_flags(args(&["--enabled", "true", "--agent-mode", "F", "--long", "true"])),
         ["--enabled=true", "--agent-mode=F", "--long", "true"]
     );
     assert_eq!(
@@ -426,29 +363,14 @@ fn bool_normalization_only_joins_bool_literals_for_known_flags() {
 
 #[test]
 fn controller_update_short_flags_parse() {
-    let cli = parse(&[
-        "controller",
-        "update",
-        "-m",
-        "http://m",
-        "-s",
-        "false",
-        "-b",
-        "60",
-    ]);
+    let cli = parse(&["controller", "update", "-m", "http://m", "-s", "false", "-b", "60"]);
     let Command::Controller(controller::ControllerCommand::Update(args)) = cli.command else {
         panic!("not controller update");
     };
     assert_eq!(args.metadata_url.as_deref(), Some("http://m"));
     assert_eq!(args.enable_tools_sync, Some(false));
     assert_eq!(args.minimum_job_age_backoff, Some(60));
-    rejects(&[
-        "controller",
-        "update",
-        "--ca-bundle",
-        "x.pem",
-        "--clear-ca-bundle",
-    ]);
+    rejects(&["controller", "update", "--ca-bundle", "x.pem", "--clear-ca-bundle"]);
 }
 
 #[test]
@@ -461,13 +383,7 @@ fn commands_without_a_profile_ask_to_log_in_first() {
     };
     let err = ctx.client().err().expect("no profile means no client");
     assert_eq!(err.to_string(), NEEDS_INIT);
-    let err = pool::pool(
-        &ctx,
-        pool::PoolCommand::Show {
-            pool_id: "x".into(),
-        },
-    )
-    .unwrap_err();
+    let err = pool::pool(&ctx, pool::PoolCommand::Show { pool_id: "x".into() }).unwrap_err();
     assert_eq!(err.to_string(), NEEDS_INIT);
 }
 

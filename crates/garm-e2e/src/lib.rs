@@ -369,16 +369,13 @@ impl Api {
     }
 
     pub async fn metrics(&self) -> String {
-        self.http
+        let resp = self
+            .http
             .get(format!("{}/metrics", self.base))
             .send()
             .await
-            .ok()
-            .map(|r| r)
-            .unwrap_or_else(|| panic!("metrics"))
-            .text()
-            .await
-            .unwrap_or_default()
+            .expect("garm answers /metrics");
+        resp.text().await.unwrap_or_default()
     }
 }
 

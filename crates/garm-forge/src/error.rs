@@ -72,10 +72,7 @@ impl ForgeError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. }
-                | Self::Server { .. }
-                | Self::Transport { .. }
-                | Self::RunnerBusy
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport { .. } | Self::RunnerBusy
         )
     }
 }

@@ -47,20 +47,13 @@ pub fn job_matches_pool<S: AsRef<str>, T: AsRef<str>>(job_labels: &[S], pool_tag
 
 /// Orders matching pools: priority descending, ties in the given (stable) order; with
 /// round robin, the tie group of the highest priority is rotated by `turn`.
-pub fn order_candidates<P: Clone>(
-    pools: &[(P, u32)],
-    balancer: BalancerType,
-    turn: usize,
-) -> Vec<P> {
+pub fn order_candidates<P: Clone>(pools: &[(P, u32)], balancer: BalancerType, turn: usize) -> Vec<P> {
     let mut sorted: Vec<(usize, &(P, u32))> = pools.iter().enumerate().collect();
     sorted.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(&b.0)));
     let mut out: Vec<P> = sorted.iter().map(|(_, (p, _))| p.clone()).collect();
     if balancer == BalancerType::Roundrobin && !sorted.is_empty() {
         let top = sorted[0].1 .1;
-        let n_top = sorted
-            .iter()
-            .take_while(|(_, (_, prio))| *prio == top)
-            .count();
+        let n_top = sorted.iter().take_while(|(_, (_, prio))| *prio == top).count();
         out[..n_top].rotate_left(turn % n_top);
     }
     out
@@ -96,10 +89,7 @@ mod tests {
     #[test]
     fn higher_priority_pools_come_first() {
         let pools = [("a", 1), ("b", 10), ("c", 5)];
-        assert_eq!(
-            order_candidates(&pools, BalancerType::Pack, 3),
-            vec!["b", "c", "a"]
-        );
+        assert_eq!(order_candidates(&pools, BalancerType::Pack, 3), vec!["b", "c", "a"]);
     }
 
     #[test]
@@ -113,10 +103,7 @@ mod tests {
             order_candidates(&pools, BalancerType::Roundrobin, 1),
             vec!["b", "a", "c"]
         );
-        assert_eq!(
-            order_candidates(&pools, BalancerType::Pack, 1),
-            vec!["a", "b", "c"]
-        );
+        assert_eq!(order_candidates(&pools, BalancerType::Pack, 1), vec!["a", "b", "c"]);
     }
 
     #[test]

@@ -95,12 +95,7 @@ pub fn check_sizing(min_idle_runners: u32, max_runners: u32) -> Result<(), PoolS
 pub fn check_extra_specs(raw: &str) -> Result<(), PoolSettingsError> {
     serde_json::from_str::<serde_json::Value>(raw)
         .map(|_| ())
-        .map_err(|err| {
-            PoolSettingsError::new(
-                "extra_specs",
-                format!("extra_specs is not valid JSON: {err}"),
-            )
-        })
+        .map_err(|err| PoolSettingsError::new("extra_specs", format!("extra_specs is not valid JSON: {err}")))
 }
 
 /// Tags: at least one, none empty; duplicates (case-insensitive) are folded.
@@ -109,10 +104,7 @@ pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, PoolSettingsError>
     for tag in tags {
         let tag = tag.trim();
         if tag.is_empty() {
-            return Err(PoolSettingsError::new(
-                "tags",
-                "tags cannot be empty strings",
-            ));
+            return Err(PoolSettingsError::new("tags", "tags cannot be empty strings"));
         }
         if !out.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
             out.push(tag.to_string());
@@ -142,10 +134,7 @@ mod tests {
     #[test]
     fn extra_specs_must_be_json() {
         assert!(check_extra_specs(r#"{"confidential": true}"#).is_ok());
-        assert_eq!(
-            check_extra_specs("{confidential").unwrap_err().field,
-            "extra_specs"
-        );
+        assert_eq!(check_extra_specs("{confidential").unwrap_err().field, "extra_specs");
     }
 
     #[test]

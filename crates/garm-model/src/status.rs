@@ -218,14 +218,7 @@ mod tests {
     #[test]
     fn happy_path_instance_transitions_are_allowed() {
         use InstanceStatus::*;
-        let path = [
-            PendingCreate,
-            Creating,
-            Running,
-            PendingDelete,
-            Deleting,
-            Deleted,
-        ];
+        let path = [PendingCreate, Creating, Running, PendingDelete, Deleting, Deleted];
         for pair in path.windows(2) {
             assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
         }
@@ -253,10 +246,7 @@ mod tests {
     fn statuses_round_trip_through_text() {
         for status in InstanceStatus::ALL {
             assert_eq!(status.as_str().parse::<InstanceStatus>().unwrap(), status);
-            assert_eq!(
-                serde_json::to_string(&status).unwrap(),
-                format!("\"{status}\"")
-            );
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{status}\""));
         }
         assert!("bogus".parse::<RunnerStatus>().is_err());
     }

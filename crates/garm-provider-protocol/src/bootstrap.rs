@@ -178,14 +178,8 @@ mod tests {
     fn spec_example_round_trips_with_exactly_the_spec_keys() {
         let bootstrap: BootstrapInstance = serde_json::from_str(EXAMPLE).unwrap();
         assert_eq!(bootstrap.name, "garm-k3v9q2wz8d1a");
-        assert_eq!(
-            bootstrap.callback_url,
-            "https://garm.example.com/api/v1/callbacks"
-        );
-        assert_eq!(
-            bootstrap.tools[0].sha256_checksum.as_deref(),
-            Some("abc123")
-        );
+        assert_eq!(bootstrap.callback_url, "https://garm.example.com/api/v1/callbacks");
+        assert_eq!(bootstrap.tools[0].sha256_checksum.as_deref(), Some("abc123"));
         assert!(bootstrap.jit_config_enabled);
 
         let written = serde_json::to_string(&bootstrap).unwrap();
@@ -207,10 +201,7 @@ mod tests {
     #[test]
     fn missing_extra_specs_are_omitted_and_every_other_key_is_present() {
         let written = serde_json::to_string(&BootstrapInstance::default()).unwrap();
-        let expected: Vec<&str> = KEYS
-            .into_iter()
-            .filter(|key| *key != "extra_specs")
-            .collect();
+        let expected: Vec<&str> = KEYS.into_iter().filter(|key| *key != "extra_specs").collect();
         assert_eq!(keys(&written), sorted(&expected));
         assert!(written.contains(r#""ca-cert-bundle":"""#), "{written}");
         assert!(written.contains(r#""ssh-keys":null"#), "{written}");
@@ -225,20 +216,16 @@ mod tests {
         };
         let written = serde_json::to_string(&bootstrap).unwrap();
         let value: serde_json::Value = serde_json::from_str(&written).unwrap();
-        assert_eq!(
-            value["ca-cert-bundle"],
-            "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"
-        );
+        assert_eq!(value["ca-cert-bundle"], "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t");
         let back: BootstrapInstance = serde_json::from_str(&written).unwrap();
         assert_eq!(back.ca_cert_bundle, bootstrap.ca_cert_bundle);
     }
 
     #[test]
     fn decoding_is_as_lenient_as_go() {
-        let bootstrap: BootstrapInstance = serde_json::from_str(
-            r#"{"name": "x", "tools": null, "ca-cert-bundle": null, "extra_specs": null}"#,
-        )
-        .unwrap();
+        let bootstrap: BootstrapInstance =
+            serde_json::from_str(r#"{"name": "x", "tools": null, "ca-cert-bundle": null, "extra_specs": null}"#)
+                .unwrap();
         assert_eq!(bootstrap.name, "x");
         assert!(bootstrap.tools.is_empty());
         assert!(bootstrap.ca_cert_bundle.is_empty());

@@ -99,10 +99,7 @@ impl Command {
     pub fn targets_instance(self) -> bool {
         matches!(
             self,
-            Command::DeleteInstance
-                | Command::GetInstance
-                | Command::StartInstance
-                | Command::StopInstance
+            Command::DeleteInstance | Command::GetInstance | Command::StartInstance | Command::StopInstance
         )
     }
 }

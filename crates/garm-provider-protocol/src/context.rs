@@ -87,9 +87,8 @@ impl Context {
         if command.targets_instance() && instance_id.is_none() {
             return Err(ContextError::Missing(env::INSTANCE_ID));
         }
-        let pool_extra_specs =
-            decode_pool_extra_specs(&get(env::POOL_EXTRASPECS).unwrap_or_default())
-                .map_err(ContextError::ExtraSpecs)?;
+        let pool_extra_specs = decode_pool_extra_specs(&get(env::POOL_EXTRASPECS).unwrap_or_default())
+            .map_err(ContextError::ExtraSpecs)?;
 
         Ok(Context {
             command,
@@ -118,8 +117,7 @@ mod tests {
     impl Env {
         /// A complete `DeleteInstance` environment with a real config file.
         fn new() -> Env {
-            let config =
-                std::env::temp_dir().join(format!("garm-protocol-{}.toml", uuid::Uuid::new_v4()));
+            let config = std::env::temp_dir().join(format!("garm-protocol-{}.toml", uuid::Uuid::new_v4()));
             std::fs::write(&config, "").unwrap();
             let vars = HashMap::from([
                 (env::COMMAND, "DeleteInstance".to_owned()),
@@ -178,10 +176,7 @@ mod tests {
 
     #[test]
     fn always_required_variables_are_named_when_missing() {
-        assert_eq!(
-            missing(Env::new().unset(env::COMMAND).context()),
-            env::COMMAND
-        );
+        assert_eq!(missing(Env::new().unset(env::COMMAND).context()), env::COMMAND);
         assert_eq!(
             missing(Env::new().unset(env::CONTROLLER_ID).context()),
             env::CONTROLLER_ID
@@ -194,18 +189,13 @@ mod tests {
             missing(Env::new().unset(env::PROVIDER_CONFIG_FILE).context()),
             env::PROVIDER_CONFIG_FILE
         );
-        assert_eq!(
-            missing(Env::new().unset(env::INSTANCE_ID).context()),
-            env::INSTANCE_ID
-        );
+        assert_eq!(missing(Env::new().unset(env::INSTANCE_ID).context()), env::INSTANCE_ID);
     }
 
     #[test]
     fn create_and_list_need_a_pool_id() {
         for command in ["CreateInstance", "ListInstances"] {
-            let env = Env::new()
-                .set(env::COMMAND, command)
-                .unset(env::INSTANCE_ID);
+            let env = Env::new().set(env::COMMAND, command).unset(env::INSTANCE_ID);
             assert_eq!(missing(env.context()), env::POOL_ID, "{command}");
         }
         let env = Env::new()
@@ -217,10 +207,7 @@ mod tests {
     #[test]
     fn a_config_file_that_does_not_exist_is_rejected() {
         let env = Env::new().set(env::PROVIDER_CONFIG_FILE, "/nonexistent/garm/provider.toml");
-        assert!(matches!(
-            env.context(),
-            Err(ContextError::ConfigFile { .. })
-        ));
+        assert!(matches!(env.context(), Err(ContextError::ConfigFile { .. })));
     }
 
     #[test]

@@ -30,9 +30,7 @@ pub fn decode_pool_extra_specs(value: &str) -> Result<Option<serde_json::Value>,
     if value.is_empty() {
         return Ok(None);
     }
-    let bytes = STANDARD
-        .decode(value.as_bytes())
-        .map_err(ExtraSpecsError::Base64)?;
+    let bytes = STANDARD.decode(value.as_bytes()).map_err(ExtraSpecsError::Base64)?;
     let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(ExtraSpecsError::Json)?;
     Ok((!json.is_null()).then_some(json))
 }

@@ -12,13 +12,9 @@ pub(crate) mod base64_bytes {
         serializer.serialize_str(&STANDARD.encode(bytes))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
-        STANDARD
-            .decode(text.as_bytes())
-            .map_err(serde::de::Error::custom)
+        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
     }
 }
 

@@ -14,41 +14,20 @@ use crate::go_bytes::{base64_bytes, null_as_default};
 #[serde(default)]
 pub struct ProviderInstance {
     /// The provider's own id (often the name); required.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
     pub provider_id: String,
     /// Required; garm does not compare it with the requested name.
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
     pub os_type: String,
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
     pub os_name: String,
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
     pub os_version: String,
-    #[serde(
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
     pub os_arch: String,
-    #[serde(
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
     pub addresses: Vec<Address>,
     #[serde(skip_serializing_if = "ProviderStatus::is_empty")]
     pub status: ProviderStatus,
@@ -106,10 +85,7 @@ impl ProviderStatus {
     pub fn is_valid(&self) -> bool {
         matches!(
             self,
-            ProviderStatus::Running
-                | ProviderStatus::Stopped
-                | ProviderStatus::Error
-                | ProviderStatus::Unknown
+            ProviderStatus::Running | ProviderStatus::Stopped | ProviderStatus::Error | ProviderStatus::Unknown
         )
     }
 
@@ -171,9 +147,7 @@ impl ProviderInstance {
             return Err(ValidationError::MissingName);
         }
         if !self.status.is_valid() {
-            return Err(ValidationError::InvalidStatus(
-                self.status.as_str().to_owned(),
-            ));
+            return Err(ValidationError::InvalidStatus(self.status.as_str().to_owned()));
         }
         Ok(())
     }
@@ -207,17 +181,13 @@ mod tests {
             written,
             r#"{"provider_id":"i-1","name":"garm-1","status":"error","provider_fault":"cXVvdGEgZXhjZWVkZWQ="}"#
         );
-        assert_eq!(
-            serde_json::from_str::<ProviderInstance>(&written).unwrap(),
-            instance
-        );
+        assert_eq!(serde_json::from_str::<ProviderInstance>(&written).unwrap(), instance);
     }
 
     #[test]
     fn addresses_use_the_type_key() {
         let instance: ProviderInstance =
-            serde_json::from_str(r#"{"addresses":[{"address":"10.0.0.4","type":"private"}]}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"addresses":[{"address":"10.0.0.4","type":"private"}]}"#).unwrap();
         assert_eq!(instance.addresses[0].kind, Address::PRIVATE);
         let written = serde_json::to_string(&instance.addresses[0]).unwrap();
         assert_eq!(written, r#"{"address":"10.0.0.4","type":"private"}"#);
@@ -238,27 +208,19 @@ mod tests {
         assert_eq!(no_name.validate(), Err(ValidationError::MissingName));
 
         let pending: ProviderInstance =
-            serde_json::from_str(r#"{"provider_id":"a","name":"a","status":"pending_create"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"provider_id":"a","name":"a","status":"pending_create"}"#).unwrap();
         assert_eq!(
             pending.validate(),
             Err(ValidationError::InvalidStatus("pending_create".into()))
         );
-        let missing: ProviderInstance =
-            serde_json::from_str(r#"{"provider_id":"a","name":"a"}"#).unwrap();
-        assert_eq!(
-            missing.validate(),
-            Err(ValidationError::InvalidStatus(String::new()))
-        );
+        let missing: ProviderInstance = serde_json::from_str(r#"{"provider_id":"a","name":"a"}"#).unwrap();
+        assert_eq!(missing.validate(), Err(ValidationError::InvalidStatus(String::new())));
     }
 
     #[test]
     fn invalid_statuses_survive_a_round_trip() {
         let instance: ProviderInstance = serde_json::from_str(r#"{"status":"creating"}"#).unwrap();
         assert_eq!(instance.status, ProviderStatus::Other("creating".into()));
-        assert_eq!(
-            serde_json::to_string(&instance).unwrap(),
-            r#"{"status":"creating"}"#
-        );
+        assert_eq!(serde_json::to_string(&instance).unwrap(), r#"{"status":"creating"}"#);
     }
 }

@@ -16,12 +16,9 @@ pub mod runner;
 
 pub use bootstrap::{BootstrapInstance, ProxyConfig, RunnerApplicationDownload, UserDataOptions};
 pub use command::{
-    env, Command, InterfaceVersion, UnknownCommand, UnknownInterfaceVersion, EXIT_DUPLICATE,
-    EXIT_NOT_FOUND,
+    env, Command, InterfaceVersion, UnknownCommand, UnknownInterfaceVersion, EXIT_DUPLICATE, EXIT_NOT_FOUND,
 };
 pub use context::{Context, ContextError};
-pub use extra_specs::{
-    decode_pool_extra_specs, encode_pool_extra_specs, ExtraSpecsError, NO_EXTRA_SPECS,
-};
+pub use extra_specs::{decode_pool_extra_specs, encode_pool_extra_specs, ExtraSpecsError, NO_EXTRA_SPECS};
 pub use instance::{Address, ProviderInstance, ProviderStatus, ValidationError};
 pub use runner::{run, run_with, Provider, ProviderError};

@@ -62,25 +62,13 @@ impl ProviderError {
 /// Every method gets the checked [`Context`]. The v0.1.1 extras have defaults.
 pub trait Provider {
     /// Creates the instance `bootstrap.name` (never empty) in pool `ctx.pool_id` (always set).
-    fn create_instance(
-        &self,
-        ctx: &Context,
-        bootstrap: BootstrapInstance,
-    ) -> Result<ProviderInstance, ProviderError>;
+    fn create_instance(&self, ctx: &Context, bootstrap: BootstrapInstance) -> Result<ProviderInstance, ProviderError>;
     /// Deletes an instance by provider id or name; `NotFound` if it does not exist.
     fn delete_instance(&self, ctx: &Context, instance_id: &str) -> Result<(), ProviderError>;
     /// Describes an instance by provider id or name; `NotFound` if it does not exist.
-    fn get_instance(
-        &self,
-        ctx: &Context,
-        instance_id: &str,
-    ) -> Result<ProviderInstance, ProviderError>;
+    fn get_instance(&self, ctx: &Context, instance_id: &str) -> Result<ProviderInstance, ProviderError>;
     /// Lists the instances of this controller in `pool_id`.
-    fn list_instances(
-        &self,
-        ctx: &Context,
-        pool_id: &str,
-    ) -> Result<Vec<ProviderInstance>, ProviderError>;
+    fn list_instances(&self, ctx: &Context, pool_id: &str) -> Result<Vec<ProviderInstance>, ProviderError>;
     /// Deletes every instance of this controller.
     fn remove_all_instances(&self, ctx: &Context) -> Result<(), ProviderError>;
     fn start(&self, ctx: &Context, instance_id: &str) -> Result<(), ProviderError>;
@@ -103,16 +91,12 @@ pub trait Provider {
 
     /// A JSON schema of the provider's config file, printed as is.
     fn config_json_schema(&self, _ctx: &Context) -> Result<String, ProviderError> {
-        Err(ProviderError::failed(
-            "this provider publishes no config schema",
-        ))
+        Err(ProviderError::failed("this provider publishes no config schema"))
     }
 
     /// A JSON schema of the pool extra specs the provider understands, printed as is.
     fn extra_specs_json_schema(&self, _ctx: &Context) -> Result<String, ProviderError> {
-        Err(ProviderError::failed(
-            "this provider publishes no extra specs schema",
-        ))
+        Err(ProviderError::failed("this provider publishes no extra specs schema"))
     }
 }
 
@@ -209,35 +193,24 @@ where
     Ok(())
 }
 
-fn read_bootstrap(
-    stdin: &mut dyn Read,
-    stdin_is_terminal: bool,
-) -> Result<BootstrapInstance, Failure> {
+fn read_bootstrap(stdin: &mut dyn Read, stdin_is_terminal: bool) -> Result<BootstrapInstance, Failure> {
     let needs_stdin = || Failure::message("CreateInstance requires bootstrap params on stdin");
     if stdin_is_terminal {
         return Err(needs_stdin());
     }
     let mut data = Vec::new();
-    stdin
-        .read_to_end(&mut data)
-        .map_err(|err| Failure::new(1, &err))?;
+    stdin.read_to_end(&mut data).map_err(|err| Failure::new(1, &err))?;
     if data.iter().all(u8::is_ascii_whitespace) {
         return Err(needs_stdin());
     }
-    let mut bootstrap: BootstrapInstance = serde_json::from_slice(&data).map_err(|err| {
-        Failure::message(format!(
-            "cannot decode the bootstrap params on stdin: {err}"
-        ))
-    })?;
+    let mut bootstrap: BootstrapInstance = serde_json::from_slice(&data)
+        .map_err(|err| Failure::message(format!("cannot decode the bootstrap params on stdin: {err}")))?;
     if bootstrap.name.is_empty() {
-        return Err(Failure::message(
-            "the bootstrap params have no instance name",
-        ));
+        return Err(Failure::message("the bootstrap params have no instance name"));
     }
     // Like garm-provider-common, providers see `{}` rather than no extra specs.
     if bootstrap.extra_specs.is_none() {
-        bootstrap.extra_specs =
-            Some(RawValue::from_string("{}".to_owned()).expect("`{}` is valid JSON"));
+        bootstrap.extra_specs = Some(RawValue::from_string("{}".to_owned()).expect("`{}` is valid JSON"));
     }
     Ok(bootstrap)
 }

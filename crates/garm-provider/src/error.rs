@@ -88,9 +88,7 @@ impl ProviderError {
     /// What the provider wrote on stderr, if this error carries it.
     pub fn stderr(&self) -> Option<&str> {
         match self {
-            ProviderError::Failed { stderr, .. } | ProviderError::InvalidOutput { stderr, .. } => {
-                Some(stderr)
-            }
+            ProviderError::Failed { stderr, .. } | ProviderError::InvalidOutput { stderr, .. } => Some(stderr),
             _ => None,
         }
     }

@@ -107,13 +107,10 @@ impl ExternalProvider {
             extra_specs: bootstrap.extra_specs_json(),
         };
         let stdin = serde_json::to_vec(bootstrap).expect("bootstrap params always serialize");
-        let res = self
-            .invoke(&call, Some(stdin), deadline)
-            .await
-            .and_then(|finished| {
-                let finished = succeeded(finished)?;
-                parse_instance(finished)
-            });
+        let res = self.invoke(&call, Some(stdin), deadline).await.and_then(|finished| {
+            let finished = succeeded(finished)?;
+            parse_instance(finished)
+        });
         self.observe(call.command, res.is_ok());
         res
     }
@@ -125,16 +122,8 @@ impl ExternalProvider {
         pool_id: &str,
         pool_extra_specs: Option<&str>,
     ) -> Result<Deleted, ProviderError> {
-        let call = Call::instance(
-            Command::DeleteInstance,
-            instance_id,
-            pool_id,
-            pool_extra_specs,
-        );
-        let res = self
-            .invoke(&call, None, None)
-            .await
-            .and_then(output::deleted);
+        let call = Call::instance(Command::DeleteInstance, instance_id, pool_id, pool_extra_specs);
+        let res = self.invoke(&call, None, None).await.and_then(output::deleted);
         self.observe(call.command, res.is_ok());
         res
     }
@@ -276,14 +265,9 @@ impl ExternalProvider {
                     .environment_variables
                     .iter()
                     .any(|prefix| !prefix.is_empty() && name.starts_with(prefix.as_str()));
-            by_prefix
-                || env::PROXY_VARIABLES
-                    .iter()
-                    .any(|proxy| name.starts_with(proxy))
+            by_prefix || env::PROXY_VARIABLES.iter().any(|proxy| name.starts_with(proxy))
         };
-        let mut vars: Vec<(OsString, OsString)> = host
-            .filter(|(name, _)| name.to_str().is_some_and(passes))
-            .collect();
+        let mut vars: Vec<(OsString, OsString)> = host.filter(|(name, _)| name.to_str().is_some_and(passes)).collect();
 
         let v0_1_1 = self.config.interface_version == InterfaceVersion::V0_1_1;
         let config_file = self.config.config_file.clone().unwrap_or_default();
@@ -299,23 +283,14 @@ impl ExternalProvider {
         if let Some(instance_id) = call.instance_id {
             garm.push((env::INSTANCE_ID, instance_id.into()));
         }
-        let pool_in_v0_1_0 = matches!(
-            call.command,
-            Command::CreateInstance | Command::ListInstances
-        );
+        let pool_in_v0_1_0 = matches!(call.command, Command::CreateInstance | Command::ListInstances);
         if pool_in_v0_1_0 || v0_1_1 {
             garm.push((env::POOL_ID, call.pool_id.unwrap_or_default().into()));
         }
         if v0_1_1 {
-            garm.push((
-                env::POOL_EXTRASPECS,
-                encode_pool_extra_specs(call.extra_specs).into(),
-            ));
+            garm.push((env::POOL_EXTRASPECS, encode_pool_extra_specs(call.extra_specs).into()));
         }
-        vars.extend(
-            garm.into_iter()
-                .map(|(name, value)| (OsString::from(name), value)),
-        );
+        vars.extend(garm.into_iter().map(|(name, value)| (OsString::from(name), value)));
         vars
     }
 
@@ -327,12 +302,7 @@ impl ExternalProvider {
 }
 
 impl<'a> Call<'a> {
-    fn instance(
-        command: Command,
-        instance_id: &'a str,
-        pool_id: &'a str,
-        extra_specs: Option<&'a str>,
-    ) -> Call<'a> {
+    fn instance(command: Command, instance_id: &'a str, pool_id: &'a str, extra_specs: Option<&'a str>) -> Call<'a> {
         Call {
             command,
             pool_id: Some(pool_id),
@@ -370,17 +340,11 @@ impl Provider for ExternalProvider {
     }
 
     async fn delete(&self, instance_id: &str, pool: PoolRef<'_>) -> Result<Deleted, ProviderError> {
-        self.delete_instance(instance_id, pool.id, pool.extra_specs)
-            .await
+        self.delete_instance(instance_id, pool.id, pool.extra_specs).await
     }
 
-    async fn get(
-        &self,
-        instance_id: &str,
-        pool: PoolRef<'_>,
-    ) -> Result<ProviderInstance, ProviderError> {
-        self.get_instance(instance_id, pool.id, pool.extra_specs)
-            .await
+    async fn get(&self, instance_id: &str, pool: PoolRef<'_>) -> Result<ProviderInstance, ProviderError> {
+        self.get_instance(instance_id, pool.id, pool.extra_specs).await
     }
 
     async fn list(&self, pool: PoolRef<'_>) -> Result<Vec<ProviderInstance>, ProviderError> {
@@ -388,13 +352,11 @@ impl Provider for ExternalProvider {
     }
 
     async fn start(&self, instance_id: &str, pool: PoolRef<'_>) -> Result<(), ProviderError> {
-        self.start_instance(instance_id, pool.id, pool.extra_specs)
-            .await
+        self.start_instance(instance_id, pool.id, pool.extra_specs).await
     }
 
     async fn stop(&self, instance_id: &str, pool: PoolRef<'_>) -> Result<(), ProviderError> {
-        self.stop_instance(instance_id, pool.id, pool.extra_specs)
-            .await
+        self.stop_instance(instance_id, pool.id, pool.extra_specs).await
     }
 
     async fn remove_all(&self, pool: PoolRef<'_>) -> Result<(), ProviderError> {

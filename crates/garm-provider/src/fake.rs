@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{
-    BootstrapInstance, Deleted, PoolRef, Provider, ProviderError, ProviderInstance, ProviderStatus,
-};
+use crate::{BootstrapInstance, Deleted, PoolRef, Provider, ProviderError, ProviderInstance, ProviderStatus};
 
 /// A provider operation, for [`FakeProvider::fail_next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,11 +51,7 @@ impl FakeProvider {
 
     /// Makes the next call of `op` fail with `error` (queued per operation).
     pub fn fail_next(&self, op: Op, error: ProviderError) {
-        self.state()
-            .failures
-            .entry(op)
-            .or_default()
-            .push_back(error);
+        self.state().failures.entry(op).or_default().push_back(error);
     }
 
     /// Every instance the fake holds, ordered by provider id.
@@ -71,9 +65,7 @@ impl FakeProvider {
             pool_id: pool_id.to_owned(),
             instance,
         };
-        self.state()
-            .instances
-            .insert(entry.instance.provider_id.clone(), entry);
+        self.state().instances.insert(entry.instance.provider_id.clone(), entry);
     }
 
     /// Changes what the provider reports for an instance; returns whether it exists.
@@ -90,17 +82,11 @@ impl FakeProvider {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panicking test thread poisons the lock; the state is still usable for assertions.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Takes the next injected failure for `op`, then runs `f` on the state.
-    fn call<T>(
-        &self,
-        op: Op,
-        f: impl FnOnce(&mut State) -> Result<T, ProviderError>,
-    ) -> Result<T, ProviderError> {
+    fn call<T>(&self, op: Op, f: impl FnOnce(&mut State) -> Result<T, ProviderError>) -> Result<T, ProviderError> {
         let mut state = self.state();
         if let Some(error) = state.failures.get_mut(&op).and_then(VecDeque::pop_front) {
             return Err(error);
@@ -110,16 +96,13 @@ impl FakeProvider {
 }
 
 fn find<'s>(state: &'s mut State, instance_id: &str) -> Option<&'s mut FakeInstance> {
-    state.instances.values_mut().find(|entry| {
-        entry.instance.provider_id == instance_id || entry.instance.name == instance_id
-    })
+    state
+        .instances
+        .values_mut()
+        .find(|entry| entry.instance.provider_id == instance_id || entry.instance.name == instance_id)
 }
 
-fn set_status(
-    state: &mut State,
-    instance_id: &str,
-    status: ProviderStatus,
-) -> Result<(), ProviderError> {
+fn set_status(state: &mut State, instance_id: &str, status: ProviderStatus) -> Result<(), ProviderError> {
     let entry = find(state, instance_id).ok_or(ProviderError::NotFound)?;
     entry.instance.status = status;
     Ok(())
@@ -163,11 +146,7 @@ impl Provider for FakeProvider {
         })
     }
 
-    async fn delete(
-        &self,
-        instance_id: &str,
-        _pool: PoolRef<'_>,
-    ) -> Result<Deleted, ProviderError> {
+    async fn delete(&self, instance_id: &str, _pool: PoolRef<'_>) -> Result<Deleted, ProviderError> {
         self.call(Op::Delete, |state| {
             let key = find(state, instance_id).map(|entry| entry.instance.provider_id.clone());
             Ok(match key.and_then(|key| state.instances.remove(&key)) {
@@ -177,11 +156,7 @@ impl Provider for FakeProvider {
         })
     }
 
-    async fn get(
-        &self,
-        instance_id: &str,
-        _pool: PoolRef<'_>,
-    ) -> Result<ProviderInstance, ProviderError> {
+    async fn get(&self, instance_id: &str, _pool: PoolRef<'_>) -> Result<ProviderInstance, ProviderError> {
         self.call(Op::Get, |state| {
             let entry = find(state, instance_id).ok_or(ProviderError::NotFound)?;
             Ok(entry.instance.clone())
@@ -249,10 +224,7 @@ mod tests {
         );
         assert_eq!(fake.list(POOL).await.unwrap().len(), 1);
         assert_eq!(fake.delete("garm-a", POOL).await.unwrap(), Deleted::Done);
-        assert_eq!(
-            fake.delete("garm-a", POOL).await.unwrap(),
-            Deleted::AlreadyGone
-        );
+        assert_eq!(fake.delete("garm-a", POOL).await.unwrap(), Deleted::AlreadyGone);
         assert!(fake.get("garm-a", POOL).await.unwrap_err().is_not_found());
         assert_eq!(fake.instances().len(), 1);
     }
@@ -261,11 +233,7 @@ mod tests {
     async fn injected_failures_apply_to_the_next_call_only() {
         let fake = FakeProvider::new("fake");
         fake.fail_next(Op::Create, ProviderError::Timeout);
-        assert!(fake
-            .create(&bootstrap("garm-a"), None)
-            .await
-            .unwrap_err()
-            .is_timeout());
+        assert!(fake.create(&bootstrap("garm-a"), None).await.unwrap_err().is_timeout());
         assert!(fake.instances().is_empty());
         fake.create(&bootstrap("garm-a"), None).await.unwrap();
         let duplicate = fake.create(&bootstrap("garm-a"), None).await.unwrap_err();
@@ -277,15 +245,9 @@ mod tests {
         let fake = FakeProvider::new("fake");
         fake.create(&bootstrap("garm-a"), None).await.unwrap();
         fake.stop("garm-a", POOL).await.unwrap();
-        assert_eq!(
-            fake.get("garm-a", POOL).await.unwrap().status,
-            ProviderStatus::Stopped
-        );
+        assert_eq!(fake.get("garm-a", POOL).await.unwrap().status, ProviderStatus::Stopped);
         fake.start("garm-a", POOL).await.unwrap();
-        assert_eq!(
-            fake.get("garm-a", POOL).await.unwrap().status,
-            ProviderStatus::Running
-        );
+        assert_eq!(fake.get("garm-a", POOL).await.unwrap().status, ProviderStatus::Running);
         assert!(fake.start("garm-b", POOL).await.unwrap_err().is_not_found());
     }
 }

@@ -23,9 +23,7 @@ pub use external::{operation_label, ExternalProvider, ExternalProviderConfig, Op
 #[cfg(any(test, feature = "test-util"))]
 pub use fake::{FakeInstance, FakeProvider, Op};
 pub use garm_provider_protocol as protocol;
-pub use garm_provider_protocol::{
-    BootstrapInstance, InterfaceVersion, ProviderInstance, ProviderStatus,
-};
+pub use garm_provider_protocol::{BootstrapInstance, InterfaceVersion, ProviderInstance, ProviderStatus};
 
 /// The outcome of a successful delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +73,7 @@ pub trait Provider: Send + Sync {
     async fn delete(&self, instance_id: &str, pool: PoolRef<'_>) -> Result<Deleted, ProviderError>;
 
     /// Describes an instance; [`ProviderError::NotFound`] if the provider does not know it.
-    async fn get(
-        &self,
-        instance_id: &str,
-        pool: PoolRef<'_>,
-    ) -> Result<ProviderInstance, ProviderError>;
+    async fn get(&self, instance_id: &str, pool: PoolRef<'_>) -> Result<ProviderInstance, ProviderError>;
 
     /// Lists the provider's instances of this controller in the pool.
     async fn list(&self, pool: PoolRef<'_>) -> Result<Vec<ProviderInstance>, ProviderError>;

@@ -48,8 +48,8 @@ fn invalid(finished: &Finished, source: OutputError) -> ProviderError {
 
 /// One valid instance on stdout (`CreateInstance`, `GetInstance`).
 pub(crate) fn parse_instance(finished: Finished) -> Result<ProviderInstance, ProviderError> {
-    let instance: ProviderInstance = serde_json::from_slice(&finished.stdout)
-        .map_err(|err| invalid(&finished, OutputError::Decode(err)))?;
+    let instance: ProviderInstance =
+        serde_json::from_slice(&finished.stdout).map_err(|err| invalid(&finished, OutputError::Decode(err)))?;
     instance
         .validate()
         .map_err(|err| invalid(&finished, OutputError::Invalid(err)))?;
@@ -59,13 +59,13 @@ pub(crate) fn parse_instance(finished: Finished) -> Result<ProviderInstance, Pro
 /// A JSON array (or `null`) of valid instances on stdout (`ListInstances`).
 pub(crate) fn parse_list(finished: Finished) -> Result<Vec<ProviderInstance>, ProviderError> {
     // Go providers print `null` for an empty (nil) list.
-    let instances: Option<Vec<ProviderInstance>> = serde_json::from_slice(&finished.stdout)
-        .map_err(|err| invalid(&finished, OutputError::Decode(err)))?;
+    let instances: Option<Vec<ProviderInstance>> =
+        serde_json::from_slice(&finished.stdout).map_err(|err| invalid(&finished, OutputError::Decode(err)))?;
     let instances = instances.unwrap_or_default();
     for (index, instance) in instances.iter().enumerate() {
-        instance.validate().map_err(|source| {
-            invalid(&finished, OutputError::InvalidListEntry { index, source })
-        })?;
+        instance
+            .validate()
+            .map_err(|source| invalid(&finished, OutputError::InvalidListEntry { index, source }))?;
     }
     Ok(instances)
 }

@@ -46,11 +46,7 @@ pub(crate) async fn run(
     command
         .env_clear()
         .envs(env)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -111,11 +107,7 @@ async fn communicate(
             }
             drop(stdin_pipe.take()); // EOF for the provider.
         };
-        let (_, out, err) = tokio::join!(
-            write,
-            stdout_pipe.read_to_end(stdout),
-            stderr_pipe.read_to_end(stderr)
-        );
+        let (_, out, err) = tokio::join!(write, stdout_pipe.read_to_end(stdout), stderr_pipe.read_to_end(stderr));
         out.and(err).map(drop)
     };
     let mut pipes = pin!(pipes);
@@ -129,9 +121,7 @@ async fn communicate(
     };
     let pipes_done = match pipes_done {
         Some(res) => Some(res),
-        None => tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pipes)
-            .await
-            .ok(),
+        None => tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pipes).await.ok(),
     };
     if let Some(Err(err)) = pipes_done {
         return Err(err);
@@ -145,10 +135,7 @@ struct GroupKiller(Option<Pid>);
 impl GroupKiller {
     fn new(child: &Child) -> GroupKiller {
         // Invariant: the child was started with `process_group(0)`, so its pid is its group id.
-        let pgid = child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .map(Pid::from_raw);
+        let pgid = child.id().and_then(|pid| i32::try_from(pid).ok()).map(Pid::from_raw);
         GroupKiller(pgid)
     }
 

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod events;

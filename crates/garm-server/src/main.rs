@@ -23,6 +23,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Offline, idempotent setup from `GARM_*` variables, for an init container.
+    Bootstrap(garm_server::bootstrap::Args),
 }
 
 #[derive(Subcommand)]
@@ -45,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             None => run(config).await,
             Some(Command::Admin { command }) => admin(config, command).await,
+            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(config, args).await,
         }
     })
 }

@@ -172,9 +172,7 @@ impl<'t, 'd> State<'t, 'd> {
                 entries.sort_by(|a, b| a.0.cmp(b.0));
                 Ok(entries
                     .into_iter()
-                    .map(|(key, elem)| {
-                        (Val::owned(Value::String(key.clone())), Val::borrowed(elem))
-                    })
+                    .map(|(key, elem)| (Val::owned(Value::String(key.clone())), Val::borrowed(elem)))
                     .collect())
             }
             Cow::Owned(Value::Object(map)) => {
@@ -210,13 +208,7 @@ impl<'t, 'd> State<'t, 'd> {
         }
     }
 
-    fn walk_template(
-        &mut self,
-        dot: &Val<'d>,
-        line: usize,
-        name: &str,
-        pipe: Option<&'t Pipe>,
-    ) -> Result<()> {
+    fn walk_template(&mut self, dot: &Val<'d>, line: usize, name: &str, pipe: Option<&'t Pipe>) -> Result<()> {
         let tree = self.tree;
         let Some(body) = tree.definitions.get(name) else {
             return Err(TemplateError::exec(
@@ -248,10 +240,7 @@ impl<'t, 'd> State<'t, 'd> {
                 *slot = value;
                 Ok(())
             }
-            None => Err(TemplateError::exec(
-                line,
-                format!("undefined variable: {name}"),
-            )),
+            None => Err(TemplateError::exec(line, format!("undefined variable: {name}"))),
         }
     }
 
@@ -290,18 +279,11 @@ impl<'t, 'd> State<'t, 'd> {
         Ok(value.unwrap_or(Val::Missing))
     }
 
-    fn eval_command(
-        &mut self,
-        dot: &Val<'d>,
-        cmd: &'t Command,
-        last: Option<Val<'d>>,
-        line: usize,
-    ) -> Result<Val<'d>> {
+    fn eval_command(&mut self, dot: &Val<'d>, cmd: &'t Command, last: Option<Val<'d>>, line: usize) -> Result<Val<'d>> {
         let first = &cmd.args[0];
         let rest = &cmd.args[1..];
         let has_args = !rest.is_empty() || last.is_some();
-        let not_a_function =
-            || TemplateError::exec(line, format!("can't give argument to non-function {first}"));
+        let not_a_function = || TemplateError::exec(line, format!("can't give argument to non-function {first}"));
         let not_a_method = |names: &[String]| {
             TemplateError::exec(
                 line,
@@ -407,8 +389,7 @@ impl<'t, 'd> State<'t, 'd> {
             values.push(self.eval_arg(dot, arg, line)?);
         }
         values.extend(last);
-        funcs::call(name, values, self.missing)
-            .map_err(|message| TemplateError::exec(line, message))
+        funcs::call(name, values, self.missing).map_err(|message| TemplateError::exec(line, message))
     }
 
     fn field_chain(&self, mut value: Val<'d>, names: &[String], line: usize) -> Result<Val<'d>> {

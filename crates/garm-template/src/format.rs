@@ -22,9 +22,7 @@ pub(crate) fn is_integer(n: &Number) -> bool {
 
 /// The value of an integer JSON number, or `None` for floats.
 pub(crate) fn integer(n: &Number) -> Option<i128> {
-    n.as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
+    n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
 }
 
 /// Formats like Go's `fmt.Sprint`: operands are separated by a space when neither is a string.
@@ -279,33 +277,18 @@ fn format_integer(out: &mut String, value: &Value, i: i128, verb: char, flags: &
     let magnitude = i.unsigned_abs();
     let (digits, prefix) = match verb {
         'd' | 'v' => (magnitude.to_string(), ""),
-        'b' => (
-            format!("{magnitude:b}"),
-            if flags.sharp { "0b" } else { "" },
-        ),
+        'b' => (format!("{magnitude:b}"), if flags.sharp { "0b" } else { "" }),
         'o' => (format!("{magnitude:o}"), if flags.sharp { "0" } else { "" }),
         'O' => (format!("{magnitude:o}"), "0o"),
-        'x' => (
-            format!("{magnitude:x}"),
-            if flags.sharp { "0x" } else { "" },
-        ),
-        'X' => (
-            format!("{magnitude:X}"),
-            if flags.sharp { "0X" } else { "" },
-        ),
+        'x' => (format!("{magnitude:x}"), if flags.sharp { "0x" } else { "" }),
+        'X' => (format!("{magnitude:X}"), if flags.sharp { "0X" } else { "" }),
         'c' => {
-            let c = u32::try_from(i)
-                .ok()
-                .and_then(char::from_u32)
-                .unwrap_or('\u{FFFD}');
+            let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
             pad(out, &c.to_string(), flags);
             return;
         }
         'q' => {
-            let c = u32::try_from(i)
-                .ok()
-                .and_then(char::from_u32)
-                .unwrap_or('\u{FFFD}');
+            let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
             pad(out, &quote_rune(c, flags.plus), flags);
             return;
         }
@@ -580,9 +563,7 @@ pub(crate) fn js_escape(s: &str) -> String {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if (c as u32) >= 0x80 && !is_print(c) => {
-                out.push_str(&format!("\\u{:04X}", c as u32))
-            }
+            c if (c as u32) >= 0x80 && !is_print(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
             c => out.push(c),
         }
     }
@@ -594,9 +575,7 @@ pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -634,10 +613,7 @@ mod tests {
 
     #[test]
     fn printf_handles_common_verbs() {
-        assert_eq!(
-            f("%s-%d-%v", &[json!("a"), json!(3), json!(true)]),
-            "a-3-true"
-        );
+        assert_eq!(f("%s-%d-%v", &[json!("a"), json!(3), json!(true)]), "a-3-true");
         assert_eq!(f("%q", &[json!("a\"b\n")]), r#""a\"b\n""#);
         assert_eq!(
             f("%5d|%-5d|%05d", &[json!(42), json!(42), json!(-42)]),
@@ -651,20 +627,11 @@ mod tests {
             "ff FF 0xff 10 101"
         );
         assert_eq!(
-            f(
-                "%.2f %e %g",
-                &[json!(2.34567), json!(1234.5678), json!(0.5)]
-            ),
+            f("%.2f %e %g", &[json!(2.34567), json!(1234.5678), json!(0.5)]),
             "2.35 1.234568e+03 0.5"
         );
-        assert_eq!(
-            f("%.3s|%8.3f", &[json!("abcdef"), json!(2.5)]),
-            "abc|   2.500"
-        );
-        assert_eq!(
-            f("%c %q %U", &[json!(65), json!(65), json!(65)]),
-            "A 'A' U+0041"
-        );
+        assert_eq!(f("%.3s|%8.3f", &[json!("abcdef"), json!(2.5)]), "abc|   2.500");
+        assert_eq!(f("%c %q %U", &[json!(65), json!(65), json!(65)]), "A 'A' U+0041");
         assert_eq!(f("100%%", &[]), "100%");
     }
 
@@ -682,19 +649,13 @@ mod tests {
     #[test]
     fn composite_values_print_like_go() {
         assert_eq!(to_go_string(&json!(["a", 1, null])), "[a 1 <nil>]");
-        assert_eq!(
-            to_go_string(&json!({"b": 2, "a": [true]})),
-            "map[a:[true] b:2]"
-        );
+        assert_eq!(to_go_string(&json!({"b": 2, "a": [true]})), "map[a:[true] b:2]");
         assert_eq!(f("%q", &[json!(["a", "b"])]), r#"["a" "b"]"#);
     }
 
     #[test]
     fn sprint_separates_non_string_operands() {
-        assert_eq!(
-            sprint(&[&json!(1), &json!(2), &json!("a"), &json!(3)]),
-            "1 2a3"
-        );
+        assert_eq!(sprint(&[&json!(1), &json!(2), &json!("a"), &json!(3)]), "1 2a3");
         assert_eq!(sprintln(&[&json!("a"), &json!(1)]), "a 1\n");
     }
 
@@ -704,10 +665,7 @@ mod tests {
             html_escape("<a href='x'>&\"</a>"),
             "&lt;a href=&#39;x&#39;&gt;&amp;&#34;&lt;/a&gt;"
         );
-        assert_eq!(
-            js_escape("a'b\"<=>\n"),
-            "a\\'b\\\"\\u003C\\u003D\\u003E\\u000A"
-        );
+        assert_eq!(js_escape("a'b\"<=>\n"), "a\\'b\\\"\\u003C\\u003D\\u003E\\u000A");
         assert_eq!(query_escape("a b&c/d~"), "a+b%26c%2Fd~");
     }
 }

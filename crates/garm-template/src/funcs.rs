@@ -5,17 +5,11 @@ use std::borrow::Cow;
 
 use serde_json::{Number, Value};
 
-use crate::format::{
-    go_type, html_escape, integer, js_escape, query_escape, sprint, sprintf, sprintln,
-};
+use crate::format::{go_type, html_escape, integer, js_escape, query_escape, sprint, sprintf, sprintln};
 use crate::value::{project, Key, MissingKey, Val};
 
 /// Calls builtin `name` with evaluated arguments. Errors are worded like Go's.
-pub(crate) fn call<'d>(
-    name: &str,
-    args: Vec<Val<'d>>,
-    missing: MissingKey,
-) -> Result<Val<'d>, String> {
+pub(crate) fn call<'d>(name: &str, args: Vec<Val<'d>>, missing: MissingKey) -> Result<Val<'d>, String> {
     let arity = |want: usize| -> Result<(), String> {
         if args.len() == want {
             Ok(())
@@ -86,9 +80,7 @@ pub(crate) fn call<'d>(
                 "gt" => le(&a, &b).map(|t| !t),
                 _ => lt(&a, &b).map(|t| !t),
             };
-            result
-                .map(|t| Val::owned(Value::Bool(t)))
-                .map_err(|e| failed(e.into()))
+            result.map(|t| Val::owned(Value::Bool(t))).map_err(|e| failed(e.into()))
         }
         "print" | "println" | "printf" => {
             let values: Vec<Cow<'_, Value>> = args.iter().map(|a| printable(a, missing)).collect();
@@ -113,8 +105,7 @@ pub(crate) fn call<'d>(
             let text = match args.as_slice() {
                 [Val::Json(value)] if value.is_string() => value.as_str().unwrap_or("").to_string(),
                 _ => {
-                    let values: Vec<Cow<'_, Value>> =
-                        args.iter().map(|a| printable(a, missing)).collect();
+                    let values: Vec<Cow<'_, Value>> = args.iter().map(|a| printable(a, missing)).collect();
                     let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
                     sprint(&refs)
                 }
@@ -163,20 +154,13 @@ fn index_arg(index: &Val<'_>, len: usize, inclusive: bool) -> Result<usize, Stri
         None | Some(Value::Null) => Err("cannot index slice/array with nil".into()),
         Some(Value::Number(n)) if integer(n).is_some() => {
             let i = integer(n).unwrap_or(0);
-            let limit = if inclusive {
-                len
-            } else {
-                len.saturating_sub(1)
-            };
+            let limit = if inclusive { len } else { len.saturating_sub(1) };
             if i < 0 || i > limit as i128 || (!inclusive && len == 0) {
                 return Err(format!("index out of range: {i}"));
             }
             Ok(i as usize)
         }
-        Some(other) => Err(format!(
-            "cannot index slice/array with type {}",
-            go_type(other)
-        )),
+        Some(other) => Err(format!("cannot index slice/array with type {}", go_type(other))),
     }
 }
 
@@ -207,15 +191,8 @@ fn index<'d>(item: Val<'d>, indexes: Vec<Val<'d>>, lenient: bool) -> Result<Val<
                 Val::owned(Value::Number(Number::from(s.as_bytes()[i])))
             }
             Value::Object(_) => match index.json() {
-                Some(Value::String(key)) => {
-                    project(value, Key::Field(key)).map_or(Val::Missing, Val::Json)
-                }
-                Some(other) => {
-                    return Err(format!(
-                        "value has type {}; should be string",
-                        go_type(other)
-                    ))
-                }
+                Some(Value::String(key)) => project(value, Key::Field(key)).map_or(Val::Missing, Val::Json),
+                Some(other) => return Err(format!("value has type {}; should be string", go_type(other))),
                 None => return Err("value is nil; should be of type string".into()),
             },
             other => return Err(format!("can't index item of type {}", go_type(other))),
@@ -250,16 +227,10 @@ fn slice<'d>(item: Val<'d>, indexes: Vec<Val<'d>>, lenient: bool) -> Result<Val<
         bounds[i] = index_arg(index, len, true)?;
     }
     if bounds[0] > bounds[1] {
-        return Err(format!(
-            "invalid slice index: {} > {}",
-            bounds[0], bounds[1]
-        ));
+        return Err(format!("invalid slice index: {} > {}", bounds[0], bounds[1]));
     }
     if indexes.len() == 3 && bounds[1] > bounds[2] {
-        return Err(format!(
-            "invalid slice index: {} > {}",
-            bounds[1], bounds[2]
-        ));
+        return Err(format!("invalid slice index: {} > {}", bounds[1], bounds[2]));
     }
     Ok(Val::owned(match value {
         Value::String(s) => {
@@ -333,9 +304,7 @@ fn eq(a: &Basic, b: &Basic) -> Result<bool, &'static str> {
         (Basic::Nil, _) | (_, Basic::Nil) => false,
         (Basic::Bool(x), Basic::Bool(y)) => x == y,
         (Basic::Int(x), Basic::Int(y)) => x == y,
-        (Basic::Int(_) | Basic::Float(_), Basic::Int(_) | Basic::Float(_)) => {
-            as_f64(a) == as_f64(b)
-        }
+        (Basic::Int(_) | Basic::Float(_), Basic::Int(_) | Basic::Float(_)) => as_f64(a) == as_f64(b),
         (Basic::Str(x), Basic::Str(y)) => x == y,
         (Basic::Composite, Basic::Composite) => return Err("non-comparable types"),
         _ => return Err("incompatible types for comparison"),

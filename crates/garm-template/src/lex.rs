@@ -335,9 +335,7 @@ impl Lexer<'_> {
                 '`' => self.lex_raw_quote()?,
                 '$' => self.lex_field_or_variable(Kind::Variable)?,
                 '\'' => self.lex_char()?,
-                '.' if self.peek().is_some_and(|n| !n.is_ascii_digit()) => {
-                    self.lex_field_or_variable(Kind::Field)?
-                }
+                '.' if self.peek().is_some_and(|n| !n.is_ascii_digit()) => self.lex_field_or_variable(Kind::Field)?,
                 '.' | '+' | '-' | '0'..='9' => {
                     self.backup(c);
                     self.lex_number()?;
@@ -358,12 +356,7 @@ impl Lexer<'_> {
                     self.emit(Kind::RightParen);
                 }
                 c if c.is_ascii() && !c.is_ascii_control() => self.emit(Kind::Char),
-                c => {
-                    return self.error(format!(
-                        "unrecognized character in action: {}",
-                        describe_char(c)
-                    ))
-                }
+                c => return self.error(format!("unrecognized character in action: {}", describe_char(c))),
             }
         }
     }
@@ -376,9 +369,7 @@ impl Lexer<'_> {
             n_spaces += 1;
         }
         let last_space = self.pos - 1;
-        if has_right_trim_marker(&self.src[last_space..])
-            && self.src[last_space + 2..].starts_with(RIGHT_DELIM)
-        {
+        if has_right_trim_marker(&self.src[last_space..]) && self.src[last_space + 2..].starts_with(RIGHT_DELIM) {
             let c = self.src[last_space..].chars().next().unwrap_or(' ');
             self.backup(c);
             if n_spaces == 1 {
@@ -482,10 +473,7 @@ impl Lexer<'_> {
         if self.peek().is_some_and(is_alphanumeric) {
             self.next_char();
             let text = self.src[self.start..self.pos].to_string();
-            return self.error(format!(
-                "bad number syntax: {}",
-                crate::format::quote(&text, false)
-            ));
+            return self.error(format!("bad number syntax: {}", crate::format::quote(&text, false)));
         }
         self.emit(Kind::Number);
         Ok(())

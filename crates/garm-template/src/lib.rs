@@ -56,11 +56,7 @@ impl Template {
     }
 
     /// Renders choosing how missing keys behave; see [`MissingKey`].
-    pub fn render_with(
-        &self,
-        data: &serde_json::Value,
-        missing: MissingKey,
-    ) -> Result<String, TemplateError> {
+    pub fn render_with(&self, data: &serde_json::Value, missing: MissingKey) -> Result<String, TemplateError> {
         exec::execute(&self.tree, data, missing)
     }
 

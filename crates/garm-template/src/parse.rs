@@ -11,8 +11,8 @@ use crate::lex::{lex, Keyword, Kind, Token};
 
 /// Functions Go's `text/template` predefines; any other identifier is a parse error.
 pub(crate) const BUILTINS: &[&str] = &[
-    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf",
-    "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
+    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println", "urlquery", "eq",
+    "ge", "gt", "le", "lt", "ne",
 ];
 
 #[derive(Debug, Clone)]
@@ -242,9 +242,7 @@ impl Parser {
             match self.text_or_action()? {
                 Item::Node(node) => root.push(node),
                 Item::End(ListEnd::End) => return Err(self.error(line, "unexpected {{end}}")),
-                Item::End(ListEnd::Else { .. }) => {
-                    return Err(self.error(line, "unexpected {{else}}"))
-                }
+                Item::End(ListEnd::Else { .. }) => return Err(self.error(line, "unexpected {{else}}")),
             }
         }
         Ok(root)
@@ -269,19 +267,13 @@ impl Parser {
     }
 
     fn add_definition(&mut self, line: usize, name: String, list: Vec<Node>) -> Result<()> {
-        let is_empty = |list: &[Node]| {
-            list.iter()
-                .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
-        };
+        let is_empty = |list: &[Node]| list.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
         match self.definitions.get(&name) {
             Some(existing) if !is_empty(existing) => {
                 if !is_empty(&list) {
                     return Err(self.error(
                         line,
-                        format!(
-                            "template: multiple definition of template {}",
-                            quote(&name, false)
-                        ),
+                        format!("template: multiple definition of template {}", quote(&name, false)),
                     ));
                 }
             }
@@ -324,9 +316,7 @@ impl Parser {
         match token.kind {
             Kind::Keyword(Keyword::Block) => self.block_control(),
             Kind::Keyword(Keyword::Break) => self.loop_control(&token, Node::Break, "{{break}}"),
-            Kind::Keyword(Keyword::Continue) => {
-                self.loop_control(&token, Node::Continue, "{{continue}}")
-            }
+            Kind::Keyword(Keyword::Continue) => self.loop_control(&token, Node::Continue, "{{continue}}"),
             Kind::Keyword(Keyword::Else) => self.else_control(),
             Kind::Keyword(Keyword::End) => {
                 let token = self.next_non_space()?;
@@ -360,10 +350,7 @@ impl Parser {
 
     fn else_control(&mut self) -> Result<Item> {
         let peek = self.peek_non_space();
-        if matches!(
-            peek.kind,
-            Kind::Keyword(Keyword::If) | Kind::Keyword(Keyword::With)
-        ) {
+        if matches!(peek.kind, Kind::Keyword(Keyword::If) | Kind::Keyword(Keyword::With)) {
             return Ok(Item::End(ListEnd::Else { chained: true }));
         }
         let token = self.next_non_space()?;
@@ -405,11 +392,7 @@ impl Parser {
             }
         };
         self.vars.truncate(vars_mark);
-        Ok(Branch {
-            pipe,
-            list,
-            else_list,
-        })
+        Ok(Branch { pipe, list, else_list })
     }
 
     fn template_control(&mut self) -> Result<Item> {
@@ -441,10 +424,7 @@ impl Parser {
         self.vars = outer_vars;
         self.range_depth = outer_depth;
         if !matches!(end, ListEnd::End) {
-            return Err(self.error(
-                self.peek().line,
-                format!("unexpected {{{{else}}}} in {CONTEXT}"),
-            ));
+            return Err(self.error(self.peek().line, format!("unexpected {{{{else}}}} in {CONTEXT}")));
         }
         self.add_definition(token.line, name.clone(), list)?;
         Ok(Item::Node(Node::Template {
@@ -494,10 +474,7 @@ impl Parser {
                 cmd.args[0],
                 Arg::Bool(_) | Arg::Dot | Arg::Nil | Arg::Number { .. } | Arg::String(_)
             ) {
-                return Err(self.error(
-                    line,
-                    format!("non executable command in pipeline stage {}", i + 1),
-                ));
+                return Err(self.error(line, format!("non executable command in pipeline stage {}", i + 1)));
             }
         }
         Ok(pipe)
@@ -528,16 +505,10 @@ impl Parser {
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().kind {
                             Kind::Variable | Kind::RightDelim | Kind::RightParen => continue,
-                            _ => {
-                                return Err(
-                                    self.error(next.line, "range can only initialize variables")
-                                )
-                            }
+                            _ => return Err(self.error(next.line, "range can only initialize variables")),
                         }
                     }
-                    return Err(
-                        self.error(next.line, format!("too many declarations in {context}"))
-                    );
+                    return Err(self.error(next.line, format!("too many declarations in {context}")));
                 }
                 _ => {
                     self.pos = save;
@@ -597,10 +568,7 @@ impl Parser {
             Arg::Bool(_) | Arg::String(_) | Arg::Number { .. } | Arg::Nil | Arg::Dot => {
                 return Err(self.error(
                     line,
-                    format!(
-                        "unexpected . after term {}",
-                        quote(&term.to_string(), false)
-                    ),
+                    format!("unexpected . after term {}", quote(&term.to_string(), false)),
                 ))
             }
             other => Arg::Chain(Box::new(other), fields),
@@ -623,10 +591,7 @@ impl Parser {
             Kind::Nil => Arg::Nil,
             Kind::Variable => {
                 if !self.vars.contains(&token.text) {
-                    return Err(self.error(
-                        token.line,
-                        format!("undefined variable {}", quote(&token.text, false)),
-                    ));
+                    return Err(self.error(token.line, format!("undefined variable {}", quote(&token.text, false))));
                 }
                 Arg::Variable(token.text, Vec::new())
             }
@@ -639,9 +604,7 @@ impl Parser {
                     value,
                 }
             }
-            Kind::LeftParen => Arg::Pipe(Box::new(
-                self.pipeline("parenthesized pipeline", PipeEnd::Paren)?,
-            )),
+            Kind::LeftParen => Arg::Pipe(Box::new(self.pipeline("parenthesized pipeline", PipeEnd::Paren)?)),
             Kind::String | Kind::RawString => Arg::String(self.unquote(&token)?),
             _ => {
                 self.backup();
@@ -670,10 +633,7 @@ impl Parser {
 fn number_literal(text: &str) -> std::result::Result<Number, String> {
     let illegal = || format!("illegal number syntax: {}", quote(text, false));
     if text.ends_with('i') {
-        return Err(format!(
-            "complex numbers are not supported: {}",
-            quote(text, false)
-        ));
+        return Err(format!("complex numbers are not supported: {}", quote(text, false)));
     }
     let (negative, body) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -689,10 +649,7 @@ fn number_literal(text: &str) -> std::result::Result<Number, String> {
     };
     if looks_float {
         if is_hex {
-            return Err(format!(
-                "hexadecimal floats are not supported: {}",
-                quote(text, false)
-            ));
+            return Err(format!("hexadecimal floats are not supported: {}", quote(text, false)));
         }
         let cleaned: String = body.chars().filter(|c| *c != '_').collect();
         let value: f64 = cleaned.parse().map_err(|_| illegal())?;

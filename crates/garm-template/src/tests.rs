@@ -12,10 +12,7 @@ fn render(src: &str, data: &Value) -> String {
 }
 
 fn render_go_map(src: &str, data: &Value) -> String {
-    parse(src)
-        .unwrap()
-        .render_with(data, MissingKey::NoValue)
-        .unwrap()
+    parse(src).unwrap().render_with(data, MissingKey::NoValue).unwrap()
 }
 
 fn parse_error(src: &str) -> TemplateError {
@@ -70,10 +67,7 @@ fn fields_chain_through_objects() {
     assert_eq!(render("{{.Name}}", &data), "garm-abc");
     assert_eq!(render("{{ .Nested.Inner.Value }}", &data), "deep");
     assert_eq!(render("{{.Nested.Inner}}", &data), "map[Value:deep]");
-    assert_eq!(
-        render("{{ $.Name }}-{{ . | len }}", &json!({"Name": "x"})),
-        "x-1"
-    );
+    assert_eq!(render("{{ $.Name }}-{{ . | len }}", &json!({"Name": "x"})), "x-1");
     assert_eq!(render("{{.}}", &json!("plain")), "plain");
 }
 
@@ -88,10 +82,7 @@ fn values_print_like_go() {
         render("{{ 1e6 }} {{ 0x10 }} {{ 'a' }} {{ -3 }}", &data),
         "1e+06 16 97 -3"
     );
-    assert_eq!(
-        render(r#"{{ "a\tb" }} {{ `raw\n` }}"#, &data),
-        "a\tb raw\\n"
-    );
+    assert_eq!(render(r#"{{ "a\tb" }} {{ `raw\n` }}"#, &data), "a\tb raw\\n");
 }
 
 #[test]
@@ -107,10 +98,7 @@ fn missing_keys_render_empty_for_struct_like_contexts() {
         render(r#"{{ eq .Missing "" }} {{ eq .Missing 0 }}"#, &data),
         "true true"
     );
-    assert_eq!(
-        render(r#"{{ index .Missing "k" }}|{{ index .Map "zz" }}"#, &data),
-        "|"
-    );
+    assert_eq!(render(r#"{{ index .Missing "k" }}|{{ index .Map "zz" }}"#, &data), "|");
 }
 
 #[test]
@@ -132,10 +120,7 @@ fn missing_keys_fail_in_error_mode() {
         .unwrap()
         .render_with(&ctx(), MissingKey::Error)
         .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        r#"line 2: map has no entry for key "Missing""#
-    );
+    assert_eq!(err.to_string(), r#"line 2: map has no entry for key "Missing""#);
 }
 
 #[test]
@@ -187,11 +172,7 @@ fn if_else_chains_use_go_truthiness() {
     ];
     for (field, expected) in cases {
         let src = format!("{{{{if .{field}}}}}T{{{{else}}}}F{{{{end}}}}");
-        assert_eq!(
-            render(&src, &data),
-            if expected { "T" } else { "F" },
-            "{field}"
-        );
+        assert_eq!(render(&src, &data), if expected { "T" } else { "F" }, "{field}");
     }
     let src = "{{if .No}}a{{else if .Zero}}b{{else if .Count}}c{{else}}d{{end}}";
     assert_eq!(render(src, &data), "c");
@@ -201,27 +182,15 @@ fn if_else_chains_use_go_truthiness() {
 #[test]
 fn range_visits_arrays_objects_and_integers() {
     let data = ctx();
-    assert_eq!(
-        render("{{range .Labels}}<{{.}}>{{end}}", &data),
-        "<linux><x64>"
-    );
+    assert_eq!(render("{{range .Labels}}<{{.}}>{{end}}", &data), "<linux><x64>");
     assert_eq!(
         render("{{range $i, $v := .Labels}}{{$i}}={{$v}};{{end}}", &data),
         "0=linux;1=x64;"
     );
-    assert_eq!(
-        render("{{range $k, $v := .Map}}{{$k}}{{$v}}{{end}}", &data),
-        "a1b2c3"
-    );
+    assert_eq!(render("{{range $k, $v := .Map}}{{$k}}{{$v}}{{end}}", &data), "a1b2c3");
     assert_eq!(render("{{range $v := .Map}}{{$v}}{{end}}", &data), "123");
-    assert_eq!(
-        render("{{range .EmptyList}}x{{else}}none{{end}}", &data),
-        "none"
-    );
-    assert_eq!(
-        render("{{range .Missing}}x{{else}}none{{end}}", &data),
-        "none"
-    );
+    assert_eq!(render("{{range .EmptyList}}x{{else}}none{{end}}", &data), "none");
+    assert_eq!(render("{{range .Missing}}x{{else}}none{{end}}", &data), "none");
     assert_eq!(render("{{range .Null}}x{{else}}none{{end}}", &data), "none");
     assert_eq!(render("{{range 3}}{{.}}{{end}}", &data), "012");
     assert_eq!(
@@ -233,8 +202,7 @@ fn range_visits_arrays_objects_and_integers() {
 #[test]
 fn range_supports_break_and_continue() {
     let data = json!({"N": [1, 2, 3, 4, 5]});
-    let src =
-        "{{range .N}}{{if eq . 2}}{{continue}}{{end}}{{if gt . 3}}{{break}}{{end}}{{.}}{{end}}";
+    let src = "{{range .N}}{{if eq . 2}}{{continue}}{{end}}{{if gt . 3}}{{break}}{{end}}{{.}}{{end}}";
     assert_eq!(render(src, &data), "13");
 }
 
@@ -247,25 +215,13 @@ fn range_over_a_string_is_an_error() {
 #[test]
 fn with_rebinds_dot_and_has_else() {
     let data = ctx();
+    assert_eq!(render("{{with .Nested.Inner}}{{.Value}}{{end}}", &data), "deep");
+    assert_eq!(render("{{with .Empty}}x{{else}}empty{{end}}", &data), "empty");
     assert_eq!(
-        render("{{with .Nested.Inner}}{{.Value}}{{end}}", &data),
-        "deep"
-    );
-    assert_eq!(
-        render("{{with .Empty}}x{{else}}empty{{end}}", &data),
-        "empty"
-    );
-    assert_eq!(
-        render(
-            "{{with .Empty}}a{{else with .Name}}{{.}}{{else}}c{{end}}",
-            &data
-        ),
+        render("{{with .Empty}}a{{else with .Name}}{{.}}{{else}}c{{end}}", &data),
         "garm-abc"
     );
-    assert_eq!(
-        render("{{with $x := .Count}}{{$x}}{{.}}{{end}}", &data),
-        "33"
-    );
+    assert_eq!(render("{{with $x := .Count}}{{$x}}{{.}}{{end}}", &data), "33");
 }
 
 #[test]
@@ -273,10 +229,7 @@ fn variables_declare_assign_and_scope() {
     let data = ctx();
     assert_eq!(render("{{$x := 1}}{{$x}}{{$x = 2}}{{$x}}", &data), "12");
     assert_eq!(
-        render(
-            "{{$x := \"out\"}}{{if true}}{{$x := \"in\"}}{{$x}}{{end}}{{$x}}",
-            &data
-        ),
+        render("{{$x := \"out\"}}{{if true}}{{$x := \"in\"}}{{$x}}{{end}}{{$x}}", &data),
         "inout"
     );
     assert_eq!(
@@ -293,15 +246,9 @@ fn pipelines_pass_the_value_as_last_argument() {
     let data = ctx();
     assert_eq!(render(r#"{{ .Name | printf "%s!" }}"#, &data), "garm-abc!");
     assert_eq!(render(r#"{{ "abc" | len }}"#, &data), "3");
-    assert_eq!(
-        render(r#"{{ .Labels | len | printf "%03d" }}"#, &data),
-        "002"
-    );
+    assert_eq!(render(r#"{{ .Labels | len | printf "%03d" }}"#, &data), "002");
     assert_eq!(render("{{ (len .Labels) }}", &data), "2");
-    assert_eq!(
-        render(r#"{{ (index .Nested "Inner").Value }}"#, &data),
-        "deep"
-    );
+    assert_eq!(render(r#"{{ (index .Nested "Inner").Value }}"#, &data), "deep");
     assert_eq!(render(r#"{{ index .Nested.List 1 }}"#, &data), "20");
     assert_eq!(
         render(r#"{{ printf "%s-%d" .Name (len .Labels) }}"#, &data),
@@ -312,24 +259,15 @@ fn pipelines_pass_the_value_as_last_argument() {
 #[test]
 fn and_or_short_circuit_and_return_the_deciding_value() {
     let data = ctx();
-    assert_eq!(
-        render(r#"{{ or .Empty .Missing "fallback" }}"#, &data),
-        "fallback"
-    );
+    assert_eq!(render(r#"{{ or .Empty .Missing "fallback" }}"#, &data), "fallback");
     assert_eq!(render(r#"{{ or .Name "fallback" }}"#, &data), "garm-abc");
     assert_eq!(render(r#"{{ and .Name .Count }}"#, &data), "3");
     assert_eq!(render(r#"{{ and .Name .Zero .Count }}"#, &data), "0");
     // The erroring index is never evaluated.
-    assert_eq!(
-        render(r#"{{ and .No (index .Labels 10) }}"#, &data),
-        "false"
-    );
+    assert_eq!(render(r#"{{ and .No (index .Labels 10) }}"#, &data), "false");
     assert_eq!(render(r#"{{ or .Yes (index .Labels 10) }}"#, &data), "true");
     assert_eq!(render(r#"{{ .Empty | or "piped" }}"#, &data), "piped");
-    assert_eq!(
-        render("{{ not .Yes }} {{ not .Empty }}", &data),
-        "false true"
-    );
+    assert_eq!(render("{{ not .Yes }} {{ not .Empty }}", &data), "false true");
 }
 
 #[test]
@@ -344,20 +282,11 @@ fn comparisons_follow_go_rules() {
     );
     assert_eq!(render(r#"{{ lt "a" "b" }}"#, &data), "true");
     assert_eq!(render("{{ eq .Null nil }}", &data), "true");
-    assert_eq!(
-        render("{{ eq .Ratio 2.5 }} {{ lt .Count 3.5 }}", &data),
-        "true true"
-    );
+    assert_eq!(render("{{ eq .Ratio 2.5 }} {{ lt .Count 3.5 }}", &data), "true true");
     let err = exec_error(r#"{{ eq .Name 1 }}"#, &data);
-    assert_eq!(
-        err.message(),
-        "error calling eq: incompatible types for comparison"
-    );
+    assert_eq!(err.message(), "error calling eq: incompatible types for comparison");
     let err = exec_error(r#"{{ lt .Yes .No }}"#, &data);
-    assert_eq!(
-        err.message(),
-        "error calling lt: invalid type for comparison"
-    );
+    assert_eq!(err.message(), "error calling lt: invalid type for comparison");
     let err = exec_error(r#"{{ eq .Labels .Labels }}"#, &data);
     assert_eq!(err.message(), "error calling eq: non-comparable types");
 }
@@ -368,10 +297,7 @@ fn index_len_and_slice() {
     assert_eq!(render(r#"{{ index .Map "b" }}"#, &data), "2");
     assert_eq!(render(r#"{{ index .Nested "List" 0 }}"#, &data), "10");
     assert_eq!(render(r#"{{ index "abc" 1 }}"#, &data), "98");
-    assert_eq!(
-        render("{{ len .Map }} {{ len .Name }} {{ len \"é\" }}", &data),
-        "3 8 2"
-    );
+    assert_eq!(render("{{ len .Map }} {{ len .Name }} {{ len \"é\" }}", &data), "3 8 2");
     assert_eq!(
         render(r#"{{ slice .Name 0 4 }} {{ slice .Labels 1 }}"#, &data),
         "garm [x64]"
@@ -391,10 +317,7 @@ fn print_functions_match_fmt() {
         render(r#"{{ printf "%v|%q|%5.1f" .Labels .Name .Ratio }}"#, &data),
         r#"[linux x64]|"garm-abc"|  2.5"#
     );
-    assert_eq!(
-        render(r#"{{ printf "%d" .Name }}"#, &data),
-        "%!d(string=garm-abc)"
-    );
+    assert_eq!(render(r#"{{ printf "%d" .Name }}"#, &data), "%!d(string=garm-abc)");
     assert_eq!(render("{{ print nil }}", &data), "<nil>");
 }
 
@@ -443,17 +366,9 @@ fn parse_errors_name_the_line() {
         ("{{if .A}}\nno end\n", 3, "unexpected EOF"),
         ("\n\n{{ $x }}", 3, r#"undefined variable "$x""#),
         ("{{ \"abc }}", 1, "unterminated quoted string"),
-        (
-            "{{/* x */ .A }}",
-            1,
-            "comment ends before closing delimiter",
-        ),
+        ("{{/* x */ .A }}", 1, "comment ends before closing delimiter"),
         ("{{/* never closed", 1, "unclosed comment"),
-        (
-            "{{ .A | \"x\" }}",
-            1,
-            "non executable command in pipeline stage 2",
-        ),
+        ("{{ .A | \"x\" }}", 1, "non executable command in pipeline stage 2"),
         ("\n{{break}}", 2, "{{break}} outside {{range}}"),
         ("{{ }}", 1, "missing value for command"),
         ("{{ if }}{{ end }}", 1, "missing value for if"),
@@ -467,26 +382,14 @@ fn parse_errors_name_the_line() {
             1,
             "too many declarations in range",
         ),
-        (
-            "{{ if $a, $b := . }}{{ end }}",
-            1,
-            "too many declarations in if",
-        ),
+        ("{{ if $a, $b := . }}{{ end }}", 1, "too many declarations in if"),
         ("{{ \"a\".B }}", 1, r#"unexpected . after term "\"a\"""#),
-        (
-            "{{if .A}}{{else}}{{else}}{{end}}",
-            1,
-            "expected end; found {{else}}",
-        ),
+        ("{{if .A}}{{else}}{{else}}{{end}}", 1, "expected end; found {{else}}"),
         ("{{ end x }}", 1, r#"unexpected "x" in end"#),
     ];
     for (src, line, message) in cases {
         let err = parse_error(src);
-        assert_eq!(
-            (err.line(), err.message()),
-            (line, message),
-            "source {src:?}"
-        );
+        assert_eq!((err.line(), err.message()), (line, message), "source {src:?}");
         assert_eq!(err.to_string(), format!("line {line}: {message}"));
     }
 }
@@ -501,10 +404,7 @@ fn multi_line_actions_are_allowed() {
 fn execution_errors_name_the_line() {
     let data = ctx();
     let err = exec_error("ok\n\n{{ index .Labels 9 }}", &data);
-    assert_eq!(
-        err.to_string(),
-        "line 3: error calling index: index out of range: 9"
-    );
+    assert_eq!(err.to_string(), "line 3: error calling index: index out of range: 9");
     let err = exec_error("{{ nil }}", &data);
     assert_eq!(err.message(), "nil is not a command");
     let err = exec_error("{{ not 1 2 }}", &data);
@@ -545,10 +445,7 @@ DIR="{{ or (index .ExtraContext "RunnerDir") "/home/runner/actions-runner" }}"
 #[test]
 fn if_pipeline_variables_are_visible_in_both_branches() {
     let data = ctx();
-    assert_eq!(
-        render("{{if $x := .Empty}}a{{else}}[{{$x}}]{{end}}", &data),
-        "[]"
-    );
+    assert_eq!(render("{{if $x := .Empty}}a{{else}}[{{$x}}]{{end}}", &data), "[]");
     assert_eq!(render("{{if $x := .Name}}{{$x}}{{end}}", &data), "garm-abc");
 }
 

@@ -87,10 +87,7 @@ pub(crate) fn project<'d>(parent: Cow<'d, Value>, key: Key<'_>) -> Option<Cow<'d
         },
         Cow::Owned(mut value) => match key {
             Key::Field(name) => value.as_object_mut()?.remove(name).map(Cow::Owned),
-            Key::Index(i) => value
-                .as_array_mut()?
-                .get_mut(i)
-                .map(|v| Cow::Owned(v.take())),
+            Key::Index(i) => value.as_array_mut()?.get_mut(i).map(|v| Cow::Owned(v.take())),
         },
     }
 }

@@ -45,10 +45,8 @@ struct Raw {
 impl Config {
     /// Reads `path`; relative directories are taken relative to the config file's directory.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let raw: Raw =
-            toml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let raw: Raw = toml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
         let base = std::path::absolute(path)?
             .parent()
             .map(Path::to_path_buf)
@@ -80,8 +78,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> anyhow::Result<Config> {
-        let path =
-            std::env::temp_dir().join(format!("garm-test-provider-{}.toml", uuid::Uuid::new_v4()));
+        let path = std::env::temp_dir().join(format!("garm-test-provider-{}.toml", uuid::Uuid::new_v4()));
         std::fs::write(&path, text).unwrap();
         let res = Config::load(&path);
         std::fs::remove_file(&path).unwrap();
@@ -104,10 +101,7 @@ mod tests {
         assert_eq!(config.state_dir, std::env::temp_dir().join("state"));
         assert_eq!(config.sandbox_dir, PathBuf::from("/srv/sandboxes"));
         assert_eq!(config.fail_on, [Command::DeleteInstance]);
-        assert_eq!(
-            config.hang_on,
-            [Command::CreateInstance, Command::ListInstances]
-        );
+        assert_eq!(config.hang_on, [Command::CreateInstance, Command::ListInstances]);
         assert!(config.garbage_on.is_empty());
         assert_eq!(config.fail_create_times, 2);
         assert!(config.run_userdata);

@@ -35,18 +35,11 @@ fn prepare(ctx: &Context) -> Result<SandboxProvider, ProviderError> {
         }
     }
     if config.fail_on.contains(&ctx.command) {
-        return Err(ProviderError::failed(format!(
-            "configured to fail {}",
-            ctx.command
-        )));
+        return Err(ProviderError::failed(format!("configured to fail {}", ctx.command)));
     }
     if config.garbage_on.contains(&ctx.command) {
-        println!(
-            "garm-test-provider was told to print garbage for {}",
-            ctx.command
-        );
+        println!("garm-test-provider was told to print garbage for {}", ctx.command);
         std::process::exit(0);
     }
-    SandboxProvider::new(config)
-        .map_err(|err| ProviderError::caused_by("cannot open the state directories", err))
+    SandboxProvider::new(config).map_err(|err| ProviderError::caused_by("cannot open the state directories", err))
 }

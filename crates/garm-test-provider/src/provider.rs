@@ -59,11 +59,7 @@ impl SandboxProvider {
     }
 
     /// Starts the install script of `bootstrap`, if userdata runs and the extra specs carry one.
-    fn run_userdata(
-        &self,
-        bootstrap: &BootstrapInstance,
-        dir: &std::path::Path,
-    ) -> anyhow::Result<Option<i32>> {
+    fn run_userdata(&self, bootstrap: &BootstrapInstance, dir: &std::path::Path) -> anyhow::Result<Option<i32>> {
         if !self.config.run_userdata {
             return Ok(None);
         }
@@ -83,21 +79,13 @@ fn install_template(bootstrap: &BootstrapInstance) -> anyhow::Result<Option<Vec<
     let Some(template) = specs.get("runner_install_template") else {
         return Ok(None);
     };
-    let text = template
-        .as_str()
-        .context("runner_install_template is not a string")?;
-    let script = STANDARD
-        .decode(text)
-        .context("runner_install_template is not base64")?;
+    let text = template.as_str().context("runner_install_template is not a string")?;
+    let script = STANDARD.decode(text).context("runner_install_template is not base64")?;
     Ok(Some(script))
 }
 
 impl Provider for SandboxProvider {
-    fn create_instance(
-        &self,
-        ctx: &Context,
-        bootstrap: BootstrapInstance,
-    ) -> Result<ProviderInstance, ProviderError> {
+    fn create_instance(&self, ctx: &Context, bootstrap: BootstrapInstance) -> Result<ProviderInstance, ProviderError> {
         let name = bootstrap.name.clone();
         if !is_safe_name(&name) {
             return Err(ProviderError::failed(format!(
@@ -164,27 +152,15 @@ impl Provider for SandboxProvider {
 
     fn delete_instance(&self, _ctx: &Context, instance_id: &str) -> Result<(), ProviderError> {
         let record = self.find(instance_id)?;
-        self.destroy(&record)
-            .map_err(failed("cannot delete the instance"))
+        self.destroy(&record).map_err(failed("cannot delete the instance"))
     }
 
-    fn get_instance(
-        &self,
-        _ctx: &Context,
-        instance_id: &str,
-    ) -> Result<ProviderInstance, ProviderError> {
+    fn get_instance(&self, _ctx: &Context, instance_id: &str) -> Result<ProviderInstance, ProviderError> {
         Ok(self.find(instance_id)?.instance)
     }
 
-    fn list_instances(
-        &self,
-        ctx: &Context,
-        pool_id: &str,
-    ) -> Result<Vec<ProviderInstance>, ProviderError> {
-        let records = self
-            .store
-            .all()
-            .map_err(failed("cannot read the instance records"))?;
+    fn list_instances(&self, ctx: &Context, pool_id: &str) -> Result<Vec<ProviderInstance>, ProviderError> {
+        let records = self.store.all().map_err(failed("cannot read the instance records"))?;
         Ok(records
             .into_iter()
             .filter(|record| record.controller_id == ctx.controller_id && record.pool_id == pool_id)
@@ -193,16 +169,12 @@ impl Provider for SandboxProvider {
     }
 
     fn remove_all_instances(&self, ctx: &Context) -> Result<(), ProviderError> {
-        let records = self
-            .store
-            .all()
-            .map_err(failed("cannot read the instance records"))?;
+        let records = self.store.all().map_err(failed("cannot read the instance records"))?;
         for record in records
             .iter()
             .filter(|record| record.controller_id == ctx.controller_id)
         {
-            self.destroy(record)
-                .map_err(failed("cannot delete an instance"))?;
+            self.destroy(record).map_err(failed("cannot delete an instance"))?;
         }
         Ok(())
     }

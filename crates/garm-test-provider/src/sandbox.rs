@@ -53,29 +53,19 @@ pub fn kill_sandbox_processes(dir: &Path) {
         return;
     };
     // Never our own group, whatever a confused environment says.
-    let own_group = i32::try_from(std::process::id())
-        .ok()
-        .and_then(process_group);
+    let own_group = i32::try_from(std::process::id()).ok().and_then(process_group);
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else {
             continue;
         };
         // Unreadable (another user's, or already gone) processes are not ours.
         let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
             continue;
         };
-        if !environ
-            .split(|byte| *byte == 0)
-            .any(|var| var == marker.as_bytes())
-        {
+        if !environ.split(|byte| *byte == 0).any(|var| var == marker.as_bytes()) {
             continue;
         }
-        if let Some(pgid) = process_group(pid).filter(|pgid| *pgid > 1 && Some(*pgid) != own_group)
-        {
+        if let Some(pgid) = process_group(pid).filter(|pgid| *pgid > 1 && Some(*pgid) != own_group) {
             let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);

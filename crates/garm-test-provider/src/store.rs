@@ -31,8 +31,7 @@ impl Store {
             attempts: state_dir.join("create-attempts"),
         };
         for dir in [&store.instances, &store.attempts] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         Ok(store)
     }
@@ -48,11 +47,9 @@ impl Store {
         }
         let path = self.path(name);
         match std::fs::read(&path) {
-            Ok(bytes) => {
-                Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                    format!("corrupt record {}", path.display())
-                })?))
-            }
+            Ok(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).with_context(|| format!("corrupt record {}", path.display()))?,
+            )),
             Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -61,14 +58,9 @@ impl Store {
     /// Writes the record atomically (other provider processes may read it concurrently).
     pub fn put(&self, record: &Record) -> anyhow::Result<()> {
         let name = &record.instance.name;
-        anyhow::ensure!(
-            is_safe_name(name),
-            "{name:?} cannot be used as an instance name"
-        );
+        anyhow::ensure!(is_safe_name(name), "{name:?} cannot be used as an instance name");
         let path = self.path(name);
-        let temp = self
-            .instances
-            .join(format!(".{name}.{}.tmp", std::process::id()));
+        let temp = self.instances.join(format!(".{name}.{}.tmp", std::process::id()));
         std::fs::write(&temp, serde_json::to_vec_pretty(record)?)
             .with_context(|| format!("cannot write {}", temp.display()))?;
         std::fs::rename(&temp, &path).with_context(|| format!("cannot write {}", path.display()))
@@ -87,10 +79,7 @@ impl Store {
         for entry in std::fs::read_dir(&self.instances)? {
             let file_name = entry?.file_name();
             let file_name = file_name.to_string_lossy();
-            if let Some(name) = file_name
-                .strip_suffix(".json")
-                .filter(|name| is_safe_name(name))
-            {
+            if let Some(name) = file_name.strip_suffix(".json").filter(|name| is_safe_name(name)) {
                 names.push(name.to_owned());
             }
         }
@@ -107,16 +96,10 @@ impl Store {
     pub fn next_create_attempt(&self) -> anyhow::Result<u32> {
         for attempt in 1.. {
             let marker = self.attempts.join(attempt.to_string());
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&marker)
-            {
+            match OpenOptions::new().write(true).create_new(true).open(&marker) {
                 Ok(_) => return Ok(attempt),
                 Err(err) if err.kind() == ErrorKind::AlreadyExists => continue,
-                Err(err) => {
-                    return Err(err).with_context(|| format!("cannot create {}", marker.display()))
-                }
+                Err(err) => return Err(err).with_context(|| format!("cannot create {}", marker.display())),
             }
         }
         unreachable!("the attempt counter is unbounded")
@@ -147,8 +130,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_attempts_count_up() {
-        let dir =
-            std::env::temp_dir().join(format!("garm-test-provider-store-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("garm-test-provider-store-{}", uuid::Uuid::new_v4()));
         let store = Store::open(&dir).unwrap();
         let record = Record {
             instance: ProviderInstance {

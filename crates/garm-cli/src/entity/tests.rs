@@ -50,9 +50,7 @@ fn repo_show_lists_failure_reason_pools_and_events() {
     assert!(rendered.contains("| Events               | 2026-07-01T10:00:01 INFO: started"));
     let mut running = sample_repo();
     running["pool_manager_status"]["running"] = json!(true);
-    assert!(!entity_table(Kind::Repo, &running)
-        .render()
-        .contains("Failure reason"));
+    assert!(!entity_table(Kind::Repo, &running).render().contains("Failure reason"));
 }
 
 #[test]

@@ -36,10 +36,7 @@ fn valid_extra_specs_are_sent_as_json_values() {
 fn invalid_extra_specs_fail_before_any_request() {
     let err = create_body(&add_args(&["--extra-specs", r#"{"confidential": true"#])).unwrap_err();
     let message = err.to_string();
-    assert!(
-        message.starts_with("--extra-specs is not valid JSON: "),
-        "{message}"
-    );
+    assert!(message.starts_with("--extra-specs is not valid JSON: "), "{message}");
     assert!(message.contains("line 1"), "{message}");
 }
 
@@ -75,10 +72,7 @@ fn create_body_applies_go_defaults_and_splits_tags() {
 #[test]
 fn create_body_rejects_what_garm_would_reject() {
     let err = create_body(&add_args(&["--min-idle-runners", "6"])).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "min_idle_runners cannot be larger than max_runners"
-    );
+    assert_eq!(err.to_string(), "min_idle_runners cannot be larger than max_runners");
     assert!(create_body(&add_args(&["--os-type", "plan9"])).is_err());
     assert!(create_body(&add_args(&["--os-arch", "i386"])).is_err());
 }

@@ -78,12 +78,12 @@ impl Authenticator {
                 installation_id,
                 private_key_pem,
             } => {
-                let key = EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(
-                    |err| ForgeError::InvalidConfig {
+                let key = EncodingKey::from_rsa_pem(private_key_pem.expose().as_bytes()).map_err(|err| {
+                    ForgeError::InvalidConfig {
                         what: "GitHub App private key",
                         source: Some(err.into()),
-                    },
-                )?;
+                    }
+                })?;
                 // Signing once now reports a PEM that holds no usable RSA key at construction.
                 app_jwt(app_id, &key, Utc::now())?;
                 Self::App {

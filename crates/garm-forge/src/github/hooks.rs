@@ -43,14 +43,12 @@ struct WireHookConfig {
 
 /// GitHub sends `"0"`/`"1"` and documents a number too.
 fn insecure_ssl<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    Ok(
-        match Option::<serde_json::Value>::deserialize(deserializer)? {
-            Some(serde_json::Value::String(text)) => text.trim() == "1",
-            Some(serde_json::Value::Number(number)) => number.as_u64() == Some(1),
-            Some(serde_json::Value::Bool(flag)) => flag,
-            _ => false,
-        },
-    )
+    Ok(match Option::<serde_json::Value>::deserialize(deserializer)? {
+        Some(serde_json::Value::String(text)) => text.trim() == "1",
+        Some(serde_json::Value::Number(number)) => number.as_u64() == Some(1),
+        Some(serde_json::Value::Bool(flag)) => flag,
+        _ => false,
+    })
 }
 
 impl From<WireHook> for Hook {

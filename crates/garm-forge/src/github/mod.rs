@@ -19,8 +19,7 @@ pub use auth::Auth;
 pub use hooks::Hook;
 pub use rate_limit::RateLimitState;
 pub use runners::{
-    JitConfig, RateBucket, RateLimits, RegistrationToken, Runner, RunnerDownload, RunnerGroup,
-    RunnerStatus,
+    JitConfig, RateBucket, RateLimits, RegistrationToken, Runner, RunnerDownload, RunnerGroup, RunnerStatus,
 };
 
 const USER_AGENT: &str = concat!("garm-rs/", env!("CARGO_PKG_VERSION"));
@@ -104,12 +103,11 @@ impl GithubClient {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60));
         if let Some(bundle) = &endpoint.ca_cert_bundle {
-            let certificates = reqwest::Certificate::from_pem_bundle(bundle).map_err(|err| {
-                ForgeError::InvalidConfig {
+            let certificates =
+                reqwest::Certificate::from_pem_bundle(bundle).map_err(|err| ForgeError::InvalidConfig {
                     what: "CA bundle",
                     source: Some(err.into()),
-                }
-            })?;
+                })?;
             if certificates.is_empty() {
                 return Err(ForgeError::InvalidConfig {
                     what: "CA bundle holds no certificate",
@@ -145,10 +143,7 @@ impl GithubClient {
 
     /// The rate limit as last reported by GitHub.
     pub fn rate_limit_state(&self) -> RateLimitState {
-        self.rate
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.rate.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// `api_base_url` joined with path segments (each percent-encoded).
@@ -227,20 +222,14 @@ impl GithubClient {
             tracing::debug!(%status, ?request_id, url = %strip_query(&url), "github answered");
         }
         let body = response.bytes().await.map_err(transport)?.to_vec();
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        Ok(Answer { status, headers, body })
     }
 
     /// Classifies a non-2xx answer; a rate-limit answer also holds off later requests.
     fn error_for(&self, answer: &Answer, what: &'static str) -> ForgeError {
         let message = error_message(&answer.body);
         let now = Utc::now();
-        if let Some(reset_at) =
-            rate_limit::limited_until(answer.status, &answer.headers, &message, now)
-        {
+        if let Some(reset_at) = rate_limit::limited_until(answer.status, &answer.headers, &message, now) {
             self.rate
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -258,11 +247,7 @@ impl GithubClient {
         }
     }
 
-    async fn get_json<T: DeserializeOwned>(
-        &self,
-        url: Url,
-        what: &'static str,
-    ) -> Result<T, ForgeError> {
+    async fn get_json<T: DeserializeOwned>(&self, url: Url, what: &'static str) -> Result<T, ForgeError> {
         let answer = self.call(Method::GET, url, None, what).await?;
         decode(&answer.body, what)
     }
@@ -310,12 +295,7 @@ fn error_message(body: &[u8]) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|error| {
-            error
-                .as_str()
-                .or(error["message"].as_str())
-                .or(error["code"].as_str())
-        })
+        .filter_map(|error| error.as_str().or(error["message"].as_str()).or(error["code"].as_str()))
         .collect();
     if !details.is_empty() {
         message = format!("{message} ({})", details.join("; "));

@@ -105,11 +105,10 @@ pub(super) fn next_link(headers: &HeaderMap) -> Option<Url> {
         .find_map(|link| {
             let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
             let is_next = params.split(';').any(|param| {
-                param.trim().strip_prefix("rel=").is_some_and(|rel| {
-                    rel.trim_matches('"')
-                        .split_whitespace()
-                        .any(|r| r == "next")
-                })
+                param
+                    .trim()
+                    .strip_prefix("rel=")
+                    .is_some_and(|rel| rel.trim_matches('"').split_whitespace().any(|r| r == "next"))
             });
             is_next.then(|| Url::parse(target).ok()).flatten()
         })
@@ -152,9 +151,7 @@ mod tests {
 
     #[test]
     fn retry_after_wins_over_reset_and_accepts_http_dates() {
-        let now = DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().to_utc();
         let forbidden = StatusCode::FORBIDDEN;
         let seconds = headers(&[("retry-after", "120"), ("x-ratelimit-remaining", "0")]);
         assert_eq!(

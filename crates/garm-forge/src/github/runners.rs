@@ -57,11 +57,7 @@ fn label_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
         name: String,
     }
     let labels = Option::<Vec<Label>>::deserialize(deserializer)?;
-    Ok(labels
-        .into_iter()
-        .flatten()
-        .map(|label| label.name)
-        .collect())
+    Ok(labels.into_iter().flatten().map(|label| label.name).collect())
 }
 
 /// A registration token for `config.sh --token`; valid for an hour, for any number of runners.
@@ -160,16 +156,11 @@ impl GithubClient {
     /// Every runner of the scope (`GET {scope}/actions/runners`, all pages).
     pub async fn list_runners(&self, scope: &Scope) -> Result<Vec<Runner>, ForgeError> {
         let url = self.scope_url(scope, &["actions", "runners"]);
-        self.get_all(url, "runner scope", |page: RunnerPage| page.runners)
-            .await
+        self.get_all(url, "runner scope", |page: RunnerPage| page.runners).await
     }
 
     /// Removes a runner; one GitHub no longer has is [`Removed::Gone`], a busy one [`ForgeError::RunnerBusy`].
-    pub async fn remove_runner(
-        &self,
-        scope: &Scope,
-        runner_id: i64,
-    ) -> Result<Removed, ForgeError> {
+    pub async fn remove_runner(&self, scope: &Scope, runner_id: i64) -> Result<Removed, ForgeError> {
         let id = runner_id.to_string();
         let url = self.scope_url(scope, &["actions", "runners", &id]);
         match self.call(Method::DELETE, url, None, "runner").await {
@@ -181,10 +172,7 @@ impl GithubClient {
     }
 
     /// `POST {scope}/actions/runners/registration-token`.
-    pub async fn create_registration_token(
-        &self,
-        scope: &Scope,
-    ) -> Result<RegistrationToken, ForgeError> {
+    pub async fn create_registration_token(&self, scope: &Scope) -> Result<RegistrationToken, ForgeError> {
         let what = "registration token";
         let url = self.scope_url(scope, &["actions", "runners", "registration-token"]);
         let answer = self.call(Method::POST, url, None, what).await?;
@@ -222,10 +210,7 @@ impl GithubClient {
     }
 
     /// `GET {scope}/actions/runners/downloads`.
-    pub async fn list_runner_downloads(
-        &self,
-        scope: &Scope,
-    ) -> Result<Vec<RunnerDownload>, ForgeError> {
+    pub async fn list_runner_downloads(&self, scope: &Scope) -> Result<Vec<RunnerDownload>, ForgeError> {
         let url = self.scope_url(scope, &["actions", "runners", "downloads"]);
         self.get_json(url, "runner downloads").await
     }
@@ -239,19 +224,12 @@ impl GithubClient {
             return Ok(Vec::new());
         }
         let url = self.scope_url(scope, &["actions", "runner-groups"]);
-        self.get_all(url, "runner groups", |page: RunnerGroupPage| {
-            page.runner_groups
-        })
-        .await
+        self.get_all(url, "runner groups", |page: RunnerGroupPage| page.runner_groups)
+            .await
     }
 
     /// `GET /repos/{owner}/{repo}/actions/jobs/{job_id}`: the job as GitHub sees it now.
-    pub async fn get_workflow_job(
-        &self,
-        owner: &str,
-        repo: &str,
-        job_id: i64,
-    ) -> Result<WorkflowJob, ForgeError> {
+    pub async fn get_workflow_job(&self, owner: &str, repo: &str, job_id: i64) -> Result<WorkflowJob, ForgeError> {
         let id = job_id.to_string();
         let url = self.url(&["repos", owner, repo, "actions", "jobs", &id]);
         self.get_json(url, "workflow job").await

@@ -123,9 +123,7 @@ impl Delivery {
             None => header(headers, TARGET_TYPE)?,
         };
         let content_type = match header(headers, "content-type")? {
-            Some(value) if media_type(&value) == "application/x-www-form-urlencoded" => {
-                ContentType::Form
-            }
+            Some(value) if media_type(&value) == "application/x-www-form-urlencoded" => ContentType::Form,
             _ => ContentType::Json,
         };
         Ok(Self {
@@ -181,11 +179,9 @@ impl Delivery {
             "workflow_job" => {
                 let json = self.json_body(raw_body)?;
                 let wire: payload::WirePayload =
-                    serde_json::from_slice(&json).map_err(|source| {
-                        WebhookError::MalformedPayload {
-                            event: self.event.clone(),
-                            source,
-                        }
+                    serde_json::from_slice(&json).map_err(|source| WebhookError::MalformedPayload {
+                        event: self.event.clone(),
+                        source,
                     })?;
                 Ok(Event::WorkflowJob(Box::new(wire.into())))
             }

@@ -210,9 +210,7 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-fn non_empty_string<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+fn non_empty_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<String>::deserialize(deserializer)?.filter(|value| !value.is_empty()))
 }
 
@@ -221,9 +219,7 @@ fn non_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D
 }
 
 /// Accepts RFC 3339 strings, Unix seconds, `null` and garbage (as `None`); Gitea's zero time is `None` too.
-fn timestamp<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<DateTime<Utc>>, D::Error> {
+fn timestamp<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     let parsed = match Option::<serde_json::Value>::deserialize(deserializer)? {
         Some(serde_json::Value::String(text)) => DateTime::parse_from_rfc3339(&text)
             .ok()
@@ -247,9 +243,7 @@ mod tests {
     #[test]
     fn endpoint_base_url_keeps_scheme_host_and_explicit_port() {
         assert_eq!(
-            job("https://github.com/o/r/runs/1")
-                .endpoint_base_url()
-                .as_deref(),
+            job("https://github.com/o/r/runs/1").endpoint_base_url().as_deref(),
             Some("https://github.com")
         );
         assert_eq!(

@@ -31,16 +31,9 @@ impl SignatureError {
 /// form-encoded body, not the decoded JSON). The digest comparison is constant-time
 /// (`ring::hmac::verify`); a digest that is not valid hex, or has the wrong length,
 /// is a [`SignatureError::Mismatch`].
-pub fn verify(
-    secret: &[u8],
-    signature_header: Option<&str>,
-    raw_body: &[u8],
-) -> Result<(), SignatureError> {
+pub fn verify(secret: &[u8], signature_header: Option<&str>, raw_body: &[u8]) -> Result<(), SignatureError> {
     let header = signature_header.ok_or(SignatureError::Missing)?;
-    let (algorithm, digest_hex) = header
-        .trim()
-        .split_once('=')
-        .ok_or(SignatureError::Malformed)?;
+    let (algorithm, digest_hex) = header.trim().split_once('=').ok_or(SignatureError::Malformed)?;
     let algorithm = if algorithm.eq_ignore_ascii_case("sha256") {
         hmac::HMAC_SHA256
     } else if algorithm.eq_ignore_ascii_case("sha1") {
@@ -71,11 +64,7 @@ mod tests {
             "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
         );
         assert_eq!(
-            verify(
-                b"It's a Secret to Everybody",
-                Some(&signature),
-                b"Hello, World!"
-            ),
+            verify(b"It's a Secret to Everybody", Some(&signature), b"Hello, World!"),
             Ok(())
         );
     }
@@ -85,9 +74,6 @@ mod tests {
         let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, b"s3cret");
         let header = format!("sha1={}", hex::encode(hmac::sign(&key, b"{}")));
         assert_eq!(verify(b"s3cret", Some(&header), b"{}"), Ok(()));
-        assert_eq!(
-            verify(b"other", Some(&header), b"{}"),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(b"other", Some(&header), b"{}"), Err(SignatureError::Mismatch));
     }
 }

@@ -39,16 +39,13 @@ pub fn org() -> Scope {
 }
 
 pub fn runners_page(seen: &Seen) -> Reply {
-    Reply::json(
-        200,
-        &example("/repos/{owner}/{repo}/actions/runners", "get", "200"),
-    )
-    .header("x-ratelimit-remaining", "4999")
-    .header(
-        "x-ratelimit-reset",
-        (Utc::now() + TimeDelta::hours(1)).timestamp().to_string(),
-    )
-    .header("x-github-request-id", format!("{}:1", seen.path))
+    Reply::json(200, &example("/repos/{owner}/{repo}/actions/runners", "get", "200"))
+        .header("x-ratelimit-remaining", "4999")
+        .header(
+            "x-ratelimit-reset",
+            (Utc::now() + TimeDelta::hours(1)).timestamp().to_string(),
+        )
+        .header("x-github-request-id", format!("{}:1", seen.path))
 }
 
 #[tokio::test]
@@ -87,12 +84,18 @@ async fn runner_list_follows_the_next_link_across_two_pages() {
             }
             return Reply::json(200, &page).header(
                 "link",
-                format!(r#"<{0}{1}?per_page=100&page=1>; rel="prev", <{0}{1}?per_page=100&page=1>; rel="first""#, seen.origin, seen.path),
+                format!(
+                    r#"<{0}{1}?per_page=100&page=1>; rel="prev", <{0}{1}?per_page=100&page=1>; rel="first""#,
+                    seen.origin, seen.path
+                ),
             );
         }
         Reply::json(200, &page).header(
             "link",
-            format!(r#"<{0}{1}?per_page=100&page=2>; rel="next", <{0}{1}?per_page=100&page=2>; rel="last""#, seen.origin, seen.path),
+            format!(
+                r#"<{0}{1}?per_page=100&page=2>; rel="next", <{0}{1}?per_page=100&page=2>; rel="last""#,
+                seen.origin, seen.path
+            ),
         )
     })
     .await;
@@ -117,10 +120,7 @@ async fn ghes_api_prefix_is_kept_when_joining_paths() {
         .list_runners(&Scope::Enterprise("octo-corp".into()))
         .await
         .unwrap();
-    assert_eq!(
-        server.count("GET", "/api/v3/enterprises/octo-corp/actions/runners"),
-        1
-    );
+    assert_eq!(server.count("GET", "/api/v3/enterprises/octo-corp/actions/runners"), 1);
 }
 
 #[tokio::test]
@@ -136,52 +136,30 @@ async fn remove_runner_maps_404_to_gone_and_422_to_busy() {
     })
     .await;
     let client = pat_client(&server);
-    assert_eq!(
-        client.remove_runner(&repo(), 1).await.unwrap(),
-        Removed::Deleted
-    );
-    assert_eq!(
-        client.remove_runner(&repo(), 2).await.unwrap(),
-        Removed::Gone
-    );
+    assert_eq!(client.remove_runner(&repo(), 1).await.unwrap(), Removed::Deleted);
+    assert_eq!(client.remove_runner(&repo(), 2).await.unwrap(), Removed::Gone);
     let busy = client.remove_runner(&repo(), 3).await.unwrap_err();
     assert!(matches!(busy, ForgeError::RunnerBusy), "{busy:?}");
     let unauthorized = client.remove_runner(&repo(), 4).await.unwrap_err();
     assert!(unauthorized.is_unauthorized(), "{unauthorized:?}");
     assert!(!unauthorized.is_retryable());
-    assert_eq!(
-        server.count("DELETE", "/repos/octo-org/octo-repo/actions/runners/1"),
-        1
-    );
+    assert_eq!(server.count("DELETE", "/repos/octo-org/octo-repo/actions/runners/1"), 1);
 }
 
 #[tokio::test]
 async fn registration_token_keeps_its_secret_out_of_debug_output() {
     let server = FakeGithub::start(|seen| {
         assert_eq!(seen.method, "POST");
-        assert_eq!(
-            seen.path,
-            "/orgs/octo-org/actions/runners/registration-token"
-        );
+        assert_eq!(seen.path, "/orgs/octo-org/actions/runners/registration-token");
         Reply::json(
             201,
-            &example(
-                "/orgs/{org}/actions/runners/registration-token",
-                "post",
-                "201",
-            ),
+            &example("/orgs/{org}/actions/runners/registration-token", "post", "201"),
         )
     })
     .await;
-    let token = pat_client(&server)
-        .create_registration_token(&org())
-        .await
-        .unwrap();
+    let token = pat_client(&server).create_registration_token(&org()).await.unwrap();
     assert_eq!(token.token.expose(), "LLBF3JGZDX3P5PMEXLND6TS6FCWO6");
-    assert_eq!(
-        token.expires_at.to_rfc3339(),
-        "2020-01-22T20:13:35.123+00:00"
-    );
+    assert_eq!(token.expires_at.to_rfc3339(), "2020-01-22T20:13:35.123+00:00");
     assert!(!format!("{token:?}").contains("LLBF3"));
 }
 
@@ -234,10 +212,7 @@ async fn jit_config_sends_the_runner_spec_and_maps_conflicts_and_validation() {
         .generate_jit_config(&repo(), "taken", 1, &labels, "_work")
         .await
         .unwrap_err();
-    assert!(
-        matches!(conflict, ForgeError::Conflict { .. }),
-        "{conflict:?}"
-    );
+    assert!(matches!(conflict, ForgeError::Conflict { .. }), "{conflict:?}");
     let invalid = client
         .generate_jit_config(&repo(), "bad", 1, &[], "_work")
         .await
@@ -254,16 +229,10 @@ async fn jit_config_sends_the_runner_spec_and_maps_conflicts_and_validation() {
 async fn downloads_groups_jobs_and_rate_limits_decode_the_documented_examples() {
     let server = FakeGithub::start(|seen| {
         let (path, status): (&str, u16) = match seen.path.as_str() {
-            "/orgs/octo-org/actions/runners/downloads" => {
-                ("/orgs/{org}/actions/runners/downloads", 200)
-            }
+            "/orgs/octo-org/actions/runners/downloads" => ("/orgs/{org}/actions/runners/downloads", 200),
             "/orgs/octo-org/actions/runner-groups" => ("/orgs/{org}/actions/runner-groups", 200),
-            "/enterprises/octo-corp/actions/runner-groups" => {
-                ("/enterprises/{enterprise}/actions/runner-groups", 200)
-            }
-            "/repos/octo-org/octo-repo/actions/jobs/399444496" => {
-                ("/repos/{owner}/{repo}/actions/jobs/{job_id}", 200)
-            }
+            "/enterprises/octo-corp/actions/runner-groups" => ("/enterprises/{enterprise}/actions/runner-groups", 200),
+            "/repos/octo-org/octo-repo/actions/jobs/399444496" => ("/repos/{owner}/{repo}/actions/jobs/{job_id}", 200),
             "/rate_limit" => ("/rate_limit", 200),
             other => panic!("unexpected request to {other}"),
         };
@@ -284,10 +253,7 @@ async fn downloads_groups_jobs_and_rate_limits_decode_the_documented_examples() 
 
     let groups = client.list_runner_groups(&org()).await.unwrap();
     let names: Vec<&str> = groups.iter().map(|group| group.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["Default", "octo-runner-group", "expensive-hardware"]
-    );
+    assert_eq!(names, ["Default", "octo-runner-group", "expensive-hardware"]);
     assert!(groups[0].default && !groups[1].default && groups[1].inherited);
     let enterprise = client
         .list_runner_groups(&Scope::Enterprise("octo-corp".into()))
@@ -304,10 +270,7 @@ async fn downloads_groups_jobs_and_rate_limits_decode_the_documented_examples() 
     assert_eq!(job.run_id, 29679449);
     assert_eq!(job.status, "completed");
     assert_eq!(job.conclusion.as_deref(), Some("success"));
-    assert_eq!(
-        job.endpoint_base_url().as_deref(),
-        Some("https://github.com")
-    );
+    assert_eq!(job.endpoint_base_url().as_deref(), Some("https://github.com"));
 
     let limits = client.rate_limit().await.unwrap();
     let core = limits.core().unwrap();
@@ -348,12 +311,7 @@ async fn hooks_are_created_for_workflow_jobs_as_json_and_read_back() {
     let secret = Secret::new("hook-secret");
 
     let hook = client
-        .create_hook(
-            &repo(),
-            "https://garm.example.com/webhooks/abc",
-            &secret,
-            false,
-        )
+        .create_hook(&repo(), "https://garm.example.com/webhooks/abc", &secret, false)
         .await
         .unwrap();
     assert_eq!(hook.id, 12345678);
@@ -386,14 +344,8 @@ async fn hooks_are_created_for_workflow_jobs_as_json_and_read_back() {
 
     client.ping_hook(&org(), 1).await.unwrap();
     assert_eq!(server.count("POST", "/orgs/octo-org/hooks/1/pings"), 1);
-    assert_eq!(
-        client.delete_hook(&repo(), 12345678).await.unwrap(),
-        Removed::Deleted
-    );
-    assert_eq!(
-        client.delete_hook(&repo(), 404).await.unwrap(),
-        Removed::Gone
-    );
+    assert_eq!(client.delete_hook(&repo(), 12345678).await.unwrap(), Removed::Deleted);
+    assert_eq!(client.delete_hook(&repo(), 404).await.unwrap(), Removed::Gone);
 
     let before = server.seen().len();
     let err = client

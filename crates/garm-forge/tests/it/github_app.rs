@@ -34,15 +34,11 @@ struct AppClaims {
 
 /// Answers the token exchange (checking the App JWT) and runner lists; `token_lifetime` sets `expires_at`.
 fn app_server(token_lifetime: TimeDelta) -> impl Fn(&Seen) -> Reply + Send + Sync {
-    let public_key =
-        jsonwebtoken::DecodingKey::from_rsa_pem(&testdata("test-only-app-key.pub.pem")).unwrap();
+    let public_key = jsonwebtoken::DecodingKey::from_rsa_pem(&testdata("test-only-app-key.pub.pem")).unwrap();
     move |seen| {
         if seen.path == TOKENS_PATH {
             assert_eq!(seen.method, "POST");
-            let jwt = seen
-                .header("authorization")
-                .strip_prefix("Bearer ")
-                .unwrap();
+            let jwt = seen.header("authorization").strip_prefix("Bearer ").unwrap();
             let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
             validation.set_required_spec_claims(&["exp", "iat", "iss"]);
             let claims = jsonwebtoken::decode::<AppClaims>(jwt, &public_key, &validation)
@@ -50,29 +46,13 @@ fn app_server(token_lifetime: TimeDelta) -> impl Fn(&Seen) -> Reply + Send + Syn
                 .claims;
             let now = Utc::now().timestamp();
             assert_eq!(claims.iss, APP_ID.to_string());
-            assert!(
-                (now - 65..=now - 55).contains(&claims.iat),
-                "iat {}",
-                claims.iat
-            );
-            assert!(
-                (now + 530..=now + 545).contains(&claims.exp),
-                "exp {}",
-                claims.exp
-            );
-            let mut token = example(
-                "/app/installations/{installation_id}/access_tokens",
-                "post",
-                "201",
-            );
+            assert!((now - 65..=now - 55).contains(&claims.iat), "iat {}", claims.iat);
+            assert!((now + 530..=now + 545).contains(&claims.exp), "exp {}", claims.exp);
+            let mut token = example("/app/installations/{installation_id}/access_tokens", "post", "201");
             token["expires_at"] = json!((Utc::now() + token_lifetime).to_rfc3339());
             return Reply::json(201, &token);
         }
-        let token = example(
-            "/app/installations/{installation_id}/access_tokens",
-            "post",
-            "201",
-        );
+        let token = example("/app/installations/{installation_id}/access_tokens", "post", "201");
         let expected = format!("Bearer {}", token["token"].as_str().unwrap());
         if seen.header("authorization") != expected {
             return Reply::json(401, &error_body("Bad credentials"));
@@ -88,10 +68,7 @@ async fn app_credentials_exchange_a_jwt_for_a_cached_installation_token() {
     client.list_runners(&repo()).await.unwrap();
     client.list_runners(&repo()).await.unwrap();
     assert_eq!(server.count("POST", TOKENS_PATH), 1);
-    assert_eq!(
-        server.count("GET", "/repos/octo-org/octo-repo/actions/runners"),
-        2
-    );
+    assert_eq!(server.count("GET", "/repos/octo-org/octo-repo/actions/runners"), 2);
     assert!(!format!("{client:?}").contains("BEGIN"), "{client:?}");
 }
 
@@ -130,8 +107,5 @@ async fn an_unknown_installation_is_not_found() {
     let server = FakeGithub::start(|_| Reply::json(404, &error_body("Not Found"))).await;
     let err = app_client(&server).list_runners(&repo()).await.unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(
-        server.count("GET", "/repos/octo-org/octo-repo/actions/runners"),
-        0
-    );
+    assert_eq!(server.count("GET", "/repos/octo-org/octo-repo/actions/runners"), 0);
 }

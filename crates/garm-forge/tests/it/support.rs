@@ -25,8 +25,7 @@ fn rest_description() -> &'static Value {
     static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     DOC.get_or_init(|| {
         let path = fixtures().join("openapi/rest-subset.ghec.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
         serde_json::from_str(&text).expect("the OpenAPI subset is JSON")
     })
 }
@@ -37,8 +36,7 @@ fn resolve(doc: &'static Value, value: &'static Value) -> &'static Value {
             let pointer = reference.strip_prefix('#').expect("local $ref");
             resolve(
                 doc,
-                doc.pointer(pointer)
-                    .unwrap_or_else(|| panic!("dangling {reference}")),
+                doc.pointer(pointer).unwrap_or_else(|| panic!("dangling {reference}")),
             )
         }
         None => value,
@@ -49,10 +47,7 @@ fn resolve(doc: &'static Value, value: &'static Value) -> &'static Value {
 pub fn example(path: &str, method: &str, status: &str) -> Value {
     let doc = rest_description();
     let operation = &doc["paths"][path][method];
-    assert!(
-        operation.is_object(),
-        "no operation {method} {path} in the fixture"
-    );
+    assert!(operation.is_object(), "no operation {method} {path} in the fixture");
     let response = resolve(doc, &operation["responses"][status]);
     let examples = response["content"]["application/json"]["examples"]
         .as_object()
@@ -146,9 +141,7 @@ impl FakeGithub {
             handler: Box::new(handler),
             seen: Mutex::new(Vec::new()),
         });
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(shared.clone());
+        let app = axum::Router::new().fallback(answer).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { shared }
     }

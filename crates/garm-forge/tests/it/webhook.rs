@@ -1,8 +1,7 @@
 //! Webhook deliveries: every fixture parses as JSON and as form bodies; headers and signatures.
 
 use garm_forge::webhook::{
-    sign_sha256, verify, ContentType, Delivery, Event, ForgeKind, JobAction, SignatureError,
-    TargetType, WebhookError,
+    sign_sha256, verify, ContentType, Delivery, Event, ForgeKind, JobAction, SignatureError, TargetType, WebhookError,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -61,44 +60,24 @@ fn assert_matches_fixture(name: &str, event: &garm_forge::webhook::WorkflowJobEv
     let labels: Vec<String> = serde_json::from_value(job["labels"].clone()).unwrap();
     assert_eq!(event.job.labels, labels, "{name}");
     assert_eq!(event.job.runner_id, job["runner_id"].as_i64(), "{name}");
-    assert_eq!(
-        event.job.runner_name.as_deref(),
-        job["runner_name"].as_str(),
-        "{name}"
-    );
-    assert_eq!(
-        event.job.runner_group_id,
-        job["runner_group_id"].as_i64(),
-        "{name}"
-    );
+    assert_eq!(event.job.runner_name.as_deref(), job["runner_name"].as_str(), "{name}");
+    assert_eq!(event.job.runner_group_id, job["runner_group_id"].as_i64(), "{name}");
     assert_eq!(
         event.job.runner_group_name.as_deref(),
         job["runner_group_name"].as_str(),
         "{name}"
     );
-    assert_eq!(
-        event.job.conclusion.as_deref(),
-        job["conclusion"].as_str(),
-        "{name}"
-    );
+    assert_eq!(event.job.conclusion.as_deref(), job["conclusion"].as_str(), "{name}");
     assert_eq!(
         event.job.started_at.map(|time| time.timestamp()),
         job["started_at"]
             .as_str()
-            .map(|time| chrono::DateTime::parse_from_rfc3339(time)
-                .unwrap()
-                .timestamp()),
+            .map(|time| chrono::DateTime::parse_from_rfc3339(time).unwrap().timestamp()),
         "{name}"
     );
     assert_eq!(event.repository.name, raw["repository"]["name"], "{name}");
-    assert_eq!(
-        event.repository.full_name, raw["repository"]["full_name"],
-        "{name}"
-    );
-    assert_eq!(
-        event.repository.html_url, raw["repository"]["html_url"],
-        "{name}"
-    );
+    assert_eq!(event.repository.full_name, raw["repository"]["full_name"], "{name}");
+    assert_eq!(event.repository.html_url, raw["repository"]["html_url"], "{name}");
     assert_eq!(
         event.repository.owner_login, raw["repository"]["owner"]["login"],
         "{name}"
@@ -108,15 +87,8 @@ fn assert_matches_fixture(name: &str, event: &garm_forge::webhook::WorkflowJobEv
         raw["organization"]["login"].as_str(),
         "{name}"
     );
-    assert_eq!(
-        event.installation_id,
-        raw["installation"]["id"].as_i64(),
-        "{name}"
-    );
-    assert_eq!(
-        event.enterprise_slug, None,
-        "{name}: no fixture has an enterprise"
-    );
+    assert_eq!(event.installation_id, raw["installation"]["id"].as_i64(), "{name}");
+    assert_eq!(event.enterprise_slug, None, "{name}: no fixture has an enterprise");
     assert!(event.endpoint_base_url().is_some(), "{name}");
 }
 
@@ -157,10 +129,7 @@ fn fixture_quirks_are_accepted_as_they_are() {
     assert_eq!(old.job.workflow_name, None);
     assert_eq!(old.job.created_at, None);
     assert_eq!(old.organization_login.as_deref(), Some("octo-org"));
-    assert_eq!(
-        old.endpoint_base_url().as_deref(),
-        Some("https://github.com")
-    );
+    assert_eq!(old.endpoint_base_url().as_deref(), Some("https://github.com"));
 
     let waiting = std::fs::read(dir.join("dotcom-06-queued.json")).unwrap();
     let waiting = workflow_job(&delivery, &waiting);
@@ -182,8 +151,7 @@ fn ping_and_other_events_are_recognised_by_name() {
         assert_eq!(delivery.parse(&body).unwrap(), Event::Ping, "{name}");
     }
     for (name, body) in fixture_files("workflow_run") {
-        let delivery =
-            Delivery::from_headers(&headers(&[("X-GitHub-Event", "workflow_run")])).unwrap();
+        let delivery = Delivery::from_headers(&headers(&[("X-GitHub-Event", "workflow_run")])).unwrap();
         assert_eq!(
             delivery.parse(&body).unwrap(),
             Event::Other("workflow_run".into()),
@@ -197,23 +165,14 @@ fn a_malformed_or_empty_workflow_job_body_is_a_bad_request() {
     let json = Delivery::from_headers(&headers(&[("X-GitHub-Event", "workflow_job")])).unwrap();
     for body in [&b"{not json"[..], b"{\"action\":\"queued\"}", b"[]"] {
         let err = json.parse(body).unwrap_err();
-        assert!(
-            matches!(err, WebhookError::MalformedPayload { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, WebhookError::MalformedPayload { .. }), "{err:?}");
         assert_eq!(err.status_code(), 400);
     }
-    assert!(matches!(
-        json.parse(b"").unwrap_err(),
-        WebhookError::EmptyBody
-    ));
+    assert!(matches!(json.parse(b"").unwrap_err(), WebhookError::EmptyBody));
 
     let form = Delivery::from_headers(&headers(&[
         ("X-GitHub-Event", "workflow_job"),
-        (
-            "Content-Type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        ),
+        ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
     ]))
     .unwrap();
     let err = form.parse(b"other=1").unwrap_err();
@@ -232,10 +191,7 @@ fn header_names_are_matched_case_insensitively() {
     ]))
     .unwrap();
     assert_eq!(delivery.event(), "workflow_job");
-    assert_eq!(
-        delivery.delivery_id(),
-        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
-    );
+    assert_eq!(delivery.delivery_id(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
     assert_eq!(delivery.signature(), Some("sha256=abc"));
     assert_eq!(delivery.target_type().unwrap(), TargetType::Organization);
     assert_eq!(delivery.forge(), ForgeKind::Github);
@@ -246,28 +202,17 @@ fn target_types_map_per_forge_and_gitea_overrides_github() {
     let target = |pairs: &[(&str, &str)]| {
         let mut all = vec![("X-GitHub-Event", "workflow_job")];
         all.extend_from_slice(pairs);
-        Delivery::from_headers(&headers(&all))
-            .unwrap()
-            .target_type()
+        Delivery::from_headers(&headers(&all)).unwrap().target_type()
     };
     let github = "X-GitHub-Hook-Installation-Target-Type";
     let gitea = "X-Gitea-Hook-Installation-Target-Type";
-    assert_eq!(
-        target(&[(github, "repository")]).unwrap(),
-        TargetType::Repository
-    );
-    assert_eq!(
-        target(&[(github, "business")]).unwrap(),
-        TargetType::Enterprise
-    );
+    assert_eq!(target(&[(github, "repository")]).unwrap(), TargetType::Repository);
+    assert_eq!(target(&[(github, "business")]).unwrap(), TargetType::Enterprise);
     assert_eq!(
         target(&[(github, "business"), (gitea, "system")]).unwrap(),
         TargetType::ForgeInstance
     );
-    assert_eq!(
-        target(&[(gitea, "organization")]).unwrap(),
-        TargetType::Organization
-    );
+    assert_eq!(target(&[(gitea, "organization")]).unwrap(), TargetType::Organization);
     for bad in [
         &[(github, "system")][..],
         &[(gitea, "business")],
@@ -278,18 +223,14 @@ fn target_types_map_per_forge_and_gitea_overrides_github() {
         assert!(matches!(err, WebhookError::UnknownTargetType(_)), "{err:?}");
         assert_eq!(err.status_code(), 400);
     }
-    let gitea_delivery = Delivery::from_headers(&headers(&[
-        ("X-GitHub-Event", "workflow_job"),
-        (gitea, "repository"),
-    ]))
-    .unwrap();
+    let gitea_delivery =
+        Delivery::from_headers(&headers(&[("X-GitHub-Event", "workflow_job"), (gitea, "repository")])).unwrap();
     assert_eq!(gitea_delivery.forge(), ForgeKind::Gitea);
 }
 
 #[test]
 fn a_delivery_without_an_event_header_is_refused() {
-    let err =
-        Delivery::from_headers(&headers(&[("Content-Type", "application/json")])).unwrap_err();
+    let err = Delivery::from_headers(&headers(&[("Content-Type", "application/json")])).unwrap_err();
     assert!(matches!(err, WebhookError::MissingEvent), "{err:?}");
     assert_eq!(err.status_code(), 400);
 }
@@ -310,16 +251,10 @@ fn signatures_round_trip_over_the_raw_body_for_both_content_types() {
         ]))
         .unwrap();
         assert_eq!(delivery.verify(secret, &body), Ok(()));
-        assert_eq!(
-            delivery.verify(b"wrong", &body),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(delivery.verify(b"wrong", &body), Err(SignatureError::Mismatch));
         // The HMAC is over the bytes received: the decoded JSON of a form body does not verify.
         if content_type.ends_with("urlencoded") {
-            assert_eq!(
-                delivery.verify(secret, &json),
-                Err(SignatureError::Mismatch)
-            );
+            assert_eq!(delivery.verify(secret, &json), Err(SignatureError::Mismatch));
         }
     }
 }
@@ -367,9 +302,6 @@ fn each_signature_error_has_its_status() {
     let last = flipped.len() - 1;
     flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
     let flipped = String::from_utf8(flipped).unwrap();
-    assert_eq!(
-        verify(secret, Some(&flipped), body),
-        Err(SignatureError::Mismatch)
-    );
+    assert_eq!(verify(secret, Some(&flipped), body), Err(SignatureError::Mismatch));
     assert_eq!(verify(secret, Some(&good), body), Ok(()));
 }

@@ -57,11 +57,7 @@ fn instance(name: &str) -> ProviderInstance {
 }
 
 impl Provider for &Toy {
-    fn create_instance(
-        &self,
-        _ctx: &Context,
-        bootstrap: BootstrapInstance,
-    ) -> Result<ProviderInstance, ProviderError> {
+    fn create_instance(&self, _ctx: &Context, bootstrap: BootstrapInstance) -> Result<ProviderInstance, ProviderError> {
         self.check()?;
         let created = instance(&bootstrap.name);
         *self.seen_bootstrap.borrow_mut() = Some(bootstrap);
@@ -77,20 +73,12 @@ impl Provider for &Toy {
         Ok(())
     }
 
-    fn get_instance(
-        &self,
-        _ctx: &Context,
-        instance_id: &str,
-    ) -> Result<ProviderInstance, ProviderError> {
+    fn get_instance(&self, _ctx: &Context, instance_id: &str) -> Result<ProviderInstance, ProviderError> {
         self.check()?;
         self.find(instance_id)
     }
 
-    fn list_instances(
-        &self,
-        _ctx: &Context,
-        _pool_id: &str,
-    ) -> Result<Vec<ProviderInstance>, ProviderError> {
+    fn list_instances(&self, _ctx: &Context, _pool_id: &str) -> Result<Vec<ProviderInstance>, ProviderError> {
         self.check()?;
         Ok(self.instances.borrow().clone())
     }
@@ -197,9 +185,7 @@ fn create_reads_stdin_and_prints_one_instance() {
 
 #[test]
 fn create_without_stdin_fails_clearly() {
-    let failure = Invocation::new("CreateInstance")
-        .run(&Toy::default())
-        .unwrap_err();
+    let failure = Invocation::new("CreateInstance").run(&Toy::default()).unwrap_err();
     assert_eq!(failure.code, 1);
     assert!(failure.message.contains("stdin"), "{}", failure.message);
 
@@ -226,14 +212,10 @@ fn missing_variables_exit_1_naming_the_variable() {
 
 #[test]
 fn not_found_exits_30_and_duplicate_31() {
-    let failure = Invocation::new("GetInstance")
-        .run(&Toy::default())
-        .unwrap_err();
+    let failure = Invocation::new("GetInstance").run(&Toy::default()).unwrap_err();
     assert_eq!(failure.code, 30);
     assert_eq!(failure.message, "instance garm-a not found");
-    let failure = Invocation::new("DeleteInstance")
-        .run(&Toy::default())
-        .unwrap_err();
+    let failure = Invocation::new("DeleteInstance").run(&Toy::default()).unwrap_err();
     assert_eq!(failure.code, 30);
 
     let toy = Toy::failing(ProviderError::Duplicate("garm-new".into()));
@@ -260,10 +242,7 @@ fn other_errors_exit_1_with_the_whole_chain() {
 fn get_and_delete_find_the_instance() {
     let toy = Toy::with(&["garm-a"]);
     let out = Invocation::new("GetInstance").run(&toy).unwrap();
-    assert_eq!(
-        serde_json::from_str::<ProviderInstance>(&out).unwrap().name,
-        "garm-a"
-    );
+    assert_eq!(serde_json::from_str::<ProviderInstance>(&out).unwrap().name, "garm-a");
     assert_eq!(
         Invocation::new("DeleteInstance").run(&toy).unwrap(),
         "",
@@ -274,9 +253,7 @@ fn get_and_delete_find_the_instance() {
 
 #[test]
 fn list_prints_a_json_array_even_when_empty() {
-    let out = Invocation::new("ListInstances")
-        .run(&Toy::default())
-        .unwrap();
+    let out = Invocation::new("ListInstances").run(&Toy::default()).unwrap();
     assert_eq!(out.trim(), "[]");
     let out = Invocation::new("ListInstances")
         .run(&Toy::with(&["garm-a", "garm-b"]))
@@ -294,11 +271,7 @@ fn an_invalid_instance_is_not_printed() {
     });
     let failure = Invocation::new("GetInstance").run(&toy).unwrap_err();
     assert_eq!(failure.code, 1);
-    assert!(
-        failure.message.contains("invalid instance"),
-        "{}",
-        failure.message
-    );
+    assert!(failure.message.contains("invalid instance"), "{}", failure.message);
     assert!(Invocation::new("ListInstances").run(&toy).is_err());
 }
 
@@ -310,12 +283,7 @@ fn v0_1_1_extras_have_defaults() {
     assert_eq!(out.trim(), r#"["v0.1.0","v0.1.1"]"#);
     let out = Invocation::new("GetVersion").run(&Toy::default()).unwrap();
     assert_eq!(out.trim(), "v0.0.0-unknown");
-    assert_eq!(
-        Invocation::new("ValidatePoolInfo")
-            .run(&Toy::default())
-            .unwrap(),
-        ""
-    );
+    assert_eq!(Invocation::new("ValidatePoolInfo").run(&Toy::default()).unwrap(), "");
     assert_eq!(
         Invocation::new("GetConfigJSONSchema")
             .run(&Toy::default())

@@ -87,8 +87,5 @@ fn v0_1_1_adds_pool_id_and_extra_specs_to_instance_commands() {
 fn start_and_stop_have_short_operation_labels() {
     assert_eq!(operation_label(Command::StartInstance), "Start");
     assert_eq!(operation_label(Command::StopInstance), "Stop");
-    assert_eq!(
-        operation_label(Command::RemoveAllInstances),
-        "RemoveAllInstances"
-    );
+    assert_eq!(operation_label(Command::RemoveAllInstances), "RemoveAllInstances");
 }

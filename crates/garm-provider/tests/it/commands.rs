@@ -6,8 +6,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use garm_provider::protocol::ValidationError;
 use garm_provider::{
-    BootstrapInstance, Deleted, ExternalProvider, InterfaceVersion, OutputError, PoolRef, Provider,
-    ProviderError, ProviderStatus,
+    BootstrapInstance, Deleted, ExternalProvider, InterfaceVersion, OutputError, PoolRef, Provider, ProviderError,
+    ProviderStatus,
 };
 
 use crate::support::{dump_env, parse_env, Sandbox, ANSWER};
@@ -39,10 +39,7 @@ async fn create_sends_the_bootstrap_on_stdin_and_parses_the_instance() {
     let instance = provider.create_instance(&bootstrap, None).await.unwrap();
     assert_eq!(instance.provider_id, "p-1");
     assert_eq!(instance.status, ProviderStatus::Running);
-    assert_eq!(
-        sandbox.read("stdin"),
-        serde_json::to_string(&bootstrap).unwrap()
-    );
+    assert_eq!(sandbox.read("stdin"), serde_json::to_string(&bootstrap).unwrap());
 
     let env = parse_env(&sandbox.read("env"));
     assert_eq!(env["GARM_COMMAND"], "CreateInstance");
@@ -58,10 +55,7 @@ async fn create_sends_the_bootstrap_on_stdin_and_parses_the_instance() {
 async fn other_commands_get_an_empty_stdin() {
     let sandbox = Sandbox::new();
     let provider = sandbox.provider(&format!("{SAVE_STDIN}{ANSWER}"), InterfaceVersion::V0_1_0);
-    provider
-        .get_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap();
+    provider.get_instance("garm-1", "pool-1", None).await.unwrap();
     assert_eq!(sandbox.read("stdin"), "");
 }
 
@@ -70,18 +64,12 @@ async fn exit_30_on_delete_means_already_gone() {
     let sandbox = Sandbox::new();
     let provider = sandbox.provider("exit 30", InterfaceVersion::V0_1_0);
     assert_eq!(
-        provider
-            .delete_instance("garm-1", "pool-1", None)
-            .await
-            .unwrap(),
+        provider.delete_instance("garm-1", "pool-1", None).await.unwrap(),
         Deleted::AlreadyGone
     );
     let provider = sandbox.provider("exit 0", InterfaceVersion::V0_1_0);
     assert_eq!(
-        provider
-            .delete_instance("garm-1", "pool-1", None)
-            .await
-            .unwrap(),
+        provider.delete_instance("garm-1", "pool-1", None).await.unwrap(),
         Deleted::Done
     );
 }
@@ -100,15 +88,8 @@ async fn exit_30_on_get_and_start_means_not_found() {
         .await
         .unwrap_err()
         .is_not_found());
-    let create = provider
-        .create_instance(&bootstrap(), None)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        create.exit_code(),
-        Some(30),
-        "create has no not-found meaning"
-    );
+    let create = provider.create_instance(&bootstrap(), None).await.unwrap_err();
+    assert_eq!(create.exit_code(), Some(30), "create has no not-found meaning");
 }
 
 #[tokio::test]
@@ -118,10 +99,7 @@ async fn a_failing_provider_keeps_its_stderr_and_stdout() {
         "echo 'quota exceeded' >&2; echo partial; exit 3",
         InterfaceVersion::V0_1_0,
     );
-    let err = provider
-        .create_instance(&bootstrap(), None)
-        .await
-        .unwrap_err();
+    let err = provider.create_instance(&bootstrap(), None).await.unwrap_err();
     assert_eq!(err.to_string(), "the provider exited with code 3");
     match err {
         ProviderError::Failed {
@@ -141,10 +119,7 @@ async fn a_failing_provider_keeps_its_stderr_and_stdout() {
 async fn garbage_on_stdout_is_invalid_output() {
     let sandbox = Sandbox::new();
     let provider = sandbox.provider("echo 'instance created!'", InterfaceVersion::V0_1_0);
-    let err = provider
-        .create_instance(&bootstrap(), None)
-        .await
-        .unwrap_err();
+    let err = provider.create_instance(&bootstrap(), None).await.unwrap_err();
     assert!(matches!(invalid_output(err), OutputError::Decode(_)));
     let err = provider.list_instances("pool-1", None).await.unwrap_err();
     assert!(matches!(invalid_output(err), OutputError::Decode(_)));
@@ -155,10 +130,7 @@ async fn an_unknown_status_is_rejected() {
     let sandbox = Sandbox::new();
     let body = r#"echo '{"provider_id":"p-1","name":"garm-1","status":"pending_create"}'"#;
     let provider = sandbox.provider(body, InterfaceVersion::V0_1_0);
-    let err = provider
-        .get_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap_err();
+    let err = provider.get_instance("garm-1", "pool-1", None).await.unwrap_err();
     match invalid_output(err) {
         OutputError::Invalid(ValidationError::InvalidStatus(status)) => {
             assert_eq!(status, "pending_create")
@@ -169,10 +141,7 @@ async fn an_unknown_status_is_rejected() {
         r#"echo '{"name":"garm-1","status":"running"}'"#,
         InterfaceVersion::V0_1_0,
     );
-    let err = provider
-        .get_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap_err();
+    let err = provider.get_instance("garm-1", "pool-1", None).await.unwrap_err();
     assert!(matches!(
         invalid_output(err),
         OutputError::Invalid(ValidationError::MissingProviderId)
@@ -186,20 +155,13 @@ async fn list_parses_an_array_with_either_interface_version() {
     for version in [InterfaceVersion::V0_1_0, InterfaceVersion::V0_1_1] {
         let provider = sandbox.provider(body, version);
         let instances = provider.list(PoolRef::new("pool-1", None)).await.unwrap();
-        let ids: Vec<&str> = instances
-            .iter()
-            .map(|instance| instance.provider_id.as_str())
-            .collect();
+        let ids: Vec<&str> = instances.iter().map(|instance| instance.provider_id.as_str()).collect();
         assert_eq!(ids, ["a", "b"], "{version}");
         assert_eq!(instances[1].status, ProviderStatus::Stopped);
     }
     let provider = sandbox.provider("echo null", InterfaceVersion::V0_1_1);
     assert!(
-        provider
-            .list_instances("pool-1", None)
-            .await
-            .unwrap()
-            .is_empty(),
+        provider.list_instances("pool-1", None).await.unwrap().is_empty(),
         "Go's nil list"
     );
 
@@ -219,10 +181,7 @@ async fn a_missing_executable_is_a_spawn_error() {
     let sandbox = Sandbox::new();
     let config = sandbox.config(&sandbox.path("no-such-provider"), InterfaceVersion::V0_1_0);
     let provider = ExternalProvider::new(config, "controller-1".into());
-    let err = provider
-        .get_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap_err();
+    let err = provider.get_instance("garm-1", "pool-1", None).await.unwrap_err();
     assert!(matches!(err, ProviderError::Spawn { .. }), "{err:?}");
 }
 
@@ -232,28 +191,17 @@ async fn the_observer_sees_every_operation_and_its_outcome() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let body = r#"case "$GARM_COMMAND" in DeleteInstance) exit 30 ;; StopInstance) exit 1 ;; esac"#;
-    let provider = sandbox
-        .provider(body, InterfaceVersion::V0_1_0)
-        .with_observer(Arc::new(move |operation: &str, ok: bool| {
-            record.lock().unwrap().push((operation.to_owned(), ok))
-        }));
+    let provider =
+        sandbox
+            .provider(body, InterfaceVersion::V0_1_0)
+            .with_observer(Arc::new(move |operation: &str, ok: bool| {
+                record.lock().unwrap().push((operation.to_owned(), ok))
+            }));
 
-    provider
-        .delete_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap();
-    provider
-        .stop_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap_err();
-    provider
-        .start_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap();
-    provider
-        .get_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap_err();
+    provider.delete_instance("garm-1", "pool-1", None).await.unwrap();
+    provider.stop_instance("garm-1", "pool-1", None).await.unwrap_err();
+    provider.start_instance("garm-1", "pool-1", None).await.unwrap();
+    provider.get_instance("garm-1", "pool-1", None).await.unwrap_err();
 
     let seen = seen.lock().unwrap().clone();
     let expected = [
@@ -262,10 +210,7 @@ async fn the_observer_sees_every_operation_and_its_outcome() {
         ("Start", true),
         ("GetInstance", false),
     ];
-    let expected: Vec<(String, bool)> = expected
-        .iter()
-        .map(|(op, ok)| (op.to_string(), *ok))
-        .collect();
+    let expected: Vec<(String, bool)> = expected.iter().map(|(op, ok)| (op.to_string(), *ok)).collect();
     assert_eq!(seen, expected);
 }
 
@@ -275,16 +220,11 @@ async fn the_trait_object_reports_name_and_jit_setting() {
     let script = sandbox.script(ANSWER);
     let mut config = sandbox.config(&script, InterfaceVersion::V0_1_0);
     config.disable_jit_config = true;
-    let provider: Arc<dyn Provider> =
-        Arc::new(ExternalProvider::new(config, "controller-1".into()));
+    let provider: Arc<dyn Provider> = Arc::new(ExternalProvider::new(config, "controller-1".into()));
     assert_eq!(provider.name(), "script");
     assert!(provider.disable_jit_config());
     assert_eq!(
-        provider
-            .get("garm-1", PoolRef::new("pool-1", None))
-            .await
-            .unwrap()
-            .name,
+        provider.get("garm-1", PoolRef::new("pool-1", None)).await.unwrap().name,
         "garm-1"
     );
 }

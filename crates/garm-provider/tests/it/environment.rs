@@ -22,17 +22,11 @@ fn garm_names(sandbox: &Sandbox) -> Vec<String> {
 async fn the_host_environment_is_not_inherited() {
     let sandbox = Sandbox::new();
     let provider = dumping(&sandbox, InterfaceVersion::V0_1_0);
-    provider
-        .get_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap();
+    provider.get_instance("garm-1", "pool-1", None).await.unwrap();
     let env = parse_env(&sandbox.read("env"));
     for name in env.keys() {
         let proxy = PROXY_VARIABLES.iter().any(|proxy| name.starts_with(proxy));
-        assert!(
-            name.starts_with("GARM_") || proxy,
-            "{name} leaked into the provider"
-        );
+        assert!(name.starts_with("GARM_") || proxy, "{name} leaked into the provider");
     }
     assert!(!env.contains_key("PATH") && !env.contains_key("HOME"));
     assert_eq!(env["GARM_COMMAND"], "GetInstance");
@@ -62,15 +56,9 @@ async fn v0_1_0_sends_the_base_variables_of_each_command() {
         names
     };
 
-    provider
-        .delete_instance("garm-1", "pool-1", Some("{}"))
-        .await
-        .unwrap();
+    provider.delete_instance("garm-1", "pool-1", Some("{}")).await.unwrap();
     assert_eq!(garm_names(&sandbox), with("GARM_INSTANCE_ID"));
-    provider
-        .stop_instance("garm-1", "pool-1", None)
-        .await
-        .unwrap();
+    provider.stop_instance("garm-1", "pool-1", None).await.unwrap();
     assert_eq!(garm_names(&sandbox), with("GARM_INSTANCE_ID"));
     provider.list_instances("pool-1", Some("{}")).await.unwrap();
     assert_eq!(garm_names(&sandbox), with("GARM_POOL_ID"));
@@ -84,18 +72,12 @@ async fn v0_1_1_adds_pool_id_and_extra_specs_to_every_command() {
     let provider = dumping(&sandbox, InterfaceVersion::V0_1_1);
     let specs = r#"{"disk_size_gb": 64}"#;
 
-    provider
-        .start_instance("garm-1", "pool-1", Some(specs))
-        .await
-        .unwrap();
+    provider.start_instance("garm-1", "pool-1", Some(specs)).await.unwrap();
     let env = parse_env(&sandbox.read("env"));
     assert_eq!(env["GARM_INTERFACE_VERSION"], "v0.1.1");
     assert_eq!(env["GARM_POOL_ID"], "pool-1");
     assert_eq!(env["GARM_INSTANCE_ID"], "garm-1");
-    assert_eq!(
-        STANDARD.decode(&env["GARM_POOL_EXTRASPECS"]).unwrap(),
-        specs.as_bytes()
-    );
+    assert_eq!(STANDARD.decode(&env["GARM_POOL_EXTRASPECS"]).unwrap(), specs.as_bytes());
 
     provider.remove_all_instances("pool-1", None).await.unwrap();
     let env = parse_env(&sandbox.read("env"));
@@ -128,9 +110,6 @@ async fn configured_prefixes_and_proxies_pass_through_but_garm_names_do_not() {
         Some("http://proxy.example:3128")
     );
     assert!(!env.contains_key("PASSMENOT"));
-    assert!(
-        !env.contains_key("GARM_SNEAKY"),
-        "host GARM* variables never pass"
-    );
+    assert!(!env.contains_key("GARM_SNEAKY"), "host GARM* variables never pass");
     assert!(!env.contains_key("PATH"));
 }

@@ -71,9 +71,7 @@ impl Drop for Sandbox {
 
 /// Script lines that save the process's initial environment to `{dir}/<file>`, one `NAME=value` a line.
 pub fn dump_env(file: &str) -> String {
-    format!(
-        "while IFS= read -r -d '' var; do printf '%s\\n' \"$var\"; done < /proc/$$/environ > \"{{dir}}/{file}\"\n"
-    )
+    format!("while IFS= read -r -d '' var; do printf '%s\\n' \"$var\"; done < /proc/$$/environ > \"{{dir}}/{file}\"\n")
 }
 
 pub fn parse_env(dump: &str) -> BTreeMap<String, String> {
@@ -95,9 +93,7 @@ pub fn sleep_binary() -> &'static str {
 pub fn has_exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
     }
 }
 

@@ -8,10 +8,7 @@ use crate::support::{sleep_binary, wait_exited, Sandbox, ANSWER};
 
 /// Starts a child `sleep` in the provider's process group, records its pid, and waits for it.
 fn hanging_body() -> String {
-    format!(
-        "{} 30 &\necho $! > \"{{dir}}/child.pid\"\nwait\n",
-        sleep_binary()
-    )
+    format!("{} 30 &\necho $! > \"{{dir}}/child.pid\"\nwait\n", sleep_binary())
 }
 
 fn hanging(sandbox: &Sandbox, exec_timeout: Duration) -> ExternalProvider {
@@ -32,11 +29,7 @@ async fn a_hanging_provider_is_killed_at_the_exec_timeout() {
     let start = Instant::now();
     let err = provider.list_instances("pool-1", None).await.unwrap_err();
     assert!(matches!(err, ProviderError::Timeout), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     let child = child_pid(&sandbox);
     assert!(
         wait_exited(child, Duration::from_secs(5)).await,
@@ -58,11 +51,7 @@ async fn a_create_deadline_sooner_than_the_exec_timeout_wins() {
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
 }
 
 #[tokio::test]
@@ -70,9 +59,7 @@ async fn a_cancelled_call_kills_the_provider_group() {
     let sandbox = Sandbox::new();
     let provider = hanging(&sandbox, Duration::from_secs(60));
     let call = provider.list_instances("pool-1", None);
-    assert!(tokio::time::timeout(Duration::from_millis(500), call)
-        .await
-        .is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(500), call).await.is_err());
     let child = child_pid(&sandbox);
     assert!(
         wait_exited(child, Duration::from_secs(5)).await,
@@ -86,14 +73,6 @@ async fn a_background_process_holding_stdout_does_not_block_the_call() {
     let body = format!("{} 5 &\n{ANSWER}", sleep_binary());
     let provider = sandbox.provider(&body, InterfaceVersion::V0_1_0);
     let start = Instant::now();
-    assert!(provider
-        .list_instances("pool-1", None)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(
-        start.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(provider.list_instances("pool-1", None).await.unwrap().is_empty());
+    assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
 }

@@ -4,6 +4,7 @@ mod api_entities;
 mod api_forge;
 mod api_gates;
 mod api_pools;
+mod bootstrap;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

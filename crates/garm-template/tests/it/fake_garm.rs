@@ -24,9 +24,8 @@ impl Request {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|err| {
-            panic!("body of {} is not JSON ({err}): {}", self.path, self.body)
-        })
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("body of {} is not JSON ({err}): {}", self.path, self.body))
     }
 }
 
@@ -68,9 +67,7 @@ impl FakeGarm {
 }
 
 fn serve(stream: TcpStream, routes: &HashMap<String, (u16, Vec<u8>)>) -> Option<Request> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -97,10 +94,10 @@ fn serve(stream: TcpStream, routes: &HashMap<String, (u16, Vec<u8>)>) -> Option<
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
 
-    let (status, payload) = routes.get(&format!("{method} {path}")).cloned().unwrap_or((
-        404,
-        br#"{"error":"Not Found","details":"no such route"}"#.to_vec(),
-    ));
+    let (status, payload) = routes
+        .get(&format!("{method} {path}"))
+        .cloned()
+        .unwrap_or((404, br#"{"error":"Not Found","details":"no such route"}"#.to_vec()));
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",

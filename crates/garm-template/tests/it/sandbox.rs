@@ -124,12 +124,7 @@ fn wait_for(path: &Path) -> String {
     panic!("{} never appeared", path.display());
 }
 
-fn route(
-    method: &str,
-    path: &str,
-    status: u16,
-    body: impl Into<Vec<u8>>,
-) -> (String, (u16, Vec<u8>)) {
+fn route(method: &str, path: &str, status: u16, body: impl Into<Vec<u8>>) -> (String, (u16, Vec<u8>)) {
     (format!("{method} {path}"), (status, body.into()))
 }
 
@@ -173,12 +168,7 @@ fn token_registered_runner_is_installed_configured_and_started() {
     let mut routes: HashMap<_, _> = callback_routes().into_iter().collect();
     routes.extend([
         route("GET", "/runner.tar.gz", 200, tarball),
-        route(
-            "GET",
-            "/metadata/runner-registration-token",
-            200,
-            "reg-token-123",
-        ),
+        route("GET", "/metadata/runner-registration-token", 200, "reg-token-123"),
     ]);
     let garm = FakeGarm::start(routes);
     let runner_dir = scratch.path().join("runners/actions-runner");
@@ -189,11 +179,7 @@ fn token_registered_runner_is_installed_configured_and_started() {
     data["GitHubRunnerGroup"] = json!("team runners");
 
     let outcome = run_script(scratch.path(), "install.sh", &linux_script(&data));
-    assert!(
-        outcome.status.success(),
-        "script failed: {}",
-        outcome.stderr
-    );
+    assert!(outcome.status.success(), "script failed: {}", outcome.stderr);
 
     let config_args = std::fs::read_to_string(runner_dir.join("config.args")).unwrap();
     let repo = "https://github.com/example/repo";
@@ -219,14 +205,8 @@ fn token_registered_runner_is_installed_configured_and_started() {
     assert!(listing.lines().any(|l| l == ".runner"), "{listing}");
 
     let requests = garm.requests();
-    let download = requests
-        .iter()
-        .find(|r| r.path == "/runner.tar.gz")
-        .unwrap();
-    assert_eq!(
-        download.header("Authorization"),
-        Some("Bearer download-token")
-    );
+    let download = requests.iter().find(|r| r.path == "/runner.tar.gz").unwrap();
+    assert_eq!(download.header("Authorization"), Some("Bearer download-token"));
     let token = requests
         .iter()
         .find(|r| r.path == "/metadata/runner-registration-token")
@@ -239,10 +219,7 @@ fn token_registered_runner_is_installed_configured_and_started() {
 
     let statuses = statuses(&garm);
     assert_eq!(statuses[0]["status"], "installing");
-    assert!(
-        statuses.iter().all(|s| s["status"] != "failed"),
-        "{statuses:?}"
-    );
+    assert!(statuses.iter().all(|s| s["status"] != "failed"), "{statuses:?}");
     assert_eq!(
         statuses.last().unwrap(),
         &json!({"status": "idle", "message": "runner successfully installed", "agent_id": 7})
@@ -300,11 +277,7 @@ fn jit_runner_gets_its_credential_files_and_is_started() {
     let data = sandbox_context(&garm, true, &runner_dir);
 
     let outcome = run_script(scratch.path(), "install.sh", &linux_script(&data));
-    assert!(
-        outcome.status.success(),
-        "script failed: {}",
-        outcome.stderr
-    );
+    assert!(outcome.status.success(), "script failed: {}", outcome.stderr);
 
     assert_eq!(
         std::fs::read_to_string(runner_dir.join(".runner")).unwrap(),
@@ -330,16 +303,11 @@ fn jit_runner_gets_its_credential_files_and_is_started() {
 
     let listing = wait_for(&runner_dir.join("run.marker"));
     for file in [".runner", ".credentials", ".credentials_rsaparams"] {
-        assert!(
-            listing.lines().any(|l| l == file),
-            "{file} missing when run.sh started"
-        );
+        assert!(listing.lines().any(|l| l == file), "{file} missing when run.sh started");
     }
 
     let requests = garm.requests();
-    assert!(requests
-        .iter()
-        .all(|r| r.path != "/metadata/runner-registration-token"));
+    assert!(requests.iter().all(|r| r.path != "/metadata/runner-registration-token"));
     assert_eq!(
         statuses(&garm).last().unwrap(),
         &json!({"status": "idle", "message": "runner successfully installed", "agent_id": 42})
@@ -363,14 +331,8 @@ fn failed_download_is_reported_as_failed() {
     let last = statuses.last().unwrap();
     assert_eq!(last["status"], "failed");
     let message = last["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("failed to download the runner from "),
-        "{message}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| s["status"] == "failed").count(),
-        1
-    );
+    assert!(message.starts_with("failed to download the runner from "), "{message}");
+    assert_eq!(statuses.iter().filter(|s| s["status"] == "failed").count(), 1);
     assert!(
         !runner_dir.exists(),
         "a failed download must not leave a runner directory"
@@ -388,22 +350,13 @@ fn existing_runner_directory_is_reused_and_status_suffix_is_not_doubled() {
     write_executable(&runner_dir.join("config.sh"), CONFIG_STUB);
     write_executable(&runner_dir.join("run.sh"), RUN_STUB);
     let mut routes: HashMap<_, _> = callback_routes().into_iter().collect();
-    routes.extend([route(
-        "GET",
-        "/metadata/runner-registration-token",
-        200,
-        "tok",
-    )]);
+    routes.extend([route("GET", "/metadata/runner-registration-token", 200, "tok")]);
     let garm = FakeGarm::start(routes);
     let mut data = sandbox_context(&garm, false, &runner_dir);
     data["CallbackURL"] = json!(format!("{}/callbacks/status/", garm.base));
 
     let outcome = run_script(scratch.path(), "install.sh", &linux_script(&data));
-    assert!(
-        outcome.status.success(),
-        "script failed: {}",
-        outcome.stderr
-    );
+    assert!(outcome.status.success(), "script failed: {}", outcome.stderr);
     let requests = garm.requests();
     assert!(requests.iter().all(|r| r.path != "/runner.tar.gz"));
     assert!(requests.iter().all(|r| !r.path.contains("/status/status")));

@@ -46,8 +46,7 @@ impl ScratchDir {
     pub fn new(tag: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("garm-template-{tag}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("garm-template-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create scratch dir");
         Self(path)

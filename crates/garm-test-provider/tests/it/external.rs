@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use garm_provider::{
-    BootstrapInstance, Deleted, ExternalProvider, ExternalProviderConfig, InterfaceVersion,
-    OutputError, PoolRef, Provider, ProviderError, ProviderStatus,
+    BootstrapInstance, Deleted, ExternalProvider, ExternalProviderConfig, InterfaceVersion, OutputError, PoolRef,
+    Provider, ProviderError, ProviderStatus,
 };
 
 use crate::support::{eventually, World, BINARY};
@@ -57,28 +57,15 @@ async fn an_instance_goes_through_its_whole_life_with_either_interface_version()
         );
 
         assert_eq!(provider.get("garm-1", POOL).await.unwrap(), created);
-        assert_eq!(
-            provider.list(POOL).await.unwrap(),
-            std::slice::from_ref(&created)
-        );
+        assert_eq!(provider.list(POOL).await.unwrap(), std::slice::from_ref(&created));
         provider.stop("garm-1", POOL).await.unwrap();
         assert_eq!(
             provider.get("garm-1", POOL).await.unwrap().status,
             ProviderStatus::Stopped
         );
-        assert_eq!(
-            provider.delete("garm-1", POOL).await.unwrap(),
-            Deleted::Done
-        );
-        assert_eq!(
-            provider.delete("garm-1", POOL).await.unwrap(),
-            Deleted::AlreadyGone
-        );
-        assert!(provider
-            .get("garm-1", POOL)
-            .await
-            .unwrap_err()
-            .is_not_found());
+        assert_eq!(provider.delete("garm-1", POOL).await.unwrap(), Deleted::Done);
+        assert_eq!(provider.delete("garm-1", POOL).await.unwrap(), Deleted::AlreadyGone);
+        assert!(provider.get("garm-1", POOL).await.unwrap_err().is_not_found());
         assert!(provider.list(POOL).await.unwrap().is_empty());
     }
 }
@@ -88,18 +75,11 @@ async fn a_hanging_create_is_killed_at_the_deadline() {
     let world = World::new(r#"hang_on = ["CreateInstance"]"#);
     let start = Instant::now();
     let err = provider(&world, InterfaceVersion::V0_1_1)
-        .create(
-            &bootstrap("garm-1", "true\n"),
-            Some(Duration::from_millis(500)),
-        )
+        .create(&bootstrap("garm-1", "true\n"), Some(Duration::from_millis(500)))
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
 }
 
 #[tokio::test]
@@ -112,9 +92,7 @@ garbage_on = ["ListInstances"]"#,
     let err = provider.delete("garm-1", POOL).await.unwrap_err();
     assert_eq!(err.exit_code(), Some(1));
     assert!(
-        err.stderr()
-            .unwrap()
-            .contains("configured to fail DeleteInstance"),
+        err.stderr().unwrap().contains("configured to fail DeleteInstance"),
         "{err:?}"
     );
     match provider.list(POOL).await.unwrap_err() {

@@ -19,8 +19,7 @@ pub struct World {
 impl World {
     /// A world whose config has `state_dir`, `sandbox_dir` and then `extra` lines.
     pub fn new(extra: &str) -> World {
-        let dir =
-            std::env::temp_dir().join(format!("garm-test-provider-it-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("garm-test-provider-it-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("provider.toml");
         std::fs::write(
@@ -56,19 +55,12 @@ impl World {
     }
 
     /// `CreateInstance` of `name` in `pool` for `controller`, with `script` as the install template.
-    pub fn create_as(
-        &self,
-        controller: &str,
-        name: &str,
-        pool: &str,
-        script: Option<&str>,
-    ) -> Output {
+    pub fn create_as(&self, controller: &str, name: &str, pool: &str, script: Option<&str>) -> Output {
         let mut bootstrap = serde_json::json!({
             "name": name, "pool_id": pool, "os_type": "linux", "arch": "amd64", "tools": [],
         });
         if let Some(script) = script {
-            bootstrap["extra_specs"] =
-                serde_json::json!({ "runner_install_template": STANDARD.encode(script) });
+            bootstrap["extra_specs"] = serde_json::json!({ "runner_install_template": STANDARD.encode(script) });
         }
         let vars = [("GARM_POOL_ID", pool), ("GARM_CONTROLLER_ID", controller)];
         let mut child = self
@@ -100,10 +92,7 @@ impl World {
         );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let instances: Vec<ProviderInstance> = serde_json::from_slice(&out.stdout).unwrap();
-        instances
-            .into_iter()
-            .map(|instance| instance.name)
-            .collect()
+        instances.into_iter().map(|instance| instance.name).collect()
     }
 }
 
@@ -145,9 +134,7 @@ pub fn eventually(limit: Duration, check: impl Fn() -> bool) -> bool {
 pub fn has_exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
     }
 }
 

@@ -14,10 +14,7 @@ fn fail_on_exits_1_without_doing_anything() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(
-        world.instance("GetInstance", "garm-1").status.code(),
-        Some(30)
-    );
+    assert_eq!(world.instance("GetInstance", "garm-1").status.code(), Some(30));
 }
 
 #[test]
@@ -28,10 +25,7 @@ fn hang_on_never_answers() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    assert!(
-        kill_if_running(&mut child),
-        "the provider finished instead of hanging"
-    );
+    assert!(kill_if_running(&mut child), "the provider finished instead of hanging");
 }
 
 #[test]
@@ -50,11 +44,7 @@ fn fail_create_times_fails_the_first_creates_only() {
     for attempt in 1..=2 {
         let out = world.create("garm-1", "pool-1", None);
         assert_eq!(out.status.code(), Some(1), "attempt {attempt}");
-        assert!(
-            stderr(&out).contains(&format!("attempt {attempt}")),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains(&format!("attempt {attempt}")), "{}", stderr(&out));
     }
     instance(&world.create("garm-1", "pool-1", None));
 }
