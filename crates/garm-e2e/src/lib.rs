@@ -38,6 +38,8 @@ pub fn bin_dir() -> &'static Path {
                 "-p",
                 "garm-test-provider",
                 "-p",
+                "garm-provider-docker",
+                "-p",
                 "garm-fake-github",
             ])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
@@ -94,6 +96,47 @@ pub async fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnM
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The runner image the Docker provider uses in tests (built offline by `images/build-test-image.sh`).
+pub const DOCKER_IMAGE: &str = "garm-rs/runner-test:latest";
+
+/// The label value marking every container of one test's garm.
+pub fn docker_label(dir: &TempDir) -> String {
+    dir.0
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Builds the runner test image once (a no-op when it is current).
+pub fn docker_image() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../images/build-test-image.sh");
+        let status = Command::new("bash").arg(script).status().expect("bash runs");
+        assert!(
+            status.success(),
+            "building the runner test image failed (is a Docker engine running?)"
+        );
+    });
+}
+
+/// Containers (any state) carrying this garm's label.
+pub fn containers(garm: &Garm) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=garm-rs.e2e={}", docker_label(&garm.dir)),
+        ])
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A test provider entry for garm's config.
@@ -156,17 +199,31 @@ db_file = "{db}"
             let pdir = dir.0.join(format!("provider-{}", p.name));
             std::fs::create_dir_all(&pdir)?;
             let pconf = pdir.join("config.toml");
-            std::fs::write(
-                &pconf,
-                format!(
-                    "state_dir = \"state\"\nsandbox_dir = \"sandboxes\"\nrun_userdata = {}\n{}\n",
-                    p.run_userdata, p.extra
-                ),
-            )?;
+            // The name `docker` selects the Docker provider; every other name the test provider.
+            let exe = if p.name == "docker" {
+                std::fs::write(
+                    &pconf,
+                    format!(
+                        "network_mode = \"host\"\ndefault_image = \"{DOCKER_IMAGE}\"\nstop_timeout_seconds = 1\n[labels]\n\"garm-rs.e2e\" = \"{}\"\n[flavors.small]\ncpus = 1\nmemory_mb = 512\n{}\n",
+                        docker_label(&dir),
+                        p.extra
+                    ),
+                )?;
+                bin("garm-provider-docker")
+            } else {
+                std::fs::write(
+                    &pconf,
+                    format!(
+                        "state_dir = \"state\"\nsandbox_dir = \"sandboxes\"\nrun_userdata = {}\n{}\n",
+                        p.run_userdata, p.extra
+                    ),
+                )?;
+                bin("garm-test-provider")
+            };
             config.push_str(&format!(
                 "[[provider]]\nname = \"{}\"\nprovider_type = \"external\"\ndescription = \"local sandboxes\"\n[provider.external]\nprovider_executable = \"{}\"\nconfig_file = \"{}\"\n",
                 p.name,
-                bin("garm-test-provider").display(),
+                exe.display(),
                 pconf.display()
             ));
         }
@@ -293,6 +350,17 @@ impl Drop for Garm {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // Remove containers the Docker provider may have left (only this test's label).
+        let label = format!("label=garm-rs.e2e={}", docker_label(&self.dir));
+        if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+            }
         }
         // Kill whatever sandboxed runners are left (their environment names the sandbox).
         let marker = self.dir.0.to_string_lossy().to_string();

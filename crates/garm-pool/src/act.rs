@@ -200,8 +200,14 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
         controller_id: &ctx.controller_id,
     })?;
     let deadline = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60);
+    let slot = ctx
+        .provider_slots
+        .acquire()
+        .await
+        .expect("the provider semaphore is never closed");
     let started = std::time::Instant::now();
     let result = provider.create(&params, Some(deadline)).await;
+    drop(slot);
     ctx.metrics.observe_create(started.elapsed());
     match result {
         Ok(created) if created.status != ProviderStatus::Error => {
@@ -467,10 +473,16 @@ async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFail
         .provider(&pool.provider_name)
         .ok_or_else(|| fail(StepError::UnknownProvider(pool.provider_name.clone())))?;
     let id = instance.provider_id.clone().unwrap_or_else(|| instance.name.clone());
-    match provider
-        .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+    let slot = ctx
+        .provider_slots
+        .acquire()
         .await
-    {
+        .expect("the provider semaphore is never closed");
+    let deleted = provider
+        .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+        .await;
+    drop(slot);
+    match deleted {
         Ok(_) => {}
         Err(err) if force => {
             tracing::warn!(instance = %name, error = %err, "provider delete failed; force-removing the record anyway")

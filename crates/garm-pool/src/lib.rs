@@ -80,6 +80,8 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// Runner downloads are refetched after this long.
     pub tools_ttl: Duration,
+    /// Provider calls (process execs) running at once, across all pools.
+    pub provider_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -92,6 +94,7 @@ impl Default for Settings {
             backoff_initial: Duration::from_secs(5),
             backoff_max: Duration::from_secs(600),
             tools_ttl: Duration::from_secs(40 * 60),
+            provider_concurrency: 32,
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct Ctx {
     pub backoff: Mutex<HashMap<String, Backoff>>,
     /// Round-robin turn per entity.
     pub turns: Mutex<HashMap<String, usize>>,
+    /// Bounds concurrent provider calls (each is a process exec).
+    pub provider_slots: tokio::sync::Semaphore,
 }
 
 impl Ctx {

@@ -302,6 +302,7 @@ pub async fn orphans(ctx: &Arc<Ctx>) {
             .await
         {
             Ok(listed) => {
+                lost_instances(ctx, &known, &listed).await;
                 for orphan in listed.iter().filter(|p| {
                     !known
                         .iter()
@@ -369,5 +370,42 @@ pub async fn orphans(ctx: &Arc<Ctx>) {
                 ctx.nudge.pool(&i.pool_id);
             }
         }
+    }
+}
+
+/// Instances the store thinks are running but the provider lists as gone, stopped or
+/// failed (a VM deleted or a container killed from outside): their runner cannot take
+/// a job any more, so they are deleted and the pool refills to its minimum.
+async fn lost_instances(
+    ctx: &Arc<Ctx>,
+    known: &[garm_store::InstanceRecord],
+    listed: &[garm_provider::ProviderInstance],
+) {
+    let settle = chrono::Duration::seconds(30);
+    for i in known
+        .iter()
+        .filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > settle)
+    {
+        if ctx.is_inflight(&i.name) {
+            continue;
+        }
+        let seen = listed
+            .iter()
+            .find(|p| p.name == i.name || i.provider_id.as_deref() == Some(p.provider_id.as_str()));
+        let reason = match seen {
+            None => "the provider no longer has this instance".to_string(),
+            Some(p) if p.status == garm_provider::ProviderStatus::Running => continue,
+            Some(p) => format!("the provider reports the instance {}", p.status.as_str()),
+        };
+        tracing::warn!(instance = %i.name, reason, "instance lost outside garm; replacing it");
+        let _ = ctx.store.add_instance_event(&i.id, "status", "warning", &reason).await;
+        let _ = ctx
+            .store
+            .modify_instance(&i.name, Transition::Forced, |r| {
+                r.runner_status = garm_model::RunnerStatus::Terminated;
+                r.status = InstanceStatus::PendingDelete;
+            })
+            .await;
+        ctx.nudge.pool(&i.pool_id);
     }
 }

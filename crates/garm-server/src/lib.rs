@@ -53,7 +53,6 @@ pub async fn build_with(
         forges: garm_pool::Forges::new(connector),
         tokens: std::sync::Arc::new(state::Minter(keys.clone())),
         controller_id: controller.controller_id.clone(),
-        settings,
         nudge,
         metrics,
         shutdown: tokio_util::sync::CancellationToken::new(),
@@ -61,6 +60,8 @@ pub async fn build_with(
         inflight: Default::default(),
         backoff: Default::default(),
         turns: Default::default(),
+        provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
+        settings,
     };
     Ok((
         App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)),

@@ -2,5 +2,6 @@
 //! process and the simulated runner, on loopback.
 
 mod cli;
+mod docker;
 mod intake;
 mod job_loop;
