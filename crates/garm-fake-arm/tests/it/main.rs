@@ -1,0 +1,6 @@
+//! Integration tests: the fake over HTTP, replaying the fixture examples and checking ARM's rules.
+
+mod checks;
+mod fixtures;
+mod support;
+mod tokens;
