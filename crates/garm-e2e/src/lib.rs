@@ -40,6 +40,8 @@ pub fn bin_dir() -> &'static Path {
                 "-p",
                 "garm-provider-docker",
                 "-p",
+                "garm-provider-azure",
+                "-p",
                 "garm-fake-github",
             ])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
@@ -199,8 +201,12 @@ db_file = "{db}"
             let pdir = dir.0.join(format!("provider-{}", p.name));
             std::fs::create_dir_all(&pdir)?;
             let pconf = pdir.join("config.toml");
-            // The name `docker` selects the Docker provider; every other name the test provider.
-            let exe = if p.name == "docker" {
+            // The name `docker` selects the Docker provider, an `extra` starting with `[azure]`
+            // the Azure provider (the rest is its config); anything else the test provider.
+            let exe = if let Some(azure) = p.extra.strip_prefix("[azure]\n") {
+                std::fs::write(&pconf, azure)?;
+                bin("garm-provider-azure")
+            } else if p.name == "docker" {
                 std::fs::write(
                     &pconf,
                     format!(
