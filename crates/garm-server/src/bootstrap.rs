@@ -348,12 +348,12 @@ fn pool_from_env(env: &Env<'_>, config: &Config) -> Result<PoolInput, InputError
 }
 
 /// What `--restore-from` found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Restore {
     /// The database exists: it is newer than any snapshot and is never overwritten.
     KeptExisting,
-    /// The database was missing and the snapshot was copied into place.
-    FromSnapshot,
+    /// The database was missing and this snapshot was copied into place.
+    FromSnapshot(PathBuf),
     /// Neither exists: `garm` starts with a new database.
     NoSnapshot,
 }
@@ -364,15 +364,48 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Copies `snapshot` to `db_file` unless `db_file` exists; the copy is written under a temporary
-/// name, flushed, then renamed, so a crash never leaves a half-copied database behind.
+/// Whether `path` starts like an SQLite database (an empty or cut file does not).
+fn looks_like_sqlite(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let mut header = [0u8; 16];
+    let mut file = std::fs::File::open(path)?;
+    match file.read_exact(&mut header) {
+        Ok(()) => Ok(&header == b"SQLite format 3\0"),
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Copies `snapshot` (or, if that is not an SQLite file, the previous one, `<snapshot>.1`) to
+/// `db_file` unless `db_file` exists. The copy is written under a temporary name, flushed, then
+/// renamed, so a crash never leaves a half-copied database behind.
+///
+/// Fails when snapshots exist but none is an SQLite file: starting with a new database would
+/// silently forget every repository, pool and instance.
 pub fn restore(db_file: &Path, snapshot: &Path) -> std::io::Result<Restore> {
     if db_file.exists() {
         return Ok(Restore::KeptExisting);
     }
-    if !snapshot.is_file() {
+    let candidates = [snapshot.to_path_buf(), with_suffix(snapshot, ".1")];
+    let existing: Vec<&PathBuf> = candidates.iter().filter(|c| c.is_file()).collect();
+    if existing.is_empty() {
         return Ok(Restore::NoSnapshot);
     }
+    let mut chosen = None;
+    for candidate in existing {
+        if looks_like_sqlite(candidate)? {
+            chosen = Some(candidate.clone());
+            break;
+        }
+    }
+    let Some(chosen) = chosen else {
+        let message = format!(
+            "{} (and {}.1) is not an SQLite database",
+            snapshot.display(),
+            snapshot.display()
+        );
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+    };
     // A WAL or journal without its database belongs to a database that is gone: replayed into the
     // restored file it would corrupt it.
     for suffix in ["-wal", "-shm", "-journal"] {
@@ -382,10 +415,10 @@ pub fn restore(db_file: &Path, snapshot: &Path) -> std::io::Result<Restore> {
         }
     }
     let partial = with_suffix(db_file, ".restoring");
-    std::fs::copy(snapshot, &partial)?;
+    std::fs::copy(&chosen, &partial)?;
     std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, db_file)?;
-    Ok(Restore::FromSnapshot)
+    Ok(Restore::FromSnapshot(chosen))
 }
 
 /// The SQLite file of the configuration, if it uses SQLite.
@@ -412,7 +445,7 @@ pub async fn run(
         let done = restore(&db, snapshot).with_context(|| format!("restoring {}", db.display()))?;
         let what = match done {
             Restore::KeptExisting => "exists; snapshot not used".to_string(),
-            Restore::FromSnapshot => format!("restored from {}", snapshot.display()),
+            Restore::FromSnapshot(from) => format!("restored from {}", from.display()),
             Restore::NoSnapshot => format!("no snapshot at {}; starting with a new database", snapshot.display()),
         };
         writeln!(out, "database {}: {what}", db.display())?;

@@ -353,6 +353,11 @@ async fn changed_pool_settings_are_reported_and_left_as_they_are() {
     );
 }
 
+/// The first bytes of every SQLite database, then filler.
+fn sqlite_bytes(marker: &str) -> Vec<u8> {
+    format!("SQLite format 3\0{marker}").into_bytes()
+}
+
 #[test]
 fn restore_copies_the_snapshot_only_when_the_database_is_missing() {
     let dir = fresh_dir();
@@ -361,22 +366,50 @@ fn restore_copies_the_snapshot_only_when_the_database_is_missing() {
     assert_eq!(bootstrap::restore(&db, &snapshot).unwrap(), Restore::NoSnapshot);
     assert!(!db.exists());
 
-    std::fs::write(&snapshot, b"snapshot bytes").unwrap();
+    std::fs::write(&snapshot, sqlite_bytes("newest")).unwrap();
     std::fs::write(dir.join("garm.db-wal"), b"a WAL without its database").unwrap();
-    assert_eq!(bootstrap::restore(&db, &snapshot).unwrap(), Restore::FromSnapshot);
-    assert_eq!(std::fs::read(&db).unwrap(), b"snapshot bytes");
+    assert_eq!(
+        bootstrap::restore(&db, &snapshot).unwrap(),
+        Restore::FromSnapshot(snapshot.clone())
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), sqlite_bytes("newest"));
     assert!(
         !dir.join("garm.db-wal").exists(),
         "a stale WAL would be replayed into the snapshot"
     );
     assert!(!dir.join("garm.db.restoring").exists());
 
-    std::fs::write(&snapshot, b"older snapshot").unwrap();
+    std::fs::write(&snapshot, sqlite_bytes("older")).unwrap();
     assert_eq!(bootstrap::restore(&db, &snapshot).unwrap(), Restore::KeptExisting);
     assert_eq!(
         std::fs::read(&db).unwrap(),
-        b"snapshot bytes",
+        sqlite_bytes("newest"),
         "a live database is never overwritten"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_damaged_snapshot_falls_back_to_the_previous_one_and_never_to_a_new_database() {
+    let dir = fresh_dir();
+    let db = dir.join("garm.db");
+    let snapshot = dir.join("snapshot.db");
+    let previous = dir.join("snapshot.db.1");
+    std::fs::write(&snapshot, b"").unwrap();
+    std::fs::write(&previous, sqlite_bytes("previous")).unwrap();
+    assert_eq!(
+        bootstrap::restore(&db, &snapshot).unwrap(),
+        Restore::FromSnapshot(previous.clone())
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), sqlite_bytes("previous"));
+
+    std::fs::remove_file(&db).unwrap();
+    std::fs::write(&previous, b"SQLite for").unwrap();
+    let err = bootstrap::restore(&db, &snapshot).unwrap_err();
+    assert!(err.to_string().contains("is not an SQLite database"), "{err}");
+    assert!(
+        !db.exists(),
+        "garm would start with a new database and forget everything"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -385,7 +418,7 @@ fn restore_copies_the_snapshot_only_when_the_database_is_missing() {
 fn restore_only_needs_no_bootstrap_variables_and_opens_no_database() {
     let dir = fresh_dir();
     let snapshot = dir.join("snapshot.db");
-    std::fs::write(&snapshot, b"snapshot bytes").unwrap();
+    std::fs::write(&snapshot, sqlite_bytes("snapshot")).unwrap();
     let from = snapshot.to_str().unwrap();
     let (ok, out) = garm(
         &dir,
@@ -394,7 +427,7 @@ fn restore_only_needs_no_bootstrap_variables_and_opens_no_database() {
     );
     assert!(ok, "{out}");
     assert!(out.contains(&format!("restored from {from}")), "{out}");
-    assert_eq!(std::fs::read(dir.join("garm.db")).unwrap(), b"snapshot bytes");
+    assert_eq!(std::fs::read(dir.join("garm.db")).unwrap(), sqlite_bytes("snapshot"));
 
     let (ok, out) = garm(&dir, &["bootstrap", "--restore-only"], &HashMap::new());
     assert!(!ok, "--restore-only without --restore-from is refused: {out}");

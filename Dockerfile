@@ -1,0 +1,53 @@
+# The garm-rs image: `docker build -t garm-azure .` (see docs/deploy-azure.md).
+#
+# Stage `build` compiles garm, garm-cli and the Azure and Docker providers; stage `runtime` is a
+# slim Debian with those binaries and a few small scripts, running as the non-root user `garm`.
+# No secret is baked in: the configuration is a mounted template whose `${GARM_*}` placeholders
+# the entry point fills from environment variables at start.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
+COPY crates crates
+COPY xtask xtask
+# The cache mounts keep the registry and compiled dependencies between builds.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked \
+        -p garm-server -p garm-cli -p garm-provider-azure -p garm-provider-docker \
+    && mkdir -p /out \
+    && cp target/release/garm target/release/garm-cli \
+        target/release/garm-provider-azure target/release/garm-provider-docker /out/
+
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+ARG GARM_UID=10001
+# ca-certificates: TLS to GitHub, Azure and Entra ID; curl: the health check; sqlite3: snapshots.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl sqlite3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid "${GARM_UID}" garm \
+    && useradd --system --uid "${GARM_UID}" --gid garm --home-dir /home/garm --create-home --shell /bin/bash garm \
+    && install -d -o garm -g garm -m 0750 /etc/garm /var/lib/garm \
+    && install -d -m 0755 /etc/garm/mounted /opt/garm/providers.d \
+    && install -d -o garm -g garm -m 0700 /home/garm/.local /home/garm/.local/share \
+    && install -d -o garm -g garm -m 0710 /home/garm/.local/share/garm-cli
+COPY --from=build /out/garm /usr/local/bin/garm
+COPY --from=build /out/garm-cli /usr/local/bin/garm-cli
+COPY --from=build /out/garm-provider-azure /opt/garm/providers.d/garm-provider-azure
+COPY --from=build /out/garm-provider-docker /opt/garm/providers.d/garm-provider-docker
+COPY --chmod=0755 deploy/docker/garm-entrypoint deploy/docker/garm-snapshot deploy/docker/garm-healthcheck /usr/local/bin/
+# garm-cli's `local` profile points at this garm; `garm-cli profile login` stores a token here.
+COPY --chown=garm:garm --chmod=0600 deploy/docker/garm-cli-profile.toml /home/garm/.local/share/garm-cli/config.toml
+
+ENV HOME=/home/garm \
+    GARM_CONFIG_TEMPLATE=/etc/garm/mounted/config.toml \
+    GARM_CONFIG=/etc/garm/config.toml
+USER ${GARM_UID}:${GARM_UID}
+WORKDIR /home/garm
+EXPOSE 9997
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["garm-healthcheck"]
+ENTRYPOINT ["garm-entrypoint"]

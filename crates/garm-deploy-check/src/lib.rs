@@ -1,0 +1,7 @@
+//! No production code: offline checks of what deploys garm-rs, in `tests/it`.
+//!
+//! They parse the Terraform under `deploy/azure` (resources, variables, outputs and how they are
+//! wired), the root `Dockerfile` (stages, binaries, user, health check) and run the image's
+//! scripts against stand-ins. Nothing here needs a network, Azure or a Docker image: `terraform
+//! fmt -check` runs when `terraform` is installed, and each check that needs a tool says so when
+//! the tool is missing.
