@@ -4,5 +4,6 @@
 mod azure;
 mod cli;
 mod docker;
+mod docs;
 mod intake;
 mod job_loop;
