@@ -5,7 +5,6 @@ mod api_forge;
 mod api_gates;
 mod api_pools;
 mod bootstrap;
-mod config_props;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
