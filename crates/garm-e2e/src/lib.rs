@@ -176,6 +176,8 @@ impl Garm {
 log_format = "text"
 log_level = "debug"
 log_file = "{log}"
+[default]
+enable_webhook_management = true
 [metrics]
 enable = true
 disable_auth = true
@@ -227,8 +229,9 @@ db_file = "{db}"
                 bin("garm-test-provider")
             };
             config.push_str(&format!(
-                "[[provider]]\nname = \"{}\"\nprovider_type = \"external\"\ndescription = \"local sandboxes\"\n[provider.external]\nprovider_executable = \"{}\"\nconfig_file = \"{}\"\n",
+                "[[provider]]\nname = \"{}\"\nprovider_type = \"external\"\ndescription = \"local sandboxes\"\ndisable_jit_config = {}\n[provider.external]\nprovider_executable = \"{}\"\nconfig_file = \"{}\"\n",
                 p.name,
+                p.name.ends_with("-nojit"),
                 exe.display(),
                 pconf.display()
             ));

@@ -5,5 +5,6 @@ mod azure;
 mod cli;
 mod docker;
 mod docs;
+mod forge_paths;
 mod intake;
 mod job_loop;
