@@ -119,7 +119,10 @@ async fn min_idle_runners_are_restored_after_runners_are_consumed() {
 async fn a_burst_of_jobs_never_exceeds_max_runners_and_all_are_served() {
     let world = World::start(&[SANDBOX]).await.unwrap();
     // A short bootstrap timeout: a runner whose setup failed on a loaded machine is reaped soon.
-    world.add_pool("sandbox", json!({"max_runners": 10, "runner_bootstrap_timeout": 1})).await.unwrap();
+    world
+        .add_pool("sandbox", json!({"max_runners": 10, "runner_bootstrap_timeout": 1}))
+        .await
+        .unwrap();
     let n = std::env::var("GARM_E2E_BURST")
         .ok()
         .and_then(|v| v.parse().ok())
