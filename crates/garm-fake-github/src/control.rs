@@ -213,6 +213,18 @@ async fn deliveries(State(state): State<FakeState>, Query(query): Query<HashMap<
     ok(list)
 }
 
+async fn requests(State(state): State<FakeState>) -> Response {
+    ok(state.requests())
+}
+
+async fn revoke_pat(State(state): State<FakeState>, Path(token): Path<String>) -> Response {
+    if state.revoke_pat(&token) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
+    }
+}
+
 async fn switches(State(state): State<FakeState>) -> Response {
     ok(state.switches())
 }
@@ -241,6 +253,8 @@ pub(crate) fn routes() -> Router<FakeState> {
         .route("/_fake/enterprises", post(add_enterprise))
         .route("/_fake/runner-groups", post(add_group))
         .route("/_fake/pats", post(add_pat))
+        .route("/_fake/pats/{token}", axum::routing::delete(revoke_pat))
+        .route("/_fake/requests", get(requests))
         .route("/_fake/apps", post(add_app))
         .route("/_fake/installations", post(add_installation))
         .route("/_fake/registration-tokens", post(registration_token))

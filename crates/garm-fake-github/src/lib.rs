@@ -7,7 +7,8 @@
 //! that connect through a small fake-private Actions service (`/_fake/actions/`).
 //! The same package ships `garm-fake-runner`, a simulated `actions/runner`, and serves a
 //! runner archive whose `config.sh`/`run.sh` start it. A control API under `/_fake/`
-//! lets other processes seed state, enqueue jobs and flip failure switches.
+//! lets other processes seed state, enqueue jobs, flip failure switches, revoke tokens and
+//! read the log of REST requests answered.
 //!
 //! It does not run workflows, does not implement the runner scale set API, and keeps
 //! everything in memory. It owns its wire types: it shares no code with the garm crates,
@@ -42,8 +43,8 @@ pub use config::{AppSpec, FakeConfig, PatSpec, RUNNER_VERSION};
 pub use fixtures::FixtureError;
 pub use jobs::JobError;
 pub use model::{
-    Delivery, Enterprise, Hook, Installation, Job, JobStatus, Org, Repo, Runner, RunnerGroup, RunnerLabel, Scope,
-    Switches, SwitchesPatch,
+    Delivery, Enterprise, Hook, Installation, Job, JobStatus, Org, Repo, RequestRecord, Runner, RunnerGroup,
+    RunnerLabel, Scope, Switches, SwitchesPatch,
 };
 pub use state::FakeState;
 

@@ -254,6 +254,18 @@ pub struct Delivery {
     pub payload: serde_json::Value,
 }
 
+/// One REST request the fake answered (the control API and the runner service are not logged).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    /// The path as requested, without the query.
+    pub path: String,
+    pub status: u16,
+    /// The last six characters of the `Authorization` credential, to tell callers apart.
+    pub credential_tail: Option<String>,
+}
+
 /// Test knobs, settable through the library and `/_fake/switches`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -280,6 +292,9 @@ pub struct Switches {
     pub retry_after_secs: u64,
     /// While set and in the future (Unix seconds), the primary rate limit is exhausted.
     pub rate_limit_exhausted_until: Option<i64>,
+    /// The status of rate-limit answers (primary and secondary): 403 when unset, or 429;
+    /// GitHub uses both.
+    pub rate_limit_status: u16,
 }
 
 /// A partial update of [`Switches`]; absent fields are left as they are.
@@ -296,6 +311,7 @@ pub struct SwitchesPatch {
     pub fail_status: Option<u16>,
     pub retry_after_next: Option<u32>,
     pub retry_after_secs: Option<u64>,
+    pub rate_limit_status: Option<u16>,
     /// Exhausts the primary rate limit for this many seconds (0 lifts it).
     pub exhaust_rate_limit_secs: Option<u64>,
 }
@@ -319,7 +335,8 @@ impl Switches {
             fail_next,
             fail_status,
             retry_after_next,
-            retry_after_secs
+            retry_after_secs,
+            rate_limit_status
         );
         if let Some(secs) = patch.exhaust_rate_limit_secs {
             self.rate_limit_exhausted_until = (secs > 0).then(|| now.timestamp() + secs as i64);

@@ -8,7 +8,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{AppSpec, FakeConfig, PatSpec};
 use crate::jobs::JobError;
-use crate::model::{Delivery, Hook, Installation, Job, Org, Repo, Runner, RunnerGroup, Scope, Switches, SwitchesPatch};
+use crate::model::{
+    Delivery, Hook, Installation, Job, Org, Repo, RequestRecord, Runner, RunnerGroup, Scope, Switches, SwitchesPatch,
+};
 use crate::world::{random_token, Pending, TokenKind, World};
 
 pub(crate) struct Shared {
@@ -111,6 +113,11 @@ impl FakeState {
         self.with(|w, _| {
             w.pats.insert(pat.token.clone(), pat);
         });
+    }
+
+    /// Revokes a personal access token: from now on it is answered `401 Bad credentials`.
+    pub fn revoke_pat(&self, token: &str) -> bool {
+        self.with(|w, _| w.pats.remove(token).is_some())
     }
 
     pub fn add_app(&self, app: AppSpec) {
@@ -248,6 +255,11 @@ impl FakeState {
     /// Every delivery attempt so far, oldest first.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.quiet(|w, _| w.deliveries.clone())
+    }
+
+    /// Every REST request answered so far, oldest first (not the control API or runner service).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.quiet(|w, _| w.requests.clone())
     }
 
     pub fn switches(&self) -> Switches {

@@ -10,8 +10,12 @@ use serde_json::Value;
 use crate::config::{AppSpec, PatSpec};
 use crate::fixtures::{Fixtures, Urls};
 use crate::model::{
-    Delivery, Enterprise, Hook, Installation, Job, Org, Repo, Runner, RunnerGroup, RunnerLabel, Scope, Switches,
+    Delivery, Enterprise, Hook, Installation, Job, Org, Repo, RequestRecord, Runner, RunnerGroup, RunnerLabel, Scope,
+    Switches,
 };
+
+/// The request log keeps at most this many entries (the oldest are dropped).
+pub(crate) const MAX_REQUESTS_KEPT: usize = 200_000;
 
 /// A registration or remove token for `config.sh`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +134,8 @@ pub(crate) struct World {
     pub jobs: BTreeMap<u64, Job>,
     pub hooks: BTreeMap<u64, Hook>,
     pub deliveries: Vec<Delivery>,
+    /// REST requests, oldest first (capped at [`MAX_REQUESTS_KEPT`]).
+    pub requests: Vec<RequestRecord>,
     pub pats: HashMap<String, PatSpec>,
     pub apps: BTreeMap<u64, AppSpec>,
     pub installations: BTreeMap<u64, Installation>,
@@ -170,6 +176,7 @@ impl World {
             jobs: BTreeMap::new(),
             hooks: BTreeMap::new(),
             deliveries: Vec::new(),
+            requests: Vec::new(),
             pats: HashMap::new(),
             apps: BTreeMap::new(),
             installations: BTreeMap::new(),

@@ -60,6 +60,9 @@ pub fn order_candidates<P: Clone>(pools: &[(P, u32)], balancer: BalancerType, tu
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

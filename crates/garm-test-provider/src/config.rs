@@ -19,6 +19,11 @@ pub struct Config {
     pub hang_on: Vec<Command>,
     /// Commands that print something that is not JSON and exit 0.
     pub garbage_on: Vec<Command>,
+    /// Commands that crash: the process aborts (killed by `SIGABRT`, no exit code).
+    pub crash_on: Vec<Command>,
+    /// What `CreateInstance` does after it created the instance: `fail` (exit 1), `crash`
+    /// (abort), `garbage` (print non-JSON, exit 0) or `hang`; the instance is left behind.
+    pub after_create: Option<Misbehaviour>,
     /// The first this many creates fail (counted across processes in `state_dir`).
     pub fail_create_times: u32,
     /// Whether `CreateInstance` runs `extra_specs.runner_install_template`.
@@ -36,6 +41,10 @@ struct Raw {
     hang_on: Vec<String>,
     #[serde(default)]
     garbage_on: Vec<String>,
+    #[serde(default)]
+    crash_on: Vec<String>,
+    #[serde(default)]
+    after_create: Option<String>,
     #[serde(default)]
     fail_create_times: u32,
     #[serde(default)]
@@ -57,8 +66,37 @@ impl Config {
             fail_on: commands("fail_on", &raw.fail_on)?,
             hang_on: commands("hang_on", &raw.hang_on)?,
             garbage_on: commands("garbage_on", &raw.garbage_on)?,
+            crash_on: commands("crash_on", &raw.crash_on)?,
+            after_create: raw
+                .after_create
+                .as_deref()
+                .map(|text| text.parse().with_context(|| "invalid after_create".to_string()))
+                .transpose()?,
             fail_create_times: raw.fail_create_times,
             run_userdata: raw.run_userdata,
+        })
+    }
+}
+
+/// A way for a command to go wrong after it did its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misbehaviour {
+    Fail,
+    Crash,
+    Garbage,
+    Hang,
+}
+
+impl std::str::FromStr for Misbehaviour {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "fail" => Self::Fail,
+            "crash" => Self::Crash,
+            "garbage" => Self::Garbage,
+            "hang" => Self::Hang,
+            other => anyhow::bail!("{other:?} is not fail, crash, garbage or hang"),
         })
     }
 }
@@ -113,5 +151,10 @@ mod tests {
         assert!(load(&format!("{base}fail_on = [\"Create\"]")).is_err());
         assert!(load(&format!("{base}run_user_data = true")).is_err());
         assert!(load("state_dir = \"s\"").is_err());
+        assert!(load(&format!("{base}after_create = \"explode\"")).is_err());
+        assert_eq!(
+            load(&format!("{base}after_create = \"hang\"")).unwrap().after_create,
+            Some(Misbehaviour::Hang)
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! "instances" are local sandboxes: a JSON record per instance in `state_dir`, a work
 //! directory per instance in `sandbox_dir`, and, with `run_userdata = true`, the pool's
 //! `runner_install_template` run detached as `bash install.sh` in that directory.
-//! Config switches (`fail_on`, `hang_on`, `garbage_on`, `fail_create_times`) make it misbehave
-//! on purpose.
+//! Config switches (`fail_on`, `hang_on`, `garbage_on`, `crash_on`, `after_create`,
+//! `fail_create_times`) make it misbehave on purpose.
 //!
 //! It provides no isolation at all (no containers, no VMs, no users): install scripts run as the
 //! invoking user on the host. Never point it at anything but throwaway directories.
@@ -36,6 +36,10 @@ fn prepare(ctx: &Context) -> Result<SandboxProvider, ProviderError> {
     }
     if config.fail_on.contains(&ctx.command) {
         return Err(ProviderError::failed(format!("configured to fail {}", ctx.command)));
+    }
+    if config.crash_on.contains(&ctx.command) {
+        eprintln!("garm-test-provider was told to crash on {}", ctx.command);
+        std::process::abort();
     }
     if config.garbage_on.contains(&ctx.command) {
         println!("garm-test-provider was told to print garbage for {}", ctx.command);

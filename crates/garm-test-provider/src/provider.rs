@@ -9,7 +9,7 @@ use garm_provider_protocol::{
     Address, BootstrapInstance, Context, Provider, ProviderError, ProviderInstance, ProviderStatus,
 };
 
-use crate::config::Config;
+use crate::config::{Config, Misbehaviour};
 use crate::sandbox;
 use crate::store::{is_safe_name, Record, Store};
 
@@ -84,6 +84,29 @@ fn install_template(bootstrap: &BootstrapInstance) -> anyhow::Result<Option<Vec<
     Ok(Some(script))
 }
 
+impl SandboxProvider {
+    /// The `after_create` switch: the instance exists, and then the call goes wrong.
+    fn misbehave_after_create(&self, name: &str) -> Result<(), ProviderError> {
+        match self.config.after_create {
+            None => Ok(()),
+            Some(Misbehaviour::Fail) => Err(ProviderError::failed(format!(
+                "configured to fail after creating {name}"
+            ))),
+            Some(Misbehaviour::Crash) => {
+                eprintln!("garm-test-provider was told to crash after creating {name}");
+                std::process::abort();
+            }
+            Some(Misbehaviour::Garbage) => {
+                println!("garm-test-provider created {name} and prints this instead of JSON");
+                std::process::exit(0);
+            }
+            Some(Misbehaviour::Hang) => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
+        }
+    }
+}
+
 impl Provider for SandboxProvider {
     fn create_instance(&self, ctx: &Context, bootstrap: BootstrapInstance) -> Result<ProviderInstance, ProviderError> {
         let name = bootstrap.name.clone();
@@ -141,6 +164,7 @@ impl Provider for SandboxProvider {
                 self.store
                     .put(&record)
                     .map_err(failed("cannot update the instance record"))?;
+                self.misbehave_after_create(&name)?;
                 Ok(instance)
             }
             Err(err) => {

@@ -207,6 +207,12 @@ async fn gate(State(state): State<FakeState>, mut request: Request, next: Next) 
     let limit = state.config().rate_limit;
     let window = state.config().rate_limit_window.as_secs() as i64;
     let headers = request.headers().clone();
+    let method = request.method().to_string();
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| o.0.path().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
     let admitted = state.quiet(|w, now| -> Result<Admitted, ApiError> {
         if w.switches.fail_next > 0 {
             w.switches.fail_next -= 1;
@@ -230,7 +236,7 @@ async fn gate(State(state): State<FakeState>, mut request: Request, next: Next) 
                 s => s,
             };
             return Err(ApiError::new(
-                403,
+                limited_status(w.switches.rate_limit_status),
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
             )
             .with_header("retry-after", &secs.to_string()));
@@ -257,7 +263,7 @@ async fn gate(State(state): State<FakeState>, mut request: Request, next: Next) 
         }
         if shown.used >= shown.limit && !is_rate_limit {
             let mut refused = ApiError::new(
-                403,
+                limited_status(w.switches.rate_limit_status),
                 "API rate limit exceeded. Check out the documentation for more information.",
             );
             for (name, value) in rate_header_values(&shown) {
@@ -295,11 +301,41 @@ async fn gate(State(state): State<FakeState>, mut request: Request, next: Next) 
     if let Ok(value) = HeaderValue::try_from(request_id) {
         response.headers_mut().insert("x-github-request-id", value);
     }
+    let status = response.status().as_u16();
+    state.quiet(|w, now| {
+        if w.requests.len() >= crate::world::MAX_REQUESTS_KEPT {
+            w.requests.remove(0);
+        }
+        w.requests.push(crate::model::RequestRecord {
+            at: now,
+            method,
+            path,
+            status,
+            credential_tail: credential_tail(&headers),
+        });
+    });
     response.headers_mut().insert(
         "x-github-media-type",
         HeaderValue::from_static("github.v3; format=json"),
     );
     response
+}
+
+/// 403 unless the switch asks for 429.
+fn limited_status(configured: u16) -> u16 {
+    if configured == 429 {
+        429
+    } else {
+        403
+    }
+}
+
+/// The last six characters of the `Authorization` credential.
+fn credential_tail(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let credential = value.rsplit(' ').next()?;
+    let start = credential.char_indices().rev().nth(5).map(|(i, _)| i).unwrap_or(0);
+    Some(credential[start..].to_owned())
 }
 
 fn rate_header_values(bucket: &Bucket) -> [(&'static str, String); 5] {

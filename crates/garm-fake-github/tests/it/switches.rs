@@ -130,6 +130,12 @@ async fn server_errors_and_retry_after_answer_the_next_calls_then_stop() {
     let limited = api.get("/orgs/acme").await;
     assert_eq!(limited.status, 403);
     assert_eq!(limited.header("retry-after"), Some("7"));
+    fake.state().update_switches(&SwitchesPatch {
+        retry_after_next: Some(1),
+        rate_limit_status: Some(429),
+        ..patch()
+    });
+    assert_eq!(api.get("/orgs/acme").await.status, 429, "GitHub may answer 429 too");
     assert!(limited.body["message"]
         .as_str()
         .unwrap()
@@ -194,4 +200,38 @@ async fn the_control_api_drives_the_same_switches_jobs_and_state() {
             .as_u16(),
         400
     );
+}
+
+#[tokio::test]
+async fn every_rest_request_is_logged_and_a_revoked_pat_gets_401() {
+    let (fake, api, _receiver) = setup().await;
+    assert_eq!(api.get("/orgs/acme").await.status, 200);
+    fake.state().update_switches(&SwitchesPatch {
+        exhaust_rate_limit_secs: Some(60),
+        ..patch()
+    });
+    assert_eq!(api.get("/orgs/acme").await.status, 403);
+    let log = fake.state().requests();
+    let statuses: Vec<(String, String, u16)> = log
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("GET".to_owned(), "/orgs/acme".to_owned(), 200),
+            ("GET".to_owned(), "/orgs/acme".to_owned(), 403)
+        ]
+    );
+    let token = "ghp_all";
+    assert_eq!(log[0].credential_tail.as_deref(), Some("hp_all"));
+    fake.state().update_switches(&SwitchesPatch {
+        exhaust_rate_limit_secs: Some(0),
+        ..patch()
+    });
+    assert!(fake.state().revoke_pat(token));
+    let refused = api.get("/orgs/acme").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.body["message"], "Bad credentials");
+    assert!(!fake.state().revoke_pat(token), "already revoked");
 }

@@ -16,7 +16,7 @@ use url::Url;
 use crate::ForgeError;
 
 pub use auth::Auth;
-pub use hooks::Hook;
+pub use hooks::{DeliveryFilter, DeliveryPage, Hook, HookDelivery};
 pub use rate_limit::RateLimitState;
 pub use runners::{
     JitConfig, RateBucket, RateLimits, RegistrationToken, Runner, RunnerDownload, RunnerGroup, RunnerStatus,

@@ -14,6 +14,7 @@ const DELIVERY: &str = "x-github-delivery";
 const GITEA_DELIVERY: &str = "x-gitea-delivery";
 const SIGNATURE_256: &str = "x-hub-signature-256";
 const SIGNATURE_SHA1: &str = "x-hub-signature";
+const HOOK_ID: &str = "x-github-hook-id";
 const TARGET_TYPE: &str = "x-github-hook-installation-target-type";
 const GITEA_TARGET_TYPE: &str = "x-gitea-hook-installation-target-type";
 
@@ -87,6 +88,7 @@ pub struct Delivery {
     forge: ForgeKind,
     event: String,
     delivery_id: Option<String>,
+    hook_id: Option<String>,
     signature: Option<String>,
     target_type: Option<String>,
     content_type: ContentType,
@@ -108,6 +110,8 @@ impl Delivery {
             Some(id) => Some(id),
             None => header(headers, GITEA_DELIVERY)?,
         };
+        // An unreadable hook id only weakens de-duplication; it does not refuse the delivery.
+        let hook_id = header(headers, HOOK_ID).ok().flatten().filter(|id| !id.is_empty());
         let signature = match header(headers, SIGNATURE_256)? {
             Some(signature) => Some(signature),
             None => header(headers, SIGNATURE_SHA1)?,
@@ -130,6 +134,7 @@ impl Delivery {
             forge,
             event,
             delivery_id,
+            hook_id,
             signature,
             target_type,
             content_type,
@@ -148,6 +153,22 @@ impl Delivery {
     /// The delivery GUID; a redelivery repeats it.
     pub fn delivery_id(&self) -> Option<&str> {
         self.delivery_id.as_deref()
+    }
+
+    /// `X-GitHub-Hook-ID`: the hook that sent this delivery.
+    pub fn hook_id(&self) -> Option<&str> {
+        self.hook_id.as_deref()
+    }
+
+    /// What identifies this delivery to this receiver: GitHub shares one GUID among the
+    /// deliveries of an event to several hooks (repository and organization), so the
+    /// hook id is part of it when known: `<hook id>:<guid>`, else the GUID alone.
+    pub fn dedup_key(&self) -> Option<String> {
+        let guid = self.delivery_id.as_deref().filter(|g| !g.is_empty())?;
+        Some(match &self.hook_id {
+            Some(hook) => format!("{hook}:{guid}"),
+            None => guid.to_owned(),
+        })
     }
 
     /// `X-Hub-Signature-256`, or the legacy `X-Hub-Signature` when only that one is present.

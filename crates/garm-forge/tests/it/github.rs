@@ -1,7 +1,7 @@
 //! The GitHub client against an in-test server answering with the REST description's examples.
 
 use chrono::{TimeDelta, Utc};
-use garm_forge::github::{Auth, GithubClient, GithubEndpoint, Removed, RunnerStatus, Scope};
+use garm_forge::github::{Auth, DeliveryFilter, GithubClient, GithubEndpoint, Removed, RunnerStatus, Scope};
 use garm_forge::{ForgeError, Secret};
 use serde_json::{json, Value};
 
@@ -398,4 +398,51 @@ fn ca_bundle_is_accepted_when_it_holds_certificates() {
     with_ca.ca_cert_bundle = Some(b"not a certificate".to_vec());
     let err = GithubClient::new(with_ca, pat()).unwrap_err();
     assert!(matches!(err, ForgeError::InvalidConfig { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn hook_deliveries_are_listed_failed_only_with_the_next_cursor_and_redelivered() {
+    let server = FakeGithub::start(|seen| {
+        if seen.method == "POST" {
+            return Reply::json(202, &json!({}));
+        }
+        let mut page = example("/repos/{owner}/{repo}/hooks/{hook_id}/deliveries", "get", "200");
+        page[0]["status_code"] = json!(0);
+        page[0]["status"] = json!("failed to connect to host");
+        Reply::json(200, &page).header(
+            "link",
+            format!(
+                r#"<{}{}?per_page=50&status=failure&cursor=v1_77>; rel="next""#,
+                seen.origin, seen.path
+            ),
+        )
+    })
+    .await;
+    let client = pat_client(&server);
+    let page = client
+        .list_hook_deliveries(&repo(), 7, DeliveryFilter::Failed, Some("v1_99"), 50)
+        .await
+        .unwrap();
+    assert_eq!(page.next_cursor.as_deref(), Some("v1_77"));
+    assert!(!page.deliveries.is_empty());
+    let first = &page.deliveries[0];
+    assert!(first.id > 0 && !first.guid.is_empty(), "{first:?}");
+    assert!(!first.succeeded());
+    let seen = server.seen();
+    assert_eq!(seen[0].path, "/repos/octo-org/octo-repo/hooks/7/deliveries");
+    assert_eq!(seen[0].query, "per_page=50&status=failure&cursor=v1_99");
+
+    client.redeliver_hook_delivery(&org(), 7, first.id).await.unwrap();
+    assert_eq!(
+        server.count(
+            "POST",
+            &format!("/orgs/octo-org/hooks/7/deliveries/{}/attempts", first.id)
+        ),
+        1
+    );
+    let err = client
+        .list_hook_deliveries(&Scope::Enterprise("e".into()), 7, DeliveryFilter::All, None, 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ForgeError::Unsupported { .. }), "{err:?}");
 }

@@ -5,3 +5,4 @@ mod github_app;
 mod rate_limit;
 mod support;
 mod webhook;
+mod webhook_props;

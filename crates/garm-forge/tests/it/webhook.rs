@@ -195,6 +195,28 @@ fn header_names_are_matched_case_insensitively() {
     assert_eq!(delivery.signature(), Some("sha256=abc"));
     assert_eq!(delivery.target_type().unwrap(), TargetType::Organization);
     assert_eq!(delivery.forge(), ForgeKind::Github);
+    assert_eq!(
+        delivery.dedup_key().as_deref(),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        "without a hook id the GUID alone"
+    );
+}
+
+#[test]
+fn the_same_guid_sent_to_two_hooks_gives_two_dedup_keys() {
+    let key = |hook: &str| {
+        Delivery::from_headers(&headers(&[
+            ("X-GitHub-Event", "workflow_job"),
+            ("X-GitHub-Delivery", "58474f00-b361-11eb-836d-0e4f3503ccbe"),
+            ("X-GitHub-Hook-ID", hook),
+        ]))
+        .unwrap()
+        .dedup_key()
+    };
+    assert_eq!(key("7").as_deref(), Some("7:58474f00-b361-11eb-836d-0e4f3503ccbe"));
+    assert_ne!(key("7"), key("8"));
+    let none = Delivery::from_headers(&headers(&[("X-GitHub-Event", "workflow_job")])).unwrap();
+    assert_eq!(none.dedup_key(), None);
 }
 
 #[test]

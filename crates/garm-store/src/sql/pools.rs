@@ -628,6 +628,26 @@ impl Store {
 }
 
 impl Store {
+    /// Which of `delivery_ids` were recorded by [`Store::record_delivery`] (and not pruned).
+    pub async fn deliveries_seen(&self, delivery_ids: &[String]) -> Result<std::collections::HashSet<String>> {
+        let mut seen = std::collections::HashSet::new();
+        for chunk in delivery_ids.chunks(100) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT delivery_id FROM webhook_deliveries WHERE delivery_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                seen.insert(row.try_get::<String, _>("delivery_id")?);
+            }
+        }
+        Ok(seen)
+    }
+
     /// Forgets a delivery id so a redelivery is processed (after a failed intake).
     pub async fn forget_delivery(&self, delivery_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1")

@@ -17,6 +17,7 @@ conformance!(
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
     jobs_are_upserted_by_workflow_job_id,
+    deliveries_are_recorded_once_and_can_be_looked_up_and_pruned,
 );
 
 async fn setup_entity(store: &Store) -> (CredentialsRecord, EntityRecord) {
@@ -390,4 +391,29 @@ async fn jobs_are_upserted_by_workflow_job_id(f: Fresh) {
     assert_eq!(second.status, "completed");
     assert_eq!(f.store.jobs().await.unwrap().len(), 1);
     assert_eq!(second.labels, job.labels);
+}
+
+async fn deliveries_are_recorded_once_and_can_be_looked_up_and_pruned(f: Fresh) {
+    assert!(f.store.record_delivery("guid-a@7").await.unwrap());
+    assert!(
+        !f.store.record_delivery("guid-a@7").await.unwrap(),
+        "a second time is a duplicate"
+    );
+    assert!(f.store.record_delivery("guid-b@7").await.unwrap());
+    let mut asked: Vec<String> = (0..150).map(|n| format!("other-{n}")).collect();
+    asked.push("guid-a@7".into());
+    asked.push("guid-b@7".into());
+    let seen = f.store.deliveries_seen(&asked).await.unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.contains("guid-a@7") && seen.contains("guid-b@7"));
+    assert!(f.store.deliveries_seen(&[]).await.unwrap().is_empty());
+    f.store.forget_delivery("guid-a@7").await.unwrap();
+    assert_eq!(f.store.deliveries_seen(&asked).await.unwrap().len(), 1);
+    let pruned = f
+        .store
+        .prune_deliveries(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert!(f.store.deliveries_seen(&asked).await.unwrap().is_empty());
 }

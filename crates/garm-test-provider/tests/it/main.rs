@@ -2,5 +2,6 @@
 
 mod external;
 mod lifecycle;
+mod output_props;
 mod support;
 mod switches;

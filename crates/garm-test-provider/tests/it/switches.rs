@@ -48,3 +48,50 @@ fn fail_create_times_fails_the_first_creates_only() {
     }
     instance(&world.create("garm-1", "pool-1", None));
 }
+
+#[test]
+fn crash_on_aborts_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let world = World::new(r#"crash_on = ["CreateInstance"]"#);
+    let out = world.create("garm-1", "pool-1", None);
+    assert_eq!(out.status.code(), None, "killed by a signal, no exit code");
+    assert_eq!(out.status.signal(), Some(6), "SIGABRT");
+    assert_eq!(world.instance("GetInstance", "garm-1").status.code(), Some(30));
+}
+
+#[test]
+fn after_create_misbehaves_with_the_instance_left_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    for (mode, check) in [
+        (
+            "fail",
+            (|out: &std::process::Output| out.status.code() == Some(1)) as fn(&std::process::Output) -> bool,
+        ),
+        ("crash", |out| out.status.signal() == Some(6)),
+        ("garbage", |out| {
+            out.status.code() == Some(0) && serde_json::from_slice::<serde_json::Value>(&out.stdout).is_err()
+        }),
+    ] {
+        let world = World::new(&format!("after_create = \"{mode}\""));
+        let out = world.create("garm-1", "pool-1", None);
+        assert!(check(&out), "{mode}: {:?} {}", out.status, stderr(&out));
+        assert!(world.sandbox("garm-1").exists(), "{mode}: the instance was created");
+        assert_eq!(world.instance("GetInstance", "garm-1").status.code(), Some(0), "{mode}");
+    }
+    let world = World::new("after_create = \"hang\"");
+    let mut child = world
+        .command("CreateInstance", &[("GARM_POOL_ID", "pool-1")])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let bootstrap = r#"{"name": "garm-1", "pool_id": "pool-1", "os_type": "linux", "arch": "amd64", "tools": []}"#;
+        child.stdin.take().unwrap().write_all(bootstrap.as_bytes()).unwrap();
+    }
+    assert!(
+        crate::support::eventually(Duration::from_secs(10), || world.sandbox("garm-1").exists()),
+        "the instance was created before the hang"
+    );
+    assert!(kill_if_running(&mut child), "the provider hangs after creating");
+}
