@@ -124,6 +124,7 @@ pub fn spawn_provision(ctx: &Arc<Ctx>, name: &str) {
         let _guard = guard;
         if let Err(err) = provision(&ctx2, &name).await {
             tracing::warn!(instance = %name, error = %err.chain(), "provisioning failed");
+            note_forge_error(&ctx2, &name, &err).await;
             ctx2.record_failure(&name);
             let fault = err.chain();
             let _ = ctx2
@@ -148,6 +149,20 @@ pub fn spawn_provision(ctx: &Arc<Ctx>, name: &str) {
     });
 }
 
+/// Rejected credentials seen by a step mark the instance's entity for a fresh check.
+async fn note_forge_error(ctx: &Ctx, name: &str, err: &StepError) {
+    let StepError::Forge(forge_err) = err else { return };
+    if !forge_err.is_unauthorized() {
+        return;
+    }
+    if let Ok(instance) = ctx.store.instance(name).await {
+        if let Ok(pool) = ctx.store.pool(&instance.pool_id).await {
+            ctx.forges.note_error(&pool.entity_id, forge_err);
+            ctx.nudge.entity(&pool.entity_id);
+        }
+    }
+}
+
 async fn owner(ctx: &Ctx, pool: &PoolRecord) -> Result<EntityRecord, StepError> {
     Ok(ctx.store.entity_any(&pool.entity_id).await?)
 }
@@ -167,7 +182,19 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
     if instance.jit_config.is_none() && !provider.disable_jit_config() {
         let labels = bootstrap::runner_labels(&pool, &ctx.controller_id);
         let started = std::time::Instant::now();
-        let (runner_id, jit) = forge.jit_config(name, &labels, &pool.runner_group).await?;
+        let (runner_id, jit) = match forge.jit_config(name, &labels, &pool.runner_group).await {
+            // A crash after the forge registered the runner but before we recorded it leaves the
+            // name taken: remove that registration (it never ran anything) and register again.
+            Err(ForgeError::Conflict { .. }) => {
+                let stale = forge.runners().await?.into_iter().find(|r| r.name == name);
+                if let Some(stale) = stale {
+                    tracing::info!(instance = %name, runner_id = stale.id, "removing a runner registration a crash left unrecorded");
+                    forge.remove_runner(stale.id).await?;
+                }
+                forge.jit_config(name, &labels, &pool.runner_group).await?
+            }
+            other => other?,
+        };
         ctx.metrics.forge_call("GetEntityJITConfig", true, started.elapsed());
         let decoded = decode_jit(&jit);
         ctx.store
@@ -285,6 +312,10 @@ fn decode_jit(encoded: &Secret) -> String {
 /// provider call. It becomes `error`, so the retry path cleans up and creates again.
 pub async fn interrupted(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
     let Some(_guard) = ctx.claim(name) else { return Ok(()) };
+    // The plan may have seen `creating` just before this process's own create finished.
+    if ctx.store.instance(name).await?.status != InstanceStatus::Creating {
+        return Ok(());
+    }
     ctx.store
         .modify_instance(name, Transition::Checked, |i| {
             i.status = InstanceStatus::Error;

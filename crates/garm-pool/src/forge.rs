@@ -2,7 +2,7 @@
 //! runner downloads.
 
 use async_trait::async_trait;
-use garm_forge::github::{Auth, GithubClient, GithubEndpoint, Removed, Scope};
+use garm_forge::github::{Auth, DeliveryFilter, GithubClient, GithubEndpoint, Removed, Scope};
 use garm_forge::ForgeError;
 use garm_model::Secret;
 use garm_store::{CredentialSecret, CredentialsRecord, EndpointRecord, EntityKind, EntityRecord};
@@ -41,7 +41,43 @@ pub struct ForgeHook {
     pub insecure_ssl: bool,
 }
 
+/// One logged attempt at delivering a webhook to a hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForgeDelivery {
+    /// The id to ask for a redelivery with.
+    pub id: i64,
+    /// The delivery GUID (`X-GitHub-Delivery`); redeliveries repeat it.
+    pub guid: String,
+    pub delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub event: String,
+    pub action: Option<String>,
+    /// What the receiver answered; `0` when it could not be reached or timed out.
+    pub status_code: i64,
+    /// The receiver answered 2xx.
+    pub succeeded: bool,
+}
+
+/// One page of a hook's failed deliveries, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ForgeDeliveryPage {
+    pub deliveries: Vec<ForgeDelivery>,
+    /// Where the next (older) page starts.
+    pub next_cursor: Option<String>,
+}
+
+/// The rate limit of the credentials behind a forge client, as last reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ForgeRateLimit {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// Set while nothing may be sent.
+    pub blocked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What the pool manager needs from the forge for one entity.
+///
+/// The methods with default bodies serve missed-webhook reconciliation; a forge without
+/// them answers [`ForgeError::Unsupported`] and reconciliation skips it.
 #[async_trait]
 pub trait Forge: Send + Sync {
     async fn hooks(&self) -> Result<Vec<ForgeHook>, ForgeError>;
@@ -55,6 +91,37 @@ pub trait Forge: Send + Sync {
     async fn remove_runner(&self, runner_id: i64) -> Result<(), ForgeError>;
     async fn runners(&self) -> Result<Vec<ForgeRunner>, ForgeError>;
     async fn tools(&self) -> Result<Vec<Tool>, ForgeError>;
+
+    /// Failed deliveries of webhook `hook_id`, newest first, starting at `cursor`.
+    async fn failed_deliveries(&self, _hook_id: i64, _cursor: Option<&str>) -> Result<ForgeDeliveryPage, ForgeError> {
+        Err(ForgeError::Unsupported {
+            operation: "listing webhook deliveries",
+        })
+    }
+
+    /// Asks the forge to send a logged delivery again.
+    async fn redeliver(&self, _hook_id: i64, _delivery_id: i64) -> Result<(), ForgeError> {
+        Err(ForgeError::Unsupported {
+            operation: "redelivering webhooks",
+        })
+    }
+
+    /// The job as the forge sees it now (`GET /repos/{owner}/{repo}/actions/jobs/{id}`).
+    async fn workflow_job(
+        &self,
+        _owner: &str,
+        _repo: &str,
+        _job_id: i64,
+    ) -> Result<garm_forge::webhook::WorkflowJob, ForgeError> {
+        Err(ForgeError::Unsupported {
+            operation: "reading workflow jobs",
+        })
+    }
+
+    /// The credentials' rate limit as last reported (nothing is sent to learn it).
+    fn rate_limit(&self) -> ForgeRateLimit {
+        ForgeRateLimit::default()
+    }
 }
 
 /// Builds a [`Forge`] for an entity from its endpoint and credentials.
@@ -238,6 +305,53 @@ impl Forge for GithubForge {
             })
             .collect())
     }
+
+    async fn failed_deliveries(&self, hook_id: i64, cursor: Option<&str>) -> Result<ForgeDeliveryPage, ForgeError> {
+        let page = self
+            .client
+            .list_hook_deliveries(&self.scope, hook_id, DeliveryFilter::Failed, cursor, 100)
+            .await?;
+        Ok(ForgeDeliveryPage {
+            deliveries: page
+                .deliveries
+                .into_iter()
+                .map(|d| ForgeDelivery {
+                    succeeded: d.succeeded(),
+                    status_code: d.status_code,
+                    id: d.id,
+                    guid: d.guid,
+                    delivered_at: d.delivered_at,
+                    event: d.event,
+                    action: d.action,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn redeliver(&self, hook_id: i64, delivery_id: i64) -> Result<(), ForgeError> {
+        self.client
+            .redeliver_hook_delivery(&self.scope, hook_id, delivery_id)
+            .await
+    }
+
+    async fn workflow_job(
+        &self,
+        owner: &str,
+        repo: &str,
+        job_id: i64,
+    ) -> Result<garm_forge::webhook::WorkflowJob, ForgeError> {
+        self.client.get_workflow_job(owner, repo, job_id).await
+    }
+
+    fn rate_limit(&self) -> ForgeRateLimit {
+        let state = self.client.rate_limit_state();
+        ForgeRateLimit {
+            limit: state.limit,
+            remaining: state.remaining,
+            blocked_until: state.blocked_until(chrono::Utc::now()),
+        }
+    }
 }
 
 struct Cached {
@@ -322,6 +436,17 @@ impl Forges {
             .expect("forge cache lock")
             .get(entity_id)
             .is_some_and(|c| c.tools.is_some())
+    }
+
+    /// Takes note of a failed forge call for `entity_id`: rejected credentials drop the
+    /// cached runner downloads, so the next entity pass asks the forge again and marks the
+    /// entity failing (with the reason) until the credentials work again.
+    pub fn note_error(&self, entity_id: &str, err: &ForgeError) {
+        if err.is_unauthorized() {
+            if let Some(c) = self.cache.lock().expect("forge cache lock").get_mut(entity_id) {
+                c.tools = None;
+            }
+        }
     }
 
     pub fn forget(&self, entity_id: &str) {

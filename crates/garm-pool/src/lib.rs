@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod forge;
 pub mod intake;
 pub mod metrics;
+pub mod missed;
 pub mod plan;
 pub mod scheduler;
 
@@ -21,7 +22,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use forge::{Forge, ForgeConnector, ForgeHook, Forges, GithubConnector};
+pub use forge::{
+    Forge, ForgeConnector, ForgeDelivery, ForgeDeliveryPage, ForgeHook, ForgeRateLimit, Forges, GithubConnector,
+};
 pub use metrics::Metrics;
 
 /// What a reconciler should look at again.
@@ -82,6 +85,13 @@ pub struct Settings {
     pub tools_ttl: Duration,
     /// Provider calls (process execs) running at once, across all pools.
     pub provider_concurrency: usize,
+    /// Share (0..=1) of each credentials' hourly rate limit that missed-webhook reconciliation
+    /// may spend; 0 turns it off.
+    pub forge_poll_share: f64,
+    /// How often each entity's webhook delivery log is read for missed deliveries.
+    pub missed_webhook_scan: Duration,
+    /// A job queued this long is looked up on the forge (at most once per this period).
+    pub queued_job_check_after: Duration,
 }
 
 impl Default for Settings {
@@ -95,6 +105,9 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(600),
             tools_ttl: Duration::from_secs(40 * 60),
             provider_concurrency: 32,
+            forge_poll_share: 0.1,
+            missed_webhook_scan: Duration::from_secs(30),
+            queued_job_check_after: Duration::from_secs(600),
         }
     }
 }
@@ -125,6 +138,8 @@ pub struct Ctx {
     pub turns: Mutex<HashMap<String, usize>>,
     /// Bounds concurrent provider calls (each is a process exec).
     pub provider_slots: tokio::sync::Semaphore,
+    /// Missed-webhook reconciliation: budgets, our hooks, cursors (see [`missed`]).
+    pub missed: missed::State,
 }
 
 impl Ctx {
@@ -162,6 +177,16 @@ impl Ctx {
             .backoff_initial
             .saturating_mul(factor)
             .min(self.settings.backoff_max);
+        entry.not_before = Some(std::time::Instant::now() + delay);
+    }
+
+    /// Like [`Ctx::record_failure`], with the delay capped at `cap` instead of `backoff_max`.
+    pub fn record_failure_capped(&self, name: &str, cap: Duration) {
+        let mut map = self.backoff.lock().expect("backoff lock is never poisoned");
+        let entry = map.entry(name.to_string()).or_default();
+        entry.failures += 1;
+        let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(16));
+        let delay = self.settings.backoff_initial.saturating_mul(factor).min(cap);
         entry.not_before = Some(std::time::Instant::now() + delay);
     }
 

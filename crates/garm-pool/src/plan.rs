@@ -82,6 +82,12 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
         match i.status {
             InstanceStatus::PendingCreate => steps.push(Step::Provision { name }),
             InstanceStatus::Creating => steps.push(Step::Interrupted { name }),
+            // Its runner already ran a job (the create failed late, e.g. timed out after the
+            // machine was up): creating it again would give a runner with nothing to do.
+            InstanceStatus::Error if i.runner_status == RunnerStatus::Terminated => steps.push(Step::Reap {
+                name,
+                reason: "runner terminated".into(),
+            }),
             InstanceStatus::Error if i.create_attempt < settings.max_create_attempts => {
                 if ready {
                     steps.push(Step::Retry { name });
@@ -158,6 +164,8 @@ pub struct EntityView {
     pub now: DateTime<Utc>,
     /// Round-robin turn at the start of this pass.
     pub turn: usize,
+    /// A failed create is retried while its attempts are below this.
+    pub max_create_attempts: i64,
 }
 
 /// One decision about a queued job.
@@ -182,8 +190,12 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
         count.insert(&pool.id, instances.len() as u32);
         let mut n_free = 0;
         for i in instances {
+            // A failed create that will be retried is still on its way to its job.
+            let retried = i.status == InstanceStatus::Error
+                && i.create_attempt < view.max_create_attempts
+                && i.runner_status != RunnerStatus::Terminated;
             match job_of(&i.extra_labels).filter(|j| queued_ids.contains(j)) {
-                Some(job) if available(i) => {
+                Some(job) if available(i) || retried => {
                     claimed.insert(job);
                 }
                 _ if available(i) => n_free += 1,

@@ -22,6 +22,8 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let scanning = Arc::new(AtomicBool::new(false));
     let mut last_scan = Instant::now() - ctx.settings.orphan_scan;
+    let missed_running = Arc::new(AtomicBool::new(false));
+    let mut last_missed = Instant::now();
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
@@ -39,6 +41,15 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
                     let flag = scanning.clone();
                     ctx.tasks.spawn(async move {
                         crate::scheduler::orphans(&ctx2).await;
+                        flag.store(false, Ordering::SeqCst);
+                    });
+                }
+                if last_missed.elapsed() >= ctx.settings.missed_webhook_scan && !missed_running.swap(true, Ordering::SeqCst) {
+                    last_missed = Instant::now();
+                    let ctx2 = ctx.clone();
+                    let flag = missed_running.clone();
+                    ctx.tasks.spawn(async move {
+                        crate::missed::scan(&ctx2).await;
                         flag.store(false, Ordering::SeqCst);
                     });
                 }
@@ -94,8 +105,14 @@ fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {
 /// Keeps the entity's pool manager status current: running once runner downloads are
 /// known, failing (with the forge's reason) when credentials or the forge fail.
 async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
+    // A failing entity is retried with backoff (5 s doubling, at most a minute), not every pass.
+    let key = format!("entity:{}", entity.id);
+    if !entity.pool_manager_running && !entity.failure_reason.is_empty() && !ctx.may_retry(&key) {
+        return false;
+    }
     match ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await {
         Ok(_) => {
+            ctx.clear_backoff(&key);
             if !entity.pool_manager_running {
                 let _ = ctx.store.set_pool_manager_status(&entity.id, true, "").await;
                 let _ = ctx
@@ -112,6 +129,7 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
             true
         }
         Err(err) => {
+            ctx.record_failure_capped(&key, std::time::Duration::from_secs(60));
             let reason = err.chain();
             if entity.pool_manager_running || entity.failure_reason != reason {
                 let _ = ctx.store.set_pool_manager_status(&entity.id, false, &reason).await;
@@ -151,6 +169,7 @@ async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
         min_job_age: Duration::from_secs(u64::from(controller.minimum_job_age_backoff)),
         now: chrono::Utc::now(),
         turn,
+        max_create_attempts: ctx.settings.max_create_attempts,
     };
     let (steps, turn) = plan::jobs(&view);
     ctx.turns.lock().expect("turns lock").insert(id.to_string(), turn);
@@ -332,7 +351,13 @@ pub async fn orphans(ctx: &Arc<Ctx>) {
         let Ok(forge) = ctx.forges.for_entity(&ctx.store, &entity).await else {
             continue;
         };
-        let Ok(runners) = forge.runners().await else { continue };
+        let runners = match forge.runners().await {
+            Ok(runners) => runners,
+            Err(err) => {
+                ctx.forges.note_error(&entity.id, &err);
+                continue;
+            }
+        };
         let Ok(instances) = ctx.store.entity_instances(&entity.id).await else {
             continue;
         };
@@ -345,7 +370,10 @@ pub async fn orphans(ctx: &Arc<Ctx>) {
                 let _ = forge.remove_runner(runner.id).await;
             }
         }
-        let grace = chrono::Duration::minutes(2);
+        // Long enough that a runner registered after the list above was read is not taken for gone.
+        let grace = chrono::Duration::from_std(ctx.settings.orphan_scan * 2)
+            .unwrap_or(chrono::Duration::MAX)
+            .max(chrono::Duration::seconds(30));
         for i in instances
             .iter()
             .filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > grace)

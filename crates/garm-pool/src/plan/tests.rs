@@ -219,6 +219,7 @@ fn entity(pools: Vec<(PoolRecord, Vec<InstanceRecord>)>, queued: Vec<JobRecord>)
         min_job_age: Duration::from_secs(30),
         now: now(),
         turn: 0,
+        max_create_attempts: 5,
     }
 }
 
@@ -325,4 +326,47 @@ fn higher_priority_pools_are_filled_first_and_round_robin_rotates_ties() {
         .collect();
     assert_eq!(pools[0], "high");
     assert_ne!(pools[1], pools[2], "ties alternate");
+}
+
+#[test]
+fn a_failed_create_whose_runner_already_ran_its_job_is_removed_not_retried() {
+    let v = view(
+        pool("p1", 0, 10, &["linux"]),
+        vec![inst("a", InstanceStatus::Error, RunnerStatus::Terminated, 0)],
+    );
+    assert_eq!(
+        pool_steps(&v),
+        vec![Step::Reap {
+            name: "a".into(),
+            reason: "runner terminated".into()
+        }]
+    );
+}
+
+#[test]
+fn a_job_whose_instance_failed_to_create_waits_for_the_retry_instead_of_a_second_instance() {
+    let mut failed = inst("a", InstanceStatus::Error, RunnerStatus::Pending, 0);
+    failed.extra_labels = vec![crate::job_label(7)];
+    let mut j = JobRecord {
+        workflow_job_id: 7,
+        labels: vec!["linux".into()],
+        status: "queued".into(),
+        ..Default::default()
+    };
+    j.created_at = Some(now() - Span::minutes(5));
+    let (steps, _) = jobs(&entity(
+        vec![(pool("p1", 0, 10, &["linux"]), vec![failed.clone()])],
+        vec![j.clone()],
+    ));
+    assert!(steps.is_empty(), "{steps:?}");
+    // Out of attempts: the job gets a new instance.
+    failed.create_attempt = 5;
+    let (steps, _) = jobs(&entity(vec![(pool("p1", 0, 10, &["linux"]), vec![failed])], vec![j]));
+    assert_eq!(
+        steps,
+        vec![JobStep::CreateFor {
+            workflow_job_id: 7,
+            pool_id: "p1".into()
+        }]
+    );
 }

@@ -1,0 +1,7 @@
+//! The pool manager's lifecycle steps and reconcilers against a real SQLite store, an
+//! in-memory forge and the in-memory provider.
+
+mod crash;
+mod missed;
+mod scale_down;
+mod support;
