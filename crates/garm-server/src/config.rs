@@ -147,6 +147,10 @@ pub struct PoolManagerSection {
     pub resync_interval: Option<String>,
     pub scale_down_grace: Option<String>,
     pub orphan_scan_interval: Option<String>,
+    /// Share (0..=1) of each credentials' rate limit missed-webhook reconciliation may spend.
+    pub forge_poll_share: Option<f64>,
+    pub missed_webhook_scan_interval: Option<String>,
+    pub queued_job_check_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -224,6 +228,9 @@ pub struct PoolManagerTimings {
     pub resync: Duration,
     pub scale_down_grace: Duration,
     pub orphan_scan: Duration,
+    pub forge_poll_share: f64,
+    pub missed_webhook_scan: Duration,
+    pub queued_job_check_after: Duration,
 }
 
 /// Parses a Go duration string (`8760h`, `1h30m`, `60s`, `500ms`).
@@ -257,7 +264,8 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
         total += value * scale;
         rest = tail;
     }
-    Some(Duration::from_secs_f64(total))
+    // Too large (or not finite) for a Duration: refused, not a panic.
+    Duration::try_from_secs_f64(total).ok()
 }
 
 fn strong(text: &str) -> bool {
@@ -500,6 +508,23 @@ impl Config {
             scale_down_grace: timing("pool_manager.scale_down_grace", &pm.scale_down_grace, 300)?,
             orphan_scan: timing("pool_manager.orphan_scan_interval", &pm.orphan_scan_interval, 60)?
                 .max(Duration::from_secs(1)),
+            forge_poll_share: match pm.forge_poll_share {
+                None => 0.1,
+                Some(share) if (0.0..=1.0).contains(&share) => share,
+                Some(share) => {
+                    return Err(bad(
+                        "pool_manager.forge_poll_share",
+                        format!("{share} is not between 0 and 1"),
+                    ))
+                }
+            },
+            missed_webhook_scan: timing(
+                "pool_manager.missed_webhook_scan_interval",
+                &pm.missed_webhook_scan_interval,
+                30,
+            )?
+            .max(Duration::from_secs(1)),
+            queued_job_check_after: timing("pool_manager.queued_job_check_after", &pm.queued_job_check_after, 600)?,
         };
 
         Ok(Self {

@@ -26,6 +26,9 @@ pub enum ApiError {
     InitRequired,
     #[error("urls_required")]
     UrlsRequired,
+    /// Too many failed logins; try again after this many seconds.
+    #[error("too many failed login attempts")]
+    TooManyRequests { retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -57,6 +60,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::InitRequired | Self::UrlsRequired => StatusCode::CONFLICT,
             Self::AuthFailed | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,6 +79,10 @@ impl ApiError {
                 "urls_required",
                 "Missing required URLs. Make sure you update the metadata and callback URLs".to_string(),
             ),
+            Self::TooManyRequests { retry_after } => (
+                "Too Many Requests",
+                format!("too many failed login attempts; try again in {retry_after} seconds"),
+            ),
             Self::Internal(_) => ("Server error", String::new()),
         };
         ApiErrorResponse {
@@ -90,7 +98,14 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %chain(&self), "request failed");
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if let Self::TooManyRequests { retry_after } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after),
+            );
+        }
+        response
     }
 }
 

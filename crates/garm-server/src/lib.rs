@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod lifecycle;
 pub mod logging;
+pub mod login_limit;
 pub mod providers;
 pub mod serve;
 pub mod state;
@@ -29,6 +30,9 @@ pub async fn build(config: config::Config) -> anyhow::Result<(App, tokio::sync::
         resync: config.pool_manager.resync,
         scale_down_grace: config.pool_manager.scale_down_grace,
         orphan_scan: config.pool_manager.orphan_scan,
+        forge_poll_share: config.pool_manager.forge_poll_share,
+        missed_webhook_scan: config.pool_manager.missed_webhook_scan,
+        queued_job_check_after: config.pool_manager.queued_job_check_after,
         ..garm_pool::Settings::default()
     };
     build_with(config, settings, Box::new(garm_pool::GithubConnector)).await
@@ -60,6 +64,7 @@ pub async fn build_with(
         inflight: Default::default(),
         backoff: Default::default(),
         turns: Default::default(),
+        missed: Default::default(),
         provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
         settings,
     };

@@ -18,9 +18,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match tls {
         None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await?;
+            // The peer address feeds login rate limiting.
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await?;
             Ok(())
         }
         Some(tls) => serve_tls(listener, router, tls, shutdown).await,
@@ -52,7 +56,7 @@ async fn serve_tls(
             accepted = listener.accept() => accepted?,
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer))));
         tokio::spawn(async move {
             match acceptor.accept(stream).await {
                 Ok(stream) => {

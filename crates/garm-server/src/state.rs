@@ -22,6 +22,8 @@ pub struct Inner {
     pub nudge: Nudge,
     /// The pool manager's context (providers, forge clients, metrics).
     pub pool: Arc<Ctx>,
+    /// Failed logins per username and client address.
+    pub logins: crate::login_limit::LoginLimiter,
 }
 
 impl App {
@@ -34,6 +36,7 @@ impl App {
             controller_id,
             nudge,
             pool,
+            logins: Default::default(),
         }))
     }
 }

@@ -88,32 +88,62 @@ pub fn user_json(u: &UserRecord) -> api::User {
     }
 }
 
-/// `POST /api/v1/auth/login`.
+/// The client's IP address, when the listener knows it (not in in-process tests).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+/// `POST /api/v1/auth/login`. Failed logins are limited per username and per client
+/// address (see [`crate::login_limit`]); over the limit the answer is 429 before the
+/// password is looked at.
 pub async fn login(
     State(app): State<App>,
+    ClientAddr(address): ClientAddr,
     body: Result<Json<api::PasswordLoginParams>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<api::JwtResponse>, ApiError> {
     require_init(&app).await?;
     let Json(params) = body?;
-    if params.username.is_empty() || params.password.is_empty() {
-        return Err(ApiError::Unauthorized);
+    let now = std::time::Instant::now();
+    if let Some(wait) = app.logins.check(&params.username, address, now) {
+        tracing::warn!(username = %params.username, address = ?address, "login refused: too many failed attempts");
+        return Err(ApiError::TooManyRequests {
+            retry_after: wait.as_secs().max(1),
+        });
     }
-    let user = app
-        .store
-        .user_by_name(&params.username)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let refuse = |why: &str| {
+        tracing::warn!(username = %params.username, address = ?address, why, "failed login");
+        app.logins.failed(&params.username, address, now);
+        ApiError::Unauthorized
+    };
+    if params.username.is_empty() || params.password.is_empty() {
+        return Err(refuse("empty username or password"));
+    }
+    let Some(user) = app.store.user_by_name(&params.username).await? else {
+        return Err(refuse("no such user"));
+    };
     if !user.enabled {
-        return Err(ApiError::Unauthorized);
+        return Err(refuse("user disabled"));
     }
     let hash = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || bcrypt::verify(params.password, &hash).unwrap_or(false))
+    let password = params.password.clone();
+    let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
         .await
         .map_err(ApiError::internal)?;
     if !ok {
-        tracing::warn!(username = %user.username, "failed login");
-        return Err(ApiError::Unauthorized);
+        return Err(refuse("wrong password"));
     }
+    app.logins.succeeded(&params.username);
     let claims = UserClaims {
         user: user.id.clone(),
         token_id: random_token_id(),

@@ -144,27 +144,36 @@ async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJob
         };
         return Err(reject(status, error, details));
     }
-    record(app, &delivery_id, Owner::Ours(entity), event).await
+    record(app, delivery, Owner::Ours(entity), event).await
 }
 
-async fn record(app: &App, delivery_id: &str, owner: Owner, event: &WorkflowJobEvent) -> Result<Response, Response> {
-    if !delivery_id.is_empty() && !app.store.record_delivery(delivery_id).await.map_err(server_error)? {
-        tracing::info!(delivery = %delivery_id, "redelivery; nothing to do");
-        app.pool.metrics.webhook(true, "");
-        return Ok(StatusCode::OK.into_response());
-    }
-    match intake::record(&app.pool, owner, event).await {
-        Ok(outcome) => {
-            tracing::debug!(job_id = event.job.id, ?outcome, "job recorded");
+/// Records the job, then the delivery's key.
+///
+/// # Guarantees
+/// The key is written only after the job: a crash in between leaves the delivery
+/// unrecorded, so GitHub's log shows it failed (no answer) and missed-webhook
+/// reconciliation has it redelivered; intake is idempotent, so handling it twice is harmless.
+async fn record(app: &App, delivery: &Delivery, owner: Owner, event: &WorkflowJobEvent) -> Result<Response, Response> {
+    let key = delivery.dedup_key();
+    if let Some(key) = &key {
+        let seen = app
+            .store
+            .deliveries_seen(std::slice::from_ref(key))
+            .await
+            .map_err(server_error)?;
+        if !seen.is_empty() {
+            tracing::info!(delivery = %key, "redelivery; nothing to do");
             app.pool.metrics.webhook(true, "");
-            Ok(StatusCode::OK.into_response())
-        }
-        Err(err) => {
-            // Let GitHub's redelivery try again.
-            let _ = app.store.forget_delivery(delivery_id).await;
-            Err(server_error(err))
+            return Ok(StatusCode::OK.into_response());
         }
     }
+    let outcome = intake::record(&app.pool, owner, event).await.map_err(server_error)?;
+    tracing::debug!(job_id = event.job.id, ?outcome, "job recorded");
+    if let Some(key) = &key {
+        app.store.record_delivery(key).await.map_err(server_error)?;
+    }
+    app.pool.metrics.webhook(true, "");
+    Ok(StatusCode::OK.into_response())
 }
 
 /// A webhook for an owner we do not manage. It is recorded (with the reason) only if
@@ -197,10 +206,9 @@ async fn unknown_owner(
         tracing::info!(owner = %describe, job_id = event.job.id, "webhook for an owner we do not manage; ignored");
         return Ok(StatusCode::OK.into_response());
     }
-    let delivery_id = delivery.delivery_id().unwrap_or_default().to_string();
     record(
         app,
-        &delivery_id,
+        delivery,
         Owner::Unknown(format!("no {describe} is managed by this garm")),
         event,
     )

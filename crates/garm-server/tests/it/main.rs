@@ -4,7 +4,10 @@ mod api_entities;
 mod api_forge;
 mod api_gates;
 mod api_pools;
+mod auth_matrix;
 mod bootstrap;
+mod config_props;
+mod webhook_intake;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

@@ -1,0 +1,519 @@
+//! The authentication matrix: every route, asked with no token, a malformed token, an expired
+//! token, an instance token and another instance's token; instance tokens reach only their
+//! own instance's metadata and stop working once the runner is up; logins are rate limited.
+
+use crate::{config_text, Harness, JWT_SECRET, PASSPHRASE, PASSWORD};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode};
+use garm_model::{InstanceStatus, RunnerStatus};
+use garm_store::{InstanceRecord, Sealer, Store};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use tower::ServiceExt;
+
+/// Who a route is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// A user (admin) token.
+    Admin,
+    /// The instance token of a booting runner.
+    Instance,
+    /// No token: first run, login, webhooks (HMAC instead), metrics (its own token).
+    Open,
+}
+
+/// `(method, route template, concrete path, class)`: every route the router serves.
+fn routes() -> Vec<(Method, String, String, Class)> {
+    use Class::*;
+    let mut out: Vec<(Method, String, String, Class)> = Vec::new();
+    let mut add = |m: Method, template: &str, path: &str, class: Class| {
+        out.push((m, template.to_string(), path.to_string(), class));
+    };
+    add(Method::POST, "/api/v1/first-run", "/api/v1/first-run", Open);
+    add(Method::POST, "/api/v1/auth/login", "/api/v1/auth/login", Open);
+    add(Method::GET, "/metrics", "/metrics", Open);
+    add(Method::POST, "/webhooks", "/webhooks", Open);
+    add(Method::POST, "/webhooks/{controller_id}", "/webhooks/abc", Open);
+    add(Method::GET, "/api/v1/controller", "/api/v1/controller", Admin);
+    add(Method::PUT, "/api/v1/controller", "/api/v1/controller", Admin);
+    add(Method::GET, "/api/v1/controller-info", "/api/v1/controller-info", Admin);
+    add(Method::GET, "/api/v1/metrics-token", "/api/v1/metrics-token", Admin);
+    add(Method::GET, "/api/v1/providers", "/api/v1/providers", Admin);
+    add(Method::GET, "/api/v1/jobs", "/api/v1/jobs", Admin);
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/github/endpoints", "/api/v1/github/endpoints", Admin);
+    }
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        add(
+            m,
+            "/api/v1/github/endpoints/{name}",
+            "/api/v1/github/endpoints/nope",
+            Admin,
+        );
+    }
+    add(Method::GET, "/api/v1/credentials", "/api/v1/credentials", Admin);
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/github/credentials", "/api/v1/github/credentials", Admin);
+    }
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        add(
+            m,
+            "/api/v1/github/credentials/{id}",
+            "/api/v1/github/credentials/999",
+            Admin,
+        );
+    }
+    for base in ["repositories", "organizations", "enterprises"] {
+        for m in [Method::GET, Method::POST] {
+            add(m, &format!("/api/v1/{base}"), &format!("/api/v1/{base}"), Admin);
+        }
+        for m in [Method::GET, Method::PUT, Method::DELETE] {
+            add(
+                m,
+                &format!("/api/v1/{base}/{{id}}"),
+                &format!("/api/v1/{base}/nope"),
+                Admin,
+            );
+        }
+        for m in [Method::GET, Method::POST] {
+            add(
+                m,
+                &format!("/api/v1/{base}/{{id}}/pools"),
+                &format!("/api/v1/{base}/nope/pools"),
+                Admin,
+            );
+        }
+        for m in [Method::GET, Method::PUT, Method::DELETE] {
+            add(
+                m,
+                &format!("/api/v1/{base}/{{id}}/pools/{{pool_id}}"),
+                &format!("/api/v1/{base}/nope/pools/nope"),
+                Admin,
+            );
+        }
+        add(
+            Method::GET,
+            &format!("/api/v1/{base}/{{id}}/instances"),
+            &format!("/api/v1/{base}/nope/instances"),
+            Admin,
+        );
+        add(
+            Method::GET,
+            &format!("/api/v1/{base}/{{id}}/scalesets"),
+            &format!("/api/v1/{base}/nope/scalesets"),
+            Admin,
+        );
+    }
+    for base in ["repositories", "organizations"] {
+        for m in [Method::GET, Method::POST, Method::DELETE] {
+            add(
+                m,
+                &format!("/api/v1/{base}/{{id}}/webhook"),
+                &format!("/api/v1/{base}/nope/webhook"),
+                Admin,
+            );
+        }
+    }
+    add(Method::GET, "/api/v1/instances", "/api/v1/instances", Admin);
+    for m in [Method::GET, Method::DELETE] {
+        add(m, "/api/v1/instances/{name}", "/api/v1/instances/garm-nope", Admin);
+    }
+    add(Method::GET, "/api/v1/pools", "/api/v1/pools", Admin);
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        add(m, "/api/v1/pools/{pool_id}", "/api/v1/pools/nope", Admin);
+    }
+    add(
+        Method::GET,
+        "/api/v1/pools/{pool_id}/instances",
+        "/api/v1/pools/nope/instances",
+        Admin,
+    );
+    add(
+        Method::POST,
+        "/api/v1/callbacks/status",
+        "/api/v1/callbacks/status",
+        Instance,
+    );
+    add(
+        Method::POST,
+        "/api/v1/callbacks/system-info",
+        "/api/v1/callbacks/system-info",
+        Instance,
+    );
+    for (template, path) in [
+        (
+            "/api/v1/metadata/runner-registration-token",
+            "/api/v1/metadata/runner-registration-token",
+        ),
+        (
+            "/api/v1/metadata/credentials/{file}",
+            "/api/v1/metadata/credentials/runner",
+        ),
+        (
+            "/api/v1/metadata/system/service-name",
+            "/api/v1/metadata/system/service-name",
+        ),
+        (
+            "/api/v1/metadata/systemd/unit-file",
+            "/api/v1/metadata/systemd/unit-file",
+        ),
+        (
+            "/api/v1/metadata/system/cert-bundle",
+            "/api/v1/metadata/system/cert-bundle",
+        ),
+        ("/api/v1/metadata/install-script", "/api/v1/metadata/install-script"),
+        ("/api/v1/metadata/runner-metadata", "/api/v1/metadata/runner-metadata"),
+    ] {
+        add(Method::GET, template, path, Instance);
+    }
+    out
+}
+
+/// Route templates as the router's source declares them (`{{id}}` in `format!` strings, and
+/// the entity collections expanded), so a route added without a line above fails this test.
+fn declared_routes() -> BTreeSet<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for piece in text.split('"').skip(1).step_by(2) {
+            let looks_like_route =
+                piece.starts_with("/api/v1/") || piece == "/metrics" || piece.starts_with("/webhooks");
+            if !looks_like_route || piece.contains(' ') {
+                continue;
+            }
+            let template = piece.replace("{{", "{").replace("}}", "}");
+            if template.contains("{base}") {
+                let bases: &[&str] = if template.ends_with("/webhook") {
+                    &["repositories", "organizations"]
+                } else {
+                    &["repositories", "organizations", "enterprises"]
+                };
+                for base in bases {
+                    found.insert(template.replace("{base}", base));
+                }
+            } else {
+                found.insert(template);
+            }
+        }
+    }
+    found
+}
+
+struct World {
+    h: Harness,
+    store: Store,
+    pool_id: String,
+    a: InstanceRecord,
+    b: InstanceRecord,
+}
+
+async fn world() -> World {
+    let dir = std::env::temp_dir().join(format!("garm-server-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!("{}\n[metrics]\nenable = true\n", config_text(&dir));
+    let (app, _rx) = garm_server::build(garm_server::config::Config::parse(&config).unwrap())
+        .await
+        .unwrap();
+    let mut h = Harness {
+        router: garm_server::service(app),
+        dir: dir.clone(),
+        token: String::new(),
+    };
+    h.init().await;
+    h.add_pat("garm", "ghp_AuthMatrixToken0000000000000000000").await;
+    let repo = h.add_repo("acme", "widgets", "WebhookSecretForTheMatrix").await;
+    let repo_id = repo["id"].as_str().unwrap();
+    let pool = h
+        .post(&format!("/api/v1/repositories/{repo_id}/pools"), Harness::pool_body())
+        .await;
+    let pool_id = pool["id"].as_str().unwrap().to_string();
+    let store = Store::connect(
+        &format!("sqlite://{}", dir.join("garm.db").display()),
+        Sealer::new(PASSPHRASE),
+    )
+    .await
+    .unwrap();
+    let a = instance(&store, &pool_id, "garm-instance-a").await;
+    let b = instance(&store, &pool_id, "garm-instance-b").await;
+    World {
+        h,
+        store,
+        pool_id,
+        a,
+        b,
+    }
+}
+
+async fn instance(store: &Store, pool_id: &str, name: &str) -> InstanceRecord {
+    let now = chrono::Utc::now();
+    let record = InstanceRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.into(),
+        pool_id: pool_id.into(),
+        provider_id: Some(name.into()),
+        agent_id: 0,
+        os_type: "linux".into(),
+        os_arch: "amd64".into(),
+        os_name: String::new(),
+        os_version: String::new(),
+        addresses: vec![],
+        status: InstanceStatus::Running,
+        runner_status: RunnerStatus::Installing,
+        provider_fault: String::new(),
+        create_attempt: 1,
+        token_fetched: false,
+        jit_config: None,
+        runner_group: String::new(),
+        extra_labels: vec![],
+        generation: 0,
+        callback_url: String::new(),
+        metadata_url: String::new(),
+        heartbeat: now,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_instance(&record, 100).await.unwrap();
+    store.instance(name).await.unwrap()
+}
+
+fn sign(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn instance_token(i: &InstanceRecord, pool_id: &str, exp_offset: i64) -> String {
+    sign(json!({
+        "id": i.id, "name": i.name, "provider_id": pool_id, "scope": "repository", "entity": "acme/widgets",
+        "create_attempt": i.create_attempt, "forge_type": "github", "is_agent": false, "iss": "garm",
+        "exp": chrono::Utc::now().timestamp() + exp_offset,
+    }))
+}
+
+fn user_id(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["user"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn body_for(method: &Method) -> Option<Value> {
+    (*method == Method::POST || *method == Method::PUT).then(|| json!({}))
+}
+
+const AUTH_FAILED: &str = r#"{"error":"Authentication failed","details":""}"#;
+
+#[tokio::test]
+async fn the_matrix_lists_every_declared_route() {
+    let listed: BTreeSet<String> = routes().into_iter().map(|(_, template, _, _)| template).collect();
+    let declared = declared_routes();
+    let missing: Vec<&String> = declared.difference(&listed).collect();
+    assert!(missing.is_empty(), "routes missing from the auth matrix: {missing:?}");
+    assert!(declared.len() > 40, "the source scan found the routes: {declared:?}");
+}
+
+#[tokio::test]
+async fn every_route_answers_each_kind_of_token_as_it_should() {
+    let w = world().await;
+    let admin = w.h.token.clone();
+    let uid = user_id(&admin);
+    let now = chrono::Utc::now().timestamp();
+    let expired_user = sign(json!({"user": uid, "is_admin": true, "generation": 0, "iss": "garm", "exp": now - 5}));
+    let token_a = instance_token(&w.a, &w.pool_id, 600);
+    let token_b = instance_token(&w.b, &w.pool_id, 600);
+    let expired_a = instance_token(&w.a, &w.pool_id, -5);
+    // A's name with B's id: a token that names one instance and was minted for another.
+    let crossed = sign(json!({
+        "id": w.b.id, "name": w.a.name, "provider_id": w.pool_id, "scope": "repository", "entity": "acme/widgets",
+        "create_attempt": 1, "forge_type": "github", "is_agent": false, "iss": "garm", "exp": now + 600,
+    }));
+    let kinds: Vec<(&str, Option<String>)> = vec![
+        ("none", None),
+        ("malformed", Some("Bearer not.a.jwt".into())),
+        ("garbage scheme", Some("Bearer".into())),
+        ("expired user", Some(format!("Bearer {expired_user}"))),
+        ("expired instance", Some(format!("Bearer {expired_a}"))),
+        ("instance A", Some(format!("Bearer {token_a}"))),
+        ("instance B", Some(format!("Bearer {token_b}"))),
+        ("crossed instance", Some(format!("Bearer {crossed}"))),
+        ("admin", Some(format!("Bearer {admin}"))),
+    ];
+    let mut checked = 0;
+    for (method, template, path, class) in routes() {
+        for (kind, auth) in &kinds {
+            let (status, text) =
+                w.h.raw(
+                    method.clone(),
+                    &path,
+                    body_for(&method).map(|b| b.to_string()),
+                    auth.as_deref(),
+                )
+                .await;
+            let what = format!("{method} {template} with {kind}: {status} {text}");
+            let valid_for_route = match class {
+                Class::Admin => *kind == "admin",
+                Class::Instance => *kind == "instance A" || *kind == "instance B",
+                Class::Open => false,
+            };
+            match class {
+                Class::Admin | Class::Instance if valid_for_route => {
+                    assert_ne!(status, StatusCode::UNAUTHORIZED, "{what}");
+                }
+                Class::Admin | Class::Instance => {
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+                    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    assert_eq!(body, serde_json::from_str::<Value>(AUTH_FAILED).unwrap(), "{what}");
+                }
+                Class::Open => {
+                    // Tokens give nothing here: each answer is what anyone gets.
+                    match template.as_str() {
+                        "/api/v1/first-run" => assert_eq!(status, StatusCode::CONFLICT, "{what}"),
+                        // An empty login fails, and repeated failures are limited.
+                        "/api/v1/auth/login" => assert!(
+                            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+                            "{what}"
+                        ),
+                        // Only a metrics token opens /metrics, not a user or instance token.
+                        "/metrics" => assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}"),
+                        // Another controller's webhook URL: acknowledged and ignored, as garm does.
+                        "/webhooks/{controller_id}" => assert_eq!(status, StatusCode::OK, "{what}"),
+                        // Webhooks are authenticated by their signature; without event headers: 400.
+                        _ => assert_eq!(status, StatusCode::BAD_REQUEST, "{what}"),
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 400, "{checked} requests");
+
+    // Each instance token reads its own instance, never another.
+    for (token, me) in [(&token_a, &w.a), (&token_b, &w.b)] {
+        let (status, meta) =
+            w.h.call(
+                Method::GET,
+                "/api/v1/metadata/runner-metadata",
+                None,
+                Some(&format!("Bearer {token}")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{meta}");
+        assert_eq!(meta["runner_name"], me.name.as_str());
+    }
+}
+
+#[tokio::test]
+async fn an_instance_token_stops_working_once_the_runner_is_up() {
+    let w = world().await;
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, _) =
+        w.h.call(Method::GET, "/api/v1/metadata/system/service-name", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        w.h.call(
+            Method::POST,
+            "/api/v1/callbacks/status",
+            Some(json!({"status": "idle", "message": "runner successfully installed"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        w.store.instance(&w.a.name).await.unwrap().runner_status,
+        RunnerStatus::Idle
+    );
+    for (method, _, path, class) in routes() {
+        if class != Class::Instance {
+            continue;
+        }
+        let body = body_for(&method).map(|b| b.to_string());
+        let (status, text) = w.h.raw(method.clone(), &path, body, Some(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} after idle: {text}");
+    }
+    // The other instance, still installing, is unaffected.
+    let other = format!("Bearer {}", instance_token(&w.b, &w.pool_id, 600));
+    let (status, _) =
+        w.h.call(Method::GET, "/api/v1/metadata/system/service-name", None, Some(&other))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    // A token of an earlier create attempt is refused.
+    w.store
+        .modify_instance(&w.b.name, garm_store::Transition::Forced, |i| i.create_attempt = 2)
+        .await
+        .unwrap();
+    let (status, _) =
+        w.h.call(Method::GET, "/api/v1/metadata/system/service-name", None, Some(&other))
+            .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn login_from(
+    h: &Harness,
+    username: &str,
+    password: &str,
+    from: Option<[u8; 4]>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"username": username, "password": password}).to_string(),
+        ))
+        .unwrap();
+    if let Some(ip) = from {
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+    }
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), retry)
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_username_and_per_address() {
+    let h = Harness::ready().await;
+    for attempt in 0..garm_server::login_limit::PER_USER {
+        let (status, body, _) = login_from(&h, "admin", "wrong", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {body}");
+    }
+    // Even the right password is refused now, with garm's error body and a Retry-After.
+    let (status, body, retry) = login_from(&h, "admin", PASSWORD, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "Too Many Requests");
+    assert!(body["details"].as_str().unwrap().contains("try again in"), "{body}");
+    let secs: u64 = retry.expect("a Retry-After header").parse().unwrap();
+    assert!((1..=60).contains(&secs), "{secs}");
+    // Another username is not affected by admin's failures.
+    let (status, _, _) = login_from(&h, "someone", "wrong", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // One address guessing many usernames is limited too; another address is not.
+    let h = Harness::ready().await;
+    let attacker = [198, 51, 100, 7];
+    for n in 0..garm_server::login_limit::PER_ADDRESS {
+        let (status, _, _) = login_from(&h, &format!("user{n}"), "wrong", Some(attacker)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let (status, _, _) = login_from(&h, "admin", PASSWORD, Some(attacker)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, body, _) = login_from(&h, "admin", PASSWORD, Some([198, 51, 100, 8])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["token"].is_string());
+}
