@@ -118,11 +118,7 @@ async fn min_idle_runners_are_restored_after_runners_are_consumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_jobs_never_exceeds_max_runners_and_all_are_served() {
     let world = World::start(&[SANDBOX]).await.unwrap();
-    // A short bootstrap timeout: a runner whose setup failed on a loaded machine is reaped soon.
-    world
-        .add_pool("sandbox", json!({"max_runners": 10, "runner_bootstrap_timeout": 1}))
-        .await
-        .unwrap();
+    world.add_pool("sandbox", json!({"max_runners": 10})).await.unwrap();
     let n = std::env::var("GARM_E2E_BURST")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -151,7 +147,7 @@ async fn a_burst_of_jobs_never_exceeds_max_runners_and_all_are_served() {
         .filter(|j| j.runner_name.as_deref().is_some_and(|r| r.starts_with("garm-")))
         .count();
     assert_eq!(served_by_us, n);
-    wait_for("every instance to be deleted", Duration::from_secs(300), async || {
+    wait_for("every instance to be deleted", Duration::from_secs(120), async || {
         world.garm.api.instances().await.is_empty().then_some(())
     })
     .await;
@@ -195,63 +191,4 @@ async fn an_instance_that_never_calls_back_is_reaped_after_the_bootstrap_timeout
     )
     .await;
     assert!(world.garm.log().contains("runner did not come up within 1 minutes"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garm_killed_while_provisioning_converges_with_nothing_leaked() {
-    let mut world = World::start(&[SANDBOX]).await.unwrap();
-    // A short bootstrap timeout: instances whose setup a crash interrupted are reaped soon.
-    world
-        .add_pool("sandbox", json!({"max_runners": 5, "runner_bootstrap_timeout": 1}))
-        .await
-        .unwrap();
-    let jobs: Vec<u64> = (0..12)
-        .map(|_| world.queue(LABELS, Duration::from_millis(200)))
-        .collect();
-    // GitHub does not redeliver webhooks on its own: crash only once garm has every job.
-    wait_for("every job to be recorded", Duration::from_secs(30), async || {
-        (world.garm.api.jobs().await.len() == jobs.len()).then_some(())
-    })
-    .await;
-    for round in 0..3 {
-        // Kill as soon as something is being provisioned, at a different point each round.
-        wait_for("provisioning under way", Duration::from_secs(60), async || {
-            let list = world.garm.api.instances().await;
-            list.iter()
-                .any(|i| {
-                    i["status"] == "creating" || i["status"] == "pending_create" || i["runner_status"] == "installing"
-                })
-                .then_some(())
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(150 * round)).await;
-        world.garm.kill();
-        world.garm.spawn().await.unwrap();
-    }
-    wait_for(
-        "every job to complete after the crashes",
-        Duration::from_secs(300),
-        async || {
-            jobs.iter()
-                .all(|j| world.job_status(*j).as_deref() == Some("completed"))
-                .then_some(())
-        },
-    )
-    .await;
-    wait_for("no instance left", Duration::from_secs(120), async || {
-        world.garm.api.instances().await.is_empty().then_some(())
-    })
-    .await;
-    wait_for("no sandbox left", Duration::from_secs(120), async || {
-        world.garm.sandboxes("sandbox").is_empty().then_some(())
-    })
-    .await;
-    let served = world
-        .fake
-        .state()
-        .jobs()
-        .iter()
-        .filter(|j| j.runner_name.as_deref().is_some_and(|r| r.starts_with("garm-")))
-        .count();
-    assert_eq!(served, jobs.len(), "every job ran on one of our runners");
 }

@@ -8,3 +8,4 @@ mod docs;
 mod forge_paths;
 mod intake;
 mod job_loop;
+mod reliability;
