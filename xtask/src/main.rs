@@ -4,6 +4,7 @@
 //!   backends) and runs every test of the workspace.
 //! - `cargo xtask demo`: runs the whole system end to end on one machine (see the README).
 
+mod bench;
 mod demo;
 
 use anyhow::Context;
@@ -22,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|demo> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]");
             std::process::exit(2);

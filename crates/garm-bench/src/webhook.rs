@@ -1,0 +1,140 @@
+//! Signed `workflow_job` deliveries built from the published payload examples.
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Stands for the job id in a template; replaced per delivery.
+const ID: &str = "4242424242424242";
+/// Stands for the runner name in the `completed` template.
+const RUNNER: &str = "garm-bench-runner-name";
+
+/// `<workspace>/../shared/fixtures/github/webhooks/workflow_job`, or under `GARM_FIXTURES_DIR`.
+pub fn fixtures_dir() -> PathBuf {
+    let base = match std::env::var_os("GARM_FIXTURES_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/github"),
+    };
+    base.join("webhooks/workflow_job")
+}
+
+/// Payload templates for one repository and one set of labels, and the repository's secret.
+#[derive(Clone)]
+pub struct Hooks {
+    queued: Arc<String>,
+    completed: Arc<String>,
+    secret: Arc<String>,
+}
+
+/// One delivery, ready to send.
+pub struct Delivery {
+    pub body: Vec<u8>,
+    pub signature: String,
+}
+
+fn template(file: &str, base: &str, owner: &str, repo: &str, labels: &[&str]) -> anyhow::Result<String> {
+    let path = fixtures_dir().join(file);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut payload: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let repo_url = format!("{base}/{owner}/{repo}");
+    payload["repository"]["name"] = json!(repo);
+    payload["repository"]["full_name"] = json!(format!("{owner}/{repo}"));
+    payload["repository"]["owner"]["login"] = json!(owner);
+    payload["repository"]["html_url"] = json!(repo_url);
+    if let Some(org) = payload.get_mut("organization") {
+        org["login"] = json!(owner);
+    }
+    let job = &mut payload["workflow_job"];
+    job["id"] = json!(ID.parse::<i64>()?);
+    job["html_url"] = json!(format!("{repo_url}/actions/runs/1/job/{ID}"));
+    job["labels"] = json!(labels);
+    job["runner_name"] = json!(RUNNER);
+    let text = serde_json::to_string(&payload)?;
+    anyhow::ensure!(text.contains(ID), "the job id placeholder is missing from {file}");
+    Ok(text)
+}
+
+impl Hooks {
+    /// Templates for `owner/repo` on the endpoint whose web root is `base`, for jobs asking for `labels`.
+    pub fn new(base: &str, owner: &str, repo: &str, labels: &[&str], secret: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            queued: Arc::new(template("dotcom-05-queued.json", base, owner, repo, labels)?),
+            completed: Arc::new(template("dotcom-01-completed.json", base, owner, repo, labels)?),
+            secret: Arc::new(secret.to_owned()),
+        })
+    }
+
+    fn sign(&self, body: String) -> Delivery {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()).expect("HMAC takes keys of any length");
+        mac.update(body.as_bytes());
+        Delivery {
+            signature: format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            body: body.into_bytes(),
+        }
+    }
+
+    /// A `queued` delivery of job `id`.
+    pub fn queued(&self, id: u64) -> Delivery {
+        self.sign(self.queued.replace(ID, &id.to_string()))
+    }
+
+    /// A `completed` delivery of job `id`, which ran on `runner`.
+    pub fn completed(&self, id: u64, runner: &str) -> Delivery {
+        self.sign(self.completed.replace(ID, &id.to_string()).replace(RUNNER, runner))
+    }
+}
+
+/// A client that keeps one connection open (one per load worker).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("a plain HTTP client builds")
+}
+
+/// POSTs `delivery` to `url` as GitHub does; returns the status code.
+pub async fn send(client: &reqwest::Client, url: &str, delivery: Delivery) -> anyhow::Result<u16> {
+    let response = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "GitHub-Hookshot/garm-bench")
+        .header("X-GitHub-Event", "workflow_job")
+        .header("X-GitHub-Delivery", uuid::Uuid::new_v4().to_string())
+        .header("X-GitHub-Hook-Installation-Target-Type", "repository")
+        .header("X-Hub-Signature-256", delivery.signature)
+        .body(delivery.body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    response.bytes().await?;
+    Ok(status)
+}
+
+/// Sends every delivery over `connections` parallel connections; fails on any non-200 answer.
+pub async fn send_all(url: &str, mut deliveries: Vec<Delivery>, connections: usize) -> anyhow::Result<()> {
+    // Workers pop from the end; reversed, the deliveries go out in the order given.
+    deliveries.reverse();
+    let queue = Arc::new(std::sync::Mutex::new(deliveries));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections.max(1) {
+        let queue = queue.clone();
+        let url = url.to_owned();
+        workers.spawn(async move {
+            let client = client();
+            loop {
+                let next = queue.lock().expect("queue lock").pop();
+                let Some(delivery) = next else { return Ok(()) };
+                let status = send(&client, &url, delivery).await?;
+                anyhow::ensure!(status == 200, "garm answered {status} to a webhook");
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    Ok(())
+}
