@@ -180,4 +180,8 @@ CREATE TABLE webhook_deliveries (
     received_at TEXT NOT NULL
 );
 "#,
+    // Version 2: the scheduler reads queued jobs (of one entity) on every pass.
+    r#"
+CREATE INDEX jobs_status ON jobs(status);
+"#,
 ];

@@ -22,8 +22,13 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Long reads outside transactions (all jobs of a status): on SQLite, read-only
+    /// connections that WAL lets run beside the writer, so they never hold up a
+    /// webhook's commit; on PostgreSQL, the same pool.
+    read: AnyPool,
     backend: Backend,
     sealer: Sealer,
+    views: std::sync::Arc<webhook::ViewCache>,
 }
 
 pub(crate) fn ts(t: &Time) -> String {
@@ -104,8 +109,34 @@ impl Store {
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        let store = Self { pool, backend, sealer };
+        let mut store = Self {
+            read: pool.clone(),
+            pool,
+            backend,
+            sealer,
+            views: Default::default(),
+        };
         store.migrate().await?;
+        // An in-memory database is private to its one connection.
+        if backend == Backend::Sqlite && !url.contains("memory") {
+            let url = url.replacen("mode=rwc", "mode=rw", 1);
+            let url = if url.contains('?') {
+                url
+            } else {
+                format!("{url}?mode=rw")
+            };
+            store.read = AnyPoolOptions::new()
+                .max_connections(2)
+                .min_connections(0)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA query_only = ON").await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy(&url)?;
+        }
         Ok(store)
     }
 
@@ -350,6 +381,7 @@ impl Store {
     }
 
     pub async fn create_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+        let _bump = self.bump_view_after();
         sqlx::query("INSERT INTO endpoints (name, name_key, endpoint_type, description, api_base_url, upload_base_url, base_url, ca_cert_bundle, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")
             .bind(&e.name)
             .bind(e.name.to_lowercase())
@@ -399,6 +431,7 @@ impl Store {
     }
 
     pub async fn update_endpoint(&self, e: &EndpointRecord) -> Result<()> {
+        let _bump = self.bump_view_after();
         sqlx::query("UPDATE endpoints SET description=$1, api_base_url=$2, upload_base_url=$3, base_url=$4, ca_cert_bundle=$5, updated_at=$6 WHERE name=$7")
             .bind(&e.description)
             .bind(&e.api_base_url)
@@ -414,6 +447,7 @@ impl Store {
 
     /// Deleting an unknown endpoint is a no-op; one still referenced is refused.
     pub async fn delete_endpoint(&self, name: &str) -> Result<()> {
+        let _bump = self.bump_view_after();
         let Ok(endpoint) = self.endpoint(name).await else {
             return Ok(());
         };
@@ -614,6 +648,7 @@ impl Store {
 
     /// Inserts a new entity; `id`, times and status fields of `e` are assigned here.
     pub async fn create_entity(&self, e: &EntityRecord) -> Result<EntityRecord> {
+        let _bump = self.bump_view_after();
         let id = uuid::Uuid::new_v4().to_string();
         let t = ts(&now());
         sqlx::query(&format!(
@@ -706,6 +741,7 @@ impl Store {
 
     /// Writes credentials, secret, balancer and agent mode of an existing entity.
     pub async fn update_entity(&self, e: &EntityRecord) -> Result<()> {
+        let _bump = self.bump_view_after();
         sqlx::query("UPDATE entities SET credentials_id=$1, webhook_secret=$2, balancer=$3, agent_mode=$4, updated_at=$5 WHERE id=$6")
             .bind(e.credentials_id)
             .bind(self.seal(e.webhook_secret.expose()))
@@ -730,6 +766,7 @@ impl Store {
 
     /// Deletes an entity without pools; one with pools is refused, naming them.
     pub async fn delete_entity(&self, kind: EntityKind, id: &str) -> Result<()> {
+        let _bump = self.bump_view_after();
         self.entity(kind, id).await?;
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("SELECT id FROM pools WHERE entity_id = $1")
@@ -800,7 +837,9 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 }
 
 mod pools;
+mod webhook;
 pub use pools::Transition;
+pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};
 
 /// Booleans are stored as 0/1 BIGINT: the one encoding both backends share under `Any`.
 fn flag(r: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {

@@ -85,6 +85,7 @@ impl Store {
     }
 
     pub async fn create_pool(&self, p: &NewPool) -> Result<PoolRecord> {
+        let _bump = self.bump_view_after();
         let id = uuid::Uuid::new_v4().to_string();
         let t = ts(&now());
         let mut tx = self.pool.begin().await?;
@@ -149,6 +150,7 @@ impl Store {
 
     /// Writes every mutable field of `p`; `tags`, when given, replaces the tag set.
     pub async fn update_pool(&self, p: &PoolRecord, tags: Option<&[String]>) -> Result<PoolRecord> {
+        let _bump = self.bump_view_after();
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE pools SET provider_name=$1, runner_prefix=$2, max_runners=$3, min_idle_runners=$4, bootstrap_timeout=$5, image=$6, flavor=$7, os_type=$8, os_arch=$9, enabled=$10, extra_specs=$11, runner_group=$12, enable_shell=$13, generation=$14, priority=$15, template_id=$16, updated_at=$17 WHERE id=$18")
             .bind(&p.provider_name)
@@ -183,6 +185,7 @@ impl Store {
 
     /// Deletes a pool without instances; one with instances is refused, naming them.
     pub async fn delete_pool(&self, id: &str) -> Result<()> {
+        let _bump = self.bump_view_after();
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("SELECT id FROM instances WHERE pool_id = $1")
             .bind(id)
@@ -256,68 +259,91 @@ impl Store {
     /// Inserts an instance unless its pool already has `max_runners` instances
     /// (checked in the same transaction, so concurrent creates cannot overshoot).
     pub async fn create_instance(&self, i: &InstanceRecord, max_runners: u32) -> Result<()> {
+        match self.create_instances(std::slice::from_ref(i), max_runners).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::Conflict {
+                what: format!("pool {} is full ({max_runners} of {max_runners} runners)", i.pool_id),
+            }),
+        }
+    }
+
+    /// Inserts instances of one pool in one transaction, in order, as many as fit under
+    /// `max_runners` (checked in the transaction, like [`Store::create_instance`]); returns how
+    /// many were inserted (the first ones).
+    pub async fn create_instances(&self, all: &[InstanceRecord], max_runners: u32) -> Result<usize> {
+        let Some(first) = all.first() else { return Ok(0) };
+        debug_assert!(all.iter().all(|i| i.pool_id == first.pool_id), "one pool per call");
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             // Serialise creates per pool; SQLite's single connection already does.
             sqlx::query("SELECT id FROM pools WHERE id = $1 FOR UPDATE")
-                .bind(&i.pool_id)
+                .bind(&first.pool_id)
                 .fetch_optional(&mut *tx)
                 .await?;
         }
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instances WHERE pool_id = $1")
-            .bind(&i.pool_id)
+            .bind(&first.pool_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
-        if n >= max_runners as i64 {
+        let room = (max_runners as i64 - n).max(0) as usize;
+        if room == 0 {
             return Err(StoreError::Conflict {
-                what: format!("pool {} is full ({n} of {max_runners} runners)", i.pool_id),
+                what: format!("pool {} is full ({n} of {max_runners} runners)", first.pool_id),
             });
         }
-        let addresses: Vec<(&str, &str)> = i
-            .addresses
-            .iter()
-            .map(|a| (a.address.as_str(), a.kind.as_str()))
-            .collect();
-        sqlx::query(&format!("INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"))
-            .bind(&i.id)
-            .bind(&i.name)
-            .bind(&i.pool_id)
-            .bind(i.provider_id.clone())
-            .bind(i.agent_id)
-            .bind(&i.os_type)
-            .bind(&i.os_arch)
-            .bind(&i.os_name)
-            .bind(&i.os_version)
-            .bind(serde_json::to_string(&addresses).expect("pairs of strings serialize"))
-            .bind(i.status.as_str())
-            .bind(i.runner_status.as_str())
-            .bind(&i.provider_fault)
-            .bind(i.create_attempt)
-            .bind(i.token_fetched as i64)
-            .bind(i.jit_config.as_ref().map(|s| self.seal(s.expose())))
-            .bind(&i.runner_group)
-            .bind(serde_json::to_string(&i.extra_labels).expect("strings serialize"))
-            .bind(i.generation as i64)
-            .bind(&i.callback_url)
-            .bind(&i.metadata_url)
-            .bind(ts(&i.heartbeat))
-            .bind(ts(&i.created_at))
-            .bind(ts(&i.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| conflict_as(err, format!("instance {}", i.name)))?;
+        let fit = &all[..all.len().min(room)];
+        for i in fit {
+            let addresses: Vec<(&str, &str)> = i
+                .addresses
+                .iter()
+                .map(|a| (a.address.as_str(), a.kind.as_str()))
+                .collect();
+            sqlx::query(&format!("INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"))
+                .bind(&i.id)
+                .bind(&i.name)
+                .bind(&i.pool_id)
+                .bind(i.provider_id.clone())
+                .bind(i.agent_id)
+                .bind(&i.os_type)
+                .bind(&i.os_arch)
+                .bind(&i.os_name)
+                .bind(&i.os_version)
+                .bind(serde_json::to_string(&addresses).expect("pairs of strings serialize"))
+                .bind(i.status.as_str())
+                .bind(i.runner_status.as_str())
+                .bind(&i.provider_fault)
+                .bind(i.create_attempt)
+                .bind(i.token_fetched as i64)
+                .bind(i.jit_config.as_ref().map(|s| self.seal(s.expose())))
+                .bind(&i.runner_group)
+                .bind(serde_json::to_string(&i.extra_labels).expect("strings serialize"))
+                .bind(i.generation as i64)
+                .bind(&i.callback_url)
+                .bind(&i.metadata_url)
+                .bind(ts(&i.heartbeat))
+                .bind(ts(&i.created_at))
+                .bind(ts(&i.updated_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| conflict_as(err, format!("instance {}", i.name)))?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(fit.len())
     }
 
     /// By name or by id.
     pub async fn instance(&self, name_or_id: &str) -> Result<InstanceRecord> {
+        let mut conn = self.pool.acquire().await?;
+        self.instance_on(&mut conn, name_or_id).await
+    }
+
+    pub(crate) async fn instance_on(&self, conn: &mut sqlx::AnyConnection, name_or_id: &str) -> Result<InstanceRecord> {
         let row = sqlx::query(&format!(
             "SELECT {INSTANCE_COLS} FROM instances WHERE name = $1 OR id = $1"
         ))
         .bind(name_or_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found(format!("instance {name_or_id}")))?;
         self.instance_from(&row)
@@ -327,6 +353,19 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {INSTANCE_COLS} FROM instances ORDER BY created_at, name"
         ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
+    }
+
+    /// [`Store::pool_instances`] without their JIT configurations (`jit_config` is `None`):
+    /// what planning reads on every pass, without opening a sealed secret per row.
+    pub async fn pool_instances_brief(&self, pool_id: &str) -> Result<Vec<InstanceRecord>> {
+        let cols = INSTANCE_COLS.replace("jit_config", "NULL AS jit_config");
+        let rows = sqlx::query(&format!(
+            "SELECT {cols} FROM instances WHERE pool_id = $1 ORDER BY created_at, name"
+        ))
+        .bind(pool_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.instance_from(r)).collect()
@@ -421,7 +460,7 @@ impl Store {
 
     // ---- jobs -------------------------------------------------------------------
 
-    fn job_from(r: &AnyRow) -> Result<JobRecord> {
+    pub(crate) fn job_from(r: &AnyRow) -> Result<JobRecord> {
         let opt_ts = |col: &str| -> Result<Option<Time>> {
             let text: Option<String> = r.try_get(col)?;
             text.map(|t| parse_ts(&t)).transpose()
@@ -460,7 +499,7 @@ impl Store {
 
     pub async fn jobs(&self) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs ORDER BY id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         rows.iter().map(Self::job_from).collect()
     }
@@ -473,41 +512,109 @@ impl Store {
         row.as_ref().map(Self::job_from).transpose()
     }
 
+    /// Sets the reason of a job that is still queued and returns whether a row changed.
+    /// Only the reason is written, so a `completed` recorded meanwhile is never undone.
+    pub async fn set_queued_job_reason(&self, workflow_job_id: i64, reason: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET reason = $1, updated_at = $2 WHERE workflow_job_id = $3 AND status = 'queued' AND reason <> $1",
+        )
+        .bind(reason)
+        .bind(ts(&now()))
+        .bind(workflow_job_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The ids of the entities (repositories, organizations, enterprises) with queued jobs.
+    pub async fn entities_with_queued_jobs(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT repo_id, org_id, enterprise_id FROM jobs WHERE status = 'queued'")
+            .fetch_all(&self.read)
+            .await?;
+        let mut ids = std::collections::BTreeSet::new();
+        for row in &rows {
+            for col in ["repo_id", "org_id", "enterprise_id"] {
+                if let Some(id) = row.try_get::<Option<String>, _>(col)? {
+                    ids.insert(id);
+                }
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Queued jobs recorded for the entity `entity_id` (repository, organization or enterprise), oldest first.
+    pub async fn queued_jobs_of(&self, entity_id: &str) -> Result<Vec<JobRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE status = 'queued' AND (repo_id = $1 OR org_id = $1 OR enterprise_id = $1) ORDER BY id"
+        ))
+        .bind(entity_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(Self::job_from).collect()
+    }
+
     /// Inserts or replaces the job with `j.workflow_job_id`; returns the stored row.
     pub async fn put_job(&self, j: &JobRecord) -> Result<JobRecord> {
-        let t = ts(&now());
-        let opt = |v: &Option<Time>| v.as_ref().map(ts);
-        sqlx::query("INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$23) \
-             ON CONFLICT (workflow_job_id) DO UPDATE SET run_id=excluded.run_id, action=excluded.action, status=excluded.status, conclusion=excluded.conclusion, name=excluded.name, started_at=excluded.started_at, completed_at=excluded.completed_at, runner_id=excluded.runner_id, runner_name=excluded.runner_name, runner_group_id=excluded.runner_group_id, runner_group_name=excluded.runner_group_name, repository_name=excluded.repository_name, repository_owner=excluded.repository_owner, workflow_run_url=excluded.workflow_run_url, labels=excluded.labels, repo_id=excluded.repo_id, org_id=excluded.org_id, enterprise_id=excluded.enterprise_id, locked_by=excluded.locked_by, instance_name=excluded.instance_name, reason=excluded.reason, updated_at=excluded.updated_at")
-            .bind(j.workflow_job_id)
-            .bind(j.run_id)
-            .bind(&j.action)
-            .bind(&j.status)
-            .bind(&j.conclusion)
-            .bind(&j.name)
-            .bind(opt(&j.started_at))
-            .bind(opt(&j.completed_at))
-            .bind(j.runner_id)
-            .bind(&j.runner_name)
-            .bind(j.runner_group_id)
-            .bind(&j.runner_group_name)
-            .bind(&j.repository_name)
-            .bind(&j.repository_owner)
-            .bind(&j.workflow_run_url)
-            .bind(serde_json::to_string(&j.labels).expect("strings serialize"))
-            .bind(j.repo_id.clone())
-            .bind(j.org_id.clone())
-            .bind(j.enterprise_id.clone())
-            .bind(j.locked_by.clone())
-            .bind(j.instance_name.clone())
-            .bind(&j.reason)
-            .bind(&t)
-            .execute(&self.pool)
-            .await?;
+        let mut conn = self.pool.acquire().await?;
+        put_job_on(&mut conn, j).await?;
+        drop(conn);
         self.job(j.workflow_job_id)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("job {}", j.workflow_job_id)))
     }
+}
+
+/// Inserts or replaces the job with `j.workflow_job_id` on `conn`.
+pub(crate) async fn put_job_on(conn: &mut sqlx::AnyConnection, j: &JobRecord) -> Result<()> {
+    put_jobs_on(conn, &[j]).await
+}
+
+/// Inserts or replaces each of `jobs` (distinct workflow job ids) on `conn`, in one statement per 100.
+pub(crate) async fn put_jobs_on(conn: &mut sqlx::AnyConnection, jobs: &[&JobRecord]) -> Result<()> {
+    const PER_ROW: usize = 22;
+    let t = ts(&now());
+    let opt = |v: &Option<Time>| v.as_ref().map(ts);
+    for chunk in jobs.chunks(100) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let cols: Vec<String> = (0..PER_ROW).map(|c| format!("${}", 2 + r * PER_ROW + c)).collect();
+                format!("({},$1,$1)", cols.join(","))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES {} \
+             ON CONFLICT (workflow_job_id) DO UPDATE SET run_id=excluded.run_id, action=excluded.action, status=excluded.status, conclusion=excluded.conclusion, name=excluded.name, started_at=excluded.started_at, completed_at=excluded.completed_at, runner_id=excluded.runner_id, runner_name=excluded.runner_name, runner_group_id=excluded.runner_group_id, runner_group_name=excluded.runner_group_name, repository_name=excluded.repository_name, repository_owner=excluded.repository_owner, workflow_run_url=excluded.workflow_run_url, labels=excluded.labels, repo_id=excluded.repo_id, org_id=excluded.org_id, enterprise_id=excluded.enterprise_id, locked_by=excluded.locked_by, instance_name=excluded.instance_name, reason=excluded.reason, updated_at=excluded.updated_at",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(&t);
+        for j in chunk {
+            query = query
+                .bind(j.workflow_job_id)
+                .bind(j.run_id)
+                .bind(j.action.clone())
+                .bind(j.status.clone())
+                .bind(j.conclusion.clone())
+                .bind(j.name.clone())
+                .bind(opt(&j.started_at))
+                .bind(opt(&j.completed_at))
+                .bind(j.runner_id)
+                .bind(j.runner_name.clone())
+                .bind(j.runner_group_id)
+                .bind(j.runner_group_name.clone())
+                .bind(j.repository_name.clone())
+                .bind(j.repository_owner.clone())
+                .bind(j.workflow_run_url.clone())
+                .bind(serde_json::to_string(&j.labels).expect("strings serialize"))
+                .bind(j.repo_id.clone())
+                .bind(j.org_id.clone())
+                .bind(j.enterprise_id.clone())
+                .bind(j.locked_by.clone())
+                .bind(j.instance_name.clone())
+                .bind(j.reason.clone());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Whether a status change goes through garm's transition tables.
@@ -529,6 +636,19 @@ impl Store {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let mut tx = self.pool.begin().await?;
+        let after = self.modify_instance_on(&mut tx, name, mode, change).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// [`Store::modify_instance`] on a connection already in a transaction.
+    pub(crate) async fn modify_instance_on(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        name: &str,
+        mode: Transition,
+        change: impl FnOnce(&mut InstanceRecord),
+    ) -> Result<InstanceRecord> {
         let row = sqlx::query(&format!("SELECT {INSTANCE_COLS} FROM instances WHERE name = $1"))
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -566,7 +686,6 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|err| conflict_as(err, format!("provider id of instance {name}")))?;
-        tx.commit().await?;
         Ok(after)
     }
 
@@ -603,7 +722,7 @@ impl Store {
     pub async fn jobs_with_status(&self, status: &str) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE status = $1 ORDER BY id"))
             .bind(status)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         rows.iter().map(Self::job_from).collect()
     }
@@ -630,22 +749,8 @@ impl Store {
 impl Store {
     /// Which of `delivery_ids` were recorded by [`Store::record_delivery`] (and not pruned).
     pub async fn deliveries_seen(&self, delivery_ids: &[String]) -> Result<std::collections::HashSet<String>> {
-        let mut seen = std::collections::HashSet::new();
-        for chunk in delivery_ids.chunks(100) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "SELECT delivery_id FROM webhook_deliveries WHERE delivery_id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                seen.insert(row.try_get::<String, _>("delivery_id")?);
-            }
-        }
-        Ok(seen)
+        let mut conn = self.pool.acquire().await?;
+        deliveries_seen_on(&mut conn, delivery_ids).await
     }
 
     /// Forgets a delivery id so a redelivery is processed (after a failed intake).
@@ -656,4 +761,27 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// [`Store::deliveries_seen`] on `conn`.
+pub(crate) async fn deliveries_seen_on(
+    conn: &mut sqlx::AnyConnection,
+    delivery_ids: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let mut seen = std::collections::HashSet::new();
+    for chunk in delivery_ids.chunks(100) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT delivery_id FROM webhook_deliveries WHERE delivery_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            seen.insert(row.try_get::<String, _>("delivery_id")?);
+        }
+    }
+    Ok(seen)
 }

@@ -13,10 +13,12 @@ conformance!(
     entities_are_unique_case_insensitively_and_keep_pools,
     pools_keep_tags_and_extra_specs_verbatim,
     concurrent_creates_never_exceed_max_runners,
+    batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
     illegal_instance_transitions_are_refused,
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
     jobs_are_upserted_by_workflow_job_id,
+    queued_jobs_are_read_per_entity_and_a_reason_never_reopens_a_finished_job,
     deliveries_are_recorded_once_and_can_be_looked_up_and_pruned,
 );
 
@@ -393,6 +395,49 @@ async fn jobs_are_upserted_by_workflow_job_id(f: Fresh) {
     assert_eq!(second.labels, job.labels);
 }
 
+async fn queued_jobs_are_read_per_entity_and_a_reason_never_reopens_a_finished_job(f: Fresh) {
+    let job = |id: i64, status: &str, repo: Option<&str>, org: Option<&str>| JobRecord {
+        workflow_job_id: id,
+        action: status.into(),
+        status: status.into(),
+        repo_id: repo.map(str::to_string),
+        org_id: org.map(str::to_string),
+        ..Default::default()
+    };
+    for j in [
+        job(1, "queued", Some("repo-a"), None),
+        job(2, "queued", None, Some("org-b")),
+        job(3, "completed", Some("repo-a"), None),
+        job(4, "queued", Some("repo-a"), None),
+        job(5, "queued", None, None),
+    ] {
+        f.store.put_job(&j).await.unwrap();
+    }
+    let of_a: Vec<i64> = f
+        .store
+        .queued_jobs_of("repo-a")
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.workflow_job_id)
+        .collect();
+    assert_eq!(of_a, vec![1, 4]);
+    assert_eq!(
+        f.store.entities_with_queued_jobs().await.unwrap(),
+        vec!["org-b".to_string(), "repo-a".to_string()]
+    );
+    assert!(f.store.set_queued_job_reason(1, "waiting for room").await.unwrap());
+    assert!(
+        !f.store.set_queued_job_reason(1, "waiting for room").await.unwrap(),
+        "the same reason again changes nothing"
+    );
+    assert_eq!(f.store.job(1).await.unwrap().unwrap().reason, "waiting for room");
+    // A reason set from a stale view of job 3 must not make it queued again.
+    assert!(!f.store.set_queued_job_reason(3, "waiting for room").await.unwrap());
+    let three = f.store.job(3).await.unwrap().unwrap();
+    assert_eq!((three.status.as_str(), three.reason.as_str()), ("completed", ""));
+}
+
 async fn deliveries_are_recorded_once_and_can_be_looked_up_and_pruned(f: Fresh) {
     assert!(f.store.record_delivery("guid-a@7").await.unwrap());
     assert!(
@@ -416,4 +461,33 @@ async fn deliveries_are_recorded_once_and_can_be_looked_up_and_pruned(f: Fresh) 
         .unwrap();
     assert_eq!(pruned, 1);
     assert!(f.store.deliveries_seen(&asked).await.unwrap().is_empty());
+}
+
+async fn batched_creates_insert_what_fits_and_brief_lists_skip_secrets(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 5)).await.unwrap();
+    f.store
+        .create_instance(&new_instance(&pool.id, "garm-first"), 5)
+        .await
+        .unwrap();
+    let batch: Vec<InstanceRecord> = (0..6).map(|n| new_instance(&pool.id, &format!("garm-b{n}"))).collect();
+    // Concurrent batches and single creates together never exceed max_runners.
+    let (a, b) = tokio::join!(
+        f.store.create_instances(&batch[..3], 5),
+        f.store.create_instances(&batch[3..], 5)
+    );
+    let inserted = a.unwrap_or(0) + b.unwrap_or(0);
+    assert_eq!(inserted, 4, "the first ones that fit");
+    let full = f
+        .store
+        .create_instances(&[new_instance(&pool.id, "garm-late")], 5)
+        .await;
+    assert!(full.unwrap_err().is_conflict());
+    let brief = f.store.pool_instances_brief(&pool.id).await.unwrap();
+    let full = f.store.pool_instances(&pool.id).await.unwrap();
+    assert_eq!(brief.len(), 5);
+    assert!(brief.iter().all(|i| i.jit_config.is_none()));
+    assert!(full.iter().all(|i| i.jit_config.is_some()));
+    let names = |v: &[InstanceRecord]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&brief), names(&full));
 }
