@@ -12,11 +12,12 @@
 //! effect is repaired by the next reconcile (`Interrupted`, `Provision`, `Delete`).
 
 use crate::bootstrap::{self, BootstrapInput};
+use crate::forge::{Forge, Tool};
 use crate::{job_label, Ctx};
 use garm_forge::ForgeError;
 use garm_model::{InstanceStatus, RunnerStatus, Secret};
 use garm_provider::{PoolRef, ProviderError, ProviderStatus};
-use garm_store::{EntityRecord, InstanceRecord, PoolRecord, StoreError, Transition};
+use garm_store::{ControllerRecord, EndpointRecord, EntityRecord, InstanceRecord, PoolRecord, StoreError, Transition};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,15 +78,56 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Records a new instance of `pool` (`pending_create`) and starts provisioning it.
-/// Refused with a conflict when the pool already has `max_runners` instances.
-pub async fn create_instance(ctx: &Arc<Ctx>, pool: &PoolRecord, for_job: Option<i64>) -> Result<String, StepError> {
-    let controller = ctx.store.controller().await?;
+/// What provisioning needs besides the instance, read once for every instance a reconcile
+/// creates in one pool (the pool, its entity and endpoint, the controller, the forge client and
+/// its runner downloads).
+pub struct Prepared {
+    pub pool: PoolRecord,
+    pub entity: EntityRecord,
+    pub endpoint: EndpointRecord,
+    pub controller: ControllerRecord,
+    pub forge: Arc<dyn Forge>,
+    pub tools: Vec<Tool>,
+    /// Instance writes of the steps that share this, committed together.
+    writes: Writes,
+}
+
+/// Reads what [`Prepared`] holds for `pool` of `entity`.
+pub async fn prepare(
+    ctx: &Arc<Ctx>,
+    pool: &PoolRecord,
+    entity: &EntityRecord,
+    controller: &ControllerRecord,
+) -> Result<Arc<Prepared>, StepError> {
+    let forge = ctx.forges.for_entity(&ctx.store, entity).await?;
+    let tools = ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await?;
+    let endpoint = ctx.store.endpoint(&entity.endpoint_name).await?;
+    Ok(Arc::new(Prepared {
+        pool: pool.clone(),
+        entity: entity.clone(),
+        endpoint,
+        controller: controller.clone(),
+        forge,
+        tools,
+        writes: Writes::default(),
+    }))
+}
+
+/// An instance just recorded by this process, with what provisioning it needs: the step
+/// starts without reading any of it again.
+struct Ready {
+    instance: InstanceRecord,
+    prepared: Arc<Prepared>,
+    /// When the job it was created for was queued (for the latency histogram).
+    job_queued_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn new_record(pool: &PoolRecord, controller: &ControllerRecord, for_job: Option<i64>) -> InstanceRecord {
     let name = format!("{}-{}", pool.runner_prefix, random_suffix()).to_lowercase();
     let now = chrono::Utc::now();
-    let record = InstanceRecord {
+    InstanceRecord {
         id: uuid::Uuid::new_v4().to_string(),
-        name: name.clone(),
+        name,
         pool_id: pool.id.clone(),
         provider_id: None,
         agent_id: 0,
@@ -108,21 +150,151 @@ pub async fn create_instance(ctx: &Arc<Ctx>, pool: &PoolRecord, for_job: Option<
         heartbeat: now,
         created_at: now,
         updated_at: now,
-    };
+    }
+}
+
+/// Records a new instance of `pool` (`pending_create`) and starts provisioning it.
+/// Refused with a conflict when the pool already has `max_runners` instances.
+pub async fn create_instance(ctx: &Arc<Ctx>, pool: &PoolRecord, for_job: Option<i64>) -> Result<String, StepError> {
+    let controller = ctx.store.controller().await?;
+    let record = new_record(pool, &controller, for_job);
+    let name = record.name.clone();
     ctx.store.create_instance(&record, pool.max_runners).await?;
     tracing::info!(instance = %name, pool = %pool.id, job = ?for_job, "instance being created");
     spawn_provision(ctx, &name);
     Ok(name)
 }
 
+/// Creates one instance per job in `prepared.pool`, in one transaction, as many as fit under
+/// `max_runners` (in order), and starts provisioning each from its inserted record with what
+/// `prepared` holds (nothing is read again). Returns the names of the instances, one per job
+/// served; jobs past the returned ones found the pool full.
+pub async fn create_for_jobs(
+    ctx: &Arc<Ctx>,
+    prepared: &Arc<Prepared>,
+    jobs: &[&garm_store::JobRecord],
+) -> Result<Vec<String>, StepError> {
+    let pool = &prepared.pool;
+    let records: Vec<InstanceRecord> = jobs
+        .iter()
+        .map(|j| new_record(pool, &prepared.controller, Some(j.workflow_job_id)))
+        .collect();
+    let inserted = ctx.store.create_instances(&records, pool.max_runners).await?;
+    let mut names = Vec::with_capacity(inserted);
+    for (record, job) in records.into_iter().zip(jobs).take(inserted) {
+        let name = record.name.clone();
+        tracing::info!(instance = %name, pool = %pool.id, job = ?Some(job.workflow_job_id), "instance being created");
+        if let Some(guard) = ctx.claim(&name) {
+            let ready = Ready {
+                instance: record,
+                prepared: prepared.clone(),
+                job_queued_at: job.created_at,
+            };
+            start_provision(ctx, &name, guard, Some(ready));
+        }
+        names.push(name);
+    }
+    // One pool pass for the batch: it sees the steps in flight and looks again every `resync`
+    // until they are done (the bootstrap deadlines of the new runners are then known).
+    ctx.nudge.pool(&pool.id);
+    Ok(names)
+}
+
+/// Instance writes queued by concurrent steps; whoever finds no flush running commits everything
+/// queued so far in one transaction (group commit), then whatever queued meanwhile.
+#[derive(Default)]
+struct Writes {
+    queue: std::sync::Mutex<Vec<Write>>,
+    flushing: std::sync::atomic::AtomicBool,
+}
+
+type Change = Box<dyn FnOnce(&mut InstanceRecord) + Send>;
+
+struct Write {
+    name: String,
+    change: Change,
+    done: tokio::sync::oneshot::Sender<Result<InstanceRecord, StoreError>>,
+}
+
+impl Writes {
+    /// As [`garm_store::Store::modify_instance`] with [`Transition::Checked`], committed with the
+    /// writes other steps queue meanwhile.
+    async fn modify(&self, ctx: &Ctx, name: &str, change: Change) -> Result<InstanceRecord, StoreError> {
+        use std::sync::atomic::Ordering;
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.queue.lock().expect("write queue lock").push(Write {
+            name: name.to_string(),
+            change,
+            done,
+        });
+        while !self.flushing.swap(true, Ordering::SeqCst) {
+            loop {
+                let batch = std::mem::take(&mut *self.queue.lock().expect("write queue lock"));
+                if batch.is_empty() {
+                    break;
+                }
+                flush(ctx, batch).await;
+            }
+            self.flushing.store(false, Ordering::SeqCst);
+            // A write queued after the last take and before the flag was cleared is ours to flush.
+            if self.queue.lock().expect("write queue lock").is_empty() {
+                break;
+            }
+        }
+        result.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(Box::new(std::io::Error::other(
+                "the step committing this write stopped",
+            ))))
+        })
+    }
+}
+
+async fn flush(ctx: &Ctx, batch: Vec<Write>) {
+    let shared = |err: &StoreError| StoreError::Backend(Box::new(std::io::Error::other(err.to_string())));
+    let mut tx = match ctx.store.batch().await {
+        Ok(tx) => tx,
+        Err(err) => {
+            for w in batch {
+                let _ = w.done.send(Err(shared(&err)));
+            }
+            return;
+        }
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for w in batch {
+        let result = tx.modify_instance(&w.name, Transition::Checked, w.change).await;
+        results.push((w.done, result));
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (done, result) in results {
+                let _ = done.send(result);
+            }
+        }
+        Err(err) => {
+            for (done, _) in results {
+                let _ = done.send(Err(shared(&err)));
+            }
+        }
+    }
+}
+
 /// Starts provisioning `name` in the background unless a step already runs for it.
 pub fn spawn_provision(ctx: &Arc<Ctx>, name: &str) {
     let Some(guard) = ctx.claim(name) else { return };
+    start_provision(ctx, name, guard, None);
+}
+
+fn start_provision(ctx: &Arc<Ctx>, name: &str, guard: crate::InflightGuard, ready: Option<Ready>) {
     let ctx2 = ctx.clone();
     let name = name.to_string();
+    let known_pool = ready.as_ref().map(|r| r.prepared.pool.id.clone());
     ctx.tasks.spawn(async move {
         let _guard = guard;
-        if let Err(err) = provision(&ctx2, &name).await {
+        let batched = ready.is_some();
+        let result = provision(&ctx2, &name, ready).await;
+        let failed = result.is_err();
+        if let Err(err) = result {
             tracing::warn!(instance = %name, error = %err.chain(), "provisioning failed");
             note_forge_error(&ctx2, &name, &err).await;
             ctx2.record_failure(&name);
@@ -143,8 +315,16 @@ pub fn spawn_provision(ctx: &Arc<Ctx>, name: &str) {
         } else {
             ctx2.clear_backoff(&name);
         }
-        if let Ok(i) = ctx2.store.instance(&name).await {
-            ctx2.nudge.pool(&i.pool_id);
+        // A batch's pool was nudged once by its entity pass (see `create_for_jobs`); a failure
+        // needs the pool to plan the retry.
+        if failed || !batched {
+            let pool_id = match known_pool {
+                Some(id) => Some(id),
+                None => ctx2.store.instance(&name).await.ok().map(|i| i.pool_id),
+            };
+            if let Some(pool_id) = pool_id {
+                ctx2.nudge.pool(&pool_id);
+            }
         }
     });
 }
@@ -167,22 +347,43 @@ async fn owner(ctx: &Ctx, pool: &PoolRecord) -> Result<EntityRecord, StepError> 
     Ok(ctx.store.entity_any(&pool.entity_id).await?)
 }
 
-async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
-    let instance = ctx.store.instance(name).await?;
-    if instance.status != InstanceStatus::PendingCreate {
-        return Ok(());
-    }
-    let pool = ctx.store.pool(&instance.pool_id).await?;
-    let entity = owner(ctx, &pool).await?;
+async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(), StepError> {
+    let (instance, prepared, job_queued_at) = match ready {
+        Some(r) => (r.instance, r.prepared, r.job_queued_at),
+        None => {
+            let instance = ctx.store.instance(name).await?;
+            if instance.status != InstanceStatus::PendingCreate {
+                return Ok(());
+            }
+            let pool = ctx.store.pool(&instance.pool_id).await?;
+            let entity = owner(ctx, &pool).await?;
+            let controller = ctx.store.controller().await?;
+            let prepared = prepare(ctx, &pool, &entity, &controller).await?;
+            let queued_at = match crate::job_of(&instance.extra_labels) {
+                Some(job) => ctx.store.job(job).await.ok().flatten().and_then(|j| j.created_at),
+                None => None,
+            };
+            (instance, prepared, queued_at)
+        }
+    };
+    let Prepared {
+        pool,
+        entity,
+        endpoint,
+        controller,
+        forge,
+        tools,
+        ..
+    } = &*prepared;
     let provider = ctx
         .provider(&pool.provider_name)
         .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
-    let forge = ctx.forges.for_entity(&ctx.store, &entity).await?;
-    let tools = ctx.forges.tools(&ctx.store, &entity, ctx.settings.tools_ttl).await?;
+    // The forge registration and `creating` are recorded in one write, before the provider call.
+    let mut jit: Option<(i64, String)> = None;
     if instance.jit_config.is_none() && !provider.disable_jit_config() {
-        let labels = bootstrap::runner_labels(&pool, &ctx.controller_id);
+        let labels = bootstrap::runner_labels(pool, &ctx.controller_id);
         let started = std::time::Instant::now();
-        let (runner_id, jit) = match forge.jit_config(name, &labels, &pool.runner_group).await {
+        let (runner_id, encoded) = match forge.jit_config(name, &labels, &pool.runner_group).await {
             // A crash after the forge registered the runner but before we recorded it leaves the
             // name taken: remove that registration (it never ran anything) and register again.
             Err(ForgeError::Conflict { .. }) => {
@@ -196,32 +397,45 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
             other => other?,
         };
         ctx.metrics.forge_call("GetEntityJITConfig", true, started.elapsed());
-        let decoded = decode_jit(&jit);
-        ctx.store
-            .modify_instance(name, Transition::Forced, |i| {
-                i.agent_id = runner_id;
-                i.jit_config = Some(Secret::new(decoded.clone()));
-            })
-            .await?;
+        jit = Some((runner_id, decode_jit(&encoded)));
+    }
+    let registered = jit.clone();
+    let instance = prepared
+        .writes
+        .modify(
+            ctx,
+            name,
+            Box::new(move |i| {
+                // The registration is recorded whatever happened meanwhile, so a delete removes it.
+                if let Some((runner_id, decoded)) = registered {
+                    i.agent_id = runner_id;
+                    i.jit_config = Some(Secret::new(decoded));
+                }
+                if i.status == InstanceStatus::PendingCreate {
+                    i.status = InstanceStatus::Creating;
+                }
+            }),
+        )
+        .await?;
+    if let Some((runner_id, _)) = &jit {
         tracing::info!(instance = %name, runner_id, "runner registered with the forge (JIT)");
     }
-    let instance = ctx
-        .store
-        .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::Creating)
-        .await?;
-    let endpoint = ctx.store.endpoint(&entity.endpoint_name).await?;
-    let controller = ctx.store.controller().await?;
+    if instance.status != InstanceStatus::Creating {
+        // Deleted (or forced elsewhere) while the runner was registered: nothing to create.
+        tracing::info!(instance = %name, status = %instance.status, "not creating: the instance changed meanwhile");
+        return Ok(());
+    }
     let ttl = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60 + 300);
-    let token = ctx.tokens.mint(&instance, &pool, &entity, ttl);
+    let token = ctx.tokens.mint(&instance, pool, entity, ttl);
     let mut ca_bundle = endpoint.ca_cert_bundle.clone();
     if !controller.ca_cert_bundle.is_empty() && controller.ca_cert_bundle != ca_bundle {
         ca_bundle.extend_from_slice(&controller.ca_cert_bundle);
     }
     let params = bootstrap::params(BootstrapInput {
         instance: &instance,
-        pool: &pool,
-        repo_url: bootstrap::repo_url(&endpoint, &entity),
-        tools: &tools,
+        pool,
+        repo_url: bootstrap::repo_url(endpoint, entity),
+        tools,
         token,
         ca_bundle,
         controller_id: &ctx.controller_id,
@@ -243,31 +457,36 @@ async fn provision(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
                 ProviderStatus::Running => InstanceStatus::Running,
                 _ => InstanceStatus::Error,
             };
-            ctx.store
-                .modify_instance(name, Transition::Checked, |i| {
-                    i.provider_id = Some(created.provider_id.clone());
-                    i.os_name = created.os_name.clone();
-                    i.os_version = created.os_version.clone();
-                    i.addresses = created
-                        .addresses
-                        .iter()
-                        .map(|a| garm_store::AddressRecord {
-                            address: a.address.clone(),
-                            kind: a.kind.clone(),
-                        })
-                        .collect();
-                    i.status = status;
-                    i.provider_fault = fault.clone();
-                })
+            let record = created.clone();
+            let fault2 = fault.clone();
+            prepared
+                .writes
+                .modify(
+                    ctx,
+                    name,
+                    Box::new(move |i| {
+                        let created = record;
+                        let fault = fault2;
+                        i.provider_id = Some(created.provider_id.clone());
+                        i.os_name = created.os_name.clone();
+                        i.os_version = created.os_version.clone();
+                        i.addresses = created
+                            .addresses
+                            .iter()
+                            .map(|a| garm_store::AddressRecord {
+                                address: a.address.clone(),
+                                kind: a.kind.clone(),
+                            })
+                            .collect();
+                        i.status = status;
+                        i.provider_fault = fault;
+                    }),
+                )
                 .await?;
             tracing::info!(instance = %name, provider_id = %created.provider_id, status = %status, elapsed_ms = started.elapsed().as_millis() as u64, "provider created the instance");
-            if let Some(job) = crate::job_of(&instance.extra_labels) {
-                if let Ok(Some(j)) = ctx.store.job(job).await {
-                    if let Some(at) = j.created_at {
-                        ctx.metrics
-                            .observe_queued_to_created((chrono::Utc::now() - at).to_std().unwrap_or_default());
-                    }
-                }
+            if let Some(at) = job_queued_at {
+                ctx.metrics
+                    .observe_queued_to_created((chrono::Utc::now() - at).to_std().unwrap_or_default());
             }
             Ok(())
         }
@@ -386,6 +605,23 @@ pub async fn remove_forge_runner(ctx: &Ctx, instance: &InstanceRecord) -> Result
     }
 }
 
+/// Whether the forge has removed the instance's runner by itself: garm's runners are ephemeral
+/// (JIT or `--ephemeral`), and one a `completed` webhook named ran its one job and de-registered.
+/// Otherwise (a reaped, scaled-down, lost or manually deleted instance) the runner may still be
+/// registered. Should GitHub still list it, the orphan scan removes it once no instance backs it.
+async fn ran_its_job(ctx: &Ctx, instance: &InstanceRecord) -> bool {
+    if instance.runner_status != RunnerStatus::Terminated || instance.agent_id == 0 {
+        return false;
+    }
+    let Some(job) = crate::job_of(&instance.extra_labels) else {
+        return false;
+    };
+    matches!(
+        ctx.store.job(job).await,
+        Ok(Some(j)) if j.action == "completed" && j.runner_name == instance.name
+    )
+}
+
 /// Gives up on an instance: removes its forge runner and marks it for deletion.
 pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepError> {
     let Some(_guard) = ctx.claim(name) else { return Ok(()) };
@@ -492,9 +728,7 @@ async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFail
     };
     let force = previous == InstanceStatus::PendingForceDelete;
     let fail = |err: StepError| (err, previous, Some(instance.pool_id.clone()));
-    // Jitter spreads a burst of deletes over the provider.
-    let jitter = rand::thread_rng().gen_range(0..200);
-    tokio::time::sleep(Duration::from_millis(jitter)).await;
+    // No jitter (garm waits 0–2 s): `provider_slots` already bounds a burst of deletes.
     ctx.store
         .modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::Deleting)
         .await
@@ -520,7 +754,9 @@ async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFail
         }
         Err(err) => return Err(fail(err.into())),
     }
-    if let Err(err) = remove_forge_runner(ctx, &instance).await {
+    if ran_its_job(ctx, &instance).await {
+        tracing::debug!(instance = %name, "the forge removed this ephemeral runner after its job");
+    } else if let Err(err) = remove_forge_runner(ctx, &instance).await {
         if !force {
             tracing::warn!(instance = %name, error = %err.chain(), "could not remove the forge runner; the orphan scan will retry");
         }

@@ -8,7 +8,10 @@
 use crate::Ctx;
 use garm_forge::webhook::WorkflowJobEvent;
 use garm_model::{job_matches_pool, InstanceStatus, RunnerStatus};
-use garm_store::{EntityKind, EntityRecord, JobRecord, StoreError, Transition};
+use garm_store::{
+    Batch, EntityKind, EntityRecord, InstanceRecord, JobRecord, PoolRecord, Store, StoreError, Transition, WebhookView,
+};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Who the webhook is for.
@@ -35,25 +38,32 @@ fn rank(action: &str) -> u8 {
     }
 }
 
-/// Records a `workflow_job` event.
-pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> Result<Outcome, StoreError> {
+/// What [`merge`] decided.
+enum Merge {
+    /// Nothing to store (older action, or the same facts again).
+    Skip(Outcome),
+    /// Store this row; nudge this entity.
+    Write(Box<JobRecord>, Option<String>),
+}
+
+/// The job row after `event`, given the stored one and the owner's pools.
+fn merge(existing: Option<&JobRecord>, owner: &Owner, event: &WorkflowJobEvent, pools: &[PoolRecord]) -> Merge {
     let job = &event.job;
-    let action = event.action.as_str().to_string();
-    let existing = ctx.store.job(job.id).await?;
-    if let Some(ex) = &existing {
-        if rank(&action) < rank(&ex.action) {
+    let action = event.action.as_str();
+    if let Some(ex) = existing {
+        if rank(action) < rank(&ex.action) {
             tracing::info!(job_id = job.id, action = %action, stored = %ex.action, "ignoring an action older than the stored one");
-            return Ok(Outcome::Stale);
+            return Merge::Skip(Outcome::Stale);
         }
     }
-    let mut rec = existing.clone().unwrap_or_default();
+    let mut rec = existing.cloned().unwrap_or_default();
     rec.workflow_job_id = job.id;
     if rec.run_id == 0 {
         rec.run_id = job.run_id;
     }
-    rec.action = action.clone();
+    rec.action = action.to_string();
     rec.status = if job.status.is_empty() {
-        action.clone()
+        action.to_string()
     } else {
         job.status.clone()
     };
@@ -82,7 +92,7 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
     rec.labels = job.labels.clone();
 
     let mut nudge_entity = None;
-    rec.reason = match &owner {
+    rec.reason = match owner {
         Owner::Unknown(what) => format!("not managed here: {what}"),
         Owner::Ours(entity) => {
             match entity.kind {
@@ -90,66 +100,115 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
                 EntityKind::Organization => rec.org_id = Some(entity.id.clone()),
                 EntityKind::Enterprise => rec.enterprise_id = Some(entity.id.clone()),
             }
-            nudge_entity = Some(entity.id.clone());
-            if action == "queued" {
-                queued_reason(ctx, entity, &rec).await?
+            let reason = if action == "queued" {
+                queued_reason(entity, pools, &rec)
             } else {
                 String::new()
+            };
+            // A queued job no pool of the entity can serve gives its reconcile nothing
+            // to do (the timer pass still looks at it, e.g. after a pool is added).
+            if reason.is_empty() {
+                nudge_entity = Some(entity.id.clone());
             }
+            reason
         }
     };
 
     // A redelivered or repeated event: store nothing new.
-    if let Some(ex) = &existing {
+    if let Some(ex) = existing {
         let mut same = rec.clone();
         same.updated_at = ex.updated_at;
         same.created_at = ex.created_at;
         same.id = ex.id;
         if &same == ex {
-            return Ok(Outcome::Unchanged);
+            return Merge::Skip(Outcome::Unchanged);
+        }
+    }
+    Merge::Write(Box::new(rec), nudge_entity)
+}
+
+/// Where runner states are written: the store directly, or a batch transaction.
+enum On<'a, 'b> {
+    Store(&'a Store),
+    Batch(&'a mut Batch<'b>),
+}
+
+impl On<'_, '_> {
+    async fn instance(&mut self, name: &str) -> Result<InstanceRecord, StoreError> {
+        match self {
+            On::Store(store) => store.instance(name).await,
+            On::Batch(batch) => batch.instance(name).await,
         }
     }
 
-    let mut touched_pool = None;
-    if matches!(action.as_str(), "in_progress" | "completed") && !rec.runner_name.is_empty() {
-        if let Ok(instance) = ctx.store.instance(&rec.runner_name).await {
-            rec.instance_name = Some(instance.name.clone());
-            touched_pool = Some(instance.pool_id.clone());
-            let job_id = job.id;
-            if action == "in_progress" {
-                ctx.store
-                    .modify_instance(&instance.name, Transition::Forced, |i| {
-                        if !i.runner_status.is_terminal() {
-                            i.runner_status = RunnerStatus::Active;
-                        }
-                        i.extra_labels.retain(|l| !l.starts_with("in_response_to_job="));
-                        i.extra_labels.push(crate::job_label(job_id));
-                    })
-                    .await?;
-                if let Some(at) = rec.created_at {
-                    ctx.metrics
-                        .observe_queued_to_in_progress((chrono::Utc::now() - at).to_std().unwrap_or_default());
-                }
-                tracing::info!(job_id, instance = %instance.name, "job started on our runner");
-            } else {
-                ctx.store
-                    .modify_instance(&instance.name, Transition::Forced, |i| {
-                        i.runner_status = RunnerStatus::Terminated;
-                        if matches!(
-                            i.status,
-                            InstanceStatus::Running
-                                | InstanceStatus::Stopped
-                                | InstanceStatus::Error
-                                | InstanceStatus::Unknown
-                        ) {
-                            i.status = InstanceStatus::PendingDelete;
-                        }
-                    })
-                    .await?;
-                tracing::info!(job_id, instance = %instance.name, conclusion = %rec.conclusion, "job finished on our runner; instance will be deleted");
-            }
+    async fn modify_instance(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut InstanceRecord),
+    ) -> Result<InstanceRecord, StoreError> {
+        match self {
+            On::Store(store) => store.modify_instance(name, Transition::Forced, change).await,
+            On::Batch(batch) => batch.modify_instance(name, Transition::Forced, change).await,
         }
     }
+}
+
+/// For `in_progress` and `completed` jobs that ran on one of our runners: records the
+/// runner's state and returns the instance's pool (to nudge).
+async fn runner_state(ctx: &Ctx, on: &mut On<'_, '_>, rec: &mut JobRecord) -> Result<Option<String>, StoreError> {
+    let action = rec.action.clone();
+    if !matches!(action.as_str(), "in_progress" | "completed") || rec.runner_name.is_empty() {
+        return Ok(None);
+    }
+    let Ok(instance) = on.instance(&rec.runner_name).await else {
+        return Ok(None);
+    };
+    rec.instance_name = Some(instance.name.clone());
+    let job_id = rec.workflow_job_id;
+    if action == "in_progress" {
+        on.modify_instance(&instance.name, |i| {
+            if !i.runner_status.is_terminal() {
+                i.runner_status = RunnerStatus::Active;
+            }
+            i.extra_labels.retain(|l| !l.starts_with("in_response_to_job="));
+            i.extra_labels.push(crate::job_label(job_id));
+        })
+        .await?;
+        if let Some(at) = rec.created_at {
+            ctx.metrics
+                .observe_queued_to_in_progress((chrono::Utc::now() - at).to_std().unwrap_or_default());
+        }
+        tracing::info!(job_id, instance = %instance.name, "job started on our runner");
+    } else {
+        on.modify_instance(&instance.name, |i| {
+            i.runner_status = RunnerStatus::Terminated;
+            if matches!(
+                i.status,
+                InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Error | InstanceStatus::Unknown
+            ) {
+                i.status = InstanceStatus::PendingDelete;
+            }
+        })
+        .await?;
+        tracing::info!(job_id, instance = %instance.name, conclusion = %rec.conclusion, "job finished on our runner; instance will be deleted");
+    }
+    Ok(Some(instance.pool_id))
+}
+
+/// Records a `workflow_job` event.
+pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> Result<Outcome, StoreError> {
+    let existing = ctx.store.job(event.job.id).await?;
+    let pools = match &owner {
+        Owner::Ours(entity) if event.action.as_str() == "queued" && !event.job.labels.is_empty() => {
+            ctx.store.pools(Some(&entity.id)).await?
+        }
+        _ => Vec::new(),
+    };
+    let (mut rec, nudge_entity) = match merge(existing.as_ref(), &owner, event, &pools) {
+        Merge::Skip(outcome) => return Ok(outcome),
+        Merge::Write(rec, nudge) => (*rec, nudge),
+    };
+    let touched_pool = runner_state(ctx, &mut On::Store(&ctx.store), &mut rec).await?;
     let stored = ctx.store.put_job(&rec).await?;
     if let Some(pool) = touched_pool {
         ctx.nudge.pool(&pool);
@@ -160,16 +219,150 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
     Ok(Outcome::Recorded { reason: stored.reason })
 }
 
-/// Why a queued job of `entity` cannot be served, or empty if a pool matches.
-async fn queued_reason(ctx: &Ctx, entity: &EntityRecord, job: &JobRecord) -> Result<String, StoreError> {
-    if job.labels.is_empty() {
-        return Ok("the job has no labels".into());
+/// One verified delivery for [`record_batch`].
+pub struct Item {
+    pub owner: Owner,
+    pub event: WorkflowJobEvent,
+    /// The delivery's dedup key (`<hook id>:<guid>`), if it has one.
+    pub key: Option<String>,
+    /// Where the owner's pools are read from (otherwise the store).
+    pub view: Option<Arc<WebhookView>>,
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Its key was recorded before: nothing changed.
+    Redelivery,
+    Recorded(Outcome),
+}
+
+/// Records one delivery: its job, then its key (unless the key was seen before).
+///
+/// # Guarantees
+/// The key is written only after the job, so a crash in between leaves the delivery
+/// unrecorded and it is redelivered; intake is idempotent, so handling it twice is harmless.
+pub async fn record_one(ctx: &Arc<Ctx>, item: Item) -> Result<Done, StoreError> {
+    if let Some(key) = &item.key {
+        if !ctx.store.deliveries_seen(std::slice::from_ref(key)).await?.is_empty() {
+            return Ok(Done::Redelivery);
+        }
     }
-    let pools = ctx.store.pools(Some(&entity.id)).await?;
+    let outcome = record(ctx, item.owner, &item.event).await?;
+    if let Some(key) = &item.key {
+        ctx.store.record_delivery(key).await?;
+    }
+    Ok(Done::Recorded(outcome))
+}
+
+/// Records many deliveries in one transaction (one commit), in order, each as
+/// [`record_one`] would; answers one result per item, after the commit.
+///
+/// # Guarantees
+/// Every job and key of the batch is committed together, keys after their jobs, or
+/// nothing is. If the batch fails, each delivery is retried on its own, so one bad
+/// delivery fails alone.
+pub async fn record_batch(ctx: &Arc<Ctx>, items: Vec<Item>) -> Vec<Result<Done, StoreError>> {
+    if items.len() == 1 {
+        let item = items.into_iter().next().expect("one item");
+        return vec![record_one(ctx, item).await];
+    }
+    match try_batch(ctx, &items).await {
+        Ok((done, pools, entities)) => {
+            for pool in pools {
+                ctx.nudge.pool(&pool);
+            }
+            for entity in entities {
+                ctx.nudge.entity(&entity);
+            }
+            done.into_iter().map(Ok).collect()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, deliveries = items.len(), "batch of webhooks failed; recording them one by one");
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(record_one(ctx, item).await);
+            }
+            out
+        }
+    }
+}
+
+type BatchDone = (Vec<Done>, BTreeSet<String>, BTreeSet<String>);
+
+async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreError> {
+    // Pools of owners without a view are read before the transaction takes the connection.
+    let mut read_pools: HashMap<String, Vec<PoolRecord>> = HashMap::new();
+    for item in items {
+        if let (Owner::Ours(entity), None) = (&item.owner, &item.view) {
+            if item.event.action.as_str() == "queued" && !read_pools.contains_key(&entity.id) {
+                read_pools.insert(entity.id.clone(), ctx.store.pools(Some(&entity.id)).await?);
+            }
+        }
+    }
+    let mut batch = ctx.store.batch().await?;
+    let keys: Vec<String> = items.iter().filter_map(|i| i.key.clone()).collect();
+    let mut seen = batch.deliveries_seen(&keys).await?;
+    let ids: Vec<i64> = items.iter().map(|i| i.event.job.id).collect();
+    let mut jobs = batch.jobs(&ids).await?;
+    let mut new_keys = Vec::new();
+    let mut done = Vec::with_capacity(items.len());
+    let (mut pools_touched, mut entities) = (BTreeSet::new(), BTreeSet::new());
+    let mut written = BTreeSet::new();
+    for item in items {
+        if let Some(key) = &item.key {
+            if seen.contains(key) {
+                done.push(Done::Redelivery);
+                continue;
+            }
+        }
+        let job_id = item.event.job.id;
+        let pools: &[PoolRecord] = match (&item.owner, &item.view) {
+            (Owner::Ours(entity), Some(view)) => view.pools(&entity.id),
+            (Owner::Ours(entity), None) => read_pools.get(&entity.id).map(Vec::as_slice).unwrap_or_default(),
+            _ => &[],
+        };
+        let outcome = match merge(jobs.get(&job_id), &item.owner, &item.event, pools) {
+            Merge::Skip(outcome) => outcome,
+            Merge::Write(rec, nudge) => {
+                let mut rec = *rec;
+                if let Some(pool) = runner_state(ctx, &mut On::Batch(&mut batch), &mut rec).await? {
+                    pools_touched.insert(pool);
+                }
+                written.insert(job_id);
+                entities.extend(nudge);
+                let reason = rec.reason.clone();
+                let now = chrono::Utc::now();
+                rec.created_at = rec.created_at.or(Some(now));
+                rec.updated_at = Some(now);
+                jobs.insert(job_id, rec);
+                Outcome::Recorded { reason }
+            }
+        };
+        if let Some(key) = &item.key {
+            seen.insert(key.clone());
+            new_keys.push(key.clone());
+        }
+        done.push(Done::Recorded(outcome));
+    }
+    // One row per job however often the batch named it, in id order (the lock order
+    // concurrent batches of other replicas use too); keys after their jobs.
+    let rows: Vec<&JobRecord> = written.iter().filter_map(|id| jobs.get(id)).collect();
+    batch.put_jobs(&rows).await?;
+    batch.record_deliveries(&new_keys).await?;
+    batch.commit().await?;
+    Ok((done, pools_touched, entities))
+}
+
+/// Why a queued job of `entity` cannot be served, or empty if one of its `pools` matches.
+fn queued_reason(entity: &EntityRecord, pools: &[PoolRecord], job: &JobRecord) -> String {
+    if job.labels.is_empty() {
+        return "the job has no labels".into();
+    }
     let matches = pools.iter().any(|p| {
         p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
     });
-    Ok(if matches {
+    if matches {
         String::new()
     } else {
         format!(
@@ -177,5 +370,5 @@ async fn queued_reason(ctx: &Ctx, entity: &EntityRecord, job: &JobRecord) -> Res
             entity.display_name(),
             job.labels.join(", ")
         )
-    })
+    }
 }

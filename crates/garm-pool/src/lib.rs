@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod missed;
 pub mod plan;
 pub mod scheduler;
+pub mod wake;
 
 use garm_provider::Provider;
 use garm_store::Store;
@@ -70,12 +71,21 @@ pub trait TokenMinter: Send + Sync {
 /// Timings of the pool manager; tests shorten them.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Period of the safety-net pass over every entity and pool.
+    /// Tick of the scheduler: pools with pending work (steps, in-flight or backing-off
+    /// instances) are looked at again this often.
     pub resync: Duration,
+    /// A pool or entity with nothing pending and no deadline sooner is reconciled at least this
+    /// often anyway (spread over the period), as a safety net for a lost nudge.
+    pub idle_resync: Duration,
     /// An idle runner younger than this is never scaled down.
     pub scale_down_grace: Duration,
-    /// How often orphans are looked for on the provider and forge sides.
+    /// How often each entity's runners are listed on the forge to find orphans on both sides
+    /// (spread over the period, one entity at a time).
     pub orphan_scan: Duration,
+    /// Each pool's provider instances are listed at least this often (spread); sooner after a
+    /// restart, after a failed provider call in the pool, or when the forge reports one of its
+    /// runners offline.
+    pub provider_scan: Duration,
     /// Failed creates are retried this many times in total.
     pub max_create_attempts: i64,
     /// First delay of the create/delete retry backoff (then ×2, capped at `backoff_max`).
@@ -88,8 +98,10 @@ pub struct Settings {
     /// Share (0..=1) of each credentials' hourly rate limit that missed-webhook reconciliation
     /// may spend; 0 turns it off.
     pub forge_poll_share: f64,
-    /// How often each entity's webhook delivery log is read for missed deliveries.
+    /// How often each entity's webhook delivery log is read for missed deliveries while it has
+    /// webhook activity; an entity without any backs off (doubling) to `missed_webhook_scan_max`.
     pub missed_webhook_scan: Duration,
+    pub missed_webhook_scan_max: Duration,
     /// A job queued this long is looked up on the forge (at most once per this period).
     pub queued_job_check_after: Duration,
 }
@@ -98,8 +110,10 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             resync: Duration::from_secs(5),
+            idle_resync: Duration::from_secs(300),
             scale_down_grace: Duration::from_secs(300),
-            orphan_scan: Duration::from_secs(60),
+            orphan_scan: Duration::from_secs(300),
+            provider_scan: Duration::from_secs(1800),
             max_create_attempts: 5,
             backoff_initial: Duration::from_secs(5),
             backoff_max: Duration::from_secs(600),
@@ -107,6 +121,7 @@ impl Default for Settings {
             provider_concurrency: 32,
             forge_poll_share: 0.1,
             missed_webhook_scan: Duration::from_secs(30),
+            missed_webhook_scan_max: Duration::from_secs(300),
             queued_job_check_after: Duration::from_secs(600),
         }
     }
@@ -140,6 +155,8 @@ pub struct Ctx {
     pub provider_slots: tokio::sync::Semaphore,
     /// Missed-webhook reconciliation: budgets, our hooks, cursors (see [`missed`]).
     pub missed: missed::State,
+    /// When each pool, entity, orphan scan and delivery-log read is next due (see [`wake`]).
+    pub schedule: wake::Schedule,
 }
 
 impl Ctx {

@@ -1,7 +1,9 @@
 //! Missed webhooks: GitHub delivers a webhook at best once, so a timer looks for what was lost.
 //!
 //! # Flow
-//! Every `missed_webhook_scan`, for each repository and organization whose pool manager runs:
+//! Every `missed_webhook_scan` while the entity sees activity (backing off by doubling to
+//! `missed_webhook_scan_max` while it sees none; see [`crate::wake`]), for each repository and
+//! organization whose pool manager runs:
 //! 1. find our hook on the forge (the one whose URL is this controller's webhook URL; cached);
 //! 2. read the newest page of its *failed* deliveries, and one older page resuming where the
 //!    previous pass stopped, back to [`HORIZON`];
@@ -201,27 +203,40 @@ fn same_url(a: &str, b: &str) -> bool {
 
 /// Runs one pass over every entity; errors are logged, never returned.
 pub async fn scan(ctx: &Arc<Ctx>) {
+    scan_entities(ctx, None).await;
+}
+
+/// Runs one pass over `only` (every entity when `None`) and books each entity's next pass with
+/// the scheduler: soon if something was missed, later (backing off) if not.
+pub async fn scan_entities(ctx: &Arc<Ctx>, only: Option<&[String]>) {
     let Ok(entities) = ctx.store.all_entities().await else {
         return;
     };
     prune(ctx).await;
-    for entity in entities.iter().filter(|e| e.pool_manager_running) {
+    let wanted = |e: &&EntityRecord| only.is_none_or(|ids| ids.contains(&e.id));
+    for entity in entities.iter().filter(wanted) {
         if ctx.shutdown.is_cancelled() {
             return;
         }
-        let Ok(forge) = ctx.forges.for_entity(&ctx.store, entity).await else {
-            continue;
-        };
-        if entity.kind != EntityKind::Enterprise {
-            if let Err(err) = deliveries(ctx, entity, forge.as_ref()).await {
-                tracing::debug!(entity = %entity.display_name(), error = %err, "reading the webhook delivery log failed");
-                ctx.forges.note_error(&entity.id, &err);
+        let mut active = false;
+        if entity.pool_manager_running {
+            if let Ok(forge) = ctx.forges.for_entity(&ctx.store, entity).await {
+                if entity.kind != EntityKind::Enterprise {
+                    match deliveries(ctx, entity, forge.as_ref()).await {
+                        Ok(asked) => active |= asked > 0,
+                        Err(err) => {
+                            tracing::debug!(entity = %entity.display_name(), error = %err, "reading the webhook delivery log failed");
+                            ctx.forges.note_error(&entity.id, &err);
+                        }
+                    }
+                }
+                if let Err(err) = queued_jobs(ctx, entity, forge.as_ref()).await {
+                    tracing::debug!(entity = %entity.display_name(), error = %err, "checking queued jobs with the forge failed");
+                    ctx.forges.note_error(&entity.id, &err);
+                }
             }
         }
-        if let Err(err) = queued_jobs(ctx, entity, forge.as_ref()).await {
-            tracing::debug!(entity = %entity.display_name(), error = %err, "checking queued jobs with the forge failed");
-            ctx.forges.note_error(&entity.id, &err);
-        }
+        ctx.schedule.missed_done(&entity.id, active, &ctx.settings);
     }
 }
 
@@ -285,13 +300,14 @@ async fn our_hook(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Result
     Ok(found)
 }
 
-async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Result<(), ForgeError> {
+/// Returns how many redeliveries it asked for.
+async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Result<usize, ForgeError> {
     let share = ctx.settings.forge_poll_share;
     if share <= 0.0 {
-        return Ok(());
+        return Ok(0);
     }
     let Some(hook_id) = our_hook(ctx, entity, forge).await? else {
-        return Ok(());
+        return Ok(0);
     };
     let forget_hook = |err: &ForgeError| {
         if err.is_not_found() {
@@ -300,7 +316,7 @@ async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Resu
     };
     let mut failed: Vec<ForgeDelivery> = Vec::new();
     if !ctx.missed.spend(entity.credentials_id, share, forge.rate_limit()) {
-        return Ok(());
+        return Ok(0);
     }
     let newest = forge.failed_deliveries(hook_id, None).await.inspect_err(forget_hook)?;
     let horizon = chrono::TimeDelta::from_std(HORIZON).expect("fits");
@@ -356,12 +372,14 @@ async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Resu
             .collect()
     };
     let retry_after = (ctx.settings.missed_webhook_scan * 2).max(Duration::from_secs(10));
+    let mut asked_now = 0;
     for d in to_redeliver(&failed, hook_id, &seen, &asked, Utc::now(), retry_after) {
         if !ctx.missed.spend(entity.credentials_id, share, forge.rate_limit()) {
             tracing::debug!(entity = %entity.display_name(), "missed-webhook budget spent for now");
             break;
         }
         forge.redeliver(hook_id, d.id).await.inspect_err(forget_hook)?;
+        asked_now += 1;
         ctx.metrics.inc("garm_webhook_redeliveries_requested_total", &[]);
         let times = {
             let mut inner = ctx.missed.lock();
@@ -378,7 +396,7 @@ async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Resu
             tracing::warn!(entity = %entity.display_name(), delivery = %d.guid, "a webhook delivery keeps failing; not asking for it again");
         }
     }
-    Ok(())
+    Ok(asked_now)
 }
 
 fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {

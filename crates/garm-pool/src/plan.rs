@@ -151,6 +151,9 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
     steps
 }
 
+/// How long an instance whose runner just finished still speaks for its job (see [`jobs`]).
+pub const FINISHING: Duration = Duration::from_secs(30);
+
 /// What an entity reconcile saw.
 #[derive(Debug, Clone)]
 pub struct EntityView {
@@ -194,8 +197,12 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
             let retried = i.status == InstanceStatus::Error
                 && i.create_attempt < view.max_create_attempts
                 && i.runner_status != RunnerStatus::Terminated;
+            // A runner that just finished: the `completed` webhook that names it is being recorded,
+            // so its job may still read queued for a moment. Once the row is deleted (which nudges
+            // the entity) or the moment has passed, a job that is really still queued is served.
+            let finishing = i.runner_status == RunnerStatus::Terminated && age(view.now, i.updated_at) < FINISHING;
             match job_of(&i.extra_labels).filter(|j| queued_ids.contains(j)) {
-                Some(job) if available(i) || retried => {
+                Some(job) if available(i) || retried || finishing => {
                     claimed.insert(job);
                 }
                 _ if available(i) => n_free += 1,

@@ -16,47 +16,66 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Runs until `ctx.shutdown` is cancelled, then waits for in-flight steps.
+///
+/// Nudges are reconciled at once. Every `resync` tick reconciles only what is due (see
+/// [`crate::wake`]): pools with pending work, pools and entities whose deadline or safety-net
+/// period has come, entities with queued jobs or a failing forge; and starts the orphan scans
+/// and delivery-log reads that are due. The first tick after a start reconciles everything.
 pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
     let mut dirty: BTreeSet<(u8, String)> = BTreeSet::new();
     let mut tick = tokio::time::interval(ctx.settings.resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let scanning = Arc::new(AtomicBool::new(false));
-    let mut last_scan = Instant::now() - ctx.settings.orphan_scan;
     let missed_running = Arc::new(AtomicBool::new(false));
-    let mut last_missed = Instant::now();
+    let mut last_listing: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             key = rx.recv() => match key {
-                Some(key) => insert(&mut dirty, key),
+                Some(key) => insert(&ctx, &mut dirty, key),
                 None => break,
             },
             _ = tick.tick() => {
-                if let Err(err) = everything(&ctx, &mut dirty).await {
-                    tracing::warn!(error = %err, "listing entities and pools failed");
+                let now = Instant::now();
+                if last_listing.is_none_or(|at| now.duration_since(at) >= ctx.settings.idle_resync) {
+                    match everything(&ctx, &mut dirty, last_listing.is_none()).await {
+                        Ok(()) => last_listing = Some(now),
+                        Err(err) => tracing::warn!(error = %err, "listing entities and pools failed"),
+                    }
                 }
-                if last_scan.elapsed() >= ctx.settings.orphan_scan && !scanning.swap(true, Ordering::SeqCst) {
-                    last_scan = Instant::now();
-                    let ctx2 = ctx.clone();
-                    let flag = scanning.clone();
-                    ctx.tasks.spawn(async move {
-                        crate::scheduler::orphans(&ctx2).await;
-                        flag.store(false, Ordering::SeqCst);
-                    });
+                let now = Instant::now();
+                dirty.extend(ctx.schedule.due(now));
+                if let Err(err) = waiting_entities(&ctx, &mut dirty).await {
+                    tracing::warn!(error = %err, "listing queued jobs failed");
                 }
-                if last_missed.elapsed() >= ctx.settings.missed_webhook_scan && !missed_running.swap(true, Ordering::SeqCst) {
-                    last_missed = Instant::now();
-                    let ctx2 = ctx.clone();
-                    let flag = missed_running.clone();
-                    ctx.tasks.spawn(async move {
-                        crate::missed::scan(&ctx2).await;
-                        flag.store(false, Ordering::SeqCst);
-                    });
+                if !scanning.load(Ordering::SeqCst) {
+                    let due = ctx.schedule.orphans_due(now, &ctx.settings);
+                    if !due.is_empty() {
+                        scanning.store(true, Ordering::SeqCst);
+                        let ctx2 = ctx.clone();
+                        let flag = scanning.clone();
+                        ctx.tasks.spawn(async move {
+                            crate::scheduler::orphans(&ctx2, &due).await;
+                            flag.store(false, Ordering::SeqCst);
+                        });
+                    }
+                }
+                if !missed_running.load(Ordering::SeqCst) {
+                    let due = ctx.schedule.missed_due(now);
+                    if !due.is_empty() {
+                        missed_running.store(true, Ordering::SeqCst);
+                        let ctx2 = ctx.clone();
+                        let flag = missed_running.clone();
+                        ctx.tasks.spawn(async move {
+                            crate::missed::scan_entities(&ctx2, Some(&due)).await;
+                            flag.store(false, Ordering::SeqCst);
+                        });
+                    }
                 }
             }
         }
         while let Ok(key) = rx.try_recv() {
-            insert(&mut dirty, key);
+            insert(&ctx, &mut dirty, key);
         }
         // Entities first: matching jobs creates instances the pool passes then drive.
         while let Some((kind, id)) = dirty.pop_first() {
@@ -64,12 +83,24 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
                 break;
             }
             let result = if kind == 0 {
-                reconcile_entity(&ctx, &id).await
+                let result = reconcile_entity(&ctx, &id).await;
+                ctx.schedule.entity_checked(&id, &ctx.settings);
+                result
             } else {
-                reconcile_pool(&ctx, &id).await
+                let result = reconcile_pool(&ctx, &id).await;
+                if result.is_err() {
+                    ctx.schedule.pool_failed(&id, &ctx.settings);
+                }
+                result
             };
             if let Err(err) = result {
-                if !err.is_not_found() {
+                if err.is_not_found() {
+                    if kind == 0 {
+                        ctx.schedule.forget_entity(&id);
+                    } else {
+                        ctx.schedule.forget_pool(&id);
+                    }
+                } else {
                     tracing::warn!(key = %id, error = %err, "reconcile failed");
                 }
             }
@@ -79,27 +110,58 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
     ctx.tasks.wait().await;
 }
 
-fn insert(dirty: &mut BTreeSet<(u8, String)>, key: Key) {
+fn insert(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>, key: Key) {
     match key {
-        Key::Entity(id) => dirty.insert((0, id)),
+        Key::Entity(id) => {
+            // Activity on an entity: its webhook delivery log is read at the base cadence again.
+            ctx.schedule.register_entity(&id, &ctx.settings);
+            ctx.schedule.entity_active(&id, &ctx.settings);
+            dirty.insert((0, id))
+        }
         Key::Pool(id) => dirty.insert((1, id)),
     };
 }
 
-async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>) -> Result<(), StoreError> {
-    for e in ctx.store.all_entities().await? {
-        dirty.insert((0, e.id));
+/// Lists every entity and pool: the first time (`all`) they are all reconciled; afterwards only
+/// those the scheduler has not seen (a nudge was lost), and those that are gone are forgotten.
+async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>, all: bool) -> Result<(), StoreError> {
+    let entities = ctx.store.all_entities().await?;
+    let pools = ctx.store.pools(None).await?;
+    for e in &entities {
+        ctx.schedule.register_entity(&e.id, &ctx.settings);
+        if all || !ctx.schedule.knows(false, &e.id) {
+            dirty.insert((0, e.id.clone()));
+        }
     }
-    for p in ctx.store.pools(None).await? {
-        dirty.insert((1, p.id));
+    for p in &pools {
+        if all || !ctx.schedule.knows(true, &p.id) {
+            dirty.insert((1, p.id.clone()));
+        }
     }
+    ctx.schedule.retain(
+        &pools.iter().map(|p| p.id.clone()).collect(),
+        &entities.iter().map(|e| e.id.clone()).collect(),
+    );
     Ok(())
 }
 
-fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {
-    [&job.repo_id, &job.org_id, &job.enterprise_id]
-        .iter()
-        .any(|id| id.as_deref() == Some(entity.id.as_str()))
+/// Entities with queued jobs (matching them is time-bound: the minimum job age) or a failing
+/// forge (retried with their own backoff) are looked at every tick.
+async fn waiting_entities(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>) -> Result<(), StoreError> {
+    for id in ctx.store.entities_with_queued_jobs().await? {
+        dirty.insert((0, id));
+    }
+    let failing: Vec<String> = ctx
+        .backoff
+        .lock()
+        .expect("backoff lock is never poisoned")
+        .keys()
+        .filter_map(|k| k.strip_prefix("entity:").map(str::to_string))
+        .collect();
+    for id in failing {
+        dirty.insert((0, id));
+    }
+    Ok(())
 }
 
 /// Keeps the entity's pool manager status current: running once runner downloads are
@@ -143,20 +205,14 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
 
 async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let entity = ctx.store.entity_any(id).await?;
-    let queued: Vec<JobRecord> = ctx
-        .store
-        .jobs_with_status("queued")
-        .await?
-        .into_iter()
-        .filter(|j| owns(&entity, j))
-        .collect();
+    let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id).await?;
     let healthy = ensure_forge(ctx, &entity).await;
     if queued.is_empty() || !healthy {
         return Ok(());
     }
     let mut pools = Vec::new();
     for p in ctx.store.pools(Some(id)).await? {
-        let instances = ctx.store.pool_instances(&p.id).await?;
+        let instances = ctx.store.pool_instances_brief(&p.id).await?;
         pools.push((p, instances));
     }
     let controller = ctx.store.controller().await?;
@@ -173,68 +229,88 @@ async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     };
     let (steps, turn) = plan::jobs(&view);
     ctx.turns.lock().expect("turns lock").insert(id.to_string(), turn);
+    let by_id: QueuedJobs = queued.iter().map(|j| (j.workflow_job_id, j)).collect();
+    // Jobs served from the same pool are created together (one transaction) from what
+    // provisioning needs, read once per pool.
+    let mut by_pool: Vec<(String, Vec<&JobRecord>)> = Vec::new();
     for step in steps {
         match step {
             JobStep::CreateFor {
                 workflow_job_id,
                 pool_id,
             } => {
-                let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == pool_id) else {
+                let Some(job) = by_id.get(&workflow_job_id).copied() else {
                     continue;
                 };
-                match act::create_instance(ctx, pool, Some(workflow_job_id)).await {
-                    Ok(name) => {
-                        tracing::info!(job_id = workflow_job_id, pool = %pool_id, instance = %name, "pool chosen for job");
-                        set_reason(ctx, &queued, workflow_job_id, "").await?;
-                    }
-                    Err(act::StepError::Store(err)) if err.is_conflict() => {
-                        set_reason(
-                            ctx,
-                            &queued,
-                            workflow_job_id,
-                            "every matching pool is at max_runners; waiting for room",
-                        )
-                        .await?;
-                    }
-                    Err(err) => {
-                        tracing::warn!(job_id = workflow_job_id, error = %err.chain(), "could not create an instance for the job")
-                    }
+                match by_pool.iter_mut().find(|(p, _)| *p == pool_id) {
+                    Some((_, jobs)) => jobs.push(job),
+                    None => by_pool.push((pool_id, vec![job])),
                 }
             }
             JobStep::Reason {
                 workflow_job_id,
                 reason,
-            } => set_reason(ctx, &queued, workflow_job_id, &reason).await?,
+            } => set_reason(ctx, &by_id, workflow_job_id, &reason).await?,
+        }
+    }
+    for (pool_id, jobs) in by_pool {
+        let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == pool_id) else {
+            continue;
+        };
+        let created = match act::prepare(ctx, pool, &entity, &controller).await {
+            Ok(prep) => act::create_for_jobs(ctx, &prep, &jobs).await,
+            Err(err) => Err(err),
+        };
+        let names = match created {
+            Ok(names) => names,
+            Err(act::StepError::Store(err)) if err.is_conflict() => Vec::new(),
+            Err(err) => {
+                tracing::warn!(pool = %pool_id, jobs = jobs.len(), error = %err.chain(), "could not create instances for jobs");
+                continue;
+            }
+        };
+        for (i, job) in jobs.iter().enumerate() {
+            let id = job.workflow_job_id;
+            match names.get(i) {
+                Some(name) => {
+                    tracing::info!(job_id = id, pool = %pool_id, instance = %name, "pool chosen for job");
+                    set_reason(ctx, &by_id, id, "").await?;
+                }
+                None => {
+                    set_reason(
+                        ctx,
+                        &by_id,
+                        id,
+                        "every matching pool is at max_runners; waiting for room",
+                    )
+                    .await?
+                }
+            }
         }
     }
     Ok(())
 }
 
-async fn set_reason(ctx: &Ctx, queued: &[JobRecord], id: i64, reason: &str) -> Result<(), StoreError> {
-    if let Some(job) = queued.iter().find(|j| j.workflow_job_id == id) {
-        if job.reason != reason {
-            if !reason.is_empty() {
-                tracing::info!(job_id = id, reason, "job waiting");
-            }
-            let mut changed = job.clone();
-            changed.reason = reason.to_string();
-            ctx.store.put_job(&changed).await?;
+/// Records why a queued job waits (or that it no longer does). Only the reason column of
+/// a still-queued row is written: a copy of the whole row read before a `completed`
+/// webhook was recorded would otherwise make the job look queued again.
+async fn set_reason(ctx: &Ctx, queued: &QueuedJobs<'_>, id: i64, reason: &str) -> Result<(), StoreError> {
+    if let Some(job) = queued.get(&id) {
+        if job.reason != reason && ctx.store.set_queued_job_reason(id, reason).await? && !reason.is_empty() {
+            tracing::info!(job_id = id, reason, "job waiting");
         }
     }
     Ok(())
 }
+
+/// An entity pass's queued jobs by workflow job id.
+type QueuedJobs<'a> = std::collections::HashMap<i64, &'a JobRecord>;
 
 async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let pool = ctx.store.pool(id).await?;
-    let instances = ctx.store.pool_instances(id).await?;
+    let instances = ctx.store.pool_instances_brief(id).await?;
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
-    let queued: Vec<JobRecord> = ctx
-        .store
-        .jobs_with_status("queued")
-        .await?
-        .into_iter()
-        .filter(|j| owns(&entity, j))
-        .collect();
+    let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id).await?;
     let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
     let queued_matching = queued
         .iter()
@@ -259,7 +335,11 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
         backing_off,
         now: chrono::Utc::now(),
     };
-    for step in plan::pool(&view, &ctx.settings) {
+    let steps = plan::pool(&view, &ctx.settings);
+    let delay = crate::wake::pool_delay(&view, !steps.is_empty(), &ctx.settings);
+    ctx.schedule
+        .pool_checked(&pool.id, delay, crate::wake::pool_suspect(&view), &ctx.settings);
+    for step in steps {
         match step {
             Step::Create { count } => {
                 if !entity.pool_manager_running {
@@ -304,99 +384,134 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Cleans up both sides: provider instances of this controller the store does not
-/// know, forge runners of this controller no instance backs, and instances whose
+/// Cleans up both sides for each of `entity_ids`: provider instances of this controller the
+/// store does not know, forge runners of this controller no instance backs, and instances whose
 /// runner the forge no longer knows (a `completed` webhook was lost).
-pub async fn orphans(ctx: &Arc<Ctx>) {
-    let Ok(pools) = ctx.store.pools(None).await else { return };
-    for pool in &pools {
-        let Some(provider) = ctx.provider(&pool.provider_name) else {
+///
+/// One forge call per entity; a provider list per pool only when [`crate::wake::Schedule::should_list`]
+/// says so (after a start, after a failed provider call, when the forge reports a runner of the
+/// pool offline, and every `provider_scan`).
+pub async fn orphans(ctx: &Arc<Ctx>, entity_ids: &[String]) {
+    for id in entity_ids {
+        if ctx.shutdown.is_cancelled() {
+            return;
+        }
+        let Ok(entity) = ctx.store.entity_any(id).await else {
             continue;
         };
-        let Ok(known) = ctx.store.pool_instances(&pool.id).await else {
-            continue;
-        };
-        match provider
-            .list(garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
-            .await
-        {
-            Ok(listed) => {
-                lost_instances(ctx, &known, &listed).await;
-                for orphan in listed.iter().filter(|p| {
-                    !known
-                        .iter()
-                        .any(|k| k.name == p.name || k.provider_id.as_deref() == Some(p.provider_id.as_str()))
-                }) {
-                    // Re-read: the instance may have been created since the list.
-                    if ctx.store.instance(&orphan.name).await.is_ok() {
-                        continue;
-                    }
-                    tracing::warn!(pool = %pool.id, provider_instance = %orphan.name, "deleting a provider instance the store does not know");
-                    let _ = provider
-                        .delete(
-                            &orphan.provider_id,
-                            garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()),
-                        )
-                        .await;
-                }
+        orphans_of(ctx, &entity).await;
+    }
+    ctx.schedule.orphans_finished();
+}
+
+async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
+    let Ok(instances) = ctx.store.entity_instances(&entity.id).await else {
+        return;
+    };
+    let forge = ctx.forges.for_entity(&ctx.store, entity).await.ok();
+    let runners = match &forge {
+        Some(forge) => match forge.runners().await {
+            Ok(runners) => Some(runners),
+            Err(err) => {
+                ctx.forges.note_error(&entity.id, &err);
+                None
             }
-            Err(err) => tracing::debug!(pool = %pool.id, error = %err, "listing provider instances failed"),
+        },
+        None => None,
+    };
+    if let Ok(pools) = ctx.store.pools(Some(&entity.id)).await {
+        let settle = chrono::Duration::seconds(30);
+        for pool in &pools {
+            let Some(provider) = ctx.provider(&pool.provider_name) else {
+                continue;
+            };
+            let known: Vec<garm_store::InstanceRecord> =
+                instances.iter().filter(|i| i.pool_id == pool.id).cloned().collect();
+            // A runner that came up is offline on the forge: its machine may be gone.
+            let hint = runners.as_ref().is_some_and(|runners| {
+                known.iter().any(|i| {
+                    i.status == InstanceStatus::Running
+                        && matches!(
+                            i.runner_status,
+                            garm_model::RunnerStatus::Idle | garm_model::RunnerStatus::Active
+                        )
+                        && chrono::Utc::now() - i.updated_at > settle
+                        && runners
+                            .iter()
+                            .any(|r| !r.online && (r.name == i.name || (i.agent_id != 0 && r.id == i.agent_id)))
+                })
+            });
+            if !ctx.schedule.should_list(&pool.id, hint, &ctx.settings) {
+                continue;
+            }
+            match provider
+                .list(garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+                .await
+            {
+                Ok(listed) => {
+                    ctx.schedule.listed(&pool.id);
+                    lost_instances(ctx, &known, &listed).await;
+                    for orphan in listed.iter().filter(|p| {
+                        !known
+                            .iter()
+                            .any(|k| k.name == p.name || k.provider_id.as_deref() == Some(p.provider_id.as_str()))
+                    }) {
+                        // Re-read: the instance may have been created since the list.
+                        if ctx.store.instance(&orphan.name).await.is_ok() {
+                            continue;
+                        }
+                        tracing::warn!(pool = %pool.id, provider_instance = %orphan.name, "deleting a provider instance the store does not know");
+                        let _ = provider
+                            .delete(
+                                &orphan.provider_id,
+                                garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()),
+                            )
+                            .await;
+                    }
+                }
+                Err(err) => tracing::debug!(pool = %pool.id, error = %err, "listing provider instances failed"),
+            }
         }
     }
-    let Ok(entities) = ctx.store.all_entities().await else {
+    let (Some(forge), Some(runners)) = (forge, runners) else {
         return;
     };
     let ours = crate::controller_label(&ctx.controller_id);
-    for entity in entities {
-        let Ok(forge) = ctx.forges.for_entity(&ctx.store, &entity).await else {
-            continue;
-        };
-        let runners = match forge.runners().await {
-            Ok(runners) => runners,
-            Err(err) => {
-                ctx.forges.note_error(&entity.id, &err);
-                continue;
-            }
-        };
-        let Ok(instances) = ctx.store.entity_instances(&entity.id).await else {
-            continue;
-        };
-        for runner in runners.iter().filter(|r| r.labels.iter().any(|l| l == &ours)) {
-            let backed = instances
-                .iter()
-                .any(|i| i.name == runner.name || (i.agent_id != 0 && i.agent_id == runner.id));
-            if !backed && !runner.busy && ctx.store.instance(&runner.name).await.is_err() {
-                tracing::warn!(entity = %entity.display_name(), runner = %runner.name, "removing a forge runner no instance backs");
-                let _ = forge.remove_runner(runner.id).await;
-            }
-        }
-        // Long enough that a runner registered after the list above was read is not taken for gone.
-        let grace = chrono::Duration::from_std(ctx.settings.orphan_scan * 2)
-            .unwrap_or(chrono::Duration::MAX)
-            .max(chrono::Duration::seconds(30));
-        for i in instances
+    for runner in runners.iter().filter(|r| r.labels.iter().any(|l| l == &ours)) {
+        let backed = instances
             .iter()
-            .filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > grace)
-        {
-            let known = runners
-                .iter()
-                .any(|r| r.name == i.name || (i.agent_id != 0 && r.id == i.agent_id));
-            let registered = i.agent_id != 0
-                || !matches!(
-                    i.runner_status,
-                    garm_model::RunnerStatus::Pending | garm_model::RunnerStatus::Installing
-                );
-            if !known && registered && !ctx.is_inflight(&i.name) {
-                tracing::warn!(instance = %i.name, "the forge no longer knows this runner; deleting the instance");
-                let _ = ctx
-                    .store
-                    .modify_instance(&i.name, Transition::Forced, |r| {
-                        r.runner_status = garm_model::RunnerStatus::Terminated;
-                        r.status = InstanceStatus::PendingDelete;
-                    })
-                    .await;
-                ctx.nudge.pool(&i.pool_id);
-            }
+            .any(|i| i.name == runner.name || (i.agent_id != 0 && i.agent_id == runner.id));
+        if !backed && !runner.busy && ctx.store.instance(&runner.name).await.is_err() {
+            tracing::warn!(entity = %entity.display_name(), runner = %runner.name, "removing a forge runner no instance backs");
+            let _ = forge.remove_runner(runner.id).await;
+        }
+    }
+    // Long enough that a runner registered after the list above was read is not taken for gone.
+    let grace = chrono::Duration::from_std(ctx.settings.orphan_scan.saturating_mul(2))
+        .unwrap_or(chrono::Duration::MAX)
+        .clamp(chrono::Duration::seconds(30), chrono::Duration::seconds(120));
+    for i in instances
+        .iter()
+        .filter(|i| i.status == InstanceStatus::Running && chrono::Utc::now() - i.updated_at > grace)
+    {
+        let known = runners
+            .iter()
+            .any(|r| r.name == i.name || (i.agent_id != 0 && r.id == i.agent_id));
+        let registered = i.agent_id != 0
+            || !matches!(
+                i.runner_status,
+                garm_model::RunnerStatus::Pending | garm_model::RunnerStatus::Installing
+            );
+        if !known && registered && !ctx.is_inflight(&i.name) {
+            tracing::warn!(instance = %i.name, "the forge no longer knows this runner; deleting the instance");
+            let _ = ctx
+                .store
+                .modify_instance(&i.name, Transition::Forced, |r| {
+                    r.runner_status = garm_model::RunnerStatus::Terminated;
+                    r.status = InstanceStatus::PendingDelete;
+                })
+                .await;
+            ctx.nudge.pool(&i.pool_id);
         }
     }
 }

@@ -370,3 +370,28 @@ fn a_job_whose_instance_failed_to_create_waits_for_the_retry_instead_of_a_second
         }]
     );
 }
+
+#[test]
+fn a_job_whose_runner_just_finished_it_is_not_served_again_while_the_completion_is_recorded() {
+    // The `completed` webhook marked the instance before its job row says completed.
+    let mut done = inst("a", InstanceStatus::PendingDelete, RunnerStatus::Terminated, 0);
+    done.extra_labels = vec![crate::job_label(7)];
+    let (steps, _) = jobs(&entity(
+        vec![(pool("p1", 0, 10, &["linux"]), vec![done.clone()])],
+        vec![job(7, &["linux"], 100)],
+    ));
+    assert!(steps.is_empty(), "{steps:?}");
+    // Long after (the job really is still queued, e.g. its runner took another job): served.
+    done.updated_at = now() - Span::minutes(1);
+    let (steps, _) = jobs(&entity(
+        vec![(pool("p1", 0, 10, &["linux"]), vec![done])],
+        vec![job(7, &["linux"], 100)],
+    ));
+    assert_eq!(
+        steps,
+        vec![JobStep::CreateFor {
+            workflow_job_id: 7,
+            pool_id: "p1".into()
+        }]
+    );
+}

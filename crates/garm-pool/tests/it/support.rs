@@ -270,6 +270,7 @@ impl World {
             backoff: Default::default(),
             turns: Default::default(),
             missed: Default::default(),
+            schedule: Default::default(),
             provider_slots: tokio::sync::Semaphore::new(4),
         };
         Self {
