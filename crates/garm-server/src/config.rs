@@ -145,11 +145,14 @@ pub struct ProxySection {
 #[serde(default)]
 pub struct PoolManagerSection {
     pub resync_interval: Option<String>,
+    pub idle_resync_interval: Option<String>,
     pub scale_down_grace: Option<String>,
     pub orphan_scan_interval: Option<String>,
+    pub provider_scan_interval: Option<String>,
     /// Share (0..=1) of each credentials' rate limit missed-webhook reconciliation may spend.
     pub forge_poll_share: Option<f64>,
     pub missed_webhook_scan_interval: Option<String>,
+    pub missed_webhook_scan_max_interval: Option<String>,
     pub queued_job_check_after: Option<String>,
 }
 
@@ -226,10 +229,13 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct PoolManagerTimings {
     pub resync: Duration,
+    pub idle_resync: Duration,
     pub scale_down_grace: Duration,
     pub orphan_scan: Duration,
+    pub provider_scan: Duration,
     pub forge_poll_share: f64,
     pub missed_webhook_scan: Duration,
+    pub missed_webhook_scan_max: Duration,
     pub queued_job_check_after: Duration,
 }
 
@@ -503,11 +509,26 @@ impl Config {
             }
         };
         let pm = &raw.pool_manager;
+        let resync = timing("pool_manager.resync_interval", &pm.resync_interval, 5)?.max(Duration::from_millis(100));
+        let orphan_scan =
+            timing("pool_manager.orphan_scan_interval", &pm.orphan_scan_interval, 300)?.max(Duration::from_secs(1));
+        let missed_webhook_scan = timing(
+            "pool_manager.missed_webhook_scan_interval",
+            &pm.missed_webhook_scan_interval,
+            30,
+        )?
+        .max(Duration::from_secs(1));
         let pool_manager = PoolManagerTimings {
-            resync: timing("pool_manager.resync_interval", &pm.resync_interval, 5)?.max(Duration::from_millis(100)),
+            resync,
+            idle_resync: timing("pool_manager.idle_resync_interval", &pm.idle_resync_interval, 300)?.max(resync),
             scale_down_grace: timing("pool_manager.scale_down_grace", &pm.scale_down_grace, 300)?,
-            orphan_scan: timing("pool_manager.orphan_scan_interval", &pm.orphan_scan_interval, 60)?
-                .max(Duration::from_secs(1)),
+            orphan_scan,
+            // Unset: six orphan scans (30 minutes with the default orphan scan).
+            provider_scan: match pm.provider_scan_interval.as_deref() {
+                None | Some("") => orphan_scan.saturating_mul(6),
+                Some(_) => timing("pool_manager.provider_scan_interval", &pm.provider_scan_interval, 0)?,
+            }
+            .max(orphan_scan),
             forge_poll_share: match pm.forge_poll_share {
                 None => 0.1,
                 Some(share) if (0.0..=1.0).contains(&share) => share,
@@ -518,12 +539,13 @@ impl Config {
                     ))
                 }
             },
-            missed_webhook_scan: timing(
-                "pool_manager.missed_webhook_scan_interval",
-                &pm.missed_webhook_scan_interval,
-                30,
+            missed_webhook_scan,
+            missed_webhook_scan_max: timing(
+                "pool_manager.missed_webhook_scan_max_interval",
+                &pm.missed_webhook_scan_max_interval,
+                300,
             )?
-            .max(Duration::from_secs(1)),
+            .max(missed_webhook_scan),
             queued_job_check_after: timing("pool_manager.queued_job_check_after", &pm.queued_job_check_after, 600)?,
         };
 

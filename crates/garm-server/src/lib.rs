@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod intake_queue;
 pub mod lifecycle;
 pub mod logging;
 pub mod login_limit;
@@ -28,10 +29,13 @@ pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "-garm-rs");
 pub async fn build(config: config::Config) -> anyhow::Result<(App, tokio::sync::mpsc::UnboundedReceiver<state::Key>)> {
     let settings = garm_pool::Settings {
         resync: config.pool_manager.resync,
+        idle_resync: config.pool_manager.idle_resync,
         scale_down_grace: config.pool_manager.scale_down_grace,
         orphan_scan: config.pool_manager.orphan_scan,
+        provider_scan: config.pool_manager.provider_scan,
         forge_poll_share: config.pool_manager.forge_poll_share,
         missed_webhook_scan: config.pool_manager.missed_webhook_scan,
+        missed_webhook_scan_max: config.pool_manager.missed_webhook_scan_max,
         queued_job_check_after: config.pool_manager.queued_job_check_after,
         ..garm_pool::Settings::default()
     };
@@ -65,6 +69,7 @@ pub async fn build_with(
         backoff: Default::default(),
         turns: Default::default(),
         missed: Default::default(),
+        schedule: Default::default(),
         provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
         settings,
     };

@@ -1,27 +1,21 @@
 //! Log setup from `[logging]`: text or JSON lines, to stdout or a file.
 
 use crate::config::{LogFormat, Logging};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG` overrides the configured level.
 pub fn init(cfg: &Logging) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn,hyper=warn", cfg.level)));
-    let writer: Box<dyn Fn() -> Box<dyn std::io::Write> + Send + Sync> = match &cfg.file {
+    // One append-mode handle for the whole run: each event is formatted first and
+    // written with one `write` call (opening the file per event cost a syscall trio per line).
+    let writer = match &cfg.file {
         Some(path) => {
-            let path = path.clone();
-            std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-            Box::new(move || {
-                Box::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .expect("log file was opened at startup"),
-                ) as Box<dyn std::io::Write>
-            })
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            BoxMakeWriter::new(std::sync::Arc::new(file))
         }
-        None => Box::new(|| Box::new(std::io::stdout()) as Box<dyn std::io::Write>),
+        None => BoxMakeWriter::new(std::io::stdout),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -57,10 +57,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     let tls = config.tls.clone();
     let (app, triggers) = garm_server::build(config).await.context("opening the database")?;
-    let scheduler = garm_server::start(&app, triggers);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    // After the bind: the first pass reconciles everything, and the API should not wait for it.
+    let scheduler = garm_server::start(&app, triggers);
     tracing::info!(%addr, tls = tls.is_some(), controller_id = %app.controller_id, version = garm_server::VERSION, "garm listening");
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -24,6 +24,8 @@ pub struct Inner {
     pub pool: Arc<Ctx>,
     /// Failed logins per username and client address.
     pub logins: crate::login_limit::LoginLimiter,
+    /// Verified webhooks waiting for the next group commit.
+    pub intake: crate::intake_queue::IntakeQueue,
 }
 
 impl App {
@@ -37,6 +39,7 @@ impl App {
             nudge,
             pool,
             logins: Default::default(),
+            intake: Default::default(),
         }))
     }
 }

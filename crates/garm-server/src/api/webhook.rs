@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use garm_api_types::ApiErrorResponse;
 use garm_forge::webhook::{Delivery, Event, SignatureError, TargetType, WorkflowJobEvent};
-use garm_pool::intake::{self, Owner};
-use garm_store::{EntityKind, EntityRecord};
+use garm_pool::intake::{Done, Item, Owner};
+use garm_store::{EntityKind, EntityRecord, WebhookView};
+use std::sync::Arc;
 
 /// Largest webhook body accepted (GitHub caps payloads at 25 MB; `workflow_job` ones are a few KB).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -76,32 +77,24 @@ pub async fn receive(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
 
 async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJobEvent) -> Result<Response, Response> {
     let job = &event.job;
-    let delivery_id = delivery.delivery_id().unwrap_or_default().to_string();
-    let base = event.endpoint_base_url().unwrap_or_default();
-    let endpoints = app.store.endpoints("github").await.map_err(server_error)?;
-    let endpoint = endpoints.iter().find(|e| {
-        e.base_url
-            .trim_end_matches('/')
-            .eq_ignore_ascii_case(base.trim_end_matches('/'))
-    });
     let target = delivery
         .target_type()
         .map_err(|err| reject(StatusCode::BAD_REQUEST, "Bad Request", err.to_string()))?;
     let (kind, owner, name) = match target {
         TargetType::Repository => (
             EntityKind::Repository,
-            event.repository.owner_login.clone(),
-            event.repository.name.clone(),
+            event.repository.owner_login.as_str(),
+            event.repository.name.as_str(),
         ),
         TargetType::Organization => (
             EntityKind::Organization,
-            String::new(),
-            event.organization_login.clone().unwrap_or_default(),
+            "",
+            event.organization_login.as_deref().unwrap_or_default(),
         ),
         TargetType::Enterprise => (
             EntityKind::Enterprise,
-            String::new(),
-            event.enterprise_slug.clone().unwrap_or_default(),
+            "",
+            event.enterprise_slug.as_deref().unwrap_or_default(),
         ),
         TargetType::ForgeInstance => {
             return Err(reject(
@@ -111,16 +104,32 @@ async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJob
             ))
         }
     };
-    let describe = if owner.is_empty() {
-        format!("{} {name}", kind.as_str())
-    } else {
-        format!("{} {owner}/{name}", kind.as_str())
-    };
+    let base = event.endpoint_base_url().unwrap_or_default();
+    // Fast path: the in-memory view of endpoints, entities and pools. Anything it does
+    // not settle (unknown owner, a signature its secret does not verify) goes to the
+    // database, which another replica may have changed.
+    let view = app.store.webhook_view().await.map_err(server_error)?;
+    let cached = view
+        .endpoint(&base)
+        .and_then(|ep| view.entity(kind, owner, name, &ep.name))
+        .filter(|entity| delivery.verify(entity.webhook_secret.expose().as_bytes(), body).is_ok())
+        .cloned();
+    if let Some(entity) = cached {
+        return record(app, delivery, Owner::Ours(entity), event, Some(view)).await;
+    }
+    let delivery_id = delivery.delivery_id().unwrap_or_default().to_string();
+    let describe = describe(kind, owner, name);
     tracing::info!(delivery = %delivery_id, action = %event.action.as_str(), job_id = job.id, owner = %describe, labels = ?job.labels, "hook received");
+    let endpoints = app.store.endpoints("github").await.map_err(server_error)?;
+    let endpoint = endpoints.iter().find(|e| {
+        e.base_url
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(base.trim_end_matches('/'))
+    });
     let entity = match endpoint {
         Some(ep) => app
             .store
-            .find_entity(kind, &owner, &name, &ep.name)
+            .find_entity(kind, owner, name, &ep.name)
             .await
             .map_err(server_error)?,
         None => None,
@@ -144,33 +153,53 @@ async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJob
         };
         return Err(reject(status, error, details));
     }
-    record(app, delivery, Owner::Ours(entity), event).await
+    record(app, delivery, Owner::Ours(entity), event, None).await
 }
 
-/// Records the job, then the delivery's key.
+fn describe(kind: EntityKind, owner: &str, name: &str) -> String {
+    if owner.is_empty() {
+        format!("{} {name}", kind.as_str())
+    } else {
+        format!("{} {owner}/{name}", kind.as_str())
+    }
+}
+
+/// Records the job, then the delivery's key, through the group commit; answers after the commit.
 ///
 /// # Guarantees
-/// The key is written only after the job: a crash in between leaves the delivery
-/// unrecorded, so GitHub's log shows it failed (no answer) and missed-webhook
-/// reconciliation has it redelivered; intake is idempotent, so handling it twice is harmless.
-async fn record(app: &App, delivery: &Delivery, owner: Owner, event: &WorkflowJobEvent) -> Result<Response, Response> {
+/// The key is written only after the job (in the same transaction): a crash before the
+/// commit leaves the delivery unrecorded, so GitHub's log shows it failed (no answer)
+/// and missed-webhook reconciliation has it redelivered; intake is idempotent, so
+/// handling it twice is harmless.
+async fn record(
+    app: &App,
+    delivery: &Delivery,
+    owner: Owner,
+    event: &WorkflowJobEvent,
+    view: Option<Arc<WebhookView>>,
+) -> Result<Response, Response> {
     let key = delivery.dedup_key();
-    if let Some(key) = &key {
-        let seen = app
-            .store
-            .deliveries_seen(std::slice::from_ref(key))
-            .await
-            .map_err(server_error)?;
-        if !seen.is_empty() {
-            tracing::info!(delivery = %key, "redelivery; nothing to do");
-            app.pool.metrics.webhook(true, "");
-            return Ok(StatusCode::OK.into_response());
+    let item = Item {
+        owner,
+        event: event.clone(),
+        key: key.clone(),
+        view,
+    };
+    let done = match app.intake.submit(&app.pool, item).await {
+        Some(done) => done.map_err(server_error)?,
+        None => {
+            tracing::error!(delivery = ?key, "the webhook writer stopped");
+            return Err(crate::error::ApiError::Internal("the webhook writer stopped".into()).into_response());
         }
-    }
-    let outcome = intake::record(&app.pool, owner, event).await.map_err(server_error)?;
-    tracing::debug!(job_id = event.job.id, ?outcome, "job recorded");
-    if let Some(key) = &key {
-        app.store.record_delivery(key).await.map_err(server_error)?;
+    };
+    let job = &event.job;
+    match done {
+        Done::Redelivery => {
+            tracing::info!(delivery = ?key, job_id = job.id, "hook received: redelivery; nothing to do")
+        }
+        Done::Recorded(outcome) => {
+            tracing::info!(delivery = ?key, action = %event.action.as_str(), job_id = job.id, labels = ?job.labels, ?outcome, "hook received")
+        }
     }
     app.pool.metrics.webhook(true, "");
     Ok(StatusCode::OK.into_response())
@@ -211,6 +240,7 @@ async fn unknown_owner(
         delivery,
         Owner::Unknown(format!("no {describe} is managed by this garm")),
         event,
+        None,
     )
     .await
 }

@@ -104,6 +104,14 @@ fn the_base_config_is_valid() {
         config.pool_manager.queued_job_check_after,
         std::time::Duration::from_secs(600)
     );
+    // Unset, the provider scan is six orphan scans; the idle safety net and the longest
+    // delivery-log period default to five minutes.
+    assert_eq!(config.pool_manager.provider_scan, std::time::Duration::from_secs(360));
+    assert_eq!(config.pool_manager.idle_resync, std::time::Duration::from_secs(300));
+    assert_eq!(
+        config.pool_manager.missed_webhook_scan_max,
+        std::time::Duration::from_secs(300)
+    );
     let err = Config::parse(&render(Some((12, "1.5")))).unwrap_err();
     assert!(err.to_string().contains("pool_manager.forge_poll_share"), "{err}");
 }
