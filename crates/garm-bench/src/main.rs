@@ -56,6 +56,13 @@ struct Cli {
     /// processes are quiet (under a quarter of a core).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     wait_quiet: u64,
+    /// Instances per pool for the scale measurement (default 1,10: 1,000 and 10,000 instances
+    /// with the full sizes); a smaller list makes a faster iteration.
+    #[arg(long, value_delimiter = ',', value_name = "N,N")]
+    scale_instances: Vec<u32>,
+    /// Idle window of the scale measurement in seconds (default 60; at least 30 for the figures).
+    #[arg(long, value_name = "SECONDS")]
+    idle_window: Option<u64>,
     /// Measure nothing: print the table of an existing results file.
     #[arg(long, value_name = "RESULTS_JSON")]
     report: Option<PathBuf>,
@@ -90,6 +97,22 @@ fn main() -> anyhow::Result<()> {
     }
     let mut sizes = if cli.quick { Sizes::quick() } else { Sizes::full() };
     sizes.wait_quiet = std::time::Duration::from_secs(cli.wait_quiet);
+    // Shorter intake runs while iterating (the defaults are what results.json reports).
+    if let Some(secs) = std::env::var("GARM_BENCH_INTAKE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        sizes.intake_duration = std::time::Duration::from_secs(secs);
+    }
+    if let Ok(list) = std::env::var("GARM_BENCH_INTAKE_CONNECTIONS") {
+        sizes.intake_connections = list.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+    }
+    if !cli.scale_instances.is_empty() {
+        sizes.instances_per_pool = cli.scale_instances.clone();
+    }
+    if let Some(secs) = cli.idle_window {
+        sizes.idle_window = std::time::Duration::from_secs(secs);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -83,9 +83,10 @@ fn idle_cpu(window: &Value) -> String {
 
 /// The comparison table (Markdown) for `results`.
 pub fn table(r: &Value) -> String {
-    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut rows: Vec<(String, String, &str, String)> = Vec::new();
     let mut row = |what: &str, garm: &str, ours: Option<String>| {
-        rows.push((what.into(), garm.into(), ours.unwrap_or_else(|| "n/a".into())));
+        let target = target_for(what);
+        rows.push((what.into(), garm.into(), target, ours.unwrap_or_else(|| "n/a".into())));
     };
     let mut conns_sorted: Vec<usize> = r["intake"]
         .as_array()
@@ -258,9 +259,29 @@ pub fn table(r: &Value) -> String {
         "",
         num(restart, "job_queued_at_api_answer_to_create_s").map(|x| fmt(Some(x), " s")),
     );
-    let mut out = String::from("| Measure | garm (Go), from the issue | garm-rs |\n|---|---|---|\n");
-    for (what, garm, ours) in rows {
-        out.push_str(&format!("| {what} | {garm} | {ours} |\n"));
+    let mut out =
+        String::from("| Measure | garm (Go), from the issue | target (issue 8) | garm-rs |\n|---|---|---|---|\n");
+    for (what, garm, target, ours) in rows {
+        out.push_str(&format!("| {what} | {garm} | {target} | {ours} |\n"));
     }
     out
+}
+
+/// Issue 8's target for a row of the table, if it sets one (matched on the row's wording).
+fn target_for(what: &str) -> &'static str {
+    const TARGETS: &[(&str, &str)] = &[
+        ("Webhook intake, 16 connections", "≥ 10,000/s, p99 < 10 ms"),
+        ("CreateInstance, single job, minimum job age 0", "p50 < 20 ms"),
+        ("Burst of 1000 jobs", "< 2 s"),
+        ("Completed webhook → DeleteInstance, single job", "< 50 ms"),
+        ("GitHub API calls per served job", "≤ 1"),
+        ("Resident memory, idle", "< 15 MB"),
+        ("1000 instances across", "< 0.5 % of a core"),
+        ("10000 instances across", "< 100 MB"),
+        ("instances: API answers", "< 100 ms"),
+    ];
+    TARGETS
+        .iter()
+        .find(|(prefix, _)| what.contains(prefix))
+        .map_or("", |(_, target)| target)
 }

@@ -15,7 +15,11 @@ const UNMATCHED: &[&str] = &["self-hosted", "linux", "no-such-pool"];
 /// One run per label set and connection count, each on a fresh garm.
 pub async fn run(opts: &Options, sizes: &Sizes) -> anyhow::Result<Value> {
     let mut runs = Vec::new();
+    let only = std::env::var("GARM_BENCH_INTAKE_LABELS").unwrap_or_default();
     for (kind, labels) in [("unmatched", UNMATCHED), ("matched", TAGS)] {
+        if !only.is_empty() && only != kind {
+            continue;
+        }
         for &connections in &sizes.intake_connections {
             super::wait_quiet(sizes.wait_quiet).await;
             let mut world = World::start(opts, "intake", 1).await?;

@@ -46,7 +46,7 @@ impl Sizes {
             intake_max_requests: 2_000_000,
             intake_pool_max: 100,
             single_jobs: 30,
-            single_jobs_default_age: 10,
+            single_jobs_default_age: 3,
             idle_runner_demo: true,
             bursts: vec![50, 100, 1000],
             memory_burst: 100,
