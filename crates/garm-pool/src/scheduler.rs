@@ -504,14 +504,7 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
             );
         if !known && registered && !ctx.is_inflight(&i.name) {
             tracing::warn!(instance = %i.name, "the forge no longer knows this runner; deleting the instance");
-            let _ = ctx
-                .store
-                .modify_instance(&i.name, Transition::Forced, |r| {
-                    r.runner_status = garm_model::RunnerStatus::Terminated;
-                    r.status = InstanceStatus::PendingDelete;
-                })
-                .await;
-            ctx.nudge.pool(&i.pool_id);
+            mark_gone(ctx, i).await;
         }
     }
 }
@@ -542,13 +535,19 @@ async fn lost_instances(
         };
         tracing::warn!(instance = %i.name, reason, "instance lost outside garm; replacing it");
         let _ = ctx.store.add_instance_event(&i.id, "status", "warning", &reason).await;
-        let _ = ctx
-            .store
-            .modify_instance(&i.name, Transition::Forced, |r| {
-                r.runner_status = garm_model::RunnerStatus::Terminated;
-                r.status = InstanceStatus::PendingDelete;
-            })
-            .await;
-        ctx.nudge.pool(&i.pool_id);
+        mark_gone(ctx, i).await;
     }
+}
+
+/// Marks an instance whose runner or machine vanished outside garm for deletion and
+/// nudges its pool (which deletes it and refills to the minimum).
+async fn mark_gone(ctx: &Arc<Ctx>, i: &garm_store::InstanceRecord) {
+    let _ = ctx
+        .store
+        .modify_instance(&i.name, Transition::Forced, |r| {
+            r.runner_status = garm_model::RunnerStatus::Terminated;
+            r.status = InstanceStatus::PendingDelete;
+        })
+        .await;
+    ctx.nudge.pool(&i.pool_id);
 }
