@@ -151,6 +151,9 @@ pub struct Ctx {
     pub backoff: Mutex<HashMap<String, Backoff>>,
     /// Round-robin turn per entity.
     pub turns: Mutex<HashMap<String, usize>>,
+    /// Per entity, the job row after which its next pass reads queued jobs (see
+    /// [`scheduler::QUEUE_WINDOW`]): a backlog larger than a window is served in turns.
+    pub queue_cursor: Mutex<HashMap<String, i64>>,
     /// Bounds concurrent provider calls (each is a process exec).
     pub provider_slots: tokio::sync::Semaphore,
     /// Missed-webhook reconciliation: budgets, our hooks, cursors (see [`missed`]).

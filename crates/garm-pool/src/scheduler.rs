@@ -203,9 +203,39 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
     }
 }
 
+/// Most queued jobs one entity pass reads. A larger backlog is read in turns (each pass
+/// starts after the last job the previous one read, and wraps around), so memory and the
+/// cost of a pass stay bounded however many jobs wait, and every job is looked at within
+/// backlog / window passes.
+pub const QUEUE_WINDOW: usize = 2000;
+
+/// The next window of the entity's queued jobs; advances the entity's cursor.
+async fn queued_window(ctx: &Ctx, entity_id: &str) -> Result<Vec<JobRecord>, StoreError> {
+    let after = *ctx
+        .queue_cursor
+        .lock()
+        .expect("cursor lock")
+        .get(entity_id)
+        .unwrap_or(&0);
+    let mut jobs = ctx.store.queued_jobs_of(entity_id, after, QUEUE_WINDOW).await?;
+    if jobs.is_empty() && after > 0 {
+        jobs = ctx.store.queued_jobs_of(entity_id, 0, QUEUE_WINDOW).await?;
+    }
+    let next = if jobs.len() < QUEUE_WINDOW {
+        0
+    } else {
+        jobs.last().map_or(0, |j| j.id)
+    };
+    ctx.queue_cursor
+        .lock()
+        .expect("cursor lock")
+        .insert(entity_id.to_string(), next);
+    Ok(jobs)
+}
+
 async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let entity = ctx.store.entity_any(id).await?;
-    let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id).await?;
+    let queued: Vec<JobRecord> = queued_window(ctx, &entity.id).await?;
     let healthy = ensure_forge(ctx, &entity).await;
     if queued.is_empty() || !healthy {
         return Ok(());
@@ -310,12 +340,19 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let pool = ctx.store.pool(id).await?;
     let instances = ctx.store.pool_instances_brief(id).await?;
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
-    let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id).await?;
+    // Queued jobs this pool could take (more than its max_runners changes nothing), and
+    // which of the jobs its instances were created for still wait.
+    let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id, 0, QUEUE_WINDOW).await?;
     let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
     let queued_matching = queued
         .iter()
         .filter(|j| garm_model::job_matches_pool(&j.labels, &tags))
         .count() as u32;
+    let served: Vec<i64> = instances
+        .iter()
+        .filter_map(|i| crate::job_of(&i.extra_labels))
+        .collect();
+    let queued_ids = ctx.store.queued_among(&served).await?;
     let inflight: HashSet<String> = instances
         .iter()
         .filter(|i| ctx.is_inflight(&i.name))
@@ -330,7 +367,7 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
         pool: pool.clone(),
         instances,
         queued_matching,
-        queued_ids: queued.iter().map(|j| j.workflow_job_id).collect(),
+        queued_ids,
         inflight,
         backing_off,
         now: chrono::Utc::now(),

@@ -68,6 +68,7 @@ pub async fn build_with(
         inflight: Default::default(),
         backoff: Default::default(),
         turns: Default::default(),
+        queue_cursor: Default::default(),
         missed: Default::default(),
         schedule: Default::default(),
         provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),

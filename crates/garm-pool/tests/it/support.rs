@@ -269,6 +269,7 @@ impl World {
             inflight: Default::default(),
             backoff: Default::default(),
             turns: Default::default(),
+            queue_cursor: Default::default(),
             missed: Default::default(),
             schedule: Default::default(),
             provider_slots: tokio::sync::Semaphore::new(4),

@@ -542,15 +542,39 @@ impl Store {
         Ok(ids.into_iter().collect())
     }
 
-    /// Queued jobs recorded for the entity `entity_id` (repository, organization or enterprise), oldest first.
-    pub async fn queued_jobs_of(&self, entity_id: &str) -> Result<Vec<JobRecord>> {
+    /// At most `limit` queued jobs of the entity `entity_id` (repository, organization or
+    /// enterprise) recorded after the row `after_row` (a [`JobRecord::id`]; 0 for the
+    /// oldest), in the order they were recorded.
+    pub async fn queued_jobs_of(&self, entity_id: &str, after_row: i64, limit: usize) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE status = 'queued' AND (repo_id = $1 OR org_id = $1 OR enterprise_id = $1) ORDER BY id"
+            "SELECT {JOB_COLS} FROM jobs WHERE status = 'queued' AND (repo_id = $1 OR org_id = $1 OR enterprise_id = $1) AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(entity_id)
+        .bind(after_row)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(Self::job_from).collect()
+    }
+
+    /// Which of the workflow jobs `ids` are recorded as queued.
+    pub async fn queued_among(&self, ids: &[i64]) -> Result<std::collections::HashSet<i64>> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT workflow_job_id FROM jobs WHERE status = 'queued' AND workflow_job_id IN ({})",
+                marks.join(",")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.read).await? {
+                found.insert(row.try_get::<i64, _>("workflow_job_id")?);
+            }
+        }
+        Ok(found)
     }
 
     /// Inserts or replaces the job with `j.workflow_job_id`; returns the stored row.

@@ -413,15 +413,21 @@ async fn queued_jobs_are_read_per_entity_and_a_reason_never_reopens_a_finished_j
     ] {
         f.store.put_job(&j).await.unwrap();
     }
-    let of_a: Vec<i64> = f
+    let of_a = f.store.queued_jobs_of("repo-a", 0, 100).await.unwrap();
+    let ids: Vec<i64> = of_a.iter().map(|j| j.workflow_job_id).collect();
+    assert_eq!(ids, vec![1, 4]);
+    let first = f.store.queued_jobs_of("repo-a", 0, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let rest = f.store.queued_jobs_of("repo-a", first[0].id, 1).await.unwrap();
+    assert_eq!(rest.iter().map(|j| j.workflow_job_id).collect::<Vec<_>>(), vec![4]);
+    assert!(f
         .store
-        .queued_jobs_of("repo-a")
+        .queued_jobs_of("repo-a", rest[0].id, 1)
         .await
         .unwrap()
-        .iter()
-        .map(|j| j.workflow_job_id)
-        .collect();
-    assert_eq!(of_a, vec![1, 4]);
+        .is_empty());
+    let among = f.store.queued_among(&[1, 2, 3, 4, 5, 6]).await.unwrap();
+    assert_eq!(among, [1, 2, 4, 5].into_iter().collect());
     assert_eq!(
         f.store.entities_with_queued_jobs().await.unwrap(),
         vec!["org-b".to_string(), "repo-a".to_string()]
