@@ -203,7 +203,7 @@ fn demo(opts: &Options, provider: &str, bins: &Path, dir: &Path) -> anyhow::Resu
         (bins.join("garm-test-provider"), None)
     };
     let config = format!(
-        "[logging]\nlog_file = \"{log}\"\n[metrics]\nenable = true\ndisable_auth = true\n[jwt_auth]\nsecret = \"dEm0-jwt-Secret-9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c\"\ntime_to_live = \"8760h\"\n[apiserver]\nbind = \"127.0.0.1\"\nport = {port}\n[database]\nbackend = \"sqlite3\"\npassphrase = \"Qm7rT2xZ9pL4vN8wK3sD6fG1hJ5yB0cE\"\n[database.sqlite3]\ndb_file = \"{db}\"\n[[provider]]\nname = \"local\"\nprovider_type = \"external\"\ndescription = \"local sandboxes\"\n[provider.external]\nprovider_executable = \"{exe}\"\nconfig_file = \"{pconf}\"\n",
+        "[logging]\nlog_file = \"{log}\"\n[pool_manager]\nscale_down_grace = \"10s\"\n[metrics]\nenable = true\ndisable_auth = true\n[jwt_auth]\nsecret = \"dEm0-jwt-Secret-9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c\"\ntime_to_live = \"8760h\"\n[apiserver]\nbind = \"127.0.0.1\"\nport = {port}\n[database]\nbackend = \"sqlite3\"\npassphrase = \"Qm7rT2xZ9pL4vN8wK3sD6fG1hJ5yB0cE\"\n[database.sqlite3]\ndb_file = \"{db}\"\n[[provider]]\nname = \"local\"\nprovider_type = \"external\"\ndescription = \"local sandboxes\"\n[provider.external]\nprovider_executable = \"{exe}\"\nconfig_file = \"{pconf}\"\n",
         log = dir.join("garm.log").display(),
         db = dir.join("garm.db").display(),
         exe = exe.display(),

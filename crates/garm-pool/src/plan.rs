@@ -188,10 +188,14 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
     let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
     let mut claimed: HashSet<i64> = HashSet::new();
     let mut free: HashMap<&str, u32> = HashMap::new();
+    // Available runners made for a job that no longer waits (it started on another runner
+    // of the pool, or was cancelled): the next queued job is theirs, not a new instance's.
+    let mut stale: HashMap<&str, u32> = HashMap::new();
     let mut count: HashMap<&str, u32> = HashMap::new();
     for (pool, instances) in &view.pools {
         count.insert(&pool.id, instances.len() as u32);
         let mut n_free = 0;
+        let mut n_stale = 0;
         for i in instances {
             // A failed create that will be retried is still on its way to its job.
             let retried = i.status == InstanceStatus::Error
@@ -205,11 +209,17 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
                 Some(job) if available(i) || retried || finishing => {
                     claimed.insert(job);
                 }
-                _ if available(i) => n_free += 1,
+                _ if available(i) => {
+                    n_free += 1;
+                    if job_of(&i.extra_labels).is_some() {
+                        n_stale += 1;
+                    }
+                }
                 _ => {}
             }
         }
         free.insert(&pool.id, n_free);
+        stale.insert(&pool.id, n_stale);
     }
     let mut turn = view.turn;
     for job in &view.queued {
@@ -244,13 +254,30 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
                 .iter()
                 .find(|(p, _)| free.get(p.id.as_str()).copied().unwrap_or(0) > 0)
             {
-                *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
+                let left = free.get_mut(pool.id.as_str()).expect("every pool has a free count");
+                *left -= 1;
+                let left = *left;
+                if let Some(n) = stale.get_mut(pool.id.as_str()) {
+                    *n = (*n).min(left);
+                }
                 steps.push(JobStep::Reason {
                     workflow_job_id: id,
                     reason: String::new(),
                 });
                 continue;
             }
+        }
+        if let Some((pool, _)) = candidates
+            .iter()
+            .find(|(p, _)| stale.get(p.id.as_str()).copied().unwrap_or(0) > 0)
+        {
+            *stale.get_mut(pool.id.as_str()).expect("every pool has a stale count") -= 1;
+            *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
+            steps.push(JobStep::Reason {
+                workflow_job_id: id,
+                reason: String::new(),
+            });
+            continue;
         }
         let with_room: Vec<(&PoolRecord, u32)> = candidates
             .into_iter()

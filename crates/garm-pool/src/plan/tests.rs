@@ -395,3 +395,40 @@ fn a_job_whose_runner_just_finished_it_is_not_served_again_while_the_completion_
         }]
     );
 }
+
+#[test]
+fn a_runner_whose_job_started_elsewhere_takes_the_next_queued_job_instead_of_a_new_instance() {
+    // Job 1's runner "b" took job 2 (runners are interchangeable), so "a", made for job 1,
+    // is free while job 2 still reads queued: "a" is its runner, not a new instance.
+    let mut a = inst("a", InstanceStatus::Running, RunnerStatus::Installing, 0);
+    a.extra_labels = vec![crate::job_label(1)];
+    let (steps, _) = jobs(&entity(
+        vec![(pool("p1", 0, 10, &["linux"]), vec![a.clone()])],
+        vec![job(2, &["linux"], 100)],
+    ));
+    assert_eq!(
+        steps,
+        vec![JobStep::Reason {
+            workflow_job_id: 2,
+            reason: String::new()
+        }]
+    );
+    // One such runner serves one job: the second queued job gets an instance.
+    let (steps, _) = jobs(&entity(
+        vec![(pool("p1", 0, 10, &["linux"]), vec![a])],
+        vec![job(2, &["linux"], 100), job(3, &["linux"], 100)],
+    ));
+    assert_eq!(
+        steps,
+        vec![
+            JobStep::Reason {
+                workflow_job_id: 2,
+                reason: String::new()
+            },
+            JobStep::CreateFor {
+                workflow_job_id: 3,
+                pool_id: "p1".into()
+            }
+        ]
+    );
+}
