@@ -263,10 +263,6 @@ pub async fn record_one(ctx: &Arc<Ctx>, item: Item) -> Result<Done, StoreError> 
 /// nothing is. If the batch fails, each delivery is retried on its own, so one bad
 /// delivery fails alone.
 pub async fn record_batch(ctx: &Arc<Ctx>, items: Vec<Item>) -> Vec<Result<Done, StoreError>> {
-    if items.len() == 1 {
-        let item = items.into_iter().next().expect("one item");
-        return vec![record_one(ctx, item).await];
-    }
     match try_batch(ctx, &items).await {
         Ok((done, pools, entities)) => {
             for pool in pools {
