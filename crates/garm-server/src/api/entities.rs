@@ -81,6 +81,17 @@ async fn list(
     Ok(Json(out))
 }
 
+/// The owner and name an entity is created with, by GitHub's rules for each kind.
+fn check_entity_names(kind: EntityKind, owner: &str, name: &str) -> Result<(), ApiError> {
+    use garm_model::names::{check_account, check_enterprise, check_repository};
+    let checked = match kind {
+        EntityKind::Repository => check_account("owner", owner).and_then(|()| check_repository("name", name)),
+        EntityKind::Organization => check_account("name", name),
+        EntityKind::Enterprise => check_enterprise("name", name),
+    };
+    checked.map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
 async fn create(
     State(app): State<App>,
     kind: EntityKind,
@@ -99,6 +110,7 @@ async fn create(
     if p.webhook_secret.is_empty() {
         return Err(ApiError::bad("missing secret"));
     }
+    check_entity_names(kind, &p.owner, &p.name)?;
     let balancer = BalancerType::parse(&p.pool_balancer_type).map_err(ApiError::BadRequest)?;
     match p.forge_type.as_str() {
         "" | "github" => {}

@@ -70,6 +70,12 @@ async fn list_endpoints(State(app): State<App>) -> Result<Json<Vec<api::ForgeEnd
     ))
 }
 
+/// An endpoint's or credentials' name: printable and of bounded length.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    garm_model::names::check_printable("name", name, garm_model::names::MAX_NAME_LEN)
+        .map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
 async fn create_endpoint(
     State(app): State<App>,
     body: JsonBody<api::CreateGithubEndpointParams>,
@@ -78,6 +84,7 @@ async fn create_endpoint(
     if p.name.is_empty() {
         return Err(ApiError::bad("missing name"));
     }
+    check_name(&p.name)?;
     check_forge_url("base_url", &p.base_url)?;
     check_forge_url("api_base_url", &p.api_base_url)?;
     check_forge_url("upload_base_url", &p.upload_base_url)?;
@@ -202,6 +209,7 @@ async fn create_credentials(
     if p.name.is_empty() {
         return Err(ApiError::bad("missing name"));
     }
+    check_name(&p.name)?;
     if p.endpoint.is_empty() {
         return Err(ApiError::bad("missing endpoint"));
     }
