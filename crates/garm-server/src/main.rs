@@ -56,6 +56,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     garm_server::logging::init(&config.logging)?;
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     let tls = config.tls.clone();
+    let connections = config.connections;
+    // The stand-in hash unknown users' logins are checked against, made before the first login.
+    tokio::task::spawn_blocking(garm_server::api::controller::prepare_login);
     let (app, triggers) = garm_server::build(config).await.context("opening the database")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -70,7 +73,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    let served = garm_server::serve::run(listener, garm_server::service(app.clone()), tls.as_ref(), shutdown).await;
+    let served = garm_server::serve::run(
+        listener,
+        garm_server::service(app.clone()),
+        tls.as_ref(),
+        connections,
+        shutdown,
+    )
+    .await;
     app.pool.shutdown.cancel();
     let _ = scheduler.await;
     served
@@ -98,7 +108,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             if zxcvbn::zxcvbn(&new_password, &[&username]).score() != zxcvbn::Score::Four {
                 anyhow::bail!("password is too weak");
             }
-            let hash = bcrypt::hash(new_password, 10)?;
+            let hash = bcrypt::hash(new_password, garm_server::api::controller::BCRYPT_COST)?;
             store.reset_password(&username, &hash).await?;
             println!("password of {username} reset; existing tokens are no longer valid");
         }

@@ -7,6 +7,8 @@ mod api_pools;
 mod auth_matrix;
 mod bootstrap;
 mod config_props;
+mod connections;
+mod login;
 mod webhook_intake;
 
 use axum::body::Body;
