@@ -836,8 +836,10 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
     }
 }
 
+mod creates;
 mod pools;
 mod webhook;
+pub use creates::Placement;
 pub use pools::Transition;
 pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};
 

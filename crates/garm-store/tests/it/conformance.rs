@@ -14,6 +14,7 @@ conformance!(
     pools_keep_tags_and_extra_specs_verbatim,
     concurrent_creates_never_exceed_max_runners,
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
+    a_job_finished_before_the_insert_never_gets_an_instance,
     illegal_instance_transitions_are_refused,
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
@@ -496,4 +497,55 @@ async fn batched_creates_insert_what_fits_and_brief_lists_skip_secrets(f: Fresh)
     assert!(full.iter().all(|i| i.jit_config.is_some()));
     let names = |v: &[InstanceRecord]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&brief), names(&full));
+}
+
+async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 10)).await.unwrap();
+    let job = |id: i64, status: &str| JobRecord {
+        workflow_job_id: id,
+        action: status.into(),
+        status: status.into(),
+        labels: vec!["self-hosted".into()],
+        repo_id: Some(entity.id.clone()),
+        ..Default::default()
+    };
+    // The pass read three queued jobs; before its insert, one completed and one started on
+    // another runner (their webhooks were committed in between).
+    for id in [11, 12, 13] {
+        f.store.put_job(&job(id, "queued")).await.unwrap();
+    }
+    f.store.put_job(&job(12, "completed")).await.unwrap();
+    f.store.put_job(&job(13, "in_progress")).await.unwrap();
+    let batch: Vec<InstanceRecord> = (11..=13)
+        .map(|n| new_instance(&pool.id, &format!("garm-j{n}")))
+        .collect();
+    let placed = f
+        .store
+        .create_instances_for_jobs(&batch, &[11, 12, 13], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        placed,
+        vec![Placement::Created, Placement::JobNotQueued, Placement::JobNotQueued]
+    );
+    let names: Vec<String> = f
+        .store
+        .pool_instances(&pool.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["garm-j11".to_string()]);
+    // Room is counted against what was really inserted.
+    let more: Vec<InstanceRecord> = (0..12).map(|n| new_instance(&pool.id, &format!("garm-m{n}"))).collect();
+    let ids: Vec<i64> = (100..112).collect();
+    for id in &ids {
+        f.store.put_job(&job(*id, "queued")).await.unwrap();
+    }
+    let placed = f.store.create_instances_for_jobs(&more, &ids, 10).await.unwrap();
+    let created = placed.iter().filter(|p| **p == Placement::Created).count();
+    assert_eq!(created, 9, "{placed:?}");
+    assert!(placed[9..].iter().all(|p| *p == Placement::PoolFull), "{placed:?}");
 }
