@@ -184,4 +184,14 @@ CREATE TABLE webhook_deliveries (
     r#"
 CREATE INDEX jobs_status ON jobs(status);
 "#,
+    // Version 3: the attestation verdict of an instance (JSON; see garm-attest's `Verdict`).
+    // Its own table, so instance rows and their many readers stay as they are.
+    r#"
+CREATE TABLE instance_attestations (
+    instance_id TEXT PRIMARY KEY,
+    accepted BIGINT NOT NULL,
+    verdict TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+"#,
 ];

@@ -836,9 +836,11 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
     }
 }
 
+mod attestations;
 mod creates;
 mod pools;
 mod webhook;
+pub use attestations::AttestationRecord;
 pub use creates::Placement;
 pub use pools::Transition;
 pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};

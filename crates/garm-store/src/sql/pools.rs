@@ -256,7 +256,6 @@ impl Store {
         })
     }
 
-
     /// By name or by id.
     pub async fn instance(&self, name_or_id: &str) -> Result<InstanceRecord> {
         let mut conn = self.pool.acquire().await?;
@@ -343,6 +342,12 @@ impl Store {
     }
 
     pub async fn delete_instance_row(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM instance_attestations WHERE instance_id IN (SELECT id FROM instances WHERE name = $1)",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
         sqlx::query("DELETE FROM instances WHERE name = $1")
             .bind(name)
             .execute(&self.pool)

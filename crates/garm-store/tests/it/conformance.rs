@@ -16,6 +16,7 @@ conformance!(
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
     a_job_finished_before_the_insert_never_gets_an_instance,
     illegal_instance_transitions_are_refused,
+    attestation_verdicts_are_kept_per_instance_and_go_with_it,
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
     jobs_are_upserted_by_workflow_job_id,
@@ -332,6 +333,32 @@ async fn illegal_instance_transitions_are_refused(f: Fresh) {
         .await
         .unwrap();
     assert_eq!(running.status, InstanceStatus::Running);
+}
+
+async fn attestation_verdicts_are_kept_per_instance_and_go_with_it(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 4)).await.unwrap();
+    f.store
+        .create_instance(&new_instance(&pool.id, "garm-att"), 4)
+        .await
+        .unwrap();
+    let instance = f.store.instance("garm-att").await.unwrap();
+    assert_eq!(f.store.attestation(&instance.id).await.unwrap(), None);
+    f.store
+        .record_attestation(&instance.id, false, r#"{"reason":"nonce_mismatch"}"#)
+        .await
+        .unwrap();
+    f.store
+        .record_attestation(&instance.id, true, r#"{"reason":"accepted"}"#)
+        .await
+        .unwrap();
+    let recorded = f.store.attestation(&instance.id).await.unwrap().unwrap();
+    assert!(recorded.accepted);
+    assert_eq!(recorded.verdict, r#"{"reason":"accepted"}"#);
+    assert_eq!(f.store.attestations().await.unwrap().len(), 1);
+    f.store.delete_instance_row("garm-att").await.unwrap();
+    assert_eq!(f.store.attestation(&instance.id).await.unwrap(), None);
+    assert!(f.store.attestations().await.unwrap().is_empty());
 }
 
 async fn only_the_newest_thirty_events_are_kept(f: Fresh) {
