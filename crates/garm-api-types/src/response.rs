@@ -301,6 +301,9 @@ pub struct Instance {
     pub heartbeat: Time,
     pub capabilities: Capabilities,
     pub generation: u64,
+    /// Ours: the attestation verdict recorded on the instance (see docs/attestation.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -324,6 +324,7 @@ fn pool_from_env(env: &Env<'_>, config: &Config) -> Result<PoolInput, InputError
         None => None,
         Some(text) => {
             check_extra_specs(&text).map_err(setting(vars::POOL_EXTRA_SPECS))?;
+            garm_attest::from_extra_specs(Some(&text)).map_err(|reason| invalid(vars::POOL_EXTRA_SPECS, reason))?;
             Some(serde_json::from_str(&text).expect("check_extra_specs accepted it as JSON"))
         }
     };

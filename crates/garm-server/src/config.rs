@@ -189,9 +189,26 @@ pub struct PoolManagerSection {
     pub queued_job_check_after: Option<String>,
 }
 
+/// Ours: remote attestation of confidential runners (see docs/attestation.md).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttestationSection {
+    /// The `garm-attest` binary served to instances; default: next to the `garm` executable.
+    pub tool_path: Option<PathBuf>,
+    /// How long an issued nonce can be answered (Go duration, default 10m).
+    pub nonce_ttl: Option<String>,
+    /// TEST ONLY: issue this nonce (UTF-8 text) to every instance, so captured evidence can
+    /// be replayed. Refused unless `i_understand_this_disables_replay_protection = true`.
+    pub test_fixed_nonce: Option<String>,
+    /// TEST ONLY: the same as hex, for nonces that are not text.
+    pub test_fixed_nonce_hex: Option<String>,
+    pub i_understand_this_disables_replay_protection: bool,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 struct RawConfig {
+    attestation: AttestationSection,
     pool_manager: PoolManagerSection,
     default: DefaultSection,
     logging: LoggingSection,
@@ -235,9 +252,66 @@ pub struct Provider {
     pub exec_timeout: Option<Duration>,
 }
 
+/// `[attestation]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Attestation {
+    pub tool_path: Option<PathBuf>,
+    pub nonce_ttl: Duration,
+    /// A fixed nonce for replaying captured evidence in tests; `None` in production.
+    pub fixed_nonce: Option<Vec<u8>>,
+}
+
+fn attestation(raw: &AttestationSection) -> Result<Attestation, ConfigError> {
+    let nonce_ttl = match raw.nonce_ttl.as_deref() {
+        None | Some("") => Duration::from_secs(600),
+        Some(text) => match parse_go_duration(text) {
+            Some(d) if d >= Duration::from_secs(1) => d,
+            _ => {
+                return Err(bad(
+                    "attestation.nonce_ttl",
+                    format!("{text:?} is not a duration of at least 1s"),
+                ))
+            }
+        },
+    };
+    let fixed_nonce = match (&raw.test_fixed_nonce, &raw.test_fixed_nonce_hex) {
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "attestation.test_fixed_nonce",
+                "set test_fixed_nonce or test_fixed_nonce_hex, not both",
+            ))
+        }
+        (Some(text), None) => Some(text.as_bytes().to_vec()),
+        (None, Some(hex_text)) => {
+            Some(hex::decode(hex_text).map_err(|_| bad("attestation.test_fixed_nonce_hex", "is not hex"))?)
+        }
+    };
+    if let Some(nonce) = &fixed_nonce {
+        if !raw.i_understand_this_disables_replay_protection {
+            return Err(bad(
+                "attestation.test_fixed_nonce",
+                "a fixed nonce lets anyone replay captured evidence; it is for tests only and needs attestation.i_understand_this_disables_replay_protection = true",
+            ));
+        }
+        if nonce.is_empty() || nonce.len() > 64 {
+            return Err(bad(
+                "attestation.test_fixed_nonce",
+                "a TPM quote nonce is 1 to 64 bytes",
+            ));
+        }
+    }
+    Ok(Attestation {
+        tool_path: raw.tool_path.clone().filter(|p| !p.as_os_str().is_empty()),
+        nonce_ttl,
+        fixed_nonce,
+    })
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub attestation: Attestation,
     pub enable_webhook_management: bool,
     pub logging: Logging,
     pub metrics_enable: bool,
@@ -646,6 +720,7 @@ impl Config {
         };
 
         Ok(Self {
+            attestation: attestation(&raw.attestation)?,
             pool_manager,
             enable_webhook_management: raw.default.enable_webhook_management,
             logging,

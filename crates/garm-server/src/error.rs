@@ -22,6 +22,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Unprocessable(String),
+    /// The caller is who it says, but may not have this (an instance that did not attest).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("init_required")]
     InitRequired,
     #[error("urls_required")]
@@ -62,6 +65,7 @@ impl ApiError {
             Self::AuthFailed | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +78,7 @@ impl ApiError {
             Self::AuthFailed => ("Authentication failed", String::new()),
             Self::Unauthorized => ("Not Authorized", String::new()),
             Self::Unprocessable(m) => ("Unprocessable Content", m.clone()),
+            Self::Forbidden(m) => ("Forbidden", m.clone()),
             Self::InitRequired => ("init_required", "Missing superuser".to_string()),
             Self::UrlsRequired => (
                 "urls_required",

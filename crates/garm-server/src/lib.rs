@@ -5,6 +5,7 @@
 //! GitHub, the provider crates run provider executables.
 
 pub mod api;
+pub mod attest;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;

@@ -26,12 +26,16 @@ pub struct Inner {
     pub logins: crate::login_limit::LoginLimiter,
     /// Verified webhooks waiting for the next group commit.
     pub intake: crate::intake_queue::IntakeQueue,
+    /// Nonces issued to attesting instances, and the verifier's clock.
+    pub attest: crate::attest::Attestor,
 }
 
 impl App {
     pub fn new(store: Store, config: Config, controller_id: String, keys: Arc<Keys>, pool: Arc<Ctx>) -> Self {
         let nudge = pool.nudge.clone();
+        let attest = crate::attest::Attestor::from_config(&config.attestation);
         Self(Arc::new(Inner {
+            attest,
             store,
             config,
             keys,

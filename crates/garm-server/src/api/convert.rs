@@ -176,6 +176,7 @@ pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventR
         heartbeat: i.heartbeat,
         capabilities: api::Capabilities::default(),
         generation: i.generation,
+        attestation: None,
     }
 }
 

@@ -29,6 +29,9 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/metadata/system/cert-bundle", get(cert_bundle))
         .route("/api/v1/metadata/install-script", get(install_script))
         .route("/api/v1/metadata/runner-metadata", get(runner_metadata))
+        .route("/api/v1/metadata/attestation/nonce", get(attestation_nonce))
+        .route("/api/v1/metadata/attestation/evidence", post(attestation_evidence))
+        .route("/api/v1/metadata/tools/garm-attest", get(attest_tool))
 }
 
 /// An authenticated instance: garm's five rules (token, instance, runner still
@@ -163,6 +166,7 @@ async fn registration_token(State(app): State<App>, caller: Caller) -> Result<Re
     if i.jit_config.is_some() || i.token_fetched {
         return Err(ApiError::AuthFailed);
     }
+    attestation_gate(&app, &caller, "runner registration token").await?;
     let forge = app
         .pool
         .forges
@@ -182,10 +186,15 @@ async fn registration_token(State(app): State<App>, caller: Caller) -> Result<Re
     Ok(([(header::CONTENT_TYPE, "application/json")], token.expose().to_string()).into_response())
 }
 
-async fn credentials_file(caller: Caller, Path(file): Path<String>) -> Result<Response, ApiError> {
+async fn credentials_file(
+    State(app): State<App>,
+    caller: Caller,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
     let Some(jit) = caller.instance.jit_config.as_ref() else {
         return Err(ApiError::NotFound("instance has no JIT configuration".into()));
     };
+    attestation_gate(&app, &caller, "JIT configuration").await?;
     if !matches!(file.as_str(), "runner" | "credentials" | "credentials_rsaparams") {
         return Err(ApiError::NotFound(format!("no such file: {file}")));
     }
@@ -343,4 +352,141 @@ async fn runner_metadata(State(app): State<App>, caller: Caller) -> Result<Json<
             "sha256_checksum": t.sha256_checksum.clone().unwrap_or_default(),
         })),
     })))
+}
+
+// ---- attestation ----------------------------------------------------------------
+
+/// Runner credentials go only to an instance that proved, with accepted evidence, that it
+/// is a confidential VM — when its pool requires it. Any other caller is refused with
+/// the reason, and its instance is marked failed so the pool manager deletes it.
+async fn attestation_gate(app: &App, caller: &Caller, what: &str) -> Result<(), ApiError> {
+    let required = match garm_attest::from_extra_specs(caller.pool.extra_specs.as_deref()) {
+        Ok(settings) => settings.required(),
+        // Checked when the pool was written; should it not parse now, the pool may have
+        // meant to require attestation, so nothing is handed out.
+        Err(err) => {
+            let reason = format!("the pool's attestation settings are invalid: {err}");
+            fail_instance(app, &caller.instance, &format!("{what} refused: {reason}")).await?;
+            return Err(ApiError::Forbidden(reason));
+        }
+    };
+    if !required {
+        return Ok(());
+    }
+    let reason = match app.store.attestation(&caller.instance.id).await? {
+        Some(recorded) if recorded.accepted => return Ok(()),
+        Some(recorded) => {
+            let code = serde_json::from_str::<garm_attest::Verdict>(&recorded.verdict)
+                .map(|v| v.reason)
+                .unwrap_or_else(|_| "refused".into());
+            format!("attestation was refused ({code})")
+        }
+        None => "the pool requires attestation and this instance has not attested: get a nonce from /api/v1/metadata/attestation/nonce and post evidence to /api/v1/metadata/attestation/evidence".into(),
+    };
+    fail_instance(app, &caller.instance, &format!("{what} refused: {reason}")).await?;
+    Err(ApiError::Forbidden(reason))
+}
+
+/// Marks an instance's runner failed and, when its state allows, pending deletion.
+async fn fail_instance(app: &App, instance: &InstanceRecord, message: &str) -> Result<(), ApiError> {
+    let after = app
+        .store
+        .modify_instance(&instance.name, Transition::Checked, |i| {
+            i.runner_status = RunnerStatus::Failed;
+            if i.status.can_become(InstanceStatus::PendingDelete) {
+                i.status = InstanceStatus::PendingDelete;
+            }
+        })
+        .await?;
+    app.store
+        .add_instance_event(&instance.id, "attestation", "error", message)
+        .await?;
+    tracing::warn!(instance = %instance.name, pool = %instance.pool_id, status = %after.status, "{message}; the instance is marked failed and will be deleted");
+    app.nudge.pool(&instance.pool_id);
+    Ok(())
+}
+
+async fn attestation_nonce(State(app): State<App>, caller: Caller) -> Json<Value> {
+    let nonce = app.attest.issue(&caller.instance.id);
+    tracing::info!(instance = %caller.instance.name, fixed = app.attest.fixed_nonce(), "attestation nonce issued");
+    Json(json!({
+        "nonce": hex::encode(nonce),
+        "expires_in_seconds": app.attest.ttl().as_secs(),
+    }))
+}
+
+async fn attestation_evidence(
+    State(app): State<App>,
+    caller: Caller,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let instance = &caller.instance;
+    let settings = garm_attest::from_extra_specs(caller.pool.extra_specs.as_deref()).unwrap_or_default();
+    let policy = settings.policy.unwrap_or_default();
+    // A body that is not evidence at all is a client error: nothing is recorded and the
+    // nonce stays outstanding. Evidence that fails a check is a verdict.
+    let evidence = garm_attest::Evidence::from_json(&body.to_string())
+        .map_err(|err| ApiError::BadRequest(format!("not attestation evidence: {err}")))?;
+    let Some(nonce) = app.attest.take(&instance.id) else {
+        return Err(ApiError::Conflict(
+            "no outstanding nonce for this instance: nonces are single-use and expire; get one from /api/v1/metadata/attestation/nonce".into(),
+        ));
+    };
+    let at = app.attest.now();
+    let verdict = tokio::task::spawn_blocking(move || garm_attest::verify(&evidence, &nonce, &policy, at))
+        .await
+        .map_err(ApiError::internal)?;
+    let recorded = serde_json::to_string(&verdict).expect("a verdict serializes");
+    app.store
+        .record_attestation(&instance.id, verdict.accepted, &recorded)
+        .await?;
+    if verdict.accepted {
+        let facts = verdict.facts.as_ref();
+        let summary = facts
+            .map(|f| {
+                format!(
+                    "attestation accepted: SEV-SNP {} at VMPL {}, TCB {}, measurement {}",
+                    f.product.as_str(),
+                    f.vmpl,
+                    f.reported_tcb,
+                    f.measurement
+                )
+            })
+            .unwrap_or_else(|| "attestation accepted".into());
+        app.store
+            .add_instance_event(&instance.id, "attestation", "info", &summary)
+            .await?;
+        tracing::info!(instance = %instance.name, pool = %instance.pool_id, product = facts.map(|f| f.product.as_str()).unwrap_or_default(), measurement = facts.map(|f| f.measurement.as_str()).unwrap_or_default(), vm_unique_id = facts.and_then(|f| f.vm_unique_id.as_deref()).unwrap_or_default(), "attestation accepted");
+        return Ok(Json(serde_json::to_value(&verdict).expect("a verdict serializes")));
+    }
+    let reason = format!("attestation refused ({}): {}", verdict.reason, verdict.detail);
+    fail_instance(&app, instance, &reason).await?;
+    Err(ApiError::Forbidden(reason))
+}
+
+/// The `garm-attest` binary an attesting instance runs: `[attestation] tool_path`, or
+/// `garm-attest` next to the `garm` executable.
+async fn attest_tool(State(app): State<App>, _caller: Caller) -> Result<Response, ApiError> {
+    let path = match &app.config.attestation.tool_path {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map_err(ApiError::internal)?
+            .with_file_name("garm-attest"),
+    };
+    let bytes = tokio::fs::read(&path).await.map_err(|err| {
+        tracing::warn!(path = %path.display(), error = %err, "garm-attest binary not available");
+        ApiError::NotFound("garm-attest is not available on this server".into())
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=garm-attest".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -82,6 +82,7 @@ pub async fn create(
     let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
     if let Some(raw) = &extra_specs {
         check_extra_specs(raw).map_err(settings_error)?;
+        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
     }
     let new = NewPool {
         entity_id: entity.id.clone(),
@@ -219,6 +220,7 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
     }
     if let Some(raw) = p.extra_specs {
         check_extra_specs(raw.get()).map_err(settings_error)?;
+        garm_attest::from_extra_specs(Some(raw.get())).map_err(ApiError::BadRequest)?;
         pool.extra_specs = Some(raw.get().to_string());
     }
     if let Some(v) = p.enable_shell {

@@ -29,21 +29,33 @@ async fn providers_by_pool(app: &App) -> Result<HashMap<String, String>, ApiErro
         .collect())
 }
 
-fn render(list: &[InstanceRecord], providers: &HashMap<String, String>) -> Vec<api::Instance> {
+fn render(
+    list: &[InstanceRecord],
+    providers: &HashMap<String, String>,
+    verdicts: &HashMap<String, garm_store::AttestationRecord>,
+) -> Vec<api::Instance> {
     list.iter()
         .map(|i| {
-            convert::instance(
+            let mut out = convert::instance(
                 i,
                 providers.get(&i.pool_id).map(String::as_str).unwrap_or_default(),
                 None,
-            )
+            );
+            out.attestation = verdicts.get(&i.id).and_then(verdict_json);
+            out
         })
         .collect()
 }
 
+/// A recorded verdict as the API shows it.
+fn verdict_json(recorded: &garm_store::AttestationRecord) -> Option<serde_json::Value> {
+    serde_json::from_str(&recorded.verdict).ok()
+}
+
 async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::Instance>>, ApiError> {
     let providers = providers_by_pool(&app).await?;
-    Ok(Json(render(&app.store.instances().await?, &providers)))
+    let verdicts = app.store.attestations().await?;
+    Ok(Json(render(&app.store.instances().await?, &providers, &verdicts)))
 }
 
 pub async fn list_for_entity(
@@ -53,7 +65,12 @@ pub async fn list_for_entity(
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
     app.store.entity(kind, &id).await?;
     let providers = providers_by_pool(&app).await?;
-    Ok(Json(render(&app.store.entity_instances(&id).await?, &providers)))
+    let verdicts = app.store.attestations().await?;
+    Ok(Json(render(
+        &app.store.entity_instances(&id).await?,
+        &providers,
+        &verdicts,
+    )))
 }
 
 async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<api::Instance>, ApiError> {
@@ -61,6 +78,12 @@ async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<a
     let pool = app.store.pool(&instance.pool_id).await?;
     let events = app.store.instance_events(&instance.id).await?;
     let mut out = convert::instance(&instance, &pool.provider_name, Some(&events));
+    out.attestation = app
+        .store
+        .attestation(&instance.id)
+        .await?
+        .as_ref()
+        .and_then(verdict_json);
     if let Some(job) = app
         .store
         .jobs()

@@ -165,9 +165,24 @@ fn routes() -> Vec<(Method, String, String, Class)> {
         ),
         ("/api/v1/metadata/install-script", "/api/v1/metadata/install-script"),
         ("/api/v1/metadata/runner-metadata", "/api/v1/metadata/runner-metadata"),
+        (
+            "/api/v1/metadata/attestation/nonce",
+            "/api/v1/metadata/attestation/nonce",
+        ),
+        (
+            "/api/v1/metadata/tools/garm-attest",
+            "/api/v1/metadata/tools/garm-attest",
+        ),
     ] {
         add(Method::GET, template, path, Instance);
     }
+    // An empty body is not evidence (400): the instance is not judged by it.
+    add(
+        Method::POST,
+        "/api/v1/metadata/attestation/evidence",
+        "/api/v1/metadata/attestation/evidence",
+        Instance,
+    );
     out
 }
 
