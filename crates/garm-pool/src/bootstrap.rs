@@ -166,6 +166,9 @@ pub fn script_context(input: ScriptInput<'_>) -> Value {
         "GitHubRunnerGroup": pool.runner_group,
         "CABundle": String::from_utf8_lossy(ca_bundle),
         "UseJITConfig": jit,
+        // Attested pools (see docs/attestation.md): the script runs garm-attest first.
+        "Attestation": specs.pointer("/attestation/required").and_then(Value::as_bool).unwrap_or(false),
+        "AttestationReplay": specs.get("attestation_replay").and_then(Value::as_str).unwrap_or_default(),
         "EnableBootDebug": specs.get("enable_boot_debug").and_then(Value::as_bool).unwrap_or(false),
         "ExtraContext": specs.get("extra_context").cloned().unwrap_or_else(|| json!({})),
         "HTTPProxy": "",
