@@ -172,6 +172,33 @@ pub fn runner_table(r: &Value) -> Table {
     if let Some(fault) = value::bytes_text(r, &["provider_fault"]) {
         table.field("Provider Fault", fault);
     }
+    // Ours: the attestation verdict of a confidential runner (docs/attestation.md).
+    if r["attestation"].is_object() {
+        let a = &r["attestation"];
+        let verdict = if a["accepted"].as_bool() == Some(true) {
+            "accepted".to_string()
+        } else {
+            format!("refused ({})", text(a, &["reason"]))
+        };
+        table.field("Attestation", verdict);
+        table.field("Attestation Detail", text(a, &["detail"]));
+        let facts = &a["facts"];
+        if facts.is_object() {
+            table.field(
+                "Attested Platform",
+                format!(
+                    "SEV-SNP {} VMPL {} TCB {}/{}/{}/{}",
+                    text(facts, &["product"]),
+                    text(facts, &["vmpl"]),
+                    text(facts, &["reported_tcb", "bootloader"]),
+                    text(facts, &["reported_tcb", "tee"]),
+                    text(facts, &["reported_tcb", "snp"]),
+                    text(facts, &["reported_tcb", "microcode"]),
+                ),
+            );
+            table.field("Measurement", text(facts, &["measurement"]));
+        }
+    }
     for message in value::items(r, &["status_messages"]) {
         let line = format!(
             "{}: {}",
@@ -221,6 +248,23 @@ mod tests {
         assert!(rendered.contains("JOB NAME"), "{rendered}");
         assert!(rendered.contains("| build    |"), "{rendered}");
         assert!(rendered.contains("| o/r        |"), "{rendered}");
+    }
+
+    #[test]
+    fn runner_show_tells_the_attestation_verdict() {
+        let accepted = json!({"name": "garm-a", "attestation": {
+            "accepted": true, "reason": "accepted", "detail": "genuine", "verified_at": 1,
+            "facts": {"product": "Milan", "vmpl": 0, "measurement": "ab12",
+                      "reported_tcb": {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}}}});
+        let rendered = runner_table(&accepted).render();
+        assert!(rendered.contains("| Attestation        | accepted "), "{rendered}");
+        assert!(rendered.contains("SEV-SNP Milan VMPL 0 TCB 3/0/8/115"), "{rendered}");
+        assert!(rendered.contains("| Measurement        | ab12 "), "{rendered}");
+        let refused = json!({"name": "garm-b", "attestation": {
+            "accepted": false, "reason": "nonce_mismatch", "detail": "the quote does not answer the nonce garm issued"}});
+        let rendered = runner_table(&refused).render();
+        assert!(rendered.contains("refused (nonce_mismatch)"), "{rendered}");
+        assert!(!runner_table(&json!({"name": "c"})).render().contains("Attestation"));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub fn bin_dir() -> &'static Path {
                 "garm-provider-azure",
                 "-p",
                 "garm-fake-github",
+                "-p",
+                "garm-attest",
             ])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
             .status()
@@ -168,6 +170,11 @@ impl Garm {
 
     /// Writes the config (SQLite, the given test providers) and starts garm.
     pub async fn start(providers: &[ProviderSpec]) -> anyhow::Result<Self> {
+        Self::start_with(providers, "").await
+    }
+
+    /// [`Garm::start`] with more TOML sections appended to garm's config.
+    pub async fn start_with(providers: &[ProviderSpec], extra_config: &str) -> anyhow::Result<Self> {
         let dir = TempDir::new("garm");
         let port = free_port();
         let mut config = format!(
@@ -236,6 +243,7 @@ db_file = "{db}"
                 pconf.display()
             ));
         }
+        config.push_str(extra_config);
         std::fs::write(dir.0.join("config.toml"), config)?;
         let mut garm = Self {
             child: None,
@@ -474,6 +482,11 @@ pub struct World {
 
 impl World {
     pub async fn start(providers: &[ProviderSpec]) -> anyhow::Result<Self> {
+        Self::start_with(providers, "").await
+    }
+
+    /// [`World::start`] with more TOML sections appended to garm's config.
+    pub async fn start_with(providers: &[ProviderSpec], extra_config: &str) -> anyhow::Result<Self> {
         let fake = FakeGithub::start(FakeConfig {
             runner_binary: bin("garm-fake-runner"),
             pats: vec![PatSpec::new(PAT, &["repo", "admin:org"])],
@@ -483,7 +496,7 @@ impl World {
         .await?;
         fake.state().add_org("acme");
         fake.state().add_repo("acme", "widgets");
-        let mut garm = Garm::start(providers).await?;
+        let mut garm = Garm::start_with(providers, extra_config).await?;
         garm.init().await?;
         let api = &garm.api;
         api.call(

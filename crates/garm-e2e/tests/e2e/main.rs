@@ -1,6 +1,7 @@
 //! User stories, each against the real `garm`, a fake GitHub, the real test provider
 //! process and the simulated runner, on loopback.
 
+mod attestation;
 mod azure;
 mod cli;
 mod docker;
