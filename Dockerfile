@@ -14,20 +14,26 @@ COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY crates crates
 COPY xtask xtask
+# garm-attest's verifier (az-snp-vtpm) links the TPM2 software stack and OpenSSL.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libtss2-dev libssl-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 # The cache mounts keep the registry and compiled dependencies between builds.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-        -p garm-server -p garm-cli -p garm-provider-azure -p garm-provider-docker \
+        -p garm-server -p garm-cli -p garm-provider-azure -p garm-provider-docker -p garm-attest \
     && mkdir -p /out \
     && cp target/release/garm target/release/garm-cli \
-        target/release/garm-provider-azure target/release/garm-provider-docker /out/
+        target/release/garm-provider-azure target/release/garm-provider-docker \
+        target/release/garm-attest /out/
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 ARG GARM_UID=10001
-# ca-certificates: TLS to GitHub, Azure and Entra ID; curl: the health check; sqlite3: snapshots.
+# ca-certificates: TLS to GitHub, Azure and Entra ID; curl: the health check; sqlite3: snapshots;
+# libtss2-mu0 and libssl3: the attestation verifier in garm.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl sqlite3 \
+    && apt-get install -y --no-install-recommends ca-certificates curl sqlite3 libtss2-mu0 libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid "${GARM_UID}" garm \
     && useradd --system --uid "${GARM_UID}" --gid garm --home-dir /home/garm --create-home --shell /bin/bash garm \
@@ -37,6 +43,8 @@ RUN apt-get update \
     && install -d -o garm -g garm -m 0710 /home/garm/.local/share/garm-cli
 COPY --from=build /out/garm /usr/local/bin/garm
 COPY --from=build /out/garm-cli /usr/local/bin/garm-cli
+# Served to attesting instances from /api/v1/metadata/tools/garm-attest (found next to garm).
+COPY --from=build /out/garm-attest /usr/local/bin/garm-attest
 COPY --from=build /out/garm-provider-azure /opt/garm/providers.d/garm-provider-azure
 COPY --from=build /out/garm-provider-docker /opt/garm/providers.d/garm-provider-docker
 COPY --chmod=0755 deploy/docker/garm-entrypoint deploy/docker/garm-snapshot deploy/docker/garm-healthcheck /usr/local/bin/

@@ -98,6 +98,8 @@ const BINARIES: &[(&str, &str)] = &[
     ("garm-cli", "/usr/local/bin/garm-cli"),
     ("garm-provider-azure", "/opt/garm/providers.d/garm-provider-azure"),
     ("garm-provider-docker", "/opt/garm/providers.d/garm-provider-docker"),
+    // Served to attesting instances; garm looks for it next to its own executable.
+    ("garm-attest", "/usr/local/bin/garm-attest"),
 ];
 
 #[test]
