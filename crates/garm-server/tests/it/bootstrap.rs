@@ -224,6 +224,11 @@ async fn an_invalid_pool_setting_fails_before_anything_is_written() {
             "GARM_POOL_EXTRA_SPECS: extra_specs is not valid JSON",
         ),
         (
+            "GARM_POOL_EXTRA_SPECS",
+            r#"{"confidential": true, "attestation": {"required": true, "max_vmpl": 9}}"#,
+            "GARM_POOL_EXTRA_SPECS: extra_specs.attestation.max_vmpl",
+        ),
+        (
             "GARM_POOL_PROVIDER",
             "docker",
             "GARM_POOL_PROVIDER: no provider named \"docker\" is configured",
