@@ -270,10 +270,15 @@ async fn instances(
     let pool = app.store.pool(&pool_id).await?;
     let outdated = q.outdated_only.as_deref() == Some("true");
     let list = app.store.pool_instances(&pool_id).await?;
+    let verdicts = app.store.attestations().await?;
     Ok(Json(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)
-            .map(|i| convert::instance(i, &pool.provider_name, None))
+            .map(|i| {
+                let mut out = convert::instance(i, &pool.provider_name, None);
+                out.attestation = verdicts.get(&i.id).and_then(|v| serde_json::from_str(&v.verdict).ok());
+                out
+            })
             .collect(),
     ))
 }

@@ -175,6 +175,8 @@ async fn genuine_evidence_opens_the_jit_configuration_and_the_verdict_is_shown()
     assert!(messages.contains("attestation accepted: SEV-SNP Milan"), "{messages}");
     let listed = w.h.get("/api/v1/instances").await;
     assert_eq!(listed[0]["attestation"]["reason"], "accepted", "{listed}");
+    let in_pool = w.h.get(&format!("/api/v1/pools/{pool}/instances")).await;
+    assert_eq!(in_pool[0]["attestation"]["accepted"], true, "{in_pool}");
 }
 
 #[tokio::test]

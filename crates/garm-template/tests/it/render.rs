@@ -104,6 +104,37 @@ fn linux_script_with_jit_fetches_credentials_instead_of_configuring() {
 }
 
 #[test]
+fn linux_script_of_an_attesting_pool_runs_garm_attest_before_asking_for_credentials() {
+    for jit in [true, false] {
+        let mut data = context(jit);
+        data["Attestation"] = json!(true);
+        data["AttestationReplay"] = json!("/var/lib/evidence's file.json");
+        let script = render(linux(), &data);
+        let attest = script
+            .find(r#""$RUNNER_DIR/garm-attest" "${ATTEST_ARGS[@]}""#)
+            .expect("garm-attest runs");
+        let download = script
+            .find(r#"fetch_metadata tools/garm-attest -o "$RUNNER_DIR/garm-attest""#)
+            .expect("garm-attest is downloaded from garm");
+        let credentials = script
+            .find(if jit {
+                "fetch_metadata credentials/runner"
+            } else {
+                "fetch_metadata runner-registration-token"
+            })
+            .expect("credentials are fetched");
+        assert!(download < attest && attest < credentials, "order of the steps");
+        assert!(
+            script.contains("\n/var/lib/evidence's file.json\n"),
+            "the replay path stays literal"
+        );
+        assert_bash_syntax(&script);
+    }
+    let plain = render(linux(), &context(true));
+    assert!(!plain.contains("garm-attest"));
+}
+
+#[test]
 fn linux_script_options_render_valid_bash() {
     let mut data = context(false);
     data["EnableBootDebug"] = json!(true);
