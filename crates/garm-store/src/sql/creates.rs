@@ -55,7 +55,9 @@ impl Store {
         jobs: Option<&[i64]>,
         max_runners: u32,
     ) -> Result<Vec<Placement>> {
-        let Some(first) = all.first() else { return Ok(Vec::new()) };
+        let Some(first) = all.first() else {
+            return Ok(Vec::new());
+        };
         debug_assert!(all.iter().all(|i| i.pool_id == first.pool_id), "one pool per call");
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {

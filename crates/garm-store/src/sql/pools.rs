@@ -256,7 +256,6 @@ impl Store {
         })
     }
 
-
     /// By name or by id.
     pub async fn instance(&self, name_or_id: &str) -> Result<InstanceRecord> {
         let mut conn = self.pool.acquire().await?;
