@@ -25,6 +25,8 @@ enum Command {
     },
     /// Offline, idempotent setup from `GARM_*` variables, for an init container.
     Bootstrap(garm_server::bootstrap::Args),
+    /// Prints the version and exits (no configuration is read).
+    Version,
 }
 
 #[derive(Subcommand)]
@@ -41,13 +43,18 @@ enum AdminCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let load = || Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
-            None => run(config).await,
-            Some(Command::Admin { command }) => admin(config, command).await,
-            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(config, args).await,
+            None => run(load()?).await,
+            Some(Command::Admin { command }) => admin(load()?, command).await,
+            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(load()?, args).await,
+            // No configuration is read: `garm version` works anywhere.
+            Some(Command::Version) => {
+                println!("{}", garm_server::VERSION);
+                Ok(())
+            }
         }
     })
 }

@@ -135,6 +135,13 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
     Ok(out)
 }
 
+/// An instance as garm lists it: without its addresses (garm shows them only on a single GET).
+pub fn listed_instance(i: &InstanceRecord, provider_name: &str) -> api::Instance {
+    let mut out = instance(i, provider_name, None);
+    out.addresses.clear();
+    out
+}
+
 pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventRecord]>) -> api::Instance {
     api::Instance {
         id: i.id.clone(),

@@ -271,7 +271,7 @@ async fn instances(
     Ok(Json(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)
-            .map(|i| convert::instance(i, &pool.provider_name, None))
+            .map(|i| convert::listed_instance(i, &pool.provider_name))
             .collect(),
     ))
 }

@@ -259,7 +259,10 @@ async fn instance(store: &Store, pool_id: &str, name: &str) -> InstanceRecord {
         os_arch: "amd64".into(),
         os_name: String::new(),
         os_version: String::new(),
-        addresses: vec![],
+        addresses: vec![garm_store::AddressRecord {
+            address: "10.10.0.10".into(),
+            kind: "private".into(),
+        }],
         status: InstanceStatus::Running,
         runner_status: RunnerStatus::Installing,
         provider_fault: String::new(),
@@ -529,4 +532,23 @@ async fn the_systemd_unit_takes_only_a_plain_user_name() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile}: {body}");
         assert!(body["details"].as_str().unwrap().contains("runAsUser"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn runner_lists_leave_addresses_out_and_a_single_runner_shows_them_as_garm_does() {
+    let w = world().await;
+    for uri in [
+        "/api/v1/instances".to_string(),
+        format!("/api/v1/pools/{}/instances", w.pool_id),
+    ] {
+        let list = w.h.get(&uri).await;
+        let listed = list.as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{uri}: {list}");
+        assert!(listed.iter().all(|i| i.get("addresses").is_none()), "{uri}: {list}");
+    }
+    let one = w.h.get(&format!("/api/v1/instances/{}", w.a.name)).await;
+    assert_eq!(
+        one["addresses"],
+        serde_json::json!([{"address": "10.10.0.10", "type": "private"}])
+    );
 }
