@@ -838,6 +838,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 
 mod creates;
 mod pools;
+mod templates;
 mod webhook;
 pub use creates::Placement;
 pub use pools::Transition;

@@ -270,7 +270,15 @@ async fn cert_bundle(State(app): State<App>, caller: Caller) -> Result<Json<Valu
 }
 
 async fn install_script(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
-    let Some(source) = bootstrap::script_template(&caller.pool) else {
+    let stored = match caller.pool.template_id {
+        Some(id) => match app.store.template(id).await {
+            Ok(t) => Some(t.data),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    let Some(source) = bootstrap::script_template(&caller.pool, stored.as_deref()) else {
         return Err(ApiError::Conflict("pool has no install template".into()));
     };
     let endpoint = app.store.endpoint(&caller.entity.endpoint_name).await?;

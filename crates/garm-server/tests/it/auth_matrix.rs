@@ -121,6 +121,19 @@ fn routes() -> Vec<(Method, String, String, Class)> {
         add(m, "/api/v1/instances/{name}", "/api/v1/instances/garm-nope", Admin);
     }
     add(Method::GET, "/api/v1/pools", "/api/v1/pools", Admin);
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/templates", "/api/v1/templates", Admin);
+    }
+    add(
+        Method::POST,
+        "/api/v1/templates/restore",
+        "/api/v1/templates/restore",
+        Admin,
+    );
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        // An id that does not exist: the admin gets 404, everyone else 401.
+        add(m, "/api/v1/templates/{template_id}", "/api/v1/templates/999", Admin);
+    }
     for m in [Method::GET, Method::PUT, Method::DELETE] {
         add(m, "/api/v1/pools/{pool_id}", "/api/v1/pools/nope", Admin);
     }
@@ -551,4 +564,38 @@ async fn runner_lists_leave_addresses_out_and_a_single_runner_shows_them_as_garm
         one["addresses"],
         serde_json::json!([{"address": "10.10.0.10", "type": "private"}])
     );
+}
+
+#[tokio::test]
+async fn the_install_script_comes_from_the_pools_template() {
+    use base64::Engine;
+    let w = world().await;
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert!(script.contains("actions-runner"), "the system template by default");
+    let text = "#!/bin/bash\necho custom install for {{ .RunnerName }}\n";
+    let t =
+        w.h.post(
+            "/api/v1/templates",
+            json!({"name": "custom-linux", "description": "mine", "os_type": "linux", "forge_type": "github",
+                   "data": base64::engine::general_purpose::STANDARD.encode(text)}),
+        )
+        .await;
+    let (status, body) =
+        w.h.send(
+            Method::PUT,
+            &format!("/api/v1/pools/{}", w.pool_id),
+            Some(json!({"template_id": t["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["template_name"], "custom-linux");
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert_eq!(script, format!("#!/bin/bash\necho custom install for {}\n", w.a.name));
 }

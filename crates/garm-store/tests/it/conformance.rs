@@ -15,6 +15,7 @@ conformance!(
     concurrent_creates_never_exceed_max_runners,
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
     a_job_finished_before_the_insert_never_gets_an_instance,
+    templates_are_seeded_once_and_a_used_one_cannot_be_deleted,
     illegal_instance_transitions_are_refused,
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
@@ -548,4 +549,55 @@ async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
     let created = placed.iter().filter(|p| **p == Placement::Created).count();
     assert_eq!(created, 9, "{placed:?}");
     assert!(placed[9..].iter().all(|p| *p == Placement::PoolFull), "{placed:?}");
+}
+
+async fn templates_are_seeded_once_and_a_used_one_cannot_be_deleted(f: Fresh) {
+    let t = |name: &str, os: &str, owner: &str| TemplateRecord {
+        id: 0,
+        name: name.into(),
+        description: format!("{name} template"),
+        os_type: os.into(),
+        forge_type: "github".into(),
+        owner_id: owner.into(),
+        data: format!("#!/bin/sh\necho {name}\n"),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let builtins = [
+        t("github_windows", "windows", "system"),
+        t("github_linux", "linux", "system"),
+    ];
+    f.store.seed_system_templates(&builtins).await.unwrap();
+    f.store.seed_system_templates(&builtins).await.unwrap();
+    let all = f.store.templates(&TemplateFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| (t.id, t.name.as_str())).collect::<Vec<_>>(),
+        vec![(1, "github_windows"), (2, "github_linux")]
+    );
+    let linux = f.store.system_template("linux", "github").await.unwrap().unwrap();
+    assert_eq!(linux.id, 2);
+    let mine = f.store.create_template(&t("mine", "linux", "user-1")).await.unwrap();
+    assert_eq!(mine.id, 3);
+    assert!(f
+        .store
+        .create_template(&t("mine", "linux", "user-1"))
+        .await
+        .unwrap_err()
+        .is_conflict());
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut pool = new_pool(&entity.id, 2);
+    pool.template_id = Some(mine.id);
+    let pool = f.store.create_pool(&pool).await.unwrap();
+    assert!(matches!(
+        f.store.delete_template(mine.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+    f.store.delete_pool(&pool.id).await.unwrap();
+    f.store.delete_template(mine.id).await.unwrap();
+    assert!(f.store.template(mine.id).await.unwrap_err().is_not_found());
+    let mut changed = linux.clone();
+    changed.data = "edited".into();
+    f.store.update_template(&changed).await.unwrap();
+    let restored = f.store.restore_system_template(&builtins[1]).await.unwrap();
+    assert_eq!((restored.id, restored.data.as_str()), (2, builtins[1].data.as_str()));
 }
