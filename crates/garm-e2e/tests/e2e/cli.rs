@@ -141,3 +141,96 @@ async fn the_documented_cli_sequence_works_against_a_live_garm() {
     let log = garm.log();
     assert!(!log.contains("ghp_cliSecretToken") && !log.contains("cli-webhook-secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_commands_work_against_a_live_garm() {
+    let garm = Garm::start(&[AZURE]).await.unwrap();
+    let home = TempDir::new("cli-home");
+    let url = garm.url();
+    cli(
+        &home,
+        &[
+            "init",
+            "--name",
+            "local",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    let list = cli(&home, &["template", "list"]);
+    assert!(
+        list.contains("github_linux") && list.contains("github_windows"),
+        "{list}"
+    );
+    let file = home.0.join("mine.sh");
+    std::fs::write(&file, "#!/bin/bash\necho v1 {{ .RunnerName }}\n").unwrap();
+    let path = file.to_str().unwrap();
+    let created = cli(
+        &home,
+        &[
+            "template",
+            "create",
+            "--name",
+            "mine",
+            "--description",
+            "ours",
+            "--path",
+            path,
+            "--forge-type",
+            "github",
+            "--os-type",
+            "linux",
+        ],
+    );
+    assert!(created.contains("| Name") && created.contains("mine"), "{created}");
+    let shown = cli(&home, &["--format", "json", "template", "show", "mine"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["id"], 3);
+    // Edit through $EDITOR: a script that rewrites the file in place.
+    let editor = home.0.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/v1/v2/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(bin("garm-cli"))
+        .args(["template", "edit", "mine"])
+        .env("HOME", &home.0)
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("changes saved successfully"));
+    let copy = cli(&home, &["template", "copy", "mine", "mine-copy"]);
+    assert!(copy.contains("mine-copy") && copy.contains("ours"), "{copy}");
+    let target = home.0.join("downloaded.sh");
+    cli(
+        &home,
+        &["template", "download", "mine-copy", "--path", target.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "#!/bin/bash\necho v2 {{ .RunnerName }}\n"
+    );
+    cli(&home, &["template", "update", "mine-copy", "--name", "renamed"]);
+    let filtered = cli(&home, &["template", "list", "--name", "renam"]);
+    assert!(
+        filtered.contains("renamed") && !filtered.contains("github_linux"),
+        "{filtered}"
+    );
+    cli(&home, &["template", "delete", "renamed"]);
+    let restored = cli(&home, &["template", "restore"]);
+    assert!(restored.contains("templates restored successfully"));
+    let after = cli(&home, &["--format", "json", "template", "list"]);
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(&after)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, vec!["github_windows", "github_linux", "mine"]);
+}
