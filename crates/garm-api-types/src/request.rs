@@ -357,3 +357,22 @@ pub struct RestoreTemplateRequest {
     #[serde(default, deserialize_with = "null_default")]
     pub restore_all: bool,
 }
+
+/// `POST /api/v1/proxies` and `PUT /api/v1/proxies/{id}` (on update every field is optional).
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct ProxyParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub http_proxy: Option<String>,
+    #[serde(default)]
+    pub https_proxy: Option<String>,
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}

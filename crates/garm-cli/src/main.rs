@@ -15,6 +15,7 @@ mod job;
 mod login;
 mod pool;
 mod profile;
+mod proxy;
 mod runner;
 mod table;
 mod template;
@@ -105,6 +106,9 @@ enum Command {
     /// Interact with the providers.
     #[command(subcommand)]
     Provider(controller::ProviderCommand),
+    /// Manage named proxies.
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
     /// Manage runner install templates.
     #[command(subcommand)]
     Template(template::TemplateCommand),
@@ -213,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runner(cmd) => runner::runner(&ctx, cmd),
         Command::Job(cmd) => job::job(&ctx, cmd),
         Command::Template(cmd) => template::template(&ctx, cmd),
+        Command::Proxy(cmd) => proxy::proxy(&ctx, cmd),
         Command::Provider(cmd) => controller::provider(&ctx, cmd),
         Command::MetricsToken(cmd) => controller::metrics_token(&ctx, cmd),
         Command::Version => controller::version(&ctx),

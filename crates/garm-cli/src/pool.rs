@@ -363,7 +363,7 @@ fn resolve_template(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
 }
 
 /// A proxy ID from an ID or a proxy name.
-fn resolve_proxy(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
+pub fn resolve_proxy(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
     if let Ok(id) = name_or_id.parse() {
         return Ok(id);
     }

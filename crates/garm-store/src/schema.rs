@@ -198,4 +198,21 @@ CREATE TABLE templates (
     updated_at TEXT NOT NULL
 );
 "#,
+    // Version 4: named proxies (garm's /proxies) and the pool's proxy; `password` is sealed.
+    r#"
+CREATE TABLE proxies (
+    id {ID},
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    http_proxy TEXT NOT NULL,
+    https_proxy TEXT NOT NULL,
+    no_proxy TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+ALTER TABLE pools ADD COLUMN proxy_id BIGINT;
+"#,
 ];

@@ -234,3 +234,64 @@ async fn the_template_commands_work_against_a_live_garm() {
         .collect();
     assert_eq!(names, vec!["github_windows", "github_linux", "mine"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_commands_work_against_a_live_garm() {
+    let garm = Garm::start(&[AZURE]).await.unwrap();
+    let home = TempDir::new("cli-home");
+    let url = garm.url();
+    cli(
+        &home,
+        &[
+            "init",
+            "--name",
+            "local",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    let created = cli(
+        &home,
+        &[
+            "proxy",
+            "create",
+            "--name",
+            "corp",
+            "--http-proxy",
+            "http://proxy.example:3128",
+            "--username",
+            "svc",
+            "--password",
+            "cli-proxy-secret",
+        ],
+    );
+    assert!(
+        created.contains("Auth Enabled") && !created.contains("cli-proxy-secret"),
+        "{created}"
+    );
+    let list = cli(&home, &["proxy", "list"]);
+    assert!(
+        list.contains("corp") && list.contains("http://proxy.example:3128"),
+        "{list}"
+    );
+    let updated = cli(
+        &home,
+        &["proxy", "update", "corp", "--https-proxy", "http://proxy.example:3129"],
+    );
+    assert!(
+        updated.contains("http://proxy.example:3129") && updated.contains("svc"),
+        "{updated}"
+    );
+    let shown = cli(&home, &["--format", "json", "proxy", "show", "corp"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["http_proxy"], "http://proxy.example:3128");
+    assert!(shown.get("password").is_none());
+    cli(&home, &["proxy", "delete", "corp"]);
+    assert_eq!(cli(&home, &["--format", "json", "proxy", "list"]).trim(), "[]");
+}

@@ -116,6 +116,12 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
             out.template_name = t.name;
         }
     }
+    if let Some(id) = p.proxy_id {
+        if let Ok(proxy) = app.store.proxy(id).await {
+            out.proxy_id = proxy.id as u64;
+            out.proxy_name = proxy.name;
+        }
+    }
     match owner.kind {
         EntityKind::Repository => {
             out.repo_id = owner.id.clone();

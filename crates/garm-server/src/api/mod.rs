@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod metadata;
 pub mod metrics;
 pub mod pools;
+pub mod proxies;
 pub mod runners;
 pub mod templates;
 pub mod webhook;
@@ -105,6 +106,7 @@ pub fn routes(app: App) -> Router {
         .merge(pools::routes())
         .merge(runners::routes())
         .merge(templates::routes())
+        .merge(proxies::routes())
         .merge(if app.config.enable_webhook_management {
             hooks::routes()
         } else {

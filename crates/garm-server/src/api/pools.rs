@@ -108,6 +108,7 @@ pub async fn create(
         enable_shell: p.enable_shell,
         priority: p.priority,
         template_id: Some(super::templates::for_pool(&app, p.template_id, os_type.as_str()).await?),
+        proxy_id: super::proxies::for_pool(&app, p.proxy_id).await?,
         tags,
     };
     let pool = app.store.create_pool(&new).await?;
@@ -233,6 +234,9 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
     if let Some(v) = p.template_id {
         pool.template_id = Some(super::templates::for_pool(app, Some(v), &pool.os_type).await?);
     }
+    if let Some(v) = p.proxy_id {
+        pool.proxy_id = super::proxies::for_pool(app, Some(v)).await?;
+    }
     check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
     let tags = match p.tags.filter(|t| !t.is_empty()) {
         Some(t) => Some(normalize_tags(&t).map_err(settings_error)?),
@@ -245,7 +249,8 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         || before.extra_specs != pool.extra_specs
         || before.runner_group != pool.runner_group
         || before.enable_shell != pool.enable_shell
-        || before.template_id != pool.template_id;
+        || before.template_id != pool.template_id
+        || before.proxy_id != pool.proxy_id;
     if shape_changed {
         pool.generation += 1;
     }

@@ -599,3 +599,52 @@ async fn the_install_script_comes_from_the_pools_template() {
     assert_eq!(status, StatusCode::OK, "{script}");
     assert_eq!(script, format!("#!/bin/bash\necho custom install for {}\n", w.a.name));
 }
+
+#[tokio::test]
+async fn a_pools_proxy_reaches_the_systemd_unit_and_the_install_script() {
+    let w = world().await;
+    let proxy =
+        w.h.post(
+            "/api/v1/proxies",
+            json!({"name": "corp", "http_proxy": "http://proxy.example:3128", "no_proxy": "10.0.0.0/8",
+                   "username": "svc", "password": "100%secret"}),
+        )
+        .await;
+    let (status, body) =
+        w.h.send(
+            Method::PUT,
+            &format!("/api/v1/pools/{}", w.pool_id),
+            Some(json!({"proxy_id": proxy["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, unit) =
+        w.h.raw(
+            Method::GET,
+            "/api/v1/metadata/systemd/unit-file?runAsUser=runner",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unit}");
+    // Credentials composed into the URL; systemd needs `%` doubled.
+    assert!(
+        unit.contains("Environment=\"HTTP_PROXY=http://svc:100%%25secret@proxy.example:3128\"\n"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"http_proxy=http://svc:100%%25secret@proxy.example:3128\"\n"),
+        "{unit}"
+    );
+    assert!(unit.contains("Environment=\"NO_PROXY=10.0.0.0/8\"\n"), "{unit}");
+    assert!(!unit.contains("HTTPS_PROXY"), "no https proxy was set: {unit}");
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert!(
+        script.contains("http://svc:100%25secret@proxy.example:3128"),
+        "the script gets the proxy"
+    );
+}

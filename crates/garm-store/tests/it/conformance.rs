@@ -16,6 +16,7 @@ conformance!(
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
     a_job_finished_before_the_insert_never_gets_an_instance,
     templates_are_seeded_once_and_a_used_one_cannot_be_deleted,
+    proxies_keep_their_password_sealed_and_a_used_one_cannot_be_deleted,
     illegal_instance_transitions_are_refused,
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
@@ -77,6 +78,7 @@ fn new_pool(entity_id: &str, max: u32) -> NewPool {
         enable_shell: false,
         priority: 0,
         template_id: None,
+        proxy_id: None,
         tags: vec!["self-hosted".into(), "azure-cvm".into()],
     }
 }
@@ -600,4 +602,55 @@ async fn templates_are_seeded_once_and_a_used_one_cannot_be_deleted(f: Fresh) {
     f.store.update_template(&changed).await.unwrap();
     let restored = f.store.restore_system_template(&builtins[1]).await.unwrap();
     assert_eq!((restored.id, restored.data.as_str()), (2, builtins[1].data.as_str()));
+}
+
+async fn proxies_keep_their_password_sealed_and_a_used_one_cannot_be_deleted(f: Fresh) {
+    let rec = ProxyRecord {
+        id: 0,
+        name: "Corp".into(),
+        description: "office".into(),
+        http_proxy: "http://proxy.example:3128".into(),
+        https_proxy: String::new(),
+        no_proxy: "localhost".into(),
+        username: "svc".into(),
+        password: Some(Secret::new("sealed-proxy-password")),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let created = f.store.create_proxy(&rec).await.unwrap();
+    assert_eq!(created.password.as_ref().unwrap().expose(), "sealed-proxy-password");
+    let mut same_name = rec.clone();
+    same_name.name = "corp".into();
+    assert!(
+        f.store.create_proxy(&same_name).await.unwrap_err().is_conflict(),
+        "names are case-insensitive"
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&f.url)
+        .await
+        .unwrap();
+    let raw: String = sqlx::query_scalar("SELECT password FROM proxies WHERE id = 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(!raw.contains("sealed-proxy-password"), "sealed at rest");
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut pool = new_pool(&entity.id, 2);
+    pool.proxy_id = Some(created.id);
+    let pool = f.store.create_pool(&pool).await.unwrap();
+    assert_eq!(f.store.pool(&pool.id).await.unwrap().proxy_id, Some(created.id));
+    assert!(matches!(
+        f.store.delete_proxy(created.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+    let mut cleared = f.store.pool(&pool.id).await.unwrap();
+    cleared.proxy_id = None;
+    f.store.update_pool(&cleared, None).await.unwrap();
+    let mut changed = created.clone();
+    changed.password = None;
+    changed.username = String::new();
+    let changed = f.store.update_proxy(&changed).await.unwrap();
+    assert!(changed.password.is_none());
+    f.store.delete_proxy(created.id).await.unwrap();
+    assert!(f.store.proxies().await.unwrap().is_empty());
 }
