@@ -494,10 +494,12 @@ pub fn pool_table(p: &Value) -> Table {
     table.field("Tags", value::tag_names(p).join(", "));
     table.field("Belongs to", belongs_to);
     table.field("Level", level);
-    if value::at(p, &["template_id"]).is_some_and(|t| !t.is_null()) {
-        let template = format!("{} (ID: {})", text(p, &["template_name"]), text(p, &["template_id"]));
-        table.field("Template", template);
-    }
+    // Always, as garm (`name (ID: 0)` for a pool without a template).
+    let template_id = p["template_id"].as_u64().unwrap_or(0);
+    table.field(
+        "Template",
+        format!("{} (ID: {template_id})", text(p, &["template_name"])),
+    );
     if p["proxy_id"].as_u64().unwrap_or(0) != 0 {
         let proxy = format!("{} (ID: {})", text(p, &["proxy_name"]), text(p, &["proxy_id"]));
         table.field("Proxy", proxy);
