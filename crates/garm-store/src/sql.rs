@@ -836,6 +836,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
     }
 }
 
+mod import;
 mod pools;
 mod webhook;
 pub use pools::Transition;
