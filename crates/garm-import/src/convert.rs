@@ -66,7 +66,9 @@ pub(crate) async fn controller(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<
         )
         .await?;
     let Some(row) = rows.first() else {
-        t.report.notes.push("garm was never initialized (no controller row)".into());
+        t.report
+            .notes
+            .push("garm was never initialized (no controller row)".into());
         return Ok(());
     };
     let controller = ControllerRecord {
@@ -138,7 +140,11 @@ pub(crate) async fn endpoints(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<(
         let endpoint_type = row.opt_text("endpoint_type")?.unwrap_or_else(|| "github".into());
         t.endpoint_types.insert(name.clone(), endpoint_type.clone());
         if endpoint_type != "github" {
-            t.report.skip("endpoint", &name, format!("{endpoint_type} endpoints are not supported by garm-rs"));
+            t.report.skip(
+                "endpoint",
+                &name,
+                format!("{endpoint_type} endpoints are not supported by garm-rs"),
+            );
             continue;
         }
         t.report.carry("endpoints", name.clone());
@@ -186,8 +192,11 @@ pub(crate) async fn credentials(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result
         let name = row.text("name")?;
         let endpoint_name = row.text("endpoint_name")?;
         if !t.endpoints.contains(&endpoint_name) {
-            t.report
-                .skip("credentials", &name, format!("endpoint {endpoint_name:?} is not carried"));
+            t.report.skip(
+                "credentials",
+                &name,
+                format!("endpoint {endpoint_name:?} is not carried"),
+            );
             continue;
         }
         let what = || format!("credentials {name}");
@@ -229,8 +238,11 @@ pub(crate) async fn credentials(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result
         });
     }
     for row in r.rows("gitea_credentials", &[Col::Text("name")], "id").await? {
-        t.report
-            .skip("credentials", row.text("name")?, "Gitea credentials are not supported by garm-rs");
+        t.report.skip(
+            "credentials",
+            row.text("name")?,
+            "Gitea credentials are not supported by garm-rs",
+        );
     }
     Ok(())
 }
@@ -262,7 +274,11 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
         for row in r.rows(table, &cols, "created_at, id").await? {
             let owner = row.text("owner").unwrap_or_default();
             let name = row.text("name")?;
-            let display = if owner.is_empty() { name.clone() } else { format!("{owner}/{name}") };
+            let display = if owner.is_empty() {
+                name.clone()
+            } else {
+                format!("{owner}/{name}")
+            };
             let endpoint_name = row.text("endpoint_name")?;
             let credentials_id = row.opt_int("credentials_id")?;
             let gitea = row.opt_int("gitea_credentials_id").ok().flatten().is_some()
@@ -305,7 +321,10 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
             });
         }
     }
-    for row in r.rows("forge_instances", &[Col::Text("endpoint_name")], "created_at").await? {
+    for row in r
+        .rows("forge_instances", &[Col::Text("endpoint_name")], "created_at")
+        .await?
+    {
         t.report.skip(
             "gitea instance",
             row.text("endpoint_name")?,
@@ -328,7 +347,7 @@ pub(crate) async fn events(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<(), 
             Col::Text("message"),
             Col::Text("created_at"),
         ];
-        let mut per_entity: HashMap<String, Vec<EventRecord>> = HashMap::new();
+        let mut per_entity: std::collections::BTreeMap<String, Vec<EventRecord>> = Default::default();
         for row in r.rows(table, &cols, "id").await? {
             let entity_id = row.text(owner)?;
             if !t.entities.contains_key(&entity_id) {
@@ -344,8 +363,10 @@ pub(crate) async fn events(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<(), 
         }
         for (entity_id, list) in per_entity {
             let skip = list.len().saturating_sub(EVENTS_KEPT);
+            let kept = list.len() - skip;
+            t.report
+                .carry("entity events", format!("{} ({kept})", t.entities[&entity_id]));
             for event in list.into_iter().skip(skip) {
-                t.report.carry("entity events", format!("{} {}", t.entities[&entity_id], event.event_type));
                 t.set.entity_events.push((entity_id.clone(), event));
             }
         }

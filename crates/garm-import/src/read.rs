@@ -85,7 +85,11 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     // Go prints a monotonic clock reading after the time when a value was never round-tripped.
     let text = text.split(" m=").next().unwrap_or(text);
-    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%:z"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(text, format) {
             return Some(t.with_timezone(&Utc));
         }
@@ -118,7 +122,14 @@ impl<'a> Reader<'a> {
             .map(|r| r.try_get::<String, _>("name"))
             .collect::<Result<Vec<_>, _>>()
             .map_err(ImportError::Source)?;
-        for needed in ["controller_infos", "users", "github_endpoints", "github_credentials", "pools", "instances"] {
+        for needed in [
+            "controller_infos",
+            "users",
+            "github_endpoints",
+            "github_credentials",
+            "pools",
+            "instances",
+        ] {
             if !tables.iter().any(|t| t == needed) {
                 return Err(ImportError::NotGarm {
                     missing: needed.to_string(),
@@ -169,7 +180,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Tag names of each pool (or scale set), in the order garm lists them.
-    pub async fn tags_of(&mut self, link: &str, owner_col: &str) -> Result<HashMap<String, Vec<(String, String)>>, ImportError> {
+    pub async fn tags_of(
+        &mut self,
+        link: &str,
+        owner_col: &str,
+    ) -> Result<HashMap<String, Vec<(String, String)>>, ImportError> {
         if !self.has(link) {
             return Ok(HashMap::new());
         }

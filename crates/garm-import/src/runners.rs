@@ -17,7 +17,14 @@ pub(crate) struct Runners {
 /// garm's install templates: id → (name, made by a user rather than garm itself).
 async fn templates(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<HashMap<i64, (String, bool)>, ImportError> {
     let mut out = HashMap::new();
-    for row in r.rows("templates", &[Col::Int("id"), Col::Text("name"), Col::Text("user_id")], "id").await? {
+    for row in r
+        .rows(
+            "templates",
+            &[Col::Int("id"), Col::Text("name"), Col::Text("user_id")],
+            "id",
+        )
+        .await?
+    {
         let name = row.text("name")?;
         let custom = row.opt_text("user_id")?.is_some_and(|u| !u.is_empty());
         if custom {
@@ -70,7 +77,8 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
             .find_map(|c| row.opt_text(c).ok().flatten().filter(|v| !v.is_empty()))
             .unwrap_or_default();
         let Some(entity) = t.entities.get(&owner).cloned() else {
-            t.report.skip("pool", &id, "its repository, organization or enterprise is not carried");
+            t.report
+                .skip("pool", &id, "its repository, organization or enterprise is not carried");
             continue;
         };
         let template_id = row.opt_int("template_id")?;
@@ -78,11 +86,17 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
             t.report.skip(
                 "pool template",
                 &id,
-                format!("uses custom template {name}; garm-rs keeps the template id and installs with its built-in script"),
+                format!(
+                    "uses custom template {name}; garm-rs keeps the template id and installs with its built-in script"
+                ),
             );
         }
         if row.opt_int("proxy_id")?.is_some_and(|p| p != 0) {
-            t.report.skip("pool proxy", &id, "garm-rs has no proxies; the pool is carried without one");
+            t.report.skip(
+                "pool proxy",
+                &id,
+                "garm-rs has no proxies; the pool is carried without one",
+            );
         }
         let mut pool_tags = Vec::new();
         for (tag_id, name) in tags.get(&id).into_iter().flatten() {
@@ -172,7 +186,8 @@ pub(crate) async fn instances(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut 
         let name = row.text("name")?;
         let pool_id = row.opt_text("pool_id")?.unwrap_or_default();
         if row.opt_int("scale_set_fk_id")?.is_some_and(|s| s != 0) {
-            t.report.skip("instance", &name, "belongs to a scale set; left to garm's scale set");
+            t.report
+                .skip("instance", &name, "belongs to a scale set; left to garm's scale set");
             continue;
         }
         if !seen.pools.contains(&pool_id) {
@@ -191,8 +206,10 @@ pub(crate) async fn instances(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut 
         let jit_config = match row.bytes("jit_configuration")? {
             Some(sealed) if !sealed.is_empty() => {
                 let plain = t.unseal(|| format!("the JIT configuration of instance {name}"), &sealed)?;
-                Some(Secret::new(String::from_utf8(plain).map_err(|_| ImportError::Corrupt {
-                    what: format!("the JIT configuration of instance {name} is not text"),
+                Some(Secret::new(String::from_utf8(plain).map_err(|_| {
+                    ImportError::Corrupt {
+                        what: format!("the JIT configuration of instance {name} is not text"),
+                    }
                 })?))
             }
             _ => None,
@@ -265,7 +282,8 @@ pub(crate) async fn jobs(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &Runners) 
         let workflow_job_id = row.int("workflow_job_id")?;
         if workflow_job_id == 0 {
             let name = row.text("scale_set_job_id")?;
-            t.report.skip("job", name, "a scale set job; scale sets are not carried");
+            t.report
+                .skip("job", name, "a scale set job; scale sets are not carried");
             continue;
         }
         if !ids.insert(workflow_job_id) {
@@ -274,7 +292,9 @@ pub(crate) async fn jobs(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &Runners) 
         let carried = |col: &str| -> Result<Option<String>, ImportError> {
             Ok(row.opt_text(col)?.filter(|id| t.entities.contains_key(id)))
         };
-        let instance_name = row.opt_text("instance_id")?.and_then(|id| seen.instances.get(&id).cloned());
+        let instance_name = row
+            .opt_text("instance_id")?
+            .and_then(|id| seen.instances.get(&id).cloned());
         let job = JobRecord {
             id: 0,
             workflow_job_id,
@@ -305,7 +325,8 @@ pub(crate) async fn jobs(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &Runners) 
             created_at: row.opt_time("created_at")?,
             updated_at: row.opt_time("updated_at")?,
         };
-        t.report.carry("jobs", format!("{} ({})", job.workflow_job_id, job.status));
+        t.report
+            .carry("jobs", format!("{} ({})", job.workflow_job_id, job.status));
         t.set.jobs.push(job);
     }
     Ok(())

@@ -27,6 +27,12 @@ pub enum SourceDatabase {
     Postgres(String),
 }
 
+impl std::fmt::Debug for SourceDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 impl SourceDatabase {
     /// A printable name: the file, or the URL without user and password.
     pub fn describe(&self) -> String {
@@ -99,7 +105,11 @@ impl SourceSpec {
             }
             "postgresql" => SourceDatabase::Postgres(postgres_url(&db.postgresql).map_err(bad)?),
             "mysql" => return Err(bad("garm's MySQL backend is not supported yet".into())),
-            other => return Err(bad(format!("[database] backend {other:?} is not sqlite3 or postgresql"))),
+            other => {
+                return Err(bad(format!(
+                    "[database] backend {other:?} is not sqlite3 or postgresql"
+                )))
+            }
         };
         Ok(Self {
             database,
@@ -192,7 +202,11 @@ pub(crate) async fn open(database: &SourceDatabase) -> Result<Opened, ImportErro
                 let note = format!("{} has a write-ahead log: read through a private copy", path.display());
                 (url, Some(dir), Some(note))
             } else {
-                (format!("sqlite://{}?immutable=true&mode=ro", path.display()), None, None)
+                (
+                    format!("sqlite://{}?immutable=true&mode=ro", path.display()),
+                    None,
+                    None,
+                )
             };
             let conn = sqlx::AnyConnection::connect(&url).await.map_err(ImportError::Source)?;
             Ok(Opened {

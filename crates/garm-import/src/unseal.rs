@@ -183,7 +183,9 @@ fn open_dare(key: &[u8; 32], mut stream: &[u8]) -> Result<(Vec<u8>, SealFormat),
         if stream.is_empty() {
             return Err(UnsealError::Format("DARE stream ends without a final package"));
         }
-        sequence = sequence.checked_add(1).ok_or(UnsealError::Format("DARE stream too long"))?;
+        sequence = sequence
+            .checked_add(1)
+            .ok_or(UnsealError::Format("DARE stream too long"))?;
     }
 }
 
@@ -200,7 +202,13 @@ pub mod testing {
         Legacy,
     }
 
-    fn aead_seal(algorithm: &'static ring::aead::Algorithm, key: &[u8], nonce: [u8; 12], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    fn aead_seal(
+        algorithm: &'static ring::aead::Algorithm,
+        key: &[u8],
+        nonce: [u8; 12],
+        aad: &[u8],
+        plain: &[u8],
+    ) -> Vec<u8> {
         let key = LessSafeKey::new(UnboundKey::new(algorithm, key).expect("32-byte key"));
         let mut buffer = plain.to_vec();
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buffer)

@@ -37,10 +37,22 @@ enum AdminCommand {
         #[arg(long)]
         new_password: String,
     },
+    /// Takes over a stopped garm: imports its database into this garm-rs's store.
+    ImportGarm(garm_server::import::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Admin {
+        command: AdminCommand::ImportGarm(args),
+    }) = &cli.command
+    {
+        // Before the config is loaded: a dry run must not need (or touch) the target database.
+        if args.dry_run {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            return runtime.block_on(garm_server::import::dry_run(args));
+        }
+    }
     let config = Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -102,6 +114,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             store.reset_password(&username, &hash).await?;
             println!("password of {username} reset; existing tokens are no longer valid");
         }
+        AdminCommand::ImportGarm(args) => garm_server::import::run(&store, &args).await?,
     }
     Ok(())
 }

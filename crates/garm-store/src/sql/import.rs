@@ -248,14 +248,16 @@ async fn import_endpoint(tx: &mut sqlx::AnyConnection, e: &EndpointRecord) -> Re
 }
 
 async fn import_event(tx: &mut sqlx::AnyConnection, entity_id: &str, ev: &EventRecord) -> Result<()> {
-    sqlx::query("INSERT INTO entity_events (entity_id, created_at, event_type, event_level, message) VALUES ($1,$2,$3,$4,$5)")
-        .bind(entity_id)
-        .bind(ts(&ev.created_at))
-        .bind(&ev.event_type)
-        .bind(&ev.event_level)
-        .bind(&ev.message)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO entity_events (entity_id, created_at, event_type, event_level, message) VALUES ($1,$2,$3,$4,$5)",
+    )
+    .bind(entity_id)
+    .bind(ts(&ev.created_at))
+    .bind(&ev.event_type)
+    .bind(&ev.event_level)
+    .bind(&ev.message)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
