@@ -5,7 +5,7 @@
 
 use crate::source::SourceKind;
 use crate::ImportError;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
@@ -81,7 +81,15 @@ pub(crate) fn zero_time() -> DateTime<Utc> {
         .and_utc()
 }
 
+/// A Go time, rounded to the microsecond as PostgreSQL stores it (garm-rs keeps microseconds),
+/// so a database reads the same from either backend.
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let exact = parse_exact(text)?;
+    let rounded = exact + chrono::Duration::nanoseconds(500);
+    rounded.with_nanosecond(rounded.nanosecond() / 1000 * 1000)
+}
+
+fn parse_exact(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     // Go prints a monotonic clock reading after the time when a value was never round-tripped.
     let text = text.split(" m=").next().unwrap_or(text);
@@ -188,12 +196,9 @@ impl<'a> Reader<'a> {
         if !self.has(link) {
             return Ok(HashMap::new());
         }
-        let order = match self.kind {
-            SourceKind::Sqlite => "l.rowid".to_string(),
-            SourceKind::Postgres => "t.created_at, t.name".to_string(),
-        };
+        // garm lists a pool's tags in the order the tags were first made.
         let sql = format!(
-            "SELECT CAST(l.{owner_col} AS TEXT) AS owner, CAST(t.id AS TEXT) AS id, CAST(t.name AS TEXT) AS name FROM {link} l JOIN tags t ON t.id = l.tag_id ORDER BY {order}"
+            "SELECT CAST(l.{owner_col} AS TEXT) AS owner, CAST(t.id AS TEXT) AS id, CAST(t.name AS TEXT) AS name FROM {link} l JOIN tags t ON t.id = l.tag_id ORDER BY t.created_at, t.name"
         );
         let rows = sqlx::query(&sql)
             .fetch_all(&mut *self.conn)
@@ -215,7 +220,13 @@ mod tests {
     #[test]
     fn times_as_both_backends_print_them_parse() {
         let sqlite = parse_time("2026-12-07 00:07:37.898311097+00:00").unwrap();
-        assert_eq!(sqlite.to_rfc3339(), "2026-12-07T00:07:37.898311097+00:00");
+        assert_eq!(sqlite.to_rfc3339(), "2026-12-07T00:07:37.898311+00:00");
+        let up = parse_time("2026-12-07 00:07:41.446536518+00:00").unwrap();
+        assert_eq!(
+            up.to_rfc3339(),
+            "2026-12-07T00:07:41.446537+00:00",
+            "rounded as PostgreSQL does"
+        );
         let pg = parse_time("2026-12-07 02:07:37.898311+02").unwrap();
         assert_eq!(pg.to_rfc3339(), "2026-12-07T00:07:37.898311+00:00");
         assert_eq!(parse_time("0001-01-01 00:00:00+00:00").unwrap(), zero_time());

@@ -15,9 +15,9 @@ async fn imported() -> (TempDir, Store, garm_import::Report) {
     (dir, store, plan.report)
 }
 
-/// Times compare at garm-rs's precision (microseconds).
+/// Times compare at garm-rs's precision: garm's nanoseconds rounded to microseconds.
 fn micros(t: &str) -> String {
-    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap() + chrono::Duration::nanoseconds(500);
     t.with_timezone(&chrono::Utc)
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -204,8 +204,22 @@ async fn pools_keep_every_setting_and_their_tags() {
     }
     let seed = store.pool("1b84e870-3be7-4a9c-9a40-6bef84af42dd").await.unwrap();
     assert_eq!(seed.extra_specs.as_deref(), Some(r#"{"confidential":true}"#));
-    let names: Vec<&str> = seed.tags.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["self-hosted", "azure-cvm", "ubuntu-2204"], "garm's list order");
+    for pool in &pools {
+        let names: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
+        let listed = snap["pool list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == pool.id.as_str())
+            .unwrap();
+        let theirs: Vec<&str> = listed["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, theirs, "garm's list order");
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! store against the fixture's README, manifest and API snapshot.
 
 mod fixture;
+mod postgres;
 mod safety;
 
 use garm_import::{SourceDatabase, SourceSpec};

@@ -42,7 +42,7 @@ impl Store {
         let _bump = self.bump_view_after();
         let mut tx = self.pool.begin().await?;
         if mode == ImportMode::IntoEmpty {
-            let found = occupied_on(&mut *tx).await?;
+            let found = occupied_on(&mut tx).await?;
             if !found.is_empty() {
                 return Err(StoreError::Conflict {
                     what: format!("data in the target store ({})", found.join(", ")),
@@ -53,31 +53,31 @@ impl Store {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
         if let Some(c) = &set.controller {
-            self.import_controller(&mut *tx, c).await?;
+            self.import_controller(&mut tx, c).await?;
         }
         for u in &set.users {
-            self.import_user(&mut *tx, u).await?;
+            self.import_user(&mut tx, u).await?;
         }
         for e in &set.endpoints {
-            import_endpoint(&mut *tx, e).await?;
+            import_endpoint(&mut tx, e).await?;
         }
         for c in &set.credentials {
-            self.import_credentials(&mut *tx, c).await?;
+            self.import_credentials(&mut tx, c).await?;
         }
         for e in &set.entities {
-            self.import_entity(&mut *tx, e).await?;
+            self.import_entity(&mut tx, e).await?;
         }
         for (entity_id, ev) in &set.entity_events {
-            import_event(&mut *tx, entity_id, ev).await?;
+            import_event(&mut tx, entity_id, ev).await?;
         }
         for p in &set.pools {
-            import_pool(&mut *tx, p).await?;
+            import_pool(&mut tx, p).await?;
         }
         for i in &set.instances {
-            self.import_instance(&mut *tx, i).await?;
+            self.import_instance(&mut tx, i).await?;
         }
         let jobs: Vec<&JobRecord> = set.jobs.iter().collect();
-        put_jobs_on(&mut *tx, &jobs).await?;
+        put_jobs_on(&mut tx, &jobs).await?;
         if self.backend == Backend::Postgres {
             // Explicit ids do not advance a BIGSERIAL; the next credentials must not collide.
             sqlx::query("SELECT setval(pg_get_serial_sequence('credentials', 'id'), COALESCE((SELECT MAX(id) FROM credentials), 0) + 1, false)")
