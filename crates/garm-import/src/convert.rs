@@ -254,8 +254,11 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
             EntityKind::Organization => ("organizations", "organizations"),
             EntityKind::Enterprise => ("enterprises", "enterprises"),
         };
-        let mut cols = vec![
+        // Enterprises have no owner and no Gitea credentials: those read as unset.
+        let cols = [
             Col::Text("id"),
+            Col::Text("owner"),
+            Col::Int("gitea_credentials_id"),
             Col::Text("name"),
             Col::Int("credentials_id"),
             Col::Bytes("webhook_secret"),
@@ -265,14 +268,8 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
             Col::Text("created_at"),
             Col::Text("updated_at"),
         ];
-        if kind == EntityKind::Repository {
-            cols.push(Col::Text("owner"));
-        }
-        if kind != EntityKind::Enterprise {
-            cols.push(Col::Int("gitea_credentials_id"));
-        }
         for row in r.rows(table, &cols, "created_at, id").await? {
-            let owner = row.text("owner").unwrap_or_default();
+            let owner = row.text("owner")?;
             let name = row.text("name")?;
             let display = if owner.is_empty() {
                 name.clone()
@@ -281,7 +278,7 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
             };
             let endpoint_name = row.text("endpoint_name")?;
             let credentials_id = row.opt_int("credentials_id")?;
-            let gitea = row.opt_int("gitea_credentials_id").ok().flatten().is_some()
+            let gitea = row.opt_int("gitea_credentials_id")?.is_some()
                 || t.endpoint_types.get(&endpoint_name).is_some_and(|k| k != "github");
             let why_not = if gitea {
                 Some("Gitea entities are not supported by garm-rs".to_string())

@@ -19,7 +19,17 @@ pub(crate) enum Col {
 }
 
 impl Col {
-    fn sql(&self, kind: SourceKind) -> String {
+    fn name(&self) -> &'static str {
+        match self {
+            Col::Text(c) | Col::Int(c) | Col::Flag(c) | Col::Bytes(c) => c,
+        }
+    }
+
+    fn sql(&self, kind: SourceKind, present: &[String]) -> String {
+        if !present.iter().any(|p| p == self.name()) {
+            // Older garm releases lack some columns: read them as unset.
+            return format!("NULL AS {}", self.name());
+        }
         match (self, kind) {
             (Col::Text(c), _) => format!("CAST({c} AS TEXT) AS {c}"),
             (Col::Int(c), _) => format!("CAST({c} AS BIGINT) AS {c}"),
@@ -156,7 +166,8 @@ impl<'a> Reader<'a> {
         if !self.has(table) {
             return Ok(Vec::new());
         }
-        let list: Vec<String> = cols.iter().map(|c| c.sql(self.kind)).collect();
+        let present = self.columns(table).await?;
+        let list: Vec<String> = cols.iter().map(|c| c.sql(self.kind, &present)).collect();
         // garm soft-deleted rows in old releases; a deleted row is not carried.
         let live = if self.has_deleted_at(table) {
             " WHERE deleted_at IS NULL"
@@ -173,6 +184,25 @@ impl<'a> Reader<'a> {
 
     fn has_deleted_at(&self, table: &str) -> bool {
         !matches!(table, "pool_tags" | "scaleset_tags" | "migrations")
+    }
+
+    /// The column names of `table`.
+    async fn columns(&mut self, table: &str) -> Result<Vec<String>, ImportError> {
+        let query = match self.kind {
+            SourceKind::Sqlite => sqlx::query("SELECT name FROM pragma_table_info($1)"),
+            SourceKind::Postgres => sqlx::query(
+                "SELECT CAST(column_name AS TEXT) AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1",
+            ),
+        };
+        let rows = query
+            .bind(table)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(ImportError::Source)?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("name"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ImportError::Source)
     }
 
     /// `SELECT COUNT(*)` of a table, 0 if it does not exist.

@@ -4,6 +4,7 @@
 mod fixture;
 mod postgres;
 mod safety;
+mod variants;
 
 use garm_import::{SourceDatabase, SourceSpec};
 use garm_store::{Sealer, Store};
