@@ -91,12 +91,11 @@ pub(crate) fn zero_time() -> DateTime<Utc> {
         .and_utc()
 }
 
-/// A Go time, rounded to the microsecond as PostgreSQL stores it (garm-rs keeps microseconds),
-/// so a database reads the same from either backend.
+/// A Go time cut to the microsecond, the precision garm-rs keeps (so the API shows a prefix of
+/// what garm showed; garm on PostgreSQL stored microseconds already).
 pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     let exact = parse_exact(text)?;
-    let rounded = exact + chrono::Duration::nanoseconds(500);
-    rounded.with_nanosecond(rounded.nanosecond() / 1000 * 1000)
+    exact.with_nanosecond(exact.nanosecond() / 1000 * 1000)
 }
 
 fn parse_exact(text: &str) -> Option<DateTime<Utc>> {
@@ -251,12 +250,8 @@ mod tests {
     fn times_as_both_backends_print_them_parse() {
         let sqlite = parse_time("2026-12-07 00:07:37.898311097+00:00").unwrap();
         assert_eq!(sqlite.to_rfc3339(), "2026-12-07T00:07:37.898311+00:00");
-        let up = parse_time("2026-12-07 00:07:41.446536518+00:00").unwrap();
-        assert_eq!(
-            up.to_rfc3339(),
-            "2026-12-07T00:07:41.446537+00:00",
-            "rounded as PostgreSQL does"
-        );
+        let cut = parse_time("2026-12-07 00:07:41.446536518+00:00").unwrap();
+        assert_eq!(cut.to_rfc3339(), "2026-12-07T00:07:41.446536+00:00", "cut, not rounded");
         let pg = parse_time("2026-12-07 02:07:37.898311+02").unwrap();
         assert_eq!(pg.to_rfc3339(), "2026-12-07T00:07:37.898311+00:00");
         assert_eq!(parse_time("0001-01-01 00:00:00+00:00").unwrap(), zero_time());

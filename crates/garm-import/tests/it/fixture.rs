@@ -15,9 +15,9 @@ async fn imported() -> (TempDir, Store, garm_import::Report) {
     (dir, store, plan.report)
 }
 
-/// Times compare at garm-rs's precision: garm's nanoseconds rounded to microseconds.
+/// Times compare at garm-rs's precision: garm's nanoseconds cut to microseconds.
 fn micros(t: &str) -> String {
-    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap() + chrono::Duration::nanoseconds(500);
+    let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
     t.with_timezone(&chrono::Utc)
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -107,6 +107,8 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
         updated_at: Some(p.updated_at),
         github_runner_group: p.runner_group.clone(),
         priority: p.priority,
+        // garm's template ids survive an import; garm-rs has no templates of its own to name.
+        template_id: p.template_id.map_or(0, |t| t.max(0) as u64),
         ..Default::default()
     };
     match owner.kind {
