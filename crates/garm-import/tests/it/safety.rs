@@ -122,3 +122,15 @@ async fn writes_garm_left_in_its_wal_are_read_through_a_copy() {
     assert_eq!((sha256(&db), sha256(&wal)), (db_before, wal_before));
     garm.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn pointing_garm_rs_at_garms_database_is_refused_with_a_pointer_to_the_import() {
+    let dir = temp_dir();
+    let db = copy_fixture(&dir.0);
+    let before = sha256(&db);
+    let url = format!("sqlite://{}", db.display());
+    let err = Store::connect(&url, Sealer::new(OUR_PASSPHRASE)).await.unwrap_err();
+    assert!(matches!(err, garm_store::StoreError::GarmDatabase), "{err}");
+    assert!(err.to_string().contains("garm admin import-garm"), "{err}");
+    assert_eq!(sha256(&db), before, "no table of ours was added to garm's file");
+}
