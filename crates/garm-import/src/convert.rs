@@ -249,10 +249,10 @@ pub(crate) async fn credentials(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result
 
 pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<(), ImportError> {
     for kind in [EntityKind::Repository, EntityKind::Organization, EntityKind::Enterprise] {
-        let (table, kind_name) = match kind {
-            EntityKind::Repository => ("repositories", "repositories"),
-            EntityKind::Organization => ("organizations", "organizations"),
-            EntityKind::Enterprise => ("enterprises", "enterprises"),
+        let table = match kind {
+            EntityKind::Repository => "repositories",
+            EntityKind::Organization => "organizations",
+            EntityKind::Enterprise => "enterprises",
         };
         // Enterprises have no owner and no Gitea credentials: those read as unset.
         let cols = [
@@ -300,7 +300,7 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
             };
             let id = row.text("id")?;
             t.entities.insert(id.clone(), display.clone());
-            t.report.carry(kind_name, display);
+            t.report.carry(table, display);
             t.set.entities.push(EntityRecord {
                 id,
                 kind,
