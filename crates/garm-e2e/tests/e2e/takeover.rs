@@ -15,6 +15,9 @@ const PAT: &str = "ghp_ols7QMFSMd9qMIgt4kJsvSNNyf3bqUp2I5f7";
 const REPO_SECRET: &str = "9M6lBckoEbSBGD3fdCtK2EZqmg08yUS6w2cOw5Fq";
 const ORG_POOL: &str = "34a4e988-01e3-4e9c-8322-9cc13d2f450f";
 const RUNNER: &str = "garm-uywommqldscp";
+const RUNNER_ID: &str = "8e52d9d4-d1d0-40ff-816a-6f0abcd328ec";
+/// garm's `[jwt_auth] secret`: the operator keeps it, so tokens garm gave its runners stay valid.
+const GARM_JWT_SECRET: &str = "iZw3bqAygonr8LDjr2TlbWbfBU8cY01W8tUwtXrJa5nMnhPWZIwn41Wky9iKuaQ5";
 
 /// The fixture's pools use this provider; here it is the test provider, running userdata.
 const AZURE_EXTERNAL: ProviderSpec = ProviderSpec {
@@ -54,6 +57,23 @@ fn provider_records(garm: &Garm) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The instance token garm gave the runner it started (HS256, garm's claims).
+fn garms_instance_token() -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({
+        "id": RUNNER_ID, "name": RUNNER, "provider_id": ORG_POOL, "scope": "organization",
+        "entity": "garm-fixture-org", "create_attempt": 0, "forge_type": "github", "is_agent": false,
+        "iss": "garm", "exp": chrono::Utc::now().timestamp() + 3600
+    });
+    let body = format!("{header}.{}", b64(claims.to_string().as_bytes()));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(GARM_JWT_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("{body}.{}", b64(&mac.finalize().into_bytes()))
 }
 
 fn import(garm: &Garm, source: &Path) -> std::process::Output {
@@ -114,6 +134,12 @@ async fn a_taken_over_garm_keeps_its_secrets_its_pat_and_its_runner() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 
     seed_provider_state(&garm);
+    let config = std::fs::read_to_string(garm.config_path()).unwrap();
+    std::fs::write(
+        garm.config_path(),
+        config.replace(garm_e2e::JWT_SECRET, GARM_JWT_SECRET),
+    )
+    .unwrap();
     garm.spawn().await.unwrap();
     let login = garm
         .api
@@ -151,6 +177,25 @@ async fn a_taken_over_garm_keeps_its_secrets_its_pat_and_its_runner() {
         )
         .await
         .unwrap();
+    // The runner garm started, still booting, goes on with the token garm gave it.
+    let runner = garm_e2e::Api {
+        token: garms_instance_token(),
+        ..garm.api.clone()
+    };
+    let file = runner
+        .call("GET", "/api/v1/metadata/credentials/runner", None)
+        .await
+        .expect("garm's runner reads its imported JIT configuration");
+    assert!(file.to_string().contains("AgentId"), "{file}");
+    runner
+        .call(
+            "POST",
+            "/api/v1/callbacks/status",
+            Some(json!({"status": "installing", "message": "carrying on under garm-rs"})),
+        )
+        .await
+        .expect("garm's runner reports its progress");
+
     let scope = Scope::Repo {
         owner: "mkulke".into(),
         repo: "garm-playground".into(),
@@ -228,6 +273,7 @@ async fn a_taken_over_garm_keeps_its_secrets_its_pat_and_its_runner() {
     assert_eq!(in_org_pool, [RUNNER], "no duplicate for the adopted instance");
     let adopted = instances.iter().find(|i| i["name"] == RUNNER).unwrap();
     assert_eq!(adopted["status"], "running");
+    assert_eq!(adopted["runner_status"], "installing");
     assert_eq!(adopted["provider_id"], "fixture-vm-garm-uywommqldscp");
     let log = garm.log();
     assert!(
