@@ -89,6 +89,11 @@ async fn every_kind_of_object_is_carried_or_reported() {
     assert_eq!(job.instance_name.as_deref(), Some("garm-uywommqldscp"));
     assert_eq!(job.repo_id.as_deref(), Some(REPO));
     assert_eq!(job.labels, ["self-hosted", "linux"]);
+    let created = job
+        .created_at
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    assert_eq!(created, "2026-12-07T00:09:00.123456Z", "the job keeps garm's time");
     assert_eq!(store.jobs().await.unwrap().len(), 1);
     let names: Vec<String> = store.instances().await.unwrap().into_iter().map(|i| i.name).collect();
     assert_eq!(names, ["garm-uywommqldscp"]);

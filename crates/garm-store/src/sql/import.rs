@@ -1,6 +1,5 @@
 //! Bulk writes of a whole database taken over from another garm, ids kept, in one transaction.
 
-use super::pools::put_jobs_on;
 use super::*;
 
 /// Tables in an order that deletes children before their parents.
@@ -76,8 +75,10 @@ impl Store {
         for i in &set.instances {
             self.import_instance(&mut tx, i).await?;
         }
-        let jobs: Vec<&JobRecord> = set.jobs.iter().collect();
-        put_jobs_on(&mut tx, &jobs).await?;
+        let now = now();
+        for j in &set.jobs {
+            import_job(&mut tx, j, now).await?;
+        }
         if self.backend == Backend::Postgres {
             // Explicit ids do not advance a BIGSERIAL; the next credentials must not collide.
             sqlx::query("SELECT setval(pg_get_serial_sequence('credentials', 'id'), COALESCE((SELECT MAX(id) FROM credentials), 0) + 1, false)")
@@ -301,5 +302,39 @@ async fn import_pool(tx: &mut sqlx::AnyConnection, p: &PoolRecord) -> Result<()>
             .execute(&mut *tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Inserts a job with its own times (the intake's upsert stamps the time of the call).
+async fn import_job(tx: &mut sqlx::AnyConnection, j: &JobRecord, now: Time) -> Result<()> {
+    let opt = |v: &Option<Time>| v.as_ref().map(ts);
+    sqlx::query("INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)")
+        .bind(j.workflow_job_id)
+        .bind(j.run_id)
+        .bind(&j.action)
+        .bind(&j.status)
+        .bind(&j.conclusion)
+        .bind(&j.name)
+        .bind(opt(&j.started_at))
+        .bind(opt(&j.completed_at))
+        .bind(j.runner_id)
+        .bind(&j.runner_name)
+        .bind(j.runner_group_id)
+        .bind(&j.runner_group_name)
+        .bind(&j.repository_name)
+        .bind(&j.repository_owner)
+        .bind(&j.workflow_run_url)
+        .bind(serde_json::to_string(&j.labels).expect("strings serialize"))
+        .bind(j.repo_id.clone())
+        .bind(j.org_id.clone())
+        .bind(j.enterprise_id.clone())
+        .bind(j.locked_by.clone())
+        .bind(j.instance_name.clone())
+        .bind(&j.reason)
+        .bind(ts(&j.created_at.unwrap_or(now)))
+        .bind(ts(&j.updated_at.or(j.created_at).unwrap_or(now)))
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| conflict_as(err, format!("job {}", j.workflow_job_id)))?;
     Ok(())
 }

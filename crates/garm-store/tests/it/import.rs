@@ -159,6 +159,8 @@ fn set() -> ImportSet {
             status: "completed".into(),
             repo_id: Some("2509a607-75aa-43cb-a973-8451ba71b6bd".into()),
             instance_name: Some("garm-imported0".into()),
+            created_at: Some(t),
+            updated_at: Some(t),
             ..JobRecord::default()
         }],
     }
@@ -191,10 +193,9 @@ async fn an_import_keeps_ids_times_and_secrets(f: Fresh) {
     assert_eq!(instances.len(), 2, "an import is not held to max_runners");
     assert_eq!(instances[0].jit_config, set.instances[0].jit_config);
     assert_eq!(instances[0].provider_id.as_deref(), Some("vm-0"));
-    assert_eq!(
-        store.job(42).await.unwrap().unwrap().instance_name.as_deref(),
-        Some("garm-imported0")
-    );
+    let job = store.job(42).await.unwrap().unwrap();
+    assert_eq!(job.instance_name.as_deref(), Some("garm-imported0"));
+    assert_eq!(job.created_at, set.jobs[0].created_at, "the job keeps its times");
     // New credentials continue after the imported ids.
     let next = store
         .create_credentials(
