@@ -386,3 +386,27 @@ pub mod b64_field {
         crate::codec::b64_de(de)
     }
 }
+
+/// A runner install template. Lists leave `data` out (`null`, as garm); a single GET has it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Template {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub os_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub forge_type: String,
+    /// Base64 of the template text, or `null` in listings.
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub owner_id: String,
+}

@@ -5,6 +5,7 @@
 //! `garm-api-types`, SQL in `garm-store`, forge JSON in `garm-forge`.
 
 pub mod labels;
+pub mod names;
 pub mod pool;
 pub mod secret;
 pub mod status;

@@ -98,14 +98,26 @@ pub fn check_extra_specs(raw: &str) -> Result<(), PoolSettingsError> {
         .map_err(|err| PoolSettingsError::new("extra_specs", format!("extra_specs is not valid JSON: {err}")))
 }
 
-/// Tags: at least one, none empty; duplicates (case-insensitive) are folded.
+/// Tags: at least one and at most [`crate::names::MAX_TAGS`], none empty, each a valid label
+/// ([`crate::names::check_tag`]); duplicates (case-insensitive) are folded.
 pub fn normalize_tags(tags: &[String]) -> Result<Vec<String>, PoolSettingsError> {
+    if tags.len() > crate::names::MAX_TAGS {
+        return Err(PoolSettingsError::new(
+            "tags",
+            format!(
+                "{} tags given; a runner can have at most {}",
+                tags.len(),
+                crate::names::MAX_TAGS
+            ),
+        ));
+    }
     let mut out: Vec<String> = Vec::new();
     for tag in tags {
         let tag = tag.trim();
         if tag.is_empty() {
             return Err(PoolSettingsError::new("tags", "tags cannot be empty strings"));
         }
+        crate::names::check_tag(tag)?;
         if !out.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
             out.push(tag.to_string());
         }

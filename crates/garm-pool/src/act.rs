@@ -166,22 +166,38 @@ pub async fn create_instance(ctx: &Arc<Ctx>, pool: &PoolRecord, for_job: Option<
 }
 
 /// Creates one instance per job in `prepared.pool`, in one transaction, as many as fit under
-/// `max_runners` (in order), and starts provisioning each from its inserted record with what
-/// `prepared` holds (nothing is read again). Returns the names of the instances, one per job
-/// served; jobs past the returned ones found the pool full.
+/// `max_runners` (in order) and only for jobs still queued when the transaction looks, and
+/// starts provisioning each from its inserted record with what `prepared` holds (nothing is
+/// read again). Returns what became of each job, in order.
 pub async fn create_for_jobs(
     ctx: &Arc<Ctx>,
     prepared: &Arc<Prepared>,
     jobs: &[&garm_store::JobRecord],
-) -> Result<Vec<String>, StepError> {
+) -> Result<Vec<JobPlacement>, StepError> {
     let pool = &prepared.pool;
     let records: Vec<InstanceRecord> = jobs
         .iter()
         .map(|j| new_record(pool, &prepared.controller, Some(j.workflow_job_id)))
         .collect();
-    let inserted = ctx.store.create_instances(&records, pool.max_runners).await?;
-    let mut names = Vec::with_capacity(inserted);
-    for (record, job) in records.into_iter().zip(jobs).take(inserted) {
+    let ids: Vec<i64> = jobs.iter().map(|j| j.workflow_job_id).collect();
+    let placed = ctx
+        .store
+        .create_instances_for_jobs(&records, &ids, pool.max_runners)
+        .await?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for ((record, job), placement) in records.into_iter().zip(jobs).zip(placed) {
+        match placement {
+            garm_store::Placement::Created => {}
+            garm_store::Placement::PoolFull => {
+                out.push(JobPlacement::PoolFull);
+                continue;
+            }
+            garm_store::Placement::JobNotQueued => {
+                tracing::debug!(job_id = job.workflow_job_id, pool = %pool.id, "job no longer queued; no instance made for it");
+                out.push(JobPlacement::JobNotQueued);
+                continue;
+            }
+        }
         let name = record.name.clone();
         tracing::info!(instance = %name, pool = %pool.id, job = ?Some(job.workflow_job_id), "instance being created");
         if let Some(guard) = ctx.claim(&name) {
@@ -192,12 +208,23 @@ pub async fn create_for_jobs(
             };
             start_provision(ctx, &name, guard, Some(ready));
         }
-        names.push(name);
+        out.push(JobPlacement::Created(name));
     }
     // One pool pass for the batch: it sees the steps in flight and looks again every `resync`
     // until they are done (the bootstrap deadlines of the new runners are then known).
     ctx.nudge.pool(&pool.id);
-    Ok(names)
+    Ok(out)
+}
+
+/// What became of one job handed to [`create_for_jobs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobPlacement {
+    /// An instance named so was created for it.
+    Created(String),
+    /// The pool was full.
+    PoolFull,
+    /// The job had finished or started elsewhere by the time of the insert: nothing was made.
+    JobNotQueued,
 }
 
 /// Instance writes queued by concurrent steps; whoever finds no flush running commits everything

@@ -175,9 +175,10 @@ pub fn script_context(input: ScriptInput<'_>) -> Value {
     })
 }
 
-/// The install script source for a pool: the operator's `runner_install_template`
-/// (base64 in extra specs) if set, else the built-in template for its OS.
-pub fn script_template(pool: &PoolRecord) -> Option<String> {
+/// The install script source for a pool, in garm's order: the operator's
+/// `runner_install_template` (base64 in extra specs) if set, else `stored` (the text of the
+/// pool's `template_id` template), else the built-in template for its OS.
+pub fn script_template(pool: &PoolRecord, stored: Option<&str>) -> Option<String> {
     let specs: Value = pool
         .extra_specs
         .as_deref()
@@ -186,6 +187,9 @@ pub fn script_template(pool: &PoolRecord) -> Option<String> {
     if let Some(encoded) = specs.get("runner_install_template").and_then(Value::as_str) {
         let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
         return String::from_utf8(bytes).ok();
+    }
+    if let Some(text) = stored {
+        return Some(text.to_owned());
     }
     garm_template::system_template("github", &pool.os_type).map(str::to_string)
 }

@@ -291,22 +291,22 @@ async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
             Ok(prep) => act::create_for_jobs(ctx, &prep, &jobs).await,
             Err(err) => Err(err),
         };
-        let names = match created {
-            Ok(names) => names,
-            Err(act::StepError::Store(err)) if err.is_conflict() => Vec::new(),
+        let placed = match created {
+            Ok(placed) => placed,
+            Err(act::StepError::Store(err)) if err.is_conflict() => vec![act::JobPlacement::PoolFull; jobs.len()],
             Err(err) => {
                 tracing::warn!(pool = %pool_id, jobs = jobs.len(), error = %err.chain(), "could not create instances for jobs");
                 continue;
             }
         };
-        for (i, job) in jobs.iter().enumerate() {
+        for (job, placement) in jobs.iter().zip(placed) {
             let id = job.workflow_job_id;
-            match names.get(i) {
-                Some(name) => {
+            match placement {
+                act::JobPlacement::Created(name) => {
                     tracing::info!(job_id = id, pool = %pool_id, instance = %name, "pool chosen for job");
                     set_reason(ctx, &by_id, id, "").await?;
                 }
-                None => {
+                act::JobPlacement::PoolFull => {
                     set_reason(
                         ctx,
                         &by_id,
@@ -315,6 +315,8 @@ async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
                     )
                     .await?
                 }
+                // Its reason column is written only while queued: nothing to record.
+                act::JobPlacement::JobNotQueued => {}
             }
         }
     }

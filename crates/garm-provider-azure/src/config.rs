@@ -12,6 +12,8 @@ use crate::secret::Secret;
 
 /// The public cloud's ARM endpoint.
 pub const PUBLIC_RESOURCE_MANAGER: &str = "https://management.azure.com";
+/// The public cloud's ARM token audience.
+pub const PUBLIC_ARM_AUDIENCE: &str = "https://management.azure.com/";
 /// The public cloud's Entra ID authority.
 pub const PUBLIC_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// The link-local instance metadata service.
@@ -452,12 +454,18 @@ fn endpoints(raw: &RawEndpoints, options: &toml::Table) -> Result<Endpoints, Azu
         true,
         false,
     )?;
+    // The audience belongs to the cloud, not to the URL ARM is reached at: an overridden
+    // `resource_manager` (a proxy, a private endpoint, a test fake) keeps the cloud's audience.
+    // `token_audience` wins, then the cloud named in `client_options` (its audience, else its
+    // ARM endpoint), then the public cloud.
     let token_audience = raw
         .token_audience
         .as_deref()
         .or_else(|| cloud_option(options, &["Services", "resourceManager", "Audience"]))
+        .or_else(|| cloud_option(options, &["Services", "resourceManager", "Endpoint"]))
         .map(|text| text.trim().to_owned())
-        .unwrap_or_else(|| format!("{}/", resource_manager.as_str().trim_end_matches('/')));
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| PUBLIC_ARM_AUDIENCE.to_owned());
     let ca_bundle = match raw.ca_bundle.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(path) => {

@@ -64,6 +64,8 @@ impl Keys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&["garm"]);
         validation.leeway = 0;
+        // A token that is not valid yet is refused, as garm does.
+        validation.validate_nbf = true;
         decode::<T>(token, &self.decoding, &validation)
             .map(|d| d.claims)
             .map_err(|_| ApiError::AuthFailed)

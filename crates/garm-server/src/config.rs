@@ -5,18 +5,46 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A configuration problem, naming the key (`section.key`).
+/// A configuration problem, naming the key (`section.key`) and, where the file says it, its line.
 #[derive(Debug, thiserror::Error)]
-#[error("config key `{key}`: {message}")]
 pub struct ConfigError {
     pub key: String,
+    /// 1-based line of the offending value, for errors found while reading the file.
+    pub line: Option<usize>,
     pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.key.is_empty(), self.line) {
+            (false, Some(line)) => write!(f, "config key `{}` at line {line}: {}", self.key, self.message),
+            (false, None) => write!(f, "config key `{}`: {}", self.key, self.message),
+            (true, Some(line)) => write!(f, "config file, line {line}: {}", self.message),
+            (true, None) => write!(f, "config file: {}", self.message),
+        }
+    }
 }
 
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.to_string(),
+        line: None,
         message: message.into(),
+    }
+}
+
+/// A TOML syntax or type error: the dotted key it concerns (`apiserver.port`,
+/// `provider[0].name`; empty for a syntax error outside any value) and its line.
+fn read_error(text: &str, err: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let line = inner
+        .span()
+        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    ConfigError {
+        key: if path == "." { String::new() } else { path },
+        line,
+        message: inner.message().to_string(),
     }
 }
 
@@ -79,6 +107,11 @@ pub struct ApiServerSection {
     pub cors_origins: Vec<String>,
     pub tls: TlsSection,
     pub webui: WebUiSection,
+    /// Ours: connection limits (Go durations and a count); see [`Connections`].
+    pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub tls_handshake_timeout: Option<String>,
+    pub max_connections: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -215,6 +248,7 @@ pub struct Config {
     pub bind: IpAddr,
     pub port: u16,
     pub tls: Option<Tls>,
+    pub connections: Connections,
     pub cors_origins: Vec<String>,
     pub webui: bool,
     /// `sqlite://…` or `postgres://…`.
@@ -223,6 +257,71 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub proxy: ProxySection,
     pub pool_manager: PoolManagerTimings,
+}
+
+/// How long the listener waits for slow or idle clients, and how many it serves at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// A request's headers must arrive whole within this, counted from the connection's
+    /// start or from the first byte of a request on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed, and so is one on
+    /// which nothing moves either way for this long (a stalled body, a client that stops
+    /// reading its response).
+    pub idle_timeout: Duration,
+    /// A TLS handshake must be done within this.
+    pub tls_handshake_timeout: Duration,
+    /// Connections served at once; further ones are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+        }
+    }
+}
+
+fn connections(raw: &ApiServerSection) -> Result<Connections, ConfigError> {
+    let defaults = Connections::default();
+    let duration = |key: &str, value: &Option<String>, default: Duration| -> Result<Duration, ConfigError> {
+        match value.as_deref() {
+            None | Some("") => Ok(default),
+            Some(text) => match parse_go_duration(text) {
+                Some(d) if d >= Duration::from_millis(100) => Ok(d),
+                Some(_) => Err(bad(key, format!("{text:?} is shorter than 100ms"))),
+                None => Err(bad(key, format!("{text:?} is not a duration such as 10s"))),
+            },
+        }
+    };
+    let max_connections = match raw.max_connections {
+        None => defaults.max_connections,
+        Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(bad(
+                "apiserver.max_connections",
+                format!("{n} is not between 1 and 1000000"),
+            ))
+        }
+    };
+    Ok(Connections {
+        header_read_timeout: duration(
+            "apiserver.header_read_timeout",
+            &raw.header_read_timeout,
+            defaults.header_read_timeout,
+        )?,
+        idle_timeout: duration("apiserver.idle_timeout", &raw.idle_timeout, defaults.idle_timeout)?,
+        tls_handshake_timeout: duration(
+            "apiserver.tls_handshake_timeout",
+            &raw.tls_handshake_timeout,
+            defaults.tls_handshake_timeout,
+        )?,
+        max_connections,
+    })
 }
 
 /// `[pool_manager]`, validated.
@@ -286,13 +385,8 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|err| {
-            let key = err
-                .span()
-                .map(|s| text[..s.start].lines().count().to_string())
-                .unwrap_or_default();
-            bad(&format!("line {key}"), err.message().to_string())
-        })?;
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|err| read_error(text, err))?;
         Self::validate(raw)
     }
 
@@ -393,6 +487,8 @@ impl Config {
         } else {
             None
         };
+
+        let connections = connections(&raw.apiserver)?;
 
         let db = &raw.database;
         let passphrase = db
@@ -561,6 +657,7 @@ impl Config {
             bind,
             port: port as u16,
             tls,
+            connections,
             cors_origins: raw.apiserver.cors_origins.clone(),
             webui: raw.apiserver.webui.enable,
             database_url,

@@ -51,6 +51,7 @@ pub async fn build_with(
 ) -> anyhow::Result<(App, tokio::sync::mpsc::UnboundedReceiver<state::Key>)> {
     let store = garm_store::Store::connect(&config.database_url, garm_store::Sealer::new(&config.passphrase)).await?;
     store.seed_github_com().await?;
+    store.seed_system_templates(&api::templates::builtins()).await?;
     let controller = store.ensure_controller().await?;
     let (nudge, rx) = garm_pool::Nudge::channel();
     let keys = std::sync::Arc::new(auth::Keys::new(&config.jwt_secret));

@@ -25,6 +25,8 @@ enum Command {
     },
     /// Offline, idempotent setup from `GARM_*` variables, for an init container.
     Bootstrap(garm_server::bootstrap::Args),
+    /// Prints the version and exits (no configuration is read).
+    Version,
 }
 
 #[derive(Subcommand)]
@@ -43,23 +45,22 @@ enum AdminCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Admin {
-        command: AdminCommand::ImportGarm(args),
-    }) = &cli.command
-    {
-        // Before the config is loaded: a dry run must not need (or touch) the target database.
-        if args.dry_run {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            return runtime.block_on(garm_server::import::dry_run(args));
-        }
-    }
-    let config = Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let load = || Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
-            None => run(config).await,
-            Some(Command::Admin { command }) => admin(config, command).await,
-            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(config, args).await,
+            None => run(load()?).await,
+            // A dry run reads only garm's database: it needs (and touches) no garm-rs database.
+            Some(Command::Admin {
+                command: AdminCommand::ImportGarm(args),
+            }) if args.dry_run => garm_server::import::dry_run(&args).await,
+            Some(Command::Admin { command }) => admin(load()?, command).await,
+            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(load()?, args).await,
+            // No configuration is read: `garm version` works anywhere.
+            Some(Command::Version) => {
+                println!("{}", garm_server::VERSION);
+                Ok(())
+            }
         }
     })
 }
@@ -68,6 +69,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     garm_server::logging::init(&config.logging)?;
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     let tls = config.tls.clone();
+    let connections = config.connections;
+    // The stand-in hash unknown users' logins are checked against, made before the first login.
+    tokio::task::spawn_blocking(garm_server::api::controller::prepare_login);
     let (app, triggers) = garm_server::build(config).await.context("opening the database")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -82,7 +86,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    let served = garm_server::serve::run(listener, garm_server::service(app.clone()), tls.as_ref(), shutdown).await;
+    let served = garm_server::serve::run(
+        listener,
+        garm_server::service(app.clone()),
+        tls.as_ref(),
+        connections,
+        shutdown,
+    )
+    .await;
     app.pool.shutdown.cancel();
     let _ = scheduler.await;
     served
@@ -110,7 +121,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             if zxcvbn::zxcvbn(&new_password, &[&username]).score() != zxcvbn::Score::Four {
                 anyhow::bail!("password is too weak");
             }
-            let hash = bcrypt::hash(new_password, 10)?;
+            let hash = bcrypt::hash(new_password, garm_server::api::controller::BCRYPT_COST)?;
             store.reset_password(&username, &hash).await?;
             println!("password of {username} reset; existing tokens are no longer valid");
         }

@@ -14,4 +14,4 @@ mod sql;
 pub use error::StoreError;
 pub use records::*;
 pub use seal::Sealer;
-pub use sql::{Backend, Batch, Store, Transition, WebhookView, SHARED_VIEW_TTL};
+pub use sql::{Backend, Batch, Placement, Store, Transition, WebhookView, SHARED_VIEW_TTL};

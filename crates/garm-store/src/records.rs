@@ -297,3 +297,35 @@ pub enum ImportMode {
     /// Delete everything in the store first, in the same transaction.
     Replace,
 }
+
+/// A runner install template (garm's `Template`): a Go `text/template` for one OS and forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub os_type: String,
+    pub forge_type: String,
+    /// `system` for the built-in templates, else the id of the user who made it.
+    pub owner_id: String,
+    pub data: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+impl TemplateRecord {
+    /// The owner of the built-in templates.
+    pub const SYSTEM: &'static str = "system";
+
+    pub fn is_system(&self) -> bool {
+        self.owner_id == Self::SYSTEM
+    }
+}
+
+/// Filters of a template listing (garm's `partialName`, `osType`, `forgeType`).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFilter {
+    pub partial_name: Option<String>,
+    pub os_type: Option<String>,
+    pub forge_type: Option<String>,
+}

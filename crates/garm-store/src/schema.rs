@@ -184,4 +184,18 @@ CREATE TABLE webhook_deliveries (
     r#"
 CREATE INDEX jobs_status ON jobs(status);
 "#,
+    // Version 3: runner install templates (garm's /templates); `data` is the template text.
+    r#"
+CREATE TABLE templates (
+    id {ID},
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    os_type TEXT NOT NULL,
+    forge_type TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#,
 ];

@@ -845,9 +845,12 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
     }
 }
 
+mod creates;
 mod import;
 mod pools;
+mod templates;
 mod webhook;
+pub use creates::Placement;
 pub use pools::Transition;
 pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};
 

@@ -13,7 +13,6 @@ const GITEA_EVENT: &str = "x-gitea-event";
 const DELIVERY: &str = "x-github-delivery";
 const GITEA_DELIVERY: &str = "x-gitea-delivery";
 const SIGNATURE_256: &str = "x-hub-signature-256";
-const SIGNATURE_SHA1: &str = "x-hub-signature";
 const HOOK_ID: &str = "x-github-hook-id";
 const TARGET_TYPE: &str = "x-github-hook-installation-target-type";
 const GITEA_TARGET_TYPE: &str = "x-gitea-hook-installation-target-type";
@@ -112,10 +111,9 @@ impl Delivery {
         };
         // An unreadable hook id only weakens de-duplication; it does not refuse the delivery.
         let hook_id = header(headers, HOOK_ID).ok().flatten().filter(|id| !id.is_empty());
-        let signature = match header(headers, SIGNATURE_256)? {
-            Some(signature) => Some(signature),
-            None => header(headers, SIGNATURE_SHA1)?,
-        };
+        // Only the SHA-256 header counts; a delivery signed with the legacy SHA-1 header
+        // alone is treated as unsigned.
+        let signature = header(headers, SIGNATURE_256)?;
         let gitea_target = header(headers, GITEA_TARGET_TYPE)?;
         let forge = if gitea_target.is_some() {
             ForgeKind::Gitea
@@ -171,7 +169,7 @@ impl Delivery {
         })
     }
 
-    /// `X-Hub-Signature-256`, or the legacy `X-Hub-Signature` when only that one is present.
+    /// `X-Hub-Signature-256` (the legacy SHA-1 `X-Hub-Signature` is ignored).
     pub fn signature(&self) -> Option<&str> {
         self.signature.as_deref()
     }

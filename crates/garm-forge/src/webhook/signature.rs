@@ -1,4 +1,7 @@
-//! HMAC signatures of webhook deliveries (`X-Hub-Signature-256`, legacy `X-Hub-Signature`).
+//! HMAC signatures of webhook deliveries (`X-Hub-Signature-256`).
+//!
+//! Only SHA-256 is accepted, as garm does: every supported GitHub and GHES version sends
+//! `X-Hub-Signature-256`, and the legacy SHA-1 `X-Hub-Signature` is never consulted.
 
 use ring::hmac;
 
@@ -16,16 +19,14 @@ pub enum SignatureError {
 }
 
 impl SignatureError {
-    /// The HTTP status garm answers with: 401 for a missing or wrong signature, 400 for a malformed one.
+    /// The HTTP status to answer with: every signature failure is 401, whether the header is
+    /// missing, lacks its `sha256=` prefix, names another algorithm or does not match.
     pub fn status_code(&self) -> u16 {
-        match self {
-            Self::Missing | Self::Mismatch => 401,
-            Self::Malformed | Self::UnsupportedAlgorithm(_) => 400,
-        }
+        401
     }
 }
 
-/// Checks `signature_header` (`sha256=<hex>` or legacy `sha1=<hex>`) against an HMAC of `raw_body` keyed with `secret`.
+/// Checks `signature_header` (`sha256=<hex>`) against an HMAC-SHA256 of `raw_body` keyed with `secret`.
 ///
 /// `raw_body` must be the body exactly as received (for form deliveries the whole
 /// form-encoded body, not the decoded JSON). The digest comparison is constant-time
@@ -34,15 +35,11 @@ impl SignatureError {
 pub fn verify(secret: &[u8], signature_header: Option<&str>, raw_body: &[u8]) -> Result<(), SignatureError> {
     let header = signature_header.ok_or(SignatureError::Missing)?;
     let (algorithm, digest_hex) = header.trim().split_once('=').ok_or(SignatureError::Malformed)?;
-    let algorithm = if algorithm.eq_ignore_ascii_case("sha256") {
-        hmac::HMAC_SHA256
-    } else if algorithm.eq_ignore_ascii_case("sha1") {
-        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY
-    } else {
+    if !algorithm.eq_ignore_ascii_case("sha256") {
         return Err(SignatureError::UnsupportedAlgorithm(algorithm.to_owned()));
-    };
+    }
     let digest = hex::decode(digest_hex).map_err(|_| SignatureError::Mismatch)?;
-    let key = hmac::Key::new(algorithm, secret);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     hmac::verify(&key, raw_body, &digest).map_err(|_| SignatureError::Mismatch)
 }
 
@@ -70,10 +67,20 @@ mod tests {
     }
 
     #[test]
-    fn legacy_sha1_signature_is_accepted() {
+    fn a_valid_legacy_sha1_signature_is_refused_with_401() {
         let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, b"s3cret");
         let header = format!("sha1={}", hex::encode(hmac::sign(&key, b"{}")));
-        assert_eq!(verify(b"s3cret", Some(&header), b"{}"), Ok(()));
-        assert_eq!(verify(b"other", Some(&header), b"{}"), Err(SignatureError::Mismatch));
+        let err = verify(b"s3cret", Some(&header), b"{}").unwrap_err();
+        assert_eq!(err, SignatureError::UnsupportedAlgorithm("sha1".into()));
+        assert_eq!(err.status_code(), 401);
+    }
+
+    #[test]
+    fn a_digest_without_its_prefix_is_refused_with_401() {
+        let signed = sign_sha256(b"s3cret", b"{}");
+        let bare = signed.trim_start_matches("sha256=");
+        let err = verify(b"s3cret", Some(bare), b"{}").unwrap_err();
+        assert_eq!(err, SignatureError::Malformed);
+        assert_eq!(err.status_code(), 401);
     }
 }

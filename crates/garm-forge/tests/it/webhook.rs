@@ -282,13 +282,14 @@ fn signatures_round_trip_over_the_raw_body_for_both_content_types() {
 }
 
 #[test]
-fn legacy_sha1_header_is_used_only_without_a_sha256_one() {
+fn legacy_sha1_header_is_ignored() {
     let only_sha1 = Delivery::from_headers(&headers(&[
         ("X-GitHub-Event", "ping"),
         ("X-Hub-Signature", "sha1=0000"),
     ]))
     .unwrap();
-    assert_eq!(only_sha1.signature(), Some("sha1=0000"));
+    assert_eq!(only_sha1.signature(), None);
+    assert_eq!(only_sha1.verify(b"secret", b"{}"), Err(SignatureError::Missing));
     let both = Delivery::from_headers(&headers(&[
         ("X-GitHub-Event", "ping"),
         ("X-Hub-Signature", "sha1=0000"),
@@ -303,13 +304,20 @@ fn each_signature_error_has_its_status() {
     let body = b"Hello, World!";
     let secret = b"It's a Secret to Everybody";
     let good = sign_sha256(secret, body);
-    let cases: [(Option<&str>, SignatureError, u16); 6] = [
+    // Every refusal is 401: a digest without its `sha256=` prefix or with another algorithm
+    // is as unauthenticated as a wrong one.
+    let cases: [(Option<&str>, SignatureError, u16); 7] = [
         (None, SignatureError::Missing, 401),
-        (Some("757107ea"), SignatureError::Malformed, 400),
+        (Some("757107ea"), SignatureError::Malformed, 401),
         (
             Some("md5=757107ea"),
             SignatureError::UnsupportedAlgorithm("md5".into()),
-            400,
+            401,
+        ),
+        (
+            Some("sha1=757107ea"),
+            SignatureError::UnsupportedAlgorithm("sha1".into()),
+            401,
         ),
         (Some("sha256=not-hex"), SignatureError::Mismatch, 401),
         (Some("sha256=757107ea"), SignatureError::Mismatch, 401),

@@ -5,5 +5,6 @@ mod batch;
 mod crash;
 mod delete;
 mod missed;
+mod race;
 mod scale_down;
 mod support;

@@ -98,7 +98,32 @@ allow_http = true
     );
     let config = parse(&doc_names).unwrap();
     assert_eq!(config.endpoints.resource_manager.as_str(), "https://arm.example/");
-    assert_eq!(config.endpoints.scope(), "https://arm.example/.default");
+    // The URL ARM is reached at does not change whose tokens it takes: the public cloud's.
+    assert_eq!(config.endpoints.scope(), "https://management.azure.com/.default");
+}
+
+#[test]
+fn the_token_audience_comes_from_the_cloud_not_from_an_overridden_url() {
+    let overridden = format!("{MINIMAL}\n[endpoints]\nresource_manager = \"https://arm-proxy.internal.example\"\n");
+    assert_eq!(
+        parse(&overridden).unwrap().endpoints.scope(),
+        "https://management.azure.com/.default"
+    );
+    // A sovereign cloud named in client_options by its endpoint alone: that cloud's audience,
+    // even when [endpoints] sends the requests elsewhere.
+    let sovereign = format!(
+        "{MINIMAL}\n[credentials.client_options.Cloud.Services.resourceManager]\nEndpoint = \"https://management.usgovcloudapi.net\"\n[endpoints]\nresource_manager = \"https://arm-proxy.internal.example\"\n"
+    );
+    assert_eq!(
+        parse(&sovereign).unwrap().endpoints.scope(),
+        "https://management.usgovcloudapi.net/.default"
+    );
+    // An explicit token_audience wins over both.
+    let explicit = format!("{overridden}token_audience = \"https://management.core.windows.net/\"\n");
+    assert_eq!(
+        parse(&explicit).unwrap().endpoints.scope(),
+        "https://management.core.windows.net/.default"
+    );
 }
 
 #[test]

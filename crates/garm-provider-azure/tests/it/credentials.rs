@@ -16,7 +16,8 @@ fn a_client_secret_gets_one_token_for_the_whole_run() {
     assert!(request.path.ends_with(&format!("/{TENANT}/oauth2/v2.0/token")));
     assert_eq!(request.body["grant_type"], "client_credentials");
     assert_eq!(request.body["client_secret"], "***");
-    assert_eq!(request.body["scope"], format!("{}/.default", world.fake.url()));
+    // The fake is reached at its own URL, but the audience stays the public cloud's.
+    assert_eq!(request.body["scope"], "https://management.azure.com/.default");
     assert!(world
         .arm_calls()
         .iter()

@@ -50,7 +50,7 @@ pub async fn first_run(
         return Err(ApiError::bad("password is too weak"));
     }
     let password = params.password.clone();
-    let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, 10))
+    let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, BCRYPT_COST))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
@@ -104,9 +104,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// `POST /api/v1/auth/login`. Failed logins are limited per username and per client
-/// address (see [`crate::login_limit`]); over the limit the answer is 429 before the
-/// password is looked at.
+/// `POST /api/v1/auth/login`. Failed logins are throttled per (username, address), per
+/// address and per username (see [`crate::login_limit`]); a throttled attempt is answered 429
+/// before the password is looked at. Every attempt that gets as far as the password costs one
+/// bcrypt verification, against a stand-in hash when the user does not exist or is disabled,
+/// so the time taken does not tell whether a username exists.
 pub async fn login(
     State(app): State<App>,
     ClientAddr(address): ClientAddr,
@@ -129,21 +131,22 @@ pub async fn login(
     if params.username.is_empty() || params.password.is_empty() {
         return Err(refuse("empty username or password"));
     }
-    let Some(user) = app.store.user_by_name(&params.username).await? else {
-        return Err(refuse("no such user"));
+    let user = app.store.user_by_name(&params.username).await?;
+    let hash = match &user {
+        Some(user) if user.enabled => user.password_hash.clone(),
+        _ => stand_in_hash().to_owned(),
     };
-    if !user.enabled {
-        return Err(refuse("user disabled"));
-    }
-    let hash = user.password_hash.clone();
     let password = params.password.clone();
-    let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+    let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
         .await
         .map_err(ApiError::internal)?;
-    if !ok {
-        return Err(refuse("wrong password"));
-    }
-    app.logins.succeeded(&params.username);
+    let user = match user {
+        None => return Err(refuse("no such user")),
+        Some(user) if !user.enabled => return Err(refuse("user disabled")),
+        Some(_) if !matches => return Err(refuse("wrong password")),
+        Some(user) => user,
+    };
+    app.logins.succeeded(&params.username, address, now);
     let claims = UserClaims {
         user: user.id.clone(),
         token_id: random_token_id(),
@@ -157,6 +160,24 @@ pub async fn login(
     Ok(Json(api::JwtResponse {
         token: app.keys.sign(&claims),
     }))
+}
+
+/// The cost garm (and `first-run`) hashes passwords with.
+pub const BCRYPT_COST: u32 = 10;
+
+/// A bcrypt hash of a random password at [`BCRYPT_COST`], made once, that logins for unknown
+/// or disabled users are verified against so that they take as long as a wrong password.
+fn stand_in_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random = crate::auth::random_token_id();
+        bcrypt::hash(random, BCRYPT_COST).expect("bcrypt hashing of a short password cannot fail")
+    })
+}
+
+/// Makes the stand-in hash ahead of the first login, off the request path.
+pub fn prepare_login() {
+    stand_in_hash();
 }
 
 /// `GET /api/v1/controller` and `/api/v1/controller-info`.

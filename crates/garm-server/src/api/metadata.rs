@@ -226,16 +226,19 @@ struct UnitQuery {
     run_as_user: Option<String>,
 }
 
-async fn unit_file(caller: Caller, Query(q): Query<UnitQuery>) -> Response {
+async fn unit_file(caller: Caller, Query(q): Query<UnitQuery>) -> Result<Response, ApiError> {
     let user = q
         .run_as_user
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "runner".into());
+    // The name goes into `User=` and paths of the unit: anything but a plain user name could
+    // add lines to it.
+    garm_model::names::check_unix_user("runAsUser", &user).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let service = service_name_of(&caller.entity);
     let unit = format!(
         "[Unit]\nDescription=GitHub Actions Runner ({service})\nAfter=network.target\n\n[Service]\nExecStart=/home/{user}/actions-runner/runsvc.sh\nUser={user}\nWorkingDirectory=/home/{user}/actions-runner\nKillMode=process\nKillSignal=SIGTERM\nTimeoutStopSec=5min\n\n[Install]\nWantedBy=multi-user.target\n"
     );
-    ([(header::CONTENT_TYPE, "text/plain")], unit).into_response()
+    Ok(([(header::CONTENT_TYPE, "text/plain")], unit).into_response())
 }
 
 async fn ca_bundle(app: &App, entity: &EntityRecord) -> Result<Vec<u8>, ApiError> {
@@ -267,7 +270,15 @@ async fn cert_bundle(State(app): State<App>, caller: Caller) -> Result<Json<Valu
 }
 
 async fn install_script(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
-    let Some(source) = bootstrap::script_template(&caller.pool) else {
+    let stored = match caller.pool.template_id {
+        Some(id) => match app.store.template(id).await {
+            Ok(t) => Some(t.data),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    let Some(source) = bootstrap::script_template(&caller.pool, stored.as_deref()) else {
         return Err(ApiError::Conflict("pool has no install template".into()));
     };
     let endpoint = app.store.endpoint(&caller.entity.endpoint_name).await?;

@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod pools;
 pub mod runners;
+pub mod templates;
 pub mod webhook;
 
 use crate::auth::admin_claims;
@@ -103,6 +104,7 @@ pub fn routes(app: App) -> Router {
         .merge(entities::routes())
         .merge(pools::routes())
         .merge(runners::routes())
+        .merge(templates::routes())
         .merge(if app.config.enable_webhook_management {
             hooks::routes()
         } else {

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use garm_api_types as api;
+use garm_model::names::{check_provider_value, check_runner_prefix};
 use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
 use garm_model::{OsArch, OsType};
 use garm_store::{EntityKind, NewPool, PoolRecord};
@@ -69,6 +70,11 @@ pub async fn create(
     if p.flavor.is_empty() {
         return Err(ApiError::bad("flavor: missing flavor"));
     }
+    check_provider_value("image", &p.image).map_err(settings_error)?;
+    check_provider_value("flavor", &p.flavor).map_err(settings_error)?;
+    if !p.runner_prefix.is_empty() {
+        check_runner_prefix(&p.runner_prefix).map_err(settings_error)?;
+    }
     check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
     let tags = normalize_tags(&p.tags).map_err(settings_error)?;
     let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
@@ -101,7 +107,7 @@ pub async fn create(
         runner_group: p.github_runner_group,
         enable_shell: p.enable_shell,
         priority: p.priority,
-        template_id: p.template_id.map(|t| t as i64),
+        template_id: Some(super::templates::for_pool(&app, p.template_id, os_type.as_str()).await?),
         tags,
     };
     let pool = app.store.create_pool(&new).await?;
@@ -176,7 +182,10 @@ async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<E
 /// Applies an update; changes that alter what new instances look like bump `generation`.
 async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams) -> Result<Json<api::Pool>, ApiError> {
     let before = pool.clone();
+    // Only what the update changes is checked, so a pool imported with an older, looser
+    // value can still be enabled or resized.
     if let Some(v) = p.runner_prefix.filter(|v| !v.is_empty()) {
+        check_runner_prefix(&v).map_err(settings_error)?;
         pool.runner_prefix = v;
     }
     if let Some(v) = p.enabled {
@@ -195,9 +204,11 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         pool.bootstrap_timeout = v;
     }
     if let Some(v) = p.image.filter(|v| !v.is_empty()) {
+        check_provider_value("image", &v).map_err(settings_error)?;
         pool.image = v;
     }
     if let Some(v) = p.flavor.filter(|v| !v.is_empty()) {
+        check_provider_value("flavor", &v).map_err(settings_error)?;
         pool.flavor = v;
     }
     if let Some(v) = p.os_type.filter(|v| !v.is_empty()) {
@@ -220,7 +231,7 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         pool.priority = v;
     }
     if let Some(v) = p.template_id {
-        pool.template_id = Some(v as i64);
+        pool.template_id = Some(super::templates::for_pool(app, Some(v), &pool.os_type).await?);
     }
     check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
     let tags = match p.tags.filter(|t| !t.is_empty()) {
@@ -233,7 +244,8 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         || before.os_arch != pool.os_arch
         || before.extra_specs != pool.extra_specs
         || before.runner_group != pool.runner_group
-        || before.enable_shell != pool.enable_shell;
+        || before.enable_shell != pool.enable_shell
+        || before.template_id != pool.template_id;
     if shape_changed {
         pool.generation += 1;
     }
@@ -260,7 +272,7 @@ async fn instances(
     Ok(Json(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)
-            .map(|i| convert::instance(i, &pool.provider_name, None))
+            .map(|i| convert::listed_instance(i, &pool.provider_name))
             .collect(),
     ))
 }

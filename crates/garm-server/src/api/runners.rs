@@ -31,13 +31,7 @@ async fn providers_by_pool(app: &App) -> Result<HashMap<String, String>, ApiErro
 
 fn render(list: &[InstanceRecord], providers: &HashMap<String, String>) -> Vec<api::Instance> {
     list.iter()
-        .map(|i| {
-            convert::instance(
-                i,
-                providers.get(&i.pool_id).map(String::as_str).unwrap_or_default(),
-                None,
-            )
-        })
+        .map(|i| convert::listed_instance(i, providers.get(&i.pool_id).map(String::as_str).unwrap_or_default()))
         .collect()
 }
 

@@ -117,9 +117,31 @@ fn invalid_values_are_named() {
 }
 
 #[test]
-fn a_type_error_names_the_line() {
-    let err = Config::parse(&sample("").replace("port = 9997", "port = \"x\"")).unwrap_err();
-    assert!(err.key.starts_with("line "), "{err}");
+fn a_type_error_names_the_key_and_its_line() {
+    let text = sample("").replace("port = 9997", "port = \"x\"");
+    let line = text.lines().position(|l| l.starts_with("port = ")).unwrap() + 1;
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.key, "apiserver.port", "{err}");
+    assert_eq!(err.line, Some(line), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("config key `apiserver.port` at line {line}: ")),
+        "{err}"
+    );
+    // Inside an array of tables the index is part of the key.
+    let text = sample("").replace("description = \"Azure confidential VMs\"", "description = 7");
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.key, "provider[0].description", "{err}");
+    // A plain syntax error has no key but still a line.
+    let err = Config::parse("[apiserver]\nport = = 1\n").unwrap_err();
+    assert_eq!((err.key.as_str(), err.line), ("", Some(2)), "{err}");
+}
+
+#[test]
+fn a_minimal_example_with_a_bad_port_reads_as_the_issue_asks() {
+    let err = Config::parse("[apiserver]\nport = \"abc\"\n").unwrap_err();
+    assert_eq!(err.key, "apiserver.port");
+    assert_eq!(err.line, Some(2));
 }
 
 #[test]

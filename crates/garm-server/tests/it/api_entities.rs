@@ -134,3 +134,55 @@ async fn organizations_and_enterprises_work_alike() {
         assert_eq!(h.get(&format!("/api/v1/{base}/{id}/instances")).await, json!([]));
     }
 }
+
+#[tokio::test]
+async fn hostile_owners_and_names_are_refused_naming_the_field() {
+    let h = Harness::ready().await;
+    h.add_pat("garm", "ghp_x").await;
+    let long = "a".repeat(10_000);
+    let cases = [
+        ("/api/v1/repositories", json!({"owner": "../etc", "name": "n"}), "owner"),
+        (
+            "/api/v1/repositories",
+            json!({"owner": "a\u{0}b", "name": "n"}),
+            "owner",
+        ),
+        (
+            "/api/v1/repositories",
+            json!({"owner": "o", "name": "n\nInjected: 1"}),
+            "name",
+        ),
+        ("/api/v1/repositories", json!({"owner": "o", "name": ".."}), "name"),
+        (
+            "/api/v1/repositories",
+            json!({"owner": "o", "name": "x\u{1b}[2J"}),
+            "name",
+        ),
+        (
+            "/api/v1/repositories",
+            json!({"owner": "o\u{202E}rc", "name": "n"}),
+            "owner",
+        ),
+        ("/api/v1/repositories", json!({"owner": "o", "name": long}), "name"),
+        ("/api/v1/organizations", json!({"name": "org/../x"}), "name"),
+        ("/api/v1/enterprises", json!({"name": "ent\u{2067}"}), "name"),
+    ];
+    for (uri, mut body, field) in cases {
+        body["credentials_name"] = json!("garm");
+        body["webhook_secret"] = json!("s3cret");
+        let (status, b) = h.send(Method::POST, uri, Some(body.clone())).await;
+        Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, field);
+        assert!(b.to_string().len() < 500, "the answer does not echo a huge value: {b}");
+    }
+    assert_eq!(h.get("/api/v1/repositories").await, json!([]));
+    assert_eq!(h.get("/api/v1/organizations").await, json!([]));
+    // Credentials and endpoint names are printable too.
+    let (status, b) = h
+        .send(
+            Method::POST,
+            "/api/v1/github/credentials",
+            Some(json!({"name": "pat\nx", "description": "d", "endpoint": "github.com", "auth_type": "pat", "pat": {"oauth2_token": "ghp_y"}})),
+        )
+        .await;
+    Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, "name");
+}

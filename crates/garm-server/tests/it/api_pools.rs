@@ -73,6 +73,22 @@ async fn invalid_pools_are_refused_naming_the_field_and_nothing_is_stored() {
         (json!({"flavor": ""}), "flavor"),
         (json!({"os_type": "macos"}), "os_type"),
         (json!({"os_arch": "i386"}), "os_arch"),
+        // Names and labels by the rules GitHub and the provider protocol imply.
+        (json!({"runner_prefix": "../evil"}), "runner_prefix"),
+        (json!({"runner_prefix": "a\nb"}), "runner_prefix"),
+        (json!({"runner_prefix": "x".repeat(10_000)}), "runner_prefix"),
+        (json!({"image": "../../etc/passwd"}), "image"),
+        (json!({"image": "ubuntu\u{0}"}), "image"),
+        (json!({"image": "img\u{1b}[31m"}), "image"),
+        (json!({"flavor": "Standard\u{202E}5v"}), "flavor"),
+        (json!({"flavor": "f\nExtra: header"}), "flavor"),
+        (json!({"tags": ["self-hosted", "bad\nlabel"]}), "tags"),
+        (json!({"tags": ["a,b"]}), "tags"),
+        (json!({"tags": ["t".repeat(10_000)]}), "tags"),
+        (
+            json!({"tags": (0..10_000).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
+            "tags",
+        ),
     ];
     for (patch, field) in cases {
         let mut body = Harness::pool_body();
@@ -98,6 +114,28 @@ async fn invalid_pools_are_refused_naming_the_field_and_nothing_is_stored() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn updates_are_validated_like_creates() {
+    let h = Harness::ready().await;
+    let id = repo(&h).await;
+    let pool = h
+        .post(&format!("/api/v1/repositories/{id}/pools"), Harness::pool_body())
+        .await;
+    let uri = format!("/api/v1/pools/{}", pool["id"].as_str().unwrap());
+    for (body, field) in [
+        (json!({"runner_prefix": "pre fix"}), "runner_prefix"),
+        (json!({"image": ".."}), "image"),
+        (json!({"flavor": "\u{2066}x"}), "flavor"),
+        (json!({"tags": ["ok", "not ok"]}), "tags"),
+    ] {
+        let (status, b) = h.send(Method::PUT, &uri, Some(body)).await;
+        Harness::assert_error(status, &b, StatusCode::BAD_REQUEST, field);
+    }
+    let after = h.get(&uri).await;
+    assert_eq!(after["image"], pool["image"]);
+    assert_eq!(after["runner_prefix"], pool["runner_prefix"]);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! token, an instance token and another instance's token; instance tokens reach only their
 //! own instance's metadata and stop working once the runner is up; logins are rate limited.
 
-use crate::{config_text, Harness, JWT_SECRET, PASSPHRASE, PASSWORD};
+use crate::{config_text, Harness, JWT_SECRET, PASSPHRASE};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode};
@@ -121,6 +121,19 @@ fn routes() -> Vec<(Method, String, String, Class)> {
         add(m, "/api/v1/instances/{name}", "/api/v1/instances/garm-nope", Admin);
     }
     add(Method::GET, "/api/v1/pools", "/api/v1/pools", Admin);
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/templates", "/api/v1/templates", Admin);
+    }
+    add(
+        Method::POST,
+        "/api/v1/templates/restore",
+        "/api/v1/templates/restore",
+        Admin,
+    );
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        // An id that does not exist: the admin gets 404, everyone else 401.
+        add(m, "/api/v1/templates/{template_id}", "/api/v1/templates/999", Admin);
+    }
     for m in [Method::GET, Method::PUT, Method::DELETE] {
         add(m, "/api/v1/pools/{pool_id}", "/api/v1/pools/nope", Admin);
     }
@@ -259,7 +272,10 @@ async fn instance(store: &Store, pool_id: &str, name: &str) -> InstanceRecord {
         os_arch: "amd64".into(),
         os_name: String::new(),
         os_version: String::new(),
-        addresses: vec![],
+        addresses: vec![garm_store::AddressRecord {
+            address: "10.10.0.10".into(),
+            kind: "private".into(),
+        }],
         status: InstanceStatus::Running,
         runner_status: RunnerStatus::Installing,
         provider_fault: String::new(),
@@ -335,12 +351,23 @@ async fn every_route_answers_each_kind_of_token_as_it_should() {
         "id": w.b.id, "name": w.a.name, "provider_id": w.pool_id, "scope": "repository", "entity": "acme/widgets",
         "create_attempt": 1, "forge_type": "github", "is_agent": false, "iss": "garm", "exp": now + 600,
     }));
+    // Otherwise valid tokens whose `nbf` lies in the future (garm refuses them).
+    let future_user = sign(
+        json!({"user": uid, "is_admin": true, "generation": 0, "iss": "garm", "exp": now + 3600, "nbf": now + 600}),
+    );
+    let future_a = sign(json!({
+        "id": w.a.id, "name": w.a.name, "provider_id": w.pool_id, "scope": "repository", "entity": "acme/widgets",
+        "create_attempt": w.a.create_attempt, "forge_type": "github", "is_agent": false, "iss": "garm",
+        "exp": now + 3600, "nbf": now + 600,
+    }));
     let kinds: Vec<(&str, Option<String>)> = vec![
         ("none", None),
         ("malformed", Some("Bearer not.a.jwt".into())),
         ("garbage scheme", Some("Bearer".into())),
         ("expired user", Some(format!("Bearer {expired_user}"))),
         ("expired instance", Some(format!("Bearer {expired_a}"))),
+        ("not yet valid user", Some(format!("Bearer {future_user}"))),
+        ("not yet valid instance", Some(format!("Bearer {future_a}"))),
         ("instance A", Some(format!("Bearer {token_a}"))),
         ("instance B", Some(format!("Bearer {token_b}"))),
         ("crossed instance", Some(format!("Bearer {crossed}"))),
@@ -456,7 +483,7 @@ async fn an_instance_token_stops_working_once_the_runner_is_up() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-async fn login_from(
+pub(crate) async fn login_from(
     h: &Harness,
     username: &str,
     password: &str,
@@ -487,33 +514,88 @@ async fn login_from(
 }
 
 #[tokio::test]
-async fn failed_logins_are_limited_per_username_and_per_address() {
-    let h = Harness::ready().await;
-    for attempt in 0..garm_server::login_limit::PER_USER {
-        let (status, body, _) = login_from(&h, "admin", "wrong", None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {body}");
+async fn the_systemd_unit_takes_only_a_plain_user_name() {
+    let w = world().await;
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, unit) =
+        w.h.raw(
+            Method::GET,
+            "/api/v1/metadata/systemd/unit-file?runAsUser=ubuntu",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unit}");
+    assert!(unit.contains("User=ubuntu\n"), "{unit}");
+    for hostile in [
+        "runner%0AExecStartPre%3D%2Fbin%2Fsh",
+        "runner%0D%0A%5BService%5D",
+        "..%2F..%2Froot",
+        "a%20b",
+        "root%00",
+    ] {
+        let (status, body) =
+            w.h.call(
+                Method::GET,
+                &format!("/api/v1/metadata/systemd/unit-file?runAsUser={hostile}"),
+                None,
+                Some(&token),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile}: {body}");
+        assert!(body["details"].as_str().unwrap().contains("runAsUser"), "{body}");
     }
-    // Even the right password is refused now, with garm's error body and a Retry-After.
-    let (status, body, retry) = login_from(&h, "admin", PASSWORD, None).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert_eq!(body["error"], "Too Many Requests");
-    assert!(body["details"].as_str().unwrap().contains("try again in"), "{body}");
-    let secs: u64 = retry.expect("a Retry-After header").parse().unwrap();
-    assert!((1..=60).contains(&secs), "{secs}");
-    // Another username is not affected by admin's failures.
-    let (status, _, _) = login_from(&h, "someone", "wrong", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
 
-    // One address guessing many usernames is limited too; another address is not.
-    let h = Harness::ready().await;
-    let attacker = [198, 51, 100, 7];
-    for n in 0..garm_server::login_limit::PER_ADDRESS {
-        let (status, _, _) = login_from(&h, &format!("user{n}"), "wrong", Some(attacker)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {n}");
+#[tokio::test]
+async fn runner_lists_leave_addresses_out_and_a_single_runner_shows_them_as_garm_does() {
+    let w = world().await;
+    for uri in [
+        "/api/v1/instances".to_string(),
+        format!("/api/v1/pools/{}/instances", w.pool_id),
+    ] {
+        let list = w.h.get(&uri).await;
+        let listed = list.as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{uri}: {list}");
+        assert!(listed.iter().all(|i| i.get("addresses").is_none()), "{uri}: {list}");
     }
-    let (status, _, _) = login_from(&h, "admin", PASSWORD, Some(attacker)).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let (status, body, _) = login_from(&h, "admin", PASSWORD, Some([198, 51, 100, 8])).await;
+    let one = w.h.get(&format!("/api/v1/instances/{}", w.a.name)).await;
+    assert_eq!(
+        one["addresses"],
+        serde_json::json!([{"address": "10.10.0.10", "type": "private"}])
+    );
+}
+
+#[tokio::test]
+async fn the_install_script_comes_from_the_pools_template() {
+    use base64::Engine;
+    let w = world().await;
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert!(script.contains("actions-runner"), "the system template by default");
+    let text = "#!/bin/bash\necho custom install for {{ .RunnerName }}\n";
+    let t =
+        w.h.post(
+            "/api/v1/templates",
+            json!({"name": "custom-linux", "description": "mine", "os_type": "linux", "forge_type": "github",
+                   "data": base64::engine::general_purpose::STANDARD.encode(text)}),
+        )
+        .await;
+    let (status, body) =
+        w.h.send(
+            Method::PUT,
+            &format!("/api/v1/pools/{}", w.pool_id),
+            Some(json!({"template_id": t["id"]})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["token"].is_string());
+    assert_eq!(body["template_name"], "custom-linux");
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert_eq!(script, format!("#!/bin/bash\necho custom install for {}\n", w.a.name));
 }

@@ -4,9 +4,12 @@ mod api_entities;
 mod api_forge;
 mod api_gates;
 mod api_pools;
+mod api_templates;
 mod auth_matrix;
 mod bootstrap;
 mod config_props;
+mod connections;
+mod login;
 mod webhook_intake;
 
 use axum::body::Body;

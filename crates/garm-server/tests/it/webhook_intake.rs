@@ -27,18 +27,58 @@ fn payload(job_id: i64) -> Vec<u8> {
 
 async fn deliver(h: &Harness, body: Vec<u8>, guid: &str, hook: &str) -> StatusCode {
     let signature = garm_forge::webhook::sign_sha256(SECRET.as_bytes(), &body);
-    let req = Request::builder()
+    deliver_signed(h, body, guid, hook, &[("x-hub-signature-256", signature)]).await
+}
+
+async fn deliver_signed(
+    h: &Harness,
+    body: Vec<u8>,
+    guid: &str,
+    hook: &str,
+    signatures: &[(&str, String)],
+) -> StatusCode {
+    let mut req = Request::builder()
         .method("POST")
         .uri("/webhooks")
         .header("content-type", "application/json")
         .header("x-github-event", "workflow_job")
         .header("x-github-delivery", guid)
         .header("x-github-hook-id", hook)
-        .header("x-github-hook-installation-target-type", "repository")
-        .header("x-hub-signature-256", signature)
-        .body(Body::from(body))
-        .unwrap();
+        .header("x-github-hook-installation-target-type", "repository");
+    for (name, value) in signatures {
+        req = req.header(*name, value);
+    }
+    let req = req.body(Body::from(body)).unwrap();
     h.router.clone().oneshot(req).await.unwrap().status()
+}
+
+async fn jobs_recorded(h: &Harness) -> usize {
+    h.get("/api/v1/jobs").await.as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_delivery_signed_only_with_the_legacy_sha1_header_is_refused_and_recorded_nowhere() {
+    let (h, _store) = setup().await;
+    let body = payload(4_200_000_101);
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, SECRET.as_bytes());
+    let digest: String = ring::hmac::sign(&key, &body)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sha1 = format!("sha1={digest}");
+    let status = deliver_signed(&h, body.clone(), "guid-sha1", "7", &[("x-hub-signature", sha1)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The SHA-256 digest without its `sha256=` prefix is not a signature either.
+    let bare = garm_forge::webhook::sign_sha256(SECRET.as_bytes(), &body)
+        .trim_start_matches("sha256=")
+        .to_owned();
+    let status = deliver_signed(&h, body.clone(), "guid-bare", "7", &[("x-hub-signature-256", bare)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(jobs_recorded(&h).await, 0, "nothing was recorded");
+    // The same body, properly signed, is accepted.
+    assert_eq!(deliver(&h, body, "guid-ok", "7").await, StatusCode::OK);
+    assert_eq!(jobs_recorded(&h).await, 1);
 }
 
 async fn setup() -> (Harness, Store) {

@@ -14,6 +14,8 @@ conformance!(
     pools_keep_tags_and_extra_specs_verbatim,
     concurrent_creates_never_exceed_max_runners,
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
+    a_job_finished_before_the_insert_never_gets_an_instance,
+    templates_are_seeded_once_and_a_used_one_cannot_be_deleted,
     illegal_instance_transitions_are_refused,
     only_the_newest_thirty_events_are_kept,
     a_newer_schema_is_refused_and_left_alone,
@@ -496,4 +498,106 @@ async fn batched_creates_insert_what_fits_and_brief_lists_skip_secrets(f: Fresh)
     assert!(full.iter().all(|i| i.jit_config.is_some()));
     let names = |v: &[InstanceRecord]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&brief), names(&full));
+}
+
+async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let pool = f.store.create_pool(&new_pool(&entity.id, 10)).await.unwrap();
+    let job = |id: i64, status: &str| JobRecord {
+        workflow_job_id: id,
+        action: status.into(),
+        status: status.into(),
+        labels: vec!["self-hosted".into()],
+        repo_id: Some(entity.id.clone()),
+        ..Default::default()
+    };
+    // The pass read three queued jobs; before its insert, one completed and one started on
+    // another runner (their webhooks were committed in between).
+    for id in [11, 12, 13] {
+        f.store.put_job(&job(id, "queued")).await.unwrap();
+    }
+    f.store.put_job(&job(12, "completed")).await.unwrap();
+    f.store.put_job(&job(13, "in_progress")).await.unwrap();
+    let batch: Vec<InstanceRecord> = (11..=13)
+        .map(|n| new_instance(&pool.id, &format!("garm-j{n}")))
+        .collect();
+    let placed = f
+        .store
+        .create_instances_for_jobs(&batch, &[11, 12, 13], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        placed,
+        vec![Placement::Created, Placement::JobNotQueued, Placement::JobNotQueued]
+    );
+    let names: Vec<String> = f
+        .store
+        .pool_instances(&pool.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, vec!["garm-j11".to_string()]);
+    // Room is counted against what was really inserted.
+    let more: Vec<InstanceRecord> = (0..12).map(|n| new_instance(&pool.id, &format!("garm-m{n}"))).collect();
+    let ids: Vec<i64> = (100..112).collect();
+    for id in &ids {
+        f.store.put_job(&job(*id, "queued")).await.unwrap();
+    }
+    let placed = f.store.create_instances_for_jobs(&more, &ids, 10).await.unwrap();
+    let created = placed.iter().filter(|p| **p == Placement::Created).count();
+    assert_eq!(created, 9, "{placed:?}");
+    assert!(placed[9..].iter().all(|p| *p == Placement::PoolFull), "{placed:?}");
+}
+
+async fn templates_are_seeded_once_and_a_used_one_cannot_be_deleted(f: Fresh) {
+    let t = |name: &str, os: &str, owner: &str| TemplateRecord {
+        id: 0,
+        name: name.into(),
+        description: format!("{name} template"),
+        os_type: os.into(),
+        forge_type: "github".into(),
+        owner_id: owner.into(),
+        data: format!("#!/bin/sh\necho {name}\n"),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let builtins = [
+        t("github_windows", "windows", "system"),
+        t("github_linux", "linux", "system"),
+    ];
+    f.store.seed_system_templates(&builtins).await.unwrap();
+    f.store.seed_system_templates(&builtins).await.unwrap();
+    let all = f.store.templates(&TemplateFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| (t.id, t.name.as_str())).collect::<Vec<_>>(),
+        vec![(1, "github_windows"), (2, "github_linux")]
+    );
+    let linux = f.store.system_template("linux", "github").await.unwrap().unwrap();
+    assert_eq!(linux.id, 2);
+    let mine = f.store.create_template(&t("mine", "linux", "user-1")).await.unwrap();
+    assert_eq!(mine.id, 3);
+    assert!(f
+        .store
+        .create_template(&t("mine", "linux", "user-1"))
+        .await
+        .unwrap_err()
+        .is_conflict());
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut pool = new_pool(&entity.id, 2);
+    pool.template_id = Some(mine.id);
+    let pool = f.store.create_pool(&pool).await.unwrap();
+    assert!(matches!(
+        f.store.delete_template(mine.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+    f.store.delete_pool(&pool.id).await.unwrap();
+    f.store.delete_template(mine.id).await.unwrap();
+    assert!(f.store.template(mine.id).await.unwrap_err().is_not_found());
+    let mut changed = linux.clone();
+    changed.data = "edited".into();
+    f.store.update_template(&changed).await.unwrap();
+    let restored = f.store.restore_system_template(&builtins[1]).await.unwrap();
+    assert_eq!((restored.id, restored.data.as_str()), (2, builtins[1].data.as_str()));
 }
