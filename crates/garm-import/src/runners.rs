@@ -14,29 +14,69 @@ pub(crate) struct Runners {
     instances: HashMap<String, String>,
 }
 
-/// garm's install templates: id → (name, made by a user rather than garm itself).
+/// garm's runner install templates. GitHub ones are carried with their ids (pools refer to
+/// them): garm's built-in ones get garm-rs's built-in text for their OS, the operators' ones
+/// their own text. Returns id → (name, carried).
 async fn templates(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<HashMap<i64, (String, bool)>, ImportError> {
+    let cols = [
+        Col::Int("id"),
+        Col::Text("name"),
+        Col::Text("user_id"),
+        Col::Text("description"),
+        Col::Text("os_type"),
+        Col::Text("forge_type"),
+        Col::Bytes("data"),
+        Col::Text("created_at"),
+        Col::Text("updated_at"),
+    ];
     let mut out = HashMap::new();
-    for row in r
-        .rows(
-            "templates",
-            &[Col::Int("id"), Col::Text("name"), Col::Text("user_id")],
-            "id",
-        )
-        .await?
-    {
+    for row in r.rows("templates", &cols, "id").await? {
+        let id = row.int("id")?;
         let name = row.text("name")?;
-        let custom = row.opt_text("user_id")?.is_some_and(|u| !u.is_empty());
-        if custom {
+        let forge_type = row.text("forge_type")?;
+        let os_type = row.text("os_type")?;
+        if forge_type != "github" {
             t.report.skip(
                 "template",
                 &name,
-                "garm-rs has no template store; pools that use it get garm-rs's built-in install script",
+                format!("{forge_type} templates are not supported by garm-rs"),
             );
+            out.insert(id, (name, false));
+            continue;
         }
-        out.insert(row.int("id")?, (name, custom));
+        let owner = row.opt_text("user_id")?.filter(|u| !u.is_empty());
+        let data = match (&owner, garm_template::system_template("github", &os_type)) {
+            (None, Some(builtin)) => builtin.to_string(),
+            _ => template_text(t, &name, &row.bytes("data")?.unwrap_or_default())?,
+        };
+        t.report.carry("templates", name.clone());
+        t.set.templates.push(TemplateRecord {
+            id,
+            name: name.clone(),
+            description: row.text("description")?,
+            os_type,
+            forge_type,
+            owner_id: owner.unwrap_or_else(|| TemplateRecord::SYSTEM.to_string()),
+            data,
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
+        });
+        out.insert(id, (name, true));
     }
     Ok(out)
+}
+
+/// A template's body: garm seals a JSON string holding the base64 of the text.
+fn template_text(t: &mut Taken<'_>, name: &str, sealed: &[u8]) -> Result<String, ImportError> {
+    use base64::Engine;
+    let plain = t.unseal(|| format!("template {name}"), sealed)?;
+    serde_json::from_slice::<String>(&plain)
+        .ok()
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| ImportError::Corrupt {
+            what: format!("the text of template {name} is not garm's base64 JSON string"),
+        })
 }
 
 pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runners) -> Result<(), ImportError> {
@@ -82,13 +122,11 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
             continue;
         };
         let template_id = row.opt_int("template_id")?;
-        if let Some((name, true)) = template_id.and_then(|tid| templates.get(&tid)) {
+        if let Some((name, false)) = template_id.and_then(|tid| templates.get(&tid)) {
             t.report.skip(
                 "pool template",
                 &id,
-                format!(
-                    "uses custom template {name}; garm-rs keeps the template id and installs with its built-in script"
-                ),
+                format!("uses template {name}, which is not carried; the pool installs with garm-rs's built-in script"),
             );
         }
         if row.opt_int("proxy_id")?.is_some_and(|p| p != 0) {

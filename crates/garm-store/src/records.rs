@@ -281,6 +281,8 @@ pub struct ImportSet {
     pub entities: Vec<EntityRecord>,
     /// Entity id and event; event ids are assigned by the store.
     pub entity_events: Vec<(String, EventRecord)>,
+    /// Runner install templates, ids kept (pools refer to them by id).
+    pub templates: Vec<TemplateRecord>,
     /// Pools with their tags (tag ids kept).
     pub pools: Vec<PoolRecord>,
     pub instances: Vec<InstanceRecord>,

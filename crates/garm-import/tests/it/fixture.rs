@@ -269,11 +269,11 @@ async fn what_garm_rs_cannot_hold_is_reported_not_written() {
         skipped.contains(&("scale set", "garm-playground-scaleset")),
         "{skipped:?}"
     );
-    assert!(skipped.contains(&("template", "fixture-a-linux")), "{skipped:?}");
-    assert!(skipped.contains(&("pool template", "757fd295-732a-44ae-a4d6-737b825b26f2")));
+    assert!(skipped.contains(&("template", "gitea_linux")), "{skipped:?}");
+    assert!(skipped.contains(&("template", "gitea_windows")), "{skipped:?}");
     assert!(
-        !skipped.iter().any(|(_, name)| name.starts_with("github_")),
-        "system templates are garm-rs's own"
+        !skipped.iter().any(|(kind, _)| *kind == "pool template"),
+        "every pool's template is carried"
     );
     assert!(store.jobs().await.unwrap().is_empty(), "the fixture has no jobs");
     let printed = report.to_string();
@@ -285,4 +285,39 @@ async fn what_garm_rs_cannot_hold_is_reported_not_written() {
         assert!(!printed.contains(secret), "the report must not print secrets");
     }
     assert!(printed.contains("garm-playground-scaleset"), "{printed}");
+}
+
+#[tokio::test]
+async fn github_templates_are_carried_with_their_ids_and_the_custom_text() {
+    let (_dir, store, _) = imported().await;
+    let templates = store.templates(&Default::default()).await.unwrap();
+    let names: Vec<(i64, &str, bool)> = templates
+        .iter()
+        .map(|t| (t.id, t.name.as_str(), t.is_system()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (1, "github_windows", true),
+            (2, "github_linux", true),
+            (5, "fixture-a-linux", false)
+        ]
+    );
+    let custom = store.template(5).await.unwrap();
+    let body = std::fs::read_to_string(fixture_dir().join("inputs/template-fixture-a-linux.sh")).unwrap();
+    assert_eq!(custom.data, body, "the operator's template, unsealed byte for byte");
+    assert_eq!(custom.owner_id, store.list_users().await.unwrap()[0].id);
+    assert_eq!(custom.description, "Custom Linux install template (fixture A)");
+    assert_eq!(
+        (custom.os_type.as_str(), custom.forge_type.as_str()),
+        ("linux", "github")
+    );
+    let linux = store.template(2).await.unwrap();
+    assert_eq!(
+        Some(linux.data.as_str()),
+        garm_template::system_template("github", "linux"),
+        "garm-rs's own built-in text"
+    );
+    let enterprise_pool = store.pool("757fd295-732a-44ae-a4d6-737b825b26f2").await.unwrap();
+    assert_eq!(enterprise_pool.template_id, Some(5));
 }

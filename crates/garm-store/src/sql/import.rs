@@ -11,6 +11,7 @@ const ALL_TABLES: &[&str] = &[
     "pool_tags",
     "pools",
     "tags",
+    "templates",
     "entity_events",
     "entities",
     "credentials",
@@ -19,7 +20,8 @@ const ALL_TABLES: &[&str] = &[
     "controller",
 ];
 
-/// Tables whose rows only an operator (or garm's work for them) creates.
+/// Tables whose rows only an operator (or garm's work for them) creates (and templates other
+/// than the built-in ones, counted apart).
 const OPERATOR_TABLES: &[&str] = &["users", "credentials", "entities", "pools", "instances", "jobs"];
 
 impl Store {
@@ -69,6 +71,9 @@ impl Store {
         for (entity_id, ev) in &set.entity_events {
             import_event(&mut tx, entity_id, ev).await?;
         }
+        for t in &set.templates {
+            import_template(&mut tx, t).await?;
+        }
         for p in &set.pools {
             import_pool(&mut tx, p).await?;
         }
@@ -80,10 +85,12 @@ impl Store {
             import_job(&mut tx, j, now).await?;
         }
         if self.backend == Backend::Postgres {
-            // Explicit ids do not advance a BIGSERIAL; the next credentials must not collide.
-            sqlx::query("SELECT setval(pg_get_serial_sequence('credentials', 'id'), COALESCE((SELECT MAX(id) FROM credentials), 0) + 1, false)")
-                .execute(&mut *tx)
-                .await?;
+            // Explicit ids do not advance a BIGSERIAL; the next credentials or template must not collide.
+            for table in ["credentials", "templates"] {
+                sqlx::query(&format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -220,6 +227,14 @@ async fn occupied_on(conn: &mut sqlx::AnyConnection) -> Result<Vec<String>> {
             found.push(format!("{table}: {n}"));
         }
     }
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM templates WHERE owner_id <> $1")
+        .bind(TemplateRecord::SYSTEM)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    if n > 0 {
+        found.push(format!("templates: {n}"));
+    }
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM endpoints WHERE name_key <> 'github.com'")
         .fetch_one(&mut *conn)
         .await?
@@ -259,6 +274,23 @@ async fn import_event(tx: &mut sqlx::AnyConnection, entity_id: &str, ev: &EventR
     .bind(&ev.message)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+async fn import_template(tx: &mut sqlx::AnyConnection, t: &TemplateRecord) -> Result<()> {
+    sqlx::query("INSERT INTO templates (id, name, description, os_type, forge_type, owner_id, data, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+        .bind(t.id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.os_type)
+        .bind(&t.forge_type)
+        .bind(&t.owner_id)
+        .bind(&t.data)
+        .bind(ts(&t.created_at))
+        .bind(ts(&t.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| conflict_as(err, format!("template {}", t.name)))?;
     Ok(())
 }
 

@@ -91,6 +91,17 @@ fn set() -> ImportSet {
                 message: "worker started".into(),
             },
         )],
+        templates: vec![TemplateRecord {
+            id: 5,
+            name: "custom-linux".into(),
+            description: "operator's".into(),
+            os_type: "linux".into(),
+            forge_type: "github".into(),
+            owner_id: "f19231c7-177d-420c-9737-cd100737b875".into(),
+            data: "#!/bin/bash\necho {{ .RunnerName }}\n".into(),
+            created_at: t,
+            updated_at: t,
+        }],
         pools: [
             "1b84e870-3be7-4a9c-9a40-6bef84af42dd",
             "34a4e988-01e3-4e9c-8322-9cc13d2f450f",
@@ -193,6 +204,7 @@ async fn an_import_keeps_ids_times_and_secrets(f: Fresh) {
     assert_eq!(instances.len(), 2, "an import is not held to max_runners");
     assert_eq!(instances[0].jit_config, set.instances[0].jit_config);
     assert_eq!(instances[0].provider_id.as_deref(), Some("vm-0"));
+    assert_eq!(store.template(5).await.unwrap(), set.templates[0]);
     let job = store.job(42).await.unwrap().unwrap();
     assert_eq!(job.instance_name.as_deref(), Some("garm-imported0"));
     assert_eq!(job.created_at, set.jobs[0].created_at, "the job keeps its times");
@@ -210,6 +222,10 @@ async fn an_import_keeps_ids_times_and_secrets(f: Fresh) {
         .await
         .unwrap();
     assert!(next.id > 7, "{}", next.id);
+    let mut another = set.templates[0].clone();
+    another.name = "another".into();
+    let another = store.create_template(&another).await.unwrap();
+    assert!(another.id > 5, "templates continue after the imported ids");
 }
 
 async fn an_import_into_a_used_store_is_refused_unless_it_replaces(f: Fresh) {
@@ -233,4 +249,11 @@ async fn an_import_into_a_used_store_is_refused_unless_it_replaces(f: Fresh) {
     store.import(&set, ImportMode::Replace).await.unwrap();
     assert_eq!(store.instances().await.unwrap().len(), 2);
     assert_eq!(store.list_users().await.unwrap().len(), 1);
+    // An operator's template alone makes a store used; built-in ones do not.
+    let only_template = ImportSet {
+        templates: set.templates.clone(),
+        ..ImportSet::default()
+    };
+    store.import(&only_template, ImportMode::Replace).await.unwrap();
+    assert_eq!(store.occupied().await.unwrap(), ["templates: 1"]);
 }
