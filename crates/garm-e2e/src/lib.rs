@@ -168,6 +168,14 @@ impl Garm {
 
     /// Writes the config (SQLite, the given test providers) and starts garm.
     pub async fn start(providers: &[ProviderSpec]) -> anyhow::Result<Self> {
+        let mut garm = Self::configure(providers)?;
+        garm.spawn().await?;
+        Ok(garm)
+    }
+
+    /// Writes the config (SQLite, the given test providers) without starting garm, so a test
+    /// can prepare its database first (`garm admin …`) and then [`Garm::spawn`] it.
+    pub fn configure(providers: &[ProviderSpec]) -> anyhow::Result<Self> {
         let dir = TempDir::new("garm");
         let port = free_port();
         let mut config = format!(
@@ -237,14 +245,12 @@ db_file = "{db}"
             ));
         }
         std::fs::write(dir.0.join("config.toml"), config)?;
-        let mut garm = Self {
+        Ok(Self {
             child: None,
             port,
             api: Api::new(&format!("http://127.0.0.1:{port}")),
             dir,
-        };
-        garm.spawn().await?;
-        Ok(garm)
+        })
     }
 
     /// Starts (or restarts) the process on the same directory and waits for HTTP.

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod intake_queue;
 pub mod lifecycle;
 pub mod logging;

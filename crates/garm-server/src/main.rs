@@ -39,6 +39,8 @@ enum AdminCommand {
         #[arg(long)]
         new_password: String,
     },
+    /// Takes over a stopped garm: imports its database into this garm-rs's store.
+    ImportGarm(garm_server::import::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +50,10 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             None => run(load()?).await,
+            // A dry run reads only garm's database: it needs (and touches) no garm-rs database.
+            Some(Command::Admin {
+                command: AdminCommand::ImportGarm(args),
+            }) if args.dry_run => garm_server::import::dry_run(&args).await,
             Some(Command::Admin { command }) => admin(load()?, command).await,
             Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(load()?, args).await,
             // No configuration is read: `garm version` works anywhere.
@@ -119,6 +125,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             store.reset_password(&username, &hash).await?;
             println!("password of {username} reset; existing tokens are no longer valid");
         }
+        AdminCommand::ImportGarm(args) => garm_server::import::run(&store, &args).await?,
     }
     Ok(())
 }

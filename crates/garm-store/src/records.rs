@@ -272,6 +272,37 @@ pub struct EntityFilter {
     pub endpoint: String,
 }
 
+/// Everything a takeover of another garm database writes, with the source's ids kept
+/// (see [`crate::Store::import`]).
+#[derive(Debug, Clone, Default)]
+pub struct ImportSet {
+    pub controller: Option<ControllerRecord>,
+    pub users: Vec<UserRecord>,
+    pub endpoints: Vec<EndpointRecord>,
+    /// Ids are kept, so entities keep pointing at the same credentials.
+    pub credentials: Vec<CredentialsRecord>,
+    pub entities: Vec<EntityRecord>,
+    /// Entity id and event; event ids are assigned by the store.
+    pub entity_events: Vec<(String, EventRecord)>,
+    /// Runner install templates, ids kept (pools refer to them by id).
+    pub templates: Vec<TemplateRecord>,
+    /// Pools with their tags (tag ids kept).
+    pub pools: Vec<PoolRecord>,
+    pub instances: Vec<InstanceRecord>,
+    /// Job row ids are assigned by the store.
+    pub jobs: Vec<JobRecord>,
+}
+
+/// What [`crate::Store::import`] does with rows already in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Refuse unless the store holds nothing an operator made (a controller row and the
+    /// seeded `github.com` endpoint are replaced).
+    IntoEmpty,
+    /// Delete everything in the store first, in the same transaction.
+    Replace,
+}
+
 /// A runner install template (garm's `Template`): a Go `text/template` for one OS and forge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRecord {

@@ -145,6 +145,15 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
+        // garm's tables would collide with ours; refuse before writing anything to its file.
+        let garm_table = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'controller_infos'",
+            Backend::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'controller_infos'",
+        };
+        let n: i64 = sqlx::query(garm_table).fetch_one(&self.pool).await?.try_get("n")?;
+        if n > 0 {
+            return Err(StoreError::GarmDatabase);
+        }
         self.pool
             .execute("CREATE TABLE IF NOT EXISTS garm_schema_version (version BIGINT NOT NULL)")
             .await?;
@@ -837,6 +846,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 }
 
 mod creates;
+mod import;
 mod pools;
 mod proxies;
 mod templates;

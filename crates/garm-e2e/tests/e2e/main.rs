@@ -9,3 +9,4 @@ mod forge_paths;
 mod intake;
 mod job_loop;
 mod reliability;
+mod takeover;
