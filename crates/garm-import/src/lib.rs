@@ -5,7 +5,7 @@
 //! Ids are kept (controller, users, credentials, entities, pools, tags, instances), so the
 //! providers still find the machines garm made (tagged with the controller id) and garm-rs
 //! adopts them rather than recreating them. What garm-rs has no place for (Gitea, scale sets,
-//! proxies, …) is listed in the [`Report`] and left alone.
+//! the object store, …) is listed in the [`Report`] and left alone.
 //!
 //! It does not talk to GitHub or to providers, and never writes to garm's database.
 

@@ -79,8 +79,61 @@ fn template_text(t: &mut Taken<'_>, name: &str, sealed: &[u8]) -> Result<String,
         })
 }
 
+/// garm's named proxies, ids kept; the sealed credentials are garm's JSON
+/// `{"username", "password"}`. Returns the ids carried.
+async fn proxies(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<HashSet<i64>, ImportError> {
+    #[derive(serde::Deserialize, Default)]
+    struct Credentials {
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+    }
+    let cols = [
+        Col::Int("id"),
+        Col::Text("name"),
+        Col::Text("description"),
+        Col::Text("http_proxy"),
+        Col::Text("https_proxy"),
+        Col::Text("no_proxy"),
+        Col::Bytes("credentials"),
+        Col::Text("created_at"),
+        Col::Text("updated_at"),
+    ];
+    let mut carried = HashSet::new();
+    for row in r.rows("proxies", &cols, "id").await? {
+        let id = row.int("id")?;
+        let name = row.text("name")?;
+        let sealed = row.bytes("credentials")?.unwrap_or_default();
+        let creds = if sealed.is_empty() {
+            Credentials::default()
+        } else {
+            let plain = t.unseal(|| format!("proxy {name} credentials"), &sealed)?;
+            serde_json::from_slice(&plain).map_err(|_| ImportError::Corrupt {
+                what: format!("the credentials of proxy {name} are not garm's JSON"),
+            })?
+        };
+        t.report.carry("proxies", name.clone());
+        t.set.proxies.push(ProxyRecord {
+            id,
+            name,
+            description: row.opt_text("description")?.unwrap_or_default(),
+            http_proxy: row.opt_text("http_proxy")?.unwrap_or_default(),
+            https_proxy: row.opt_text("https_proxy")?.unwrap_or_default(),
+            no_proxy: row.opt_text("no_proxy")?.unwrap_or_default(),
+            username: creds.username,
+            password: (!creds.password.is_empty()).then(|| garm_model::Secret::new(creds.password)),
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
+        });
+        carried.insert(id);
+    }
+    Ok(carried)
+}
+
 pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runners) -> Result<(), ImportError> {
     let templates = templates(r, t).await?;
+    let proxies = proxies(r, t).await?;
     let tags = r.tags_of("pool_tags", "pool_id").await?;
     let cols = [
         Col::Text("id"),
@@ -129,11 +182,12 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
                 format!("uses template {name}, which is not carried; the pool installs with garm-rs's built-in script"),
             );
         }
-        if row.opt_int("proxy_id")?.is_some_and(|p| p != 0) {
+        let proxy_id = row.opt_int("proxy_id")?.filter(|p| *p != 0);
+        if proxy_id.is_some_and(|p| !proxies.contains(&p)) {
             t.report.skip(
                 "pool proxy",
                 &id,
-                "garm-rs has no proxies; the pool is carried without one",
+                "its proxy is not in garm's database; carried without one",
             );
         }
         let mut pool_tags = Vec::new();
@@ -169,6 +223,7 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
             generation: row.int("generation")?.max(0) as u64,
             priority: count("priority")?,
             template_id,
+            proxy_id: proxy_id.filter(|p| proxies.contains(p)),
             tags: pool_tags,
             created_at: row.time("created_at")?,
             updated_at: row.time("updated_at")?,
@@ -375,9 +430,6 @@ pub(crate) async fn left_behind(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result
     for row in r.rows("scale_sets", &[Col::Text("name")], "id").await? {
         t.report
             .skip("scale set", row.text("name")?, "garm-rs has no scale sets");
-    }
-    for row in r.rows("proxies", &[Col::Text("name")], "id").await? {
-        t.report.skip("proxy", row.text("name")?, "garm-rs has no proxies");
     }
     let updates = r.count("instance_status_updates").await?;
     if updates > 0 {

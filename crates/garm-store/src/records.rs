@@ -286,6 +286,8 @@ pub struct ImportSet {
     pub entity_events: Vec<(String, EventRecord)>,
     /// Runner install templates, ids kept (pools refer to them by id).
     pub templates: Vec<TemplateRecord>,
+    /// Named proxies, ids kept (pools refer to them by id).
+    pub proxies: Vec<ProxyRecord>,
     /// Pools with their tags (tag ids kept).
     pub pools: Vec<PoolRecord>,
     pub instances: Vec<InstanceRecord>,

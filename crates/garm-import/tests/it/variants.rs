@@ -27,6 +27,24 @@ async fn enrich(db: &Path) {
         .execute(&mut conn)
         .await
         .unwrap();
+    // A proxy with credentials, sealed as garm seals them (JSON, then the envelope), used by
+    // the repository's pool.
+    let proxy_creds = seal(
+        GARM_PASSPHRASE,
+        br#"{"username":"svc","password":"garm-proxy-pw"}"#,
+        Sealing::Dare20 { chacha: false },
+        [7; 32],
+    );
+    sqlx::query(&format!("INSERT INTO proxies (created_at, updated_at, name, https_proxy, no_proxy, credentials) VALUES ('{T}', '{T}', 'sealed-proxy', 'http://proxy:3129', 'localhost', $1)"))
+        .bind(proxy_creds)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE pools SET proxy_id = (SELECT id FROM proxies WHERE name = 'sealed-proxy') WHERE repo_id = $1")
+        .bind(REPO)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     sqlx::query("UPDATE github_credentials SET payload = $1 WHERE name = 'garm'")
         .bind(chacha)
         .execute(&mut conn)
@@ -102,6 +120,20 @@ async fn every_kind_of_object_is_carried_or_reported() {
         "a missing column reads as unset"
     );
     assert!(store.endpoint("gitea.example").await.is_err());
+    // Proxies are carried with their ids and unsealed credentials, and pools keep theirs.
+    let proxies = store.proxies().await.unwrap();
+    let sealed = proxies
+        .iter()
+        .find(|p| p.name == "sealed-proxy")
+        .expect("sealed-proxy carried");
+    assert_eq!(
+        (sealed.username.as_str(), sealed.https_proxy.as_str()),
+        ("svc", "http://proxy:3129")
+    );
+    assert_eq!(sealed.password.as_ref().unwrap().expose(), "garm-proxy-pw");
+    assert!(proxies.iter().any(|p| p.name == "corp-proxy" && p.password.is_none()));
+    let repo_pools = store.pools(Some(REPO)).await.unwrap();
+    assert!(!repo_pools.is_empty() && repo_pools.iter().all(|p| p.proxy_id == Some(sealed.id)));
 
     let skipped: Vec<(&str, &str)> = plan
         .report
@@ -117,7 +149,6 @@ async fn every_kind_of_object_is_carried_or_reported() {
         ("instance", "garm-gitea0001"),
         ("instance", "garm-scaleset01"),
         ("job", "ss-job-1"),
-        ("proxy", "corp-proxy"),
         ("instance status messages", "1"),
         ("scale set", "garm-playground-scaleset"),
     ] {

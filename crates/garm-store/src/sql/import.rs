@@ -12,6 +12,7 @@ const ALL_TABLES: &[&str] = &[
     "pools",
     "tags",
     "templates",
+    "proxies",
     "entity_events",
     "entities",
     "credentials",
@@ -22,7 +23,15 @@ const ALL_TABLES: &[&str] = &[
 
 /// Tables whose rows only an operator (or garm's work for them) creates (and templates other
 /// than the built-in ones, counted apart).
-const OPERATOR_TABLES: &[&str] = &["users", "credentials", "entities", "pools", "instances", "jobs"];
+const OPERATOR_TABLES: &[&str] = &[
+    "users",
+    "credentials",
+    "entities",
+    "proxies",
+    "pools",
+    "instances",
+    "jobs",
+];
 
 impl Store {
     /// What the store already holds that an import would overwrite: `table: count` for each
@@ -74,6 +83,9 @@ impl Store {
         for t in &set.templates {
             import_template(&mut tx, t).await?;
         }
+        for p in &set.proxies {
+            self.import_proxy(&mut tx, p).await?;
+        }
         for p in &set.pools {
             import_pool(&mut tx, p).await?;
         }
@@ -86,13 +98,38 @@ impl Store {
         }
         if self.backend == Backend::Postgres {
             // Explicit ids do not advance a BIGSERIAL; the next credentials or template must not collide.
-            for table in ["credentials", "templates"] {
+            for table in ["credentials", "templates", "proxies"] {
                 sqlx::query(&format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
                     .execute(&mut *tx)
                     .await?;
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn import_proxy(&self, tx: &mut sqlx::AnyConnection, p: &ProxyRecord) -> Result<()> {
+        let sealed = p
+            .password
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| self.seal(s.expose()))
+            .unwrap_or_default();
+        sqlx::query("INSERT INTO proxies (id, name, name_key, description, http_proxy, https_proxy, no_proxy, username, password, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
+            .bind(p.id)
+            .bind(&p.name)
+            .bind(p.name.to_lowercase())
+            .bind(&p.description)
+            .bind(&p.http_proxy)
+            .bind(&p.https_proxy)
+            .bind(&p.no_proxy)
+            .bind(&p.username)
+            .bind(sealed)
+            .bind(ts(&p.created_at))
+            .bind(ts(&p.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| conflict_as(err, format!("proxy {}", p.name)))?;
         Ok(())
     }
 
@@ -295,7 +332,7 @@ async fn import_template(tx: &mut sqlx::AnyConnection, t: &TemplateRecord) -> Re
 }
 
 async fn import_pool(tx: &mut sqlx::AnyConnection, p: &PoolRecord) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"))
+    sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"))
         .bind(&p.id)
         .bind(&p.entity_id)
         .bind(&p.provider_name)
@@ -316,6 +353,7 @@ async fn import_pool(tx: &mut sqlx::AnyConnection, p: &PoolRecord) -> Result<()>
         .bind(p.template_id)
         .bind(ts(&p.created_at))
         .bind(ts(&p.updated_at))
+        .bind(p.proxy_id)
         .execute(&mut *tx)
         .await
         .map_err(|err| conflict_as(err, format!("pool {}", p.id)))?;

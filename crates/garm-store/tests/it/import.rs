@@ -126,6 +126,7 @@ fn set() -> ImportSet {
             generation: 2,
             priority: 5,
             template_id: Some(2),
+            proxy_id: None,
             tags: vec![
                 tag("d53cda70-42dd-42a6-95d0-c39173d73bd1", "self-hosted"),
                 tag("3d24582d-c8c6-4bf1-9d60-951a4259ee28", "linux"),
