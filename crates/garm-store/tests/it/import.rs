@@ -91,6 +91,7 @@ fn set() -> ImportSet {
                 message: "worker started".into(),
             },
         )],
+        proxies: Vec::new(),
         templates: vec![TemplateRecord {
             id: 5,
             name: "custom-linux".into(),
