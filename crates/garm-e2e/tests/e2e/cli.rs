@@ -295,3 +295,60 @@ async fn the_proxy_commands_work_against_a_live_garm() {
     cli(&home, &["proxy", "delete", "corp"]);
     assert_eq!(cli(&home, &["--format", "json", "proxy", "list"]).trim(), "[]");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_runner_rotate_replaces_the_idle_runners() {
+    const SANDBOX: ProviderSpec = ProviderSpec {
+        name: "sandbox",
+        extra: "",
+        run_userdata: true,
+    };
+    let world = garm_e2e::World::start(&[SANDBOX]).await.unwrap();
+    let pool = world
+        .add_pool("sandbox", serde_json::json!({"min_idle_runners": 2, "max_runners": 3}))
+        .await
+        .unwrap();
+    let api = &world.garm.api;
+    let idle_names = async || -> Option<Vec<String>> {
+        let all = api.instances().await;
+        let idle: Vec<String> = all
+            .iter()
+            .filter(|i| i["status"] == "running" && i["runner_status"] == "idle")
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect();
+        (idle.len() == 2).then_some(idle)
+    };
+    let before = garm_e2e::wait_for("two idle runners", std::time::Duration::from_secs(90), idle_names).await;
+    let home = TempDir::new("cli-home");
+    let url = world.garm.url();
+    cli(
+        &home,
+        &[
+            "profile",
+            "add",
+            "--name",
+            "w",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    let dry = cli(&home, &["pool", "runner", "rotate", &pool, "--dry-run"]);
+    assert!(dry.contains("Would remove 2 idle runner(s)"), "{dry}");
+    let out = cli(&home, &["pool", "runner", "rotate", &pool, "--yes-i-really-mean-it"]);
+    assert!(out.contains("Removed 2 runner(s), skipped 0."), "{out}");
+    // The pool manager brings the pool back to two idle runners, all of them new.
+    let after = garm_e2e::wait_for(
+        "two fresh idle runners",
+        std::time::Duration::from_secs(120),
+        async || {
+            let now = idle_names().await?;
+            now.iter().all(|n| !before.contains(n)).then_some(now)
+        },
+    )
+    .await;
+    assert_eq!(after.len(), 2);
+}

@@ -134,6 +134,12 @@ fn routes() -> Vec<(Method, String, String, Class)> {
         // An id that does not exist: the admin gets 404, everyone else 401.
         add(m, "/api/v1/templates/{template_id}", "/api/v1/templates/999", Admin);
     }
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/proxies", "/api/v1/proxies", Admin);
+    }
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        add(m, "/api/v1/proxies/{proxy_id}", "/api/v1/proxies/999", Admin);
+    }
     for m in [Method::GET, Method::PUT, Method::DELETE] {
         add(m, "/api/v1/pools/{pool_id}", "/api/v1/pools/nope", Admin);
     }
