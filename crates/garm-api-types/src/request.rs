@@ -320,3 +320,59 @@ mod tests {
         assert!(serde_json::from_str::<CreateGithubEndpointParams>(r#"{"ca_cert_bundle":"!!"}"#).is_err());
     }
 }
+
+/// `POST /api/v1/templates`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct CreateTemplateParams {
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub description: String,
+    #[serde(default, deserialize_with = "b64_de", serialize_with = "b64_ser")]
+    pub data: Vec<u8>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub os_type: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub forge_type: String,
+}
+
+/// `PUT /api/v1/templates/{id}`: absent or `null` leaves a field as it is.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct UpdateTemplateParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "b64_opt_de", skip_serializing)]
+    pub data: Option<Vec<u8>>,
+}
+
+/// `POST /api/v1/templates/restore`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct RestoreTemplateRequest {
+    #[serde(default, deserialize_with = "null_default")]
+    pub forge: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub os_type: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub restore_all: bool,
+}
+
+/// `POST /api/v1/proxies` and `PUT /api/v1/proxies/{id}` (on update every field is optional).
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct ProxyParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub http_proxy: Option<String>,
+    #[serde(default)]
+    pub https_proxy: Option<String>,
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}

@@ -236,6 +236,10 @@ pub struct Pool {
     pub template_id: u64,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub template_name: String,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub proxy_id: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub proxy_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,4 +392,51 @@ pub mod b64_field {
     pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<u8>, D::Error> {
         crate::codec::b64_de(de)
     }
+}
+
+/// A runner install template. Lists leave `data` out (`null`, as garm); a single GET has it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Template {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub os_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub forge_type: String,
+    /// Base64 of the template text, or `null` in listings.
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub owner_id: String,
+}
+
+/// A named proxy; the password is never returned.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Proxy {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub http_proxy: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub https_proxy: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub no_proxy: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
 }

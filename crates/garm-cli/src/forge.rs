@@ -371,7 +371,7 @@ fn endpoint_table(e: &Value) -> Table {
 fn credentials_table(creds: &Value, long: bool) -> Table {
     let mut header = vec!["ID", "Name", "Description", "Base URL", "API URL", "Upload URL", "Type"];
     if long {
-        header.extend(["Endpoint", "Created At", "Updated At"]);
+        header.extend(["Created At", "Updated At"]);
     }
     let mut table = Table::list(&header);
     for c in value::list(creds) {
@@ -385,7 +385,6 @@ fn credentials_table(creds: &Value, long: bool) -> Table {
             text(c, &["auth-type"]).into(),
         ];
         if long {
-            row.push(text(c, &["endpoint", "name"]).into());
             row.push(text(c, &["created_at"]).into());
             row.push(text(c, &["updated_at"]).into());
         }
@@ -397,6 +396,8 @@ fn credentials_table(creds: &Value, long: bool) -> Table {
 fn credential_table(c: &Value) -> Table {
     let mut table = Table::fields();
     table.field("ID", value::cell(c, &["id"]));
+    table.field("Created At", text(c, &["created_at"]));
+    table.field("Updated At", text(c, &["updated_at"]));
     table.field("Name", text(c, &["name"]));
     table.field("Description", text(c, &["description"]));
     table.field("Base URL", text(c, &["base_url"]));
@@ -404,15 +405,43 @@ fn credential_table(c: &Value) -> Table {
     table.field("Upload URL", text(c, &["upload_base_url"]));
     table.field("Type", text(c, &["auth-type"]));
     table.field("Endpoint", text(c, &["endpoint", "name"]));
-    for repo in value::items(c, &["repositories"]) {
+    // As garm: the rate limit when GitHub has reported one with a reset still ahead.
+    let reset_in = value::at(c, &["rate_limit", "reset"])
+        .and_then(serde_json::Value::as_i64)
+        .map(|reset| reset - now_unix())
+        .unwrap_or(0);
+    if reset_in > 0 {
+        table.field("", "");
+        table.field("Remaining API requests", value::cell(c, &["rate_limit", "remaining"]));
+        table.field("Rate limit reset", format!("{} minutes", reset_in / 60));
+    }
+    let repos = value::items(c, &["repositories"]);
+    if !repos.is_empty() {
+        table.field("", "");
+    }
+    for repo in repos {
         let name = format!("{}/{}", text(repo, &["owner"]), text(repo, &["name"]));
         table.field("Repositories", name);
     }
-    for org in value::items(c, &["organizations"]) {
+    let orgs = value::items(c, &["organizations"]);
+    if !orgs.is_empty() {
+        table.field("", "");
+    }
+    for org in orgs {
         table.field("Organizations", text(org, &["name"]));
     }
-    for ent in value::items(c, &["enterprises"]) {
+    let ents = value::items(c, &["enterprises"]);
+    if !ents.is_empty() {
+        table.field("", "");
+    }
+    for ent in ents {
         table.field("Enterprises", text(ent, &["name"]));
     }
     table
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

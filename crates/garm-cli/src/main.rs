@@ -15,8 +15,10 @@ mod job;
 mod login;
 mod pool;
 mod profile;
+mod proxy;
 mod runner;
 mod table;
+mod template;
 mod value;
 
 use std::path::PathBuf;
@@ -104,6 +106,12 @@ enum Command {
     /// Interact with the providers.
     #[command(subcommand)]
     Provider(controller::ProviderCommand),
+    /// Manage named proxies.
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
+    /// Manage runner install templates.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Manage the metrics token.
     #[command(subcommand)]
     MetricsToken(controller::MetricsTokenCommand),
@@ -208,6 +216,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pool(cmd) => pool::pool(&ctx, cmd),
         Command::Runner(cmd) => runner::runner(&ctx, cmd),
         Command::Job(cmd) => job::job(&ctx, cmd),
+        Command::Template(cmd) => template::template(&ctx, cmd),
+        Command::Proxy(cmd) => proxy::proxy(&ctx, cmd),
         Command::Provider(cmd) => controller::provider(&ctx, cmd),
         Command::MetricsToken(cmd) => controller::metrics_token(&ctx, cmd),
         Command::Version => controller::version(&ctx),

@@ -37,6 +37,28 @@ pub enum PoolRunnerCommand {
     /// List the runners of a pool.
     #[command(visible_alias = "ls")]
     List(PoolRunnerListArgs),
+    /// Remove idle runners of a pool so they are replaced with fresh ones.
+    Rotate(PoolRunnerRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolRunnerRotateArgs {
+    pub pool_id: String,
+    /// Only runners with a generation older than the pool.
+    #[arg(long)]
+    pub outdated: bool,
+    /// Show what would be removed without removing it.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Ignore provider errors when removing runners.
+    #[arg(short = 'f', long = "force-remove-runner")]
+    pub force_remove_runner: bool,
+    /// Ignore GitHub unauthorized errors when removing runners.
+    #[arg(short = 'b', long = "bypass-github-unauthorized")]
+    pub bypass_github_unauthorized: bool,
+    /// Skip the confirmation prompt.
+    #[arg(long = "yes-i-really-mean-it")]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -363,7 +385,7 @@ fn resolve_template(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
 }
 
 /// A proxy ID from an ID or a proxy name.
-fn resolve_proxy(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
+pub fn resolve_proxy(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
     if let Ok(id) = name_or_id.parse() {
         return Ok(id);
     }
@@ -429,6 +451,7 @@ pub fn pool(ctx: &Ctx, cmd: PoolCommand) -> anyhow::Result<()> {
             ctx.emit(&runners, |r| runner::runners_table(r, args.long, false));
             return Ok(());
         }
+        PoolCommand::Runner(PoolRunnerCommand::Rotate(args)) => return rotate(ctx, &client, args),
     };
     ctx.emit(&pool, pool_table);
     Ok(())
@@ -494,10 +517,12 @@ pub fn pool_table(p: &Value) -> Table {
     table.field("Tags", value::tag_names(p).join(", "));
     table.field("Belongs to", belongs_to);
     table.field("Level", level);
-    if value::at(p, &["template_id"]).is_some_and(|t| !t.is_null()) {
-        let template = format!("{} (ID: {})", text(p, &["template_name"]), text(p, &["template_id"]));
-        table.field("Template", template);
-    }
+    // Always, as garm (`name (ID: 0)` for a pool without a template).
+    let template_id = p["template_id"].as_u64().unwrap_or(0);
+    table.field(
+        "Template",
+        format!("{} (ID: {template_id})", text(p, &["template_name"])),
+    );
     if p["proxy_id"].as_u64().unwrap_or(0) != 0 {
         let proxy = format!("{} (ID: {})", text(p, &["proxy_name"]), text(p, &["proxy_id"]));
         table.field("Proxy", proxy);
@@ -521,3 +546,58 @@ pub fn pool_table(p: &Value) -> Table {
 
 #[cfg(test)]
 mod tests;
+
+/// `pool runner rotate`: deletes the pool's idle runners (running instances whose runner is
+/// idle), one by one, as garm-cli does; the pool manager replaces them.
+fn rotate(ctx: &Ctx, client: &Client, args: PoolRunnerRotateArgs) -> anyhow::Result<()> {
+    let mut query = Vec::new();
+    if args.outdated {
+        query.push(("outdatedOnly", "true".to_owned()));
+    }
+    let runners = client.get_query(&format!("/pools/{}/instances", args.pool_id), &query)?;
+    let idle: Vec<Value> = value::list(&runners)
+        .iter()
+        .filter(|r| text(r, &["status"]) == "running" && text(r, &["runner_status"]) == "idle")
+        .cloned()
+        .collect();
+    if idle.is_empty() {
+        println!("No idle runners to rotate.");
+        return Ok(());
+    }
+    let idle_list = Value::Array(idle.clone());
+    if args.dry_run {
+        println!("Would remove {} idle runner(s):", idle.len());
+        ctx.emit(&idle_list, |r| runner::runners_table(r, false, false));
+        return Ok(());
+    }
+    if !args.yes {
+        print!("About to remove {} idle runner(s). Continue? [y/N] ", idle.len());
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+            println!("Aborted.");
+            return Ok(());
+        }
+    }
+    let (mut removed, mut skipped) = (0, 0);
+    for r in &idle {
+        let name = text(r, &["name"]);
+        let query = [
+            ("forceRemove", args.force_remove_runner.to_string()),
+            ("bypassGHUnauthorized", args.bypass_github_unauthorized.to_string()),
+        ];
+        match client.delete(&format!("/instances/{name}"), &query) {
+            Ok(_) => {
+                println!("  Removed {name}");
+                removed += 1;
+            }
+            Err(err) => {
+                println!("  Warning: failed to remove {name}: {err}");
+                skipped += 1;
+            }
+        }
+    }
+    println!("Removed {removed} runner(s), skipped {skipped}.");
+    Ok(())
+}

@@ -175,6 +175,19 @@ impl Garm {
 
     /// [`Garm::start`] with more TOML sections appended to garm's config.
     pub async fn start_with(providers: &[ProviderSpec], extra_config: &str) -> anyhow::Result<Self> {
+        let mut garm = Self::configure_with(providers, extra_config)?;
+        garm.spawn().await?;
+        Ok(garm)
+    }
+
+    /// Writes the config (SQLite, the given test providers) without starting garm, so a test
+    /// can prepare its database first (`garm admin …`) and then [`Garm::spawn`] it.
+    pub fn configure(providers: &[ProviderSpec]) -> anyhow::Result<Self> {
+        Self::configure_with(providers, "")
+    }
+
+    /// [`Garm::configure`] with more TOML sections appended to garm's config.
+    pub fn configure_with(providers: &[ProviderSpec], extra_config: &str) -> anyhow::Result<Self> {
         let dir = TempDir::new("garm");
         let port = free_port();
         let mut config = format!(
@@ -245,14 +258,12 @@ db_file = "{db}"
         }
         config.push_str(extra_config);
         std::fs::write(dir.0.join("config.toml"), config)?;
-        let mut garm = Self {
+        Ok(Self {
             child: None,
             port,
             api: Api::new(&format!("http://127.0.0.1:{port}")),
             dir,
-        };
-        garm.spawn().await?;
-        Ok(garm)
+        })
     }
 
     /// Starts (or restarts) the process on the same directory and waits for HTTP.

@@ -88,6 +88,8 @@ pub struct Prepared {
     pub controller: ControllerRecord,
     pub forge: Arc<dyn Forge>,
     pub tools: Vec<Tool>,
+    /// The pool's proxy as its runners get it (credentials in the URLs); empty without one.
+    pub proxy: garm_provider_protocol::ProxyConfig,
     /// Instance writes of the steps that share this, committed together.
     writes: Writes,
 }
@@ -102,6 +104,10 @@ pub async fn prepare(
     let forge = ctx.forges.for_entity(&ctx.store, entity).await?;
     let tools = ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await?;
     let endpoint = ctx.store.endpoint(&entity.endpoint_name).await?;
+    let proxy = match pool.proxy_id {
+        Some(id) => Some(ctx.store.proxy(id).await?),
+        None => None,
+    };
     Ok(Arc::new(Prepared {
         pool: pool.clone(),
         entity: entity.clone(),
@@ -109,6 +115,7 @@ pub async fn prepare(
         controller: controller.clone(),
         forge,
         tools,
+        proxy: bootstrap::proxy_config(proxy.as_ref()),
         writes: Writes::default(),
     }))
 }
@@ -400,6 +407,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
         controller,
         forge,
         tools,
+        proxy,
         ..
     } = &*prepared;
     let provider = ctx
@@ -466,6 +474,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
         token,
         ca_bundle,
         controller_id: &ctx.controller_id,
+        proxy: proxy.clone(),
     })?;
     let deadline = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60);
     let slot = ctx

@@ -4,8 +4,9 @@
 use crate::forge::{pick_tool, Tool};
 use crate::{controller_label, pool_label};
 use base64::Engine;
-use garm_provider_protocol::{BootstrapInstance, ProxyConfig, RunnerApplicationDownload, UserDataOptions};
-use garm_store::{EndpointRecord, EntityKind, EntityRecord, InstanceRecord, PoolRecord};
+pub use garm_provider_protocol::ProxyConfig;
+use garm_provider_protocol::{BootstrapInstance, RunnerApplicationDownload, UserDataOptions};
+use garm_store::{EndpointRecord, EntityKind, EntityRecord, InstanceRecord, PoolRecord, ProxyRecord};
 use serde_json::{json, Value};
 
 /// The entity's URL on the forge (`config.sh --url`, JIT `gitHubUrl`).
@@ -47,21 +48,35 @@ pub fn inject_wrapper(extra_specs: Option<&str>, wrapper: &str) -> Option<String
     }
 }
 
+/// A pool's proxy as runners get it: credentials composed into the URLs (garm's
+/// `http://user:pass@host:port`); all empty without a proxy.
+pub fn proxy_config(proxy: Option<&ProxyRecord>) -> ProxyConfig {
+    match proxy {
+        None => ProxyConfig::default(),
+        Some(p) => ProxyConfig {
+            http_proxy: p.with_credentials(&p.http_proxy),
+            https_proxy: p.with_credentials(&p.https_proxy),
+            no_proxy: p.no_proxy.clone(),
+        },
+    }
+}
+
 /// Renders garm's install wrapper for an instance.
 pub fn render_wrapper(
     os_type: &str,
     metadata_url: &str,
     callback_url: &str,
     token: &str,
+    proxy: &ProxyConfig,
 ) -> Result<String, garm_template::TemplateError> {
     let template = garm_template::parse(garm_template::wrapper_template(os_type))?;
     template.render(&json!({
         "MetadataURL": metadata_url,
         "CallbackURL": callback_url,
         "CallbackToken": token,
-        "HTTPProxy": "",
-        "HTTPSProxy": "",
-        "NoProxy": "",
+        "HTTPProxy": proxy.http_proxy,
+        "HTTPSProxy": proxy.https_proxy,
+        "NoProxy": proxy.no_proxy,
     }))
 }
 
@@ -74,6 +89,7 @@ pub struct BootstrapInput<'a> {
     pub token: String,
     pub ca_bundle: Vec<u8>,
     pub controller_id: &'a str,
+    pub proxy: ProxyConfig,
 }
 
 pub fn params(input: BootstrapInput<'_>) -> Result<BootstrapInstance, garm_template::TemplateError> {
@@ -85,8 +101,15 @@ pub fn params(input: BootstrapInput<'_>) -> Result<BootstrapInstance, garm_templ
         token,
         ca_bundle,
         controller_id,
+        proxy,
     } = input;
-    let wrapper = render_wrapper(&pool.os_type, &instance.metadata_url, &instance.callback_url, &token)?;
+    let wrapper = render_wrapper(
+        &pool.os_type,
+        &instance.metadata_url,
+        &instance.callback_url,
+        &token,
+        &proxy,
+    )?;
     let extra_specs = inject_wrapper(pool.extra_specs.as_deref(), &wrapper)
         .and_then(|raw| serde_json::value::RawValue::from_string(raw).ok());
     let jit = instance.jit_config.is_some();
@@ -119,7 +142,7 @@ pub fn params(input: BootstrapInput<'_>) -> Result<BootstrapInstance, garm_templ
         pool_id: pool.id.clone(),
         user_data_options: UserDataOptions::default(),
         jit_config_enabled: jit,
-        proxy_config: ProxyConfig::default(),
+        proxy_config: proxy,
     })
 }
 
@@ -132,6 +155,7 @@ pub struct ScriptInput<'a> {
     pub token: &'a str,
     pub ca_bundle: &'a [u8],
     pub controller_id: &'a str,
+    pub proxy: &'a ProxyConfig,
 }
 
 pub fn script_context(input: ScriptInput<'_>) -> Value {
@@ -143,6 +167,7 @@ pub fn script_context(input: ScriptInput<'_>) -> Value {
         token,
         ca_bundle,
         controller_id,
+        proxy,
     } = input;
     let tool = pick_tool(tools, &pool.os_type, &pool.os_arch);
     let specs: Value = pool
@@ -171,16 +196,17 @@ pub fn script_context(input: ScriptInput<'_>) -> Value {
         "AttestationReplay": specs.get("attestation_replay").and_then(Value::as_str).unwrap_or_default(),
         "EnableBootDebug": specs.get("enable_boot_debug").and_then(Value::as_bool).unwrap_or(false),
         "ExtraContext": specs.get("extra_context").cloned().unwrap_or_else(|| json!({})),
-        "HTTPProxy": "",
-        "HTTPSProxy": "",
-        "NoProxy": "",
+        "HTTPProxy": proxy.http_proxy,
+        "HTTPSProxy": proxy.https_proxy,
+        "NoProxy": proxy.no_proxy,
         "AgentMode": false,
     })
 }
 
-/// The install script source for a pool: the operator's `runner_install_template`
-/// (base64 in extra specs) if set, else the built-in template for its OS.
-pub fn script_template(pool: &PoolRecord) -> Option<String> {
+/// The install script source for a pool, in garm's order: the operator's
+/// `runner_install_template` (base64 in extra specs) if set, else `stored` (the text of the
+/// pool's `template_id` template), else the built-in template for its OS.
+pub fn script_template(pool: &PoolRecord, stored: Option<&str>) -> Option<String> {
     let specs: Value = pool
         .extra_specs
         .as_deref()
@@ -189,6 +215,9 @@ pub fn script_template(pool: &PoolRecord) -> Option<String> {
     if let Some(encoded) = specs.get("runner_install_template").and_then(Value::as_str) {
         let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
         return String::from_utf8(bytes).ok();
+    }
+    if let Some(text) = stored {
+        return Some(text.to_owned());
     }
     garm_template::system_template("github", &pool.os_type).map(str::to_string)
 }

@@ -70,6 +70,8 @@ pub struct ForgeDeliveryPage {
 pub struct ForgeRateLimit {
     pub limit: Option<u64>,
     pub remaining: Option<u64>,
+    /// When the window resets (`x-ratelimit-reset`).
+    pub reset_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Set while nothing may be sent.
     pub blocked_until: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -349,6 +351,7 @@ impl Forge for GithubForge {
         ForgeRateLimit {
             limit: state.limit,
             remaining: state.remaining,
+            reset_at: state.reset_at,
             blocked_until: state.blocked_until(chrono::Utc::now()),
         }
     }
@@ -447,6 +450,21 @@ impl Forges {
                 c.tools = None;
             }
         }
+    }
+
+    /// The newest rate limit any cached client of credentials `credentials_id` has seen in
+    /// GitHub's answers (nothing is sent to learn it); `None` before the first answer or on a
+    /// GHES without limits.
+    pub fn rate_limit_of(&self, credentials_id: i64) -> Option<ForgeRateLimit> {
+        let prefix = format!("{credentials_id}:");
+        let cache = self.cache.lock().expect("forge cache lock");
+        cache
+            .values()
+            .filter(|c| c.fingerprint.starts_with(&prefix))
+            .map(|c| c.forge.rate_limit())
+            .filter(|r| r.limit.is_some())
+            // The latest window, and in it the lowest count left: the most recent answer.
+            .max_by_key(|r| (r.reset_at, std::cmp::Reverse(r.remaining)))
     }
 
     pub fn forget(&self, entity_id: &str) {

@@ -342,6 +342,7 @@ mod tests {
             generation: 0,
             priority: 0,
             template_id: None,
+            proxy_id: None,
             tags: vec![],
             created_at: now,
             updated_at: now,

@@ -39,6 +39,8 @@ pub struct FakeProvider {
 struct State {
     instances: BTreeMap<String, FakeInstance>,
     failures: HashMap<Op, VecDeque<ProviderError>>,
+    /// What every `create` was given, in order.
+    bootstraps: Vec<BootstrapInstance>,
 }
 
 impl FakeProvider {
@@ -78,6 +80,11 @@ impl FakeProvider {
             }
             None => false,
         }
+    }
+
+    /// The bootstrap parameters of every `create` so far, in order.
+    pub fn bootstraps(&self) -> Vec<BootstrapInstance> {
+        self.state().bootstraps.clone()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -120,6 +127,7 @@ impl Provider for FakeProvider {
         _deadline: Option<Duration>,
     ) -> Result<ProviderInstance, ProviderError> {
         self.call(Op::Create, |state| {
+            state.bootstraps.push(bootstrap.clone());
             if state.instances.contains_key(&bootstrap.name) {
                 return Err(ProviderError::Failed {
                     exit_code: Some(i32::from(garm_provider_protocol::EXIT_DUPLICATE)),

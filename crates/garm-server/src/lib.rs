@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod intake_queue;
 pub mod lifecycle;
 pub mod logging;
@@ -51,6 +52,7 @@ pub async fn build_with(
 ) -> anyhow::Result<(App, tokio::sync::mpsc::UnboundedReceiver<state::Key>)> {
     let store = garm_store::Store::connect(&config.database_url, garm_store::Sealer::new(&config.passphrase)).await?;
     store.seed_github_com().await?;
+    store.seed_system_templates(&api::templates::builtins()).await?;
     let controller = store.ensure_controller().await?;
     let (nudge, rx) = garm_pool::Nudge::channel();
     let keys = std::sync::Arc::new(auth::Keys::new(&config.jwt_secret));

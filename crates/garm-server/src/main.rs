@@ -25,6 +25,8 @@ enum Command {
     },
     /// Offline, idempotent setup from `GARM_*` variables, for an init container.
     Bootstrap(garm_server::bootstrap::Args),
+    /// Prints the version and exits (no configuration is read).
+    Version,
 }
 
 #[derive(Subcommand)]
@@ -37,17 +39,28 @@ enum AdminCommand {
         #[arg(long)]
         new_password: String,
     },
+    /// Takes over a stopped garm: imports its database into this garm-rs's store.
+    ImportGarm(garm_server::import::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let load = || Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
-            None => run(config).await,
-            Some(Command::Admin { command }) => admin(config, command).await,
-            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(config, args).await,
+            None => run(load()?).await,
+            // A dry run reads only garm's database: it needs (and touches) no garm-rs database.
+            Some(Command::Admin {
+                command: AdminCommand::ImportGarm(args),
+            }) if args.dry_run => garm_server::import::dry_run(&args).await,
+            Some(Command::Admin { command }) => admin(load()?, command).await,
+            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(load()?, args).await,
+            // No configuration is read: `garm version` works anywhere.
+            Some(Command::Version) => {
+                println!("{}", garm_server::VERSION);
+                Ok(())
+            }
         }
     })
 }
@@ -112,6 +125,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             store.reset_password(&username, &hash).await?;
             println!("password of {username} reset; existing tokens are no longer valid");
         }
+        AdminCommand::ImportGarm(args) => garm_server::import::run(&store, &args).await?,
     }
     Ok(())
 }

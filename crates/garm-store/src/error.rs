@@ -15,6 +15,8 @@ pub enum StoreError {
     Transition(#[from] TransitionError),
     #[error("database schema version {found} is newer than this garm understands ({known}); refusing to touch it")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("this is a garm (Go) database, not garm-rs's; garm-rs leaves it alone: import it into a new database with `garm admin import-garm` (docs/migrate-from-garm.md)")]
+    GarmDatabase,
     #[error("a sealed secret could not be opened")]
     Seal(#[source] crate::seal::SealError),
     #[error("database error")]

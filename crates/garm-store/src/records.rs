@@ -170,6 +170,8 @@ pub struct PoolRecord {
     pub generation: u64,
     pub priority: u32,
     pub template_id: Option<i64>,
+    /// The named proxy its runners use.
+    pub proxy_id: Option<i64>,
     pub tags: Vec<TagRecord>,
     pub created_at: Time,
     pub updated_at: Time,
@@ -194,6 +196,7 @@ pub struct NewPool {
     pub enable_shell: bool,
     pub priority: u32,
     pub template_id: Option<i64>,
+    pub proxy_id: Option<i64>,
     pub tags: Vec<String>,
 }
 
@@ -267,4 +270,119 @@ pub struct EntityFilter {
     pub owner: String,
     pub name: String,
     pub endpoint: String,
+}
+
+/// Everything a takeover of another garm database writes, with the source's ids kept
+/// (see [`crate::Store::import`]).
+#[derive(Debug, Clone, Default)]
+pub struct ImportSet {
+    pub controller: Option<ControllerRecord>,
+    pub users: Vec<UserRecord>,
+    pub endpoints: Vec<EndpointRecord>,
+    /// Ids are kept, so entities keep pointing at the same credentials.
+    pub credentials: Vec<CredentialsRecord>,
+    pub entities: Vec<EntityRecord>,
+    /// Entity id and event; event ids are assigned by the store.
+    pub entity_events: Vec<(String, EventRecord)>,
+    /// Runner install templates, ids kept (pools refer to them by id).
+    pub templates: Vec<TemplateRecord>,
+    /// Named proxies, ids kept (pools refer to them by id).
+    pub proxies: Vec<ProxyRecord>,
+    /// Pools with their tags (tag ids kept).
+    pub pools: Vec<PoolRecord>,
+    pub instances: Vec<InstanceRecord>,
+    /// Job row ids are assigned by the store.
+    pub jobs: Vec<JobRecord>,
+}
+
+/// What [`crate::Store::import`] does with rows already in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Refuse unless the store holds nothing an operator made (a controller row and the
+    /// seeded `github.com` endpoint are replaced).
+    IntoEmpty,
+    /// Delete everything in the store first, in the same transaction.
+    Replace,
+}
+
+/// A runner install template (garm's `Template`): a Go `text/template` for one OS and forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub os_type: String,
+    pub forge_type: String,
+    /// `system` for the built-in templates, else the id of the user who made it.
+    pub owner_id: String,
+    pub data: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+impl TemplateRecord {
+    /// The owner of the built-in templates.
+    pub const SYSTEM: &'static str = "system";
+
+    pub fn is_system(&self) -> bool {
+        self.owner_id == Self::SYSTEM
+    }
+}
+
+/// Filters of a template listing (garm's `partialName`, `osType`, `forgeType`).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFilter {
+    pub partial_name: Option<String>,
+    pub os_type: Option<String>,
+    pub forge_type: Option<String>,
+}
+
+/// A named proxy (garm's `Proxy`) that pools hand to their runners.
+#[derive(Debug, Clone)]
+pub struct ProxyRecord {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub http_proxy: String,
+    pub https_proxy: String,
+    pub no_proxy: String,
+    pub username: String,
+    /// Sealed at rest; never in a response.
+    pub password: Option<Secret>,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+impl ProxyRecord {
+    /// `url` with the proxy's credentials in it (`http://user:pass@host:port`), as runners get it.
+    pub fn with_credentials(&self, url: &str) -> String {
+        if url.is_empty() || self.username.is_empty() {
+            return url.to_owned();
+        }
+        match url::Url::parse(url) {
+            Ok(mut parsed) => {
+                let password = self.password.as_ref().map(|p| userinfo_escape(p.expose()));
+                let username = userinfo_escape(&self.username);
+                if parsed.set_username(&username).is_err() || parsed.set_password(password.as_deref()).is_err() {
+                    return url.to_owned();
+                }
+                parsed.to_string().trim_end_matches('/').to_owned()
+            }
+            Err(_) => url.to_owned(),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so a `%`, `@` or `:` in a
+/// proxy's username or password cannot change the URL it is put in.
+fn userinfo_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

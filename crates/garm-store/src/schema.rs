@@ -184,7 +184,38 @@ CREATE TABLE webhook_deliveries (
     r#"
 CREATE INDEX jobs_status ON jobs(status);
 "#,
-    // Version 3: the attestation verdict of an instance (JSON; see garm-attest's `Verdict`).
+    // Version 3: runner install templates (garm's /templates); `data` is the template text.
+    r#"
+CREATE TABLE templates (
+    id {ID},
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    os_type TEXT NOT NULL,
+    forge_type TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#,
+    // Version 4: named proxies (garm's /proxies) and the pool's proxy; `password` is sealed.
+    r#"
+CREATE TABLE proxies (
+    id {ID},
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    http_proxy TEXT NOT NULL,
+    https_proxy TEXT NOT NULL,
+    no_proxy TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+ALTER TABLE pools ADD COLUMN proxy_id BIGINT;
+"#,
+    // Version 5: the attestation verdict of an instance (JSON; see garm-attest's `Verdict`).
     // Its own table, so instance rows and their many readers stay as they are.
     r#"
 CREATE TABLE instance_attestations (

@@ -62,7 +62,7 @@ fn unb64(text: &str) -> Result<Vec<u8>> {
 }
 
 const ENTITY_COLS: &str = "id, kind, owner, name, endpoint_name, credentials_id, webhook_secret, balancer, agent_mode, pm_running, pm_failure, created_at, updated_at";
-const POOL_COLS: &str = "id, entity_id, provider_name, runner_prefix, max_runners, min_idle_runners, bootstrap_timeout, image, flavor, os_type, os_arch, enabled, extra_specs, runner_group, enable_shell, generation, priority, template_id, created_at, updated_at";
+const POOL_COLS: &str = "id, entity_id, provider_name, runner_prefix, max_runners, min_idle_runners, bootstrap_timeout, image, flavor, os_type, os_arch, enabled, extra_specs, runner_group, enable_shell, generation, priority, template_id, created_at, updated_at, proxy_id";
 const INSTANCE_COLS: &str = "id, name, pool_id, provider_id, agent_id, os_type, os_arch, os_name, os_version, addresses, status, runner_status, provider_fault, create_attempt, token_fetched, jit_config, runner_group, extra_labels, generation, callback_url, metadata_url, heartbeat, created_at, updated_at";
 const JOB_COLS: &str = "id, workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at";
 
@@ -145,6 +145,15 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
+        // garm's tables would collide with ours; refuse before writing anything to its file.
+        let garm_table = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'controller_infos'",
+            Backend::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'controller_infos'",
+        };
+        let n: i64 = sqlx::query(garm_table).fetch_one(&self.pool).await?.try_get("n")?;
+        if n > 0 {
+            return Err(StoreError::GarmDatabase);
+        }
         self.pool
             .execute("CREATE TABLE IF NOT EXISTS garm_schema_version (version BIGINT NOT NULL)")
             .await?;
@@ -838,7 +847,10 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 
 mod attestations;
 mod creates;
+mod import;
 mod pools;
+mod proxies;
+mod templates;
 mod webhook;
 pub use attestations::AttestationRecord;
 pub use creates::Placement;

@@ -141,3 +141,214 @@ async fn the_documented_cli_sequence_works_against_a_live_garm() {
     let log = garm.log();
     assert!(!log.contains("ghp_cliSecretToken") && !log.contains("cli-webhook-secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_commands_work_against_a_live_garm() {
+    let garm = Garm::start(&[AZURE]).await.unwrap();
+    let home = TempDir::new("cli-home");
+    let url = garm.url();
+    cli(
+        &home,
+        &[
+            "init",
+            "--name",
+            "local",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    let list = cli(&home, &["template", "list"]);
+    assert!(
+        list.contains("github_linux") && list.contains("github_windows"),
+        "{list}"
+    );
+    let file = home.0.join("mine.sh");
+    std::fs::write(&file, "#!/bin/bash\necho v1 {{ .RunnerName }}\n").unwrap();
+    let path = file.to_str().unwrap();
+    let created = cli(
+        &home,
+        &[
+            "template",
+            "create",
+            "--name",
+            "mine",
+            "--description",
+            "ours",
+            "--path",
+            path,
+            "--forge-type",
+            "github",
+            "--os-type",
+            "linux",
+        ],
+    );
+    assert!(created.contains("| Name") && created.contains("mine"), "{created}");
+    let shown = cli(&home, &["--format", "json", "template", "show", "mine"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["id"], 3);
+    // Edit through $EDITOR: a script that rewrites the file in place.
+    let editor = home.0.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/v1/v2/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(bin("garm-cli"))
+        .args(["template", "edit", "mine"])
+        .env("HOME", &home.0)
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("changes saved successfully"));
+    let copy = cli(&home, &["template", "copy", "mine", "mine-copy"]);
+    assert!(copy.contains("mine-copy") && copy.contains("ours"), "{copy}");
+    let target = home.0.join("downloaded.sh");
+    cli(
+        &home,
+        &["template", "download", "mine-copy", "--path", target.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "#!/bin/bash\necho v2 {{ .RunnerName }}\n"
+    );
+    cli(&home, &["template", "update", "mine-copy", "--name", "renamed"]);
+    let filtered = cli(&home, &["template", "list", "--name", "renam"]);
+    assert!(
+        filtered.contains("renamed") && !filtered.contains("github_linux"),
+        "{filtered}"
+    );
+    cli(&home, &["template", "delete", "renamed"]);
+    let restored = cli(&home, &["template", "restore"]);
+    assert!(restored.contains("templates restored successfully"));
+    let after = cli(&home, &["--format", "json", "template", "list"]);
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(&after)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, vec!["github_windows", "github_linux", "mine"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_commands_work_against_a_live_garm() {
+    let garm = Garm::start(&[AZURE]).await.unwrap();
+    let home = TempDir::new("cli-home");
+    let url = garm.url();
+    cli(
+        &home,
+        &[
+            "init",
+            "--name",
+            "local",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    let created = cli(
+        &home,
+        &[
+            "proxy",
+            "create",
+            "--name",
+            "corp",
+            "--http-proxy",
+            "http://proxy.example:3128",
+            "--username",
+            "svc",
+            "--password",
+            "cli-proxy-secret",
+        ],
+    );
+    assert!(
+        created.contains("Auth Enabled") && !created.contains("cli-proxy-secret"),
+        "{created}"
+    );
+    let list = cli(&home, &["proxy", "list"]);
+    assert!(
+        list.contains("corp") && list.contains("http://proxy.example:3128"),
+        "{list}"
+    );
+    let updated = cli(
+        &home,
+        &["proxy", "update", "corp", "--https-proxy", "http://proxy.example:3129"],
+    );
+    assert!(
+        updated.contains("http://proxy.example:3129") && updated.contains("svc"),
+        "{updated}"
+    );
+    let shown = cli(&home, &["--format", "json", "proxy", "show", "corp"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["http_proxy"], "http://proxy.example:3128");
+    assert!(shown.get("password").is_none());
+    cli(&home, &["proxy", "delete", "corp"]);
+    assert_eq!(cli(&home, &["--format", "json", "proxy", "list"]).trim(), "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_runner_rotate_replaces_the_idle_runners() {
+    const SANDBOX: ProviderSpec = ProviderSpec {
+        name: "sandbox",
+        extra: "",
+        run_userdata: true,
+    };
+    let world = garm_e2e::World::start(&[SANDBOX]).await.unwrap();
+    let pool = world
+        .add_pool("sandbox", serde_json::json!({"min_idle_runners": 2, "max_runners": 3}))
+        .await
+        .unwrap();
+    let api = &world.garm.api;
+    let idle_names = async || -> Option<Vec<String>> {
+        let all = api.instances().await;
+        let idle: Vec<String> = all
+            .iter()
+            .filter(|i| i["status"] == "running" && i["runner_status"] == "idle")
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect();
+        (idle.len() == 2).then_some(idle)
+    };
+    let before = garm_e2e::wait_for("two idle runners", std::time::Duration::from_secs(90), idle_names).await;
+    let home = TempDir::new("cli-home");
+    let url = world.garm.url();
+    cli(
+        &home,
+        &[
+            "profile",
+            "add",
+            "--name",
+            "w",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    let dry = cli(&home, &["pool", "runner", "rotate", &pool, "--dry-run"]);
+    assert!(dry.contains("Would remove 2 idle runner(s)"), "{dry}");
+    let out = cli(&home, &["pool", "runner", "rotate", &pool, "--yes-i-really-mean-it"]);
+    assert!(out.contains("Removed 2 runner(s), skipped 0."), "{out}");
+    // The pool manager brings the pool back to two idle runners, all of them new.
+    let after = garm_e2e::wait_for(
+        "two fresh idle runners",
+        std::time::Duration::from_secs(120),
+        async || {
+            let now = idle_names().await?;
+            now.iter().all(|n| !before.contains(n)).then_some(now)
+        },
+    )
+    .await;
+    assert_eq!(after.len(), 2);
+}

@@ -97,3 +97,82 @@ async fn the_controller_webhook_is_installed_shown_and_uninstalled_on_github() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_repository_removes_its_webhook_unless_told_to_keep_it() {
+    let world = World::start(&[]).await.unwrap();
+    let api = &world.garm.api;
+    // World installed the controller's hook on the fake.
+    assert_eq!(world.fake.state().hooks().len(), 1);
+    api.call(
+        "DELETE",
+        &format!("/api/v1/repositories/{}?keepWebhook=true", world.repo_id),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(world.fake.state().hooks().len(), 1, "keepWebhook kept the hook");
+    // The operator adds the repository again, then deletes it for good.
+    let again = api
+        .call(
+            "POST",
+            "/api/v1/repositories",
+            Some(json!({"owner": "acme", "name": "widgets", "credentials_name": "fake-pat", "webhook_secret": world.secret})),
+        )
+        .await
+        .unwrap();
+    api.call(
+        "DELETE",
+        &format!("/api/v1/repositories/{}", again["id"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        world.fake.state().hooks().is_empty(),
+        "the hook went with the repository"
+    );
+    assert_eq!(api.call("GET", "/api/v1/repositories", None).await.unwrap(), json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_show_the_rate_limit_github_reported_and_metrics_export_it() {
+    let world = World::start(&[]).await.unwrap();
+    let api = &world.garm.api;
+    // The entity pass reads the runner downloads; GitHub's answer carries x-ratelimit-*.
+    let creds = wait_for(
+        "the credentials' rate limit to be known",
+        Duration::from_secs(30),
+        async || {
+            let list = api.call("GET", "/api/v1/github/credentials", None).await.ok()?;
+            let pat = list.as_array()?.iter().find(|c| c["name"] == "fake-pat")?.clone();
+            pat.get("rate_limit").is_some().then_some(pat)
+        },
+    )
+    .await;
+    let rate = &creds["rate_limit"];
+    assert_eq!(rate["limit"], 5000, "{rate}");
+    let (used, remaining) = (rate["used"].as_i64().unwrap(), rate["remaining"].as_i64().unwrap());
+    assert!(used >= 1 && used + remaining == 5000, "{rate}");
+    assert!(
+        rate["reset"].as_i64().unwrap() > chrono::Utc::now().timestamp() - 60,
+        "{rate}"
+    );
+    let id = creds["id"].as_u64().unwrap();
+    let shown = api
+        .call("GET", &format!("/api/v1/github/credentials/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(shown["rate_limit"]["limit"], 5000);
+    let metrics = api.metrics().await;
+    for name in ["limit", "remaining", "used", "reset_timestamp"] {
+        let series =
+            format!("garm_github_rate_limit_{name}{{credential_name=\"fake-pat\",credential_id=\"{id}\",endpoint=\"");
+        assert!(metrics.contains(&series), "{series} missing from:\n{metrics}");
+    }
+    let limit_line = metrics
+        .lines()
+        .find(|l| l.starts_with("garm_github_rate_limit_limit{credential_name=\"fake-pat\""))
+        .unwrap();
+    assert!(limit_line.ends_with(" 5000"), "{limit_line}");
+}

@@ -55,8 +55,14 @@ async fn bad_signatures_malformed_and_oversized_bodies_leave_no_trace() {
     assert_eq!(wrong.status(), 401);
     let missing = send(body.clone(), None).await.unwrap();
     assert_eq!(missing.status(), 401);
+    // A header that is not `sha256=<hex>` is no signature: 401, as for a wrong one.
     let garbled = send(body.clone(), Some("sha256".into())).await.unwrap();
-    assert_eq!(garbled.status(), 400);
+    assert_eq!(garbled.status(), 401);
+    let right = sign(&world.secret, &body);
+    let bare = send(body.clone(), Some(right.trim_start_matches("sha256=").to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
     let malformed = b"{\"action\": \"queued\", \"workflow_job\": ".to_vec();
     let broken = send(malformed.clone(), Some(sign(&world.secret, &malformed)))
         .await

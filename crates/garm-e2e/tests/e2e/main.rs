@@ -10,3 +10,4 @@ mod forge_paths;
 mod intake;
 mod job_loop;
 mod reliability;
+mod takeover;

@@ -83,6 +83,7 @@ fn open(limit: u64, remaining: u64) -> ForgeRateLimit {
     ForgeRateLimit {
         limit: Some(limit),
         remaining: Some(remaining),
+        reset_at: None,
         blocked_until: None,
     }
 }

@@ -28,6 +28,7 @@ fn pool(id: &str, min: u32, max: u32, tags: &[&str]) -> PoolRecord {
         generation: 0,
         priority: 0,
         template_id: None,
+        proxy_id: None,
         tags: tags
             .iter()
             .map(|t| TagRecord {

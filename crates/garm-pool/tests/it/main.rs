@@ -5,6 +5,7 @@ mod batch;
 mod crash;
 mod delete;
 mod missed;
+mod proxy;
 mod race;
 mod scale_down;
 mod support;

@@ -87,6 +87,7 @@ async fn reconciliation_stays_within_its_share_of_the_rate_limit() {
         forge.rate = ForgeRateLimit {
             limit: Some(1200),
             remaining: Some(1200),
+            reset_at: None,
             blocked_until: None,
         };
         forge.failed = (0..50).map(|n| failed(1000 - n, &format!("g-{n}"), 0)).collect();
@@ -105,6 +106,7 @@ async fn reconciliation_stays_within_its_share_of_the_rate_limit() {
         forge.rate = ForgeRateLimit {
             limit: Some(5000),
             remaining: Some(300),
+            reset_at: None,
             blocked_until: None,
         };
     }
@@ -118,6 +120,7 @@ async fn reconciliation_stays_within_its_share_of_the_rate_limit() {
         forge.rate = ForgeRateLimit {
             limit: Some(5000),
             remaining: Some(5000),
+            reset_at: None,
             blocked_until: Some(Utc::now() + chrono::Duration::minutes(5)),
         };
     }

@@ -245,6 +245,7 @@ impl World {
                 enable_shell: false,
                 priority: 0,
                 template_id: None,
+                proxy_id: None,
                 tags: vec!["self-hosted".into(), "linux".into()],
             })
             .await

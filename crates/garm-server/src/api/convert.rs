@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::state::App;
+use base64::Engine;
 use garm_api_types as api;
 use garm_store::*;
 use serde_json::value::RawValue;
@@ -109,6 +110,18 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
         priority: p.priority,
         ..Default::default()
     };
+    if let Some(id) = p.template_id {
+        if let Ok(t) = app.store.template(id).await {
+            out.template_id = t.id as u64;
+            out.template_name = t.name;
+        }
+    }
+    if let Some(id) = p.proxy_id {
+        if let Ok(proxy) = app.store.proxy(id).await {
+            out.proxy_id = proxy.id as u64;
+            out.proxy_name = proxy.name;
+        }
+    }
     match owner.kind {
         EntityKind::Repository => {
             out.repo_id = owner.id.clone();
@@ -133,6 +146,13 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
         }
     }
     Ok(out)
+}
+
+/// An instance as garm lists it: without its addresses (garm shows them only on a single GET).
+pub fn listed_instance(i: &InstanceRecord, provider_name: &str) -> api::Instance {
+    let mut out = instance(i, provider_name, None);
+    out.addresses.clear();
+    out
 }
 
 pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventRecord]>) -> api::Instance {
@@ -253,4 +273,19 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_default()
+}
+
+/// A template; `with_data` adds its text (base64), which listings leave `null`.
+pub fn template(t: &garm_store::TemplateRecord, with_data: bool) -> api::Template {
+    api::Template {
+        id: t.id as u64,
+        created_at: Some(t.created_at),
+        updated_at: Some(t.updated_at),
+        name: t.name.clone(),
+        description: t.description.clone(),
+        os_type: t.os_type.clone(),
+        forge_type: t.forge_type.clone(),
+        data: with_data.then(|| base64::engine::general_purpose::STANDARD.encode(t.data.as_bytes())),
+        owner_id: t.owner_id.clone(),
+    }
 }

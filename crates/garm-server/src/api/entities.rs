@@ -218,7 +218,23 @@ async fn delete(
     Query(q): Query<DeleteQuery>,
 ) -> Result<Empty, ApiError> {
     app.store.entity(kind, &id).await?;
-    let _keep_webhook = q.keep_webhook.as_deref() == Some("true");
+    let pools = app.store.pools(Some(&id)).await?;
+    if !pools.is_empty() {
+        let ids: Vec<&str> = pools.iter().map(|p| p.id.as_str()).collect();
+        return Err(ApiError::BadRequest(format!(
+            "{} has pools defined ({})",
+            kind.as_str(),
+            ids.join(", ")
+        )));
+    }
+    // As garm: with webhook management on, the controller's hook goes with the entity unless
+    // the caller keeps it; a failure to remove it is logged, not fatal.
+    let keep_webhook = q.keep_webhook.as_deref() == Some("true");
+    if !keep_webhook && app.config.enable_webhook_management {
+        if let Err(err) = super::hooks::remove_controller_hook(&app, kind, &id).await {
+            tracing::warn!(kind = kind.as_str(), id = %id, error = %err, "could not remove the webhook of a deleted entity");
+        }
+    }
     app.store.delete_entity(kind, &id).await?;
     tracing::info!(kind = kind.as_str(), id = %id, "entity deleted");
     crate::events::entity_changed(&app, &id);

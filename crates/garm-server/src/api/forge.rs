@@ -148,11 +148,27 @@ async fn delete_endpoint(State(app): State<App>, Path(name): Path<String>) -> Re
     Ok(super::Empty)
 }
 
+/// The credentials' rate limit as GitHub last reported it to any of our clients (garm's
+/// `rate_limit`: limit, used, remaining, reset in unix seconds); absent until known.
+pub(crate) fn rate_limit(app: &App, credentials_id: i64) -> Option<api::RateLimit> {
+    let seen = app.pool.forges.rate_limit_of(credentials_id)?;
+    let limit = seen.limit?;
+    let remaining = seen.remaining.unwrap_or(limit);
+    Some(api::RateLimit {
+        limit: limit as i64,
+        used: limit.saturating_sub(remaining) as i64,
+        remaining: remaining as i64,
+        reset: seen.reset_at.map_or(0, |t| t.timestamp()),
+    })
+}
+
 async fn list_credentials(State(app): State<App>) -> Result<Json<Vec<api::ForgeCredentials>>, ApiError> {
     let mut out = Vec::new();
     for c in app.store.list_credentials("github").await? {
         let e = app.store.endpoint(&c.endpoint_name).await?;
-        out.push(convert::credentials(&c, &e));
+        let mut json = convert::credentials(&c, &e);
+        json.rate_limit = rate_limit(&app, c.id);
+        out.push(json);
     }
     Ok(Json(out))
 }
@@ -251,6 +267,7 @@ async fn get_credentials(
     let c = app.store.credentials(parse_id(&id)?).await?;
     let e = app.store.endpoint(&c.endpoint_name).await?;
     let mut out = convert::credentials(&c, &e);
+    out.rate_limit = rate_limit(&app, c.id);
     for ent in app.store.entities_using_credentials(c.id).await? {
         let json = convert::entity(&app, &ent).await?;
         match ent.kind {

@@ -128,8 +128,13 @@ async fn show(
 }
 
 async fn uninstall(State(app): State<App>, kind: EntityKind, Path(id): Path<String>) -> Result<Empty, ApiError> {
-    let (entity, controller_url, base_url) = context(&app, kind, &id).await?;
-    let existing = hooks(&app, &entity).await?;
+    remove_controller_hook(&app, kind, &id).await
+}
+
+/// Removes this controller's webhook from the entity on the forge, if one is installed.
+pub(crate) async fn remove_controller_hook(app: &App, kind: EntityKind, id: &str) -> Result<Empty, ApiError> {
+    let (entity, controller_url, base_url) = context(app, kind, id).await?;
+    let existing = hooks(app, &entity).await?;
     if let Some(hook) = existing.iter().find(|h| same_url(&h.url, &controller_url)) {
         let forge = app
             .pool

@@ -235,7 +235,38 @@ struct UnitQuery {
     run_as_user: Option<String>,
 }
 
-async fn unit_file(caller: Caller, Query(q): Query<UnitQuery>) -> Result<Response, ApiError> {
+/// The pool's proxy as its runners get it (credentials in the URLs); empty without one.
+async fn pool_proxy(app: &App, pool: &garm_store::PoolRecord) -> Result<bootstrap::ProxyConfig, ApiError> {
+    let proxy = match pool.proxy_id {
+        Some(id) => match app.store.proxy(id).await {
+            Ok(p) => Some(p),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    Ok(bootstrap::proxy_config(proxy.as_ref()))
+}
+
+/// `Environment=` lines for the proxy, both letter cases, `%` escaped for systemd.
+fn proxy_environment(proxy: &bootstrap::ProxyConfig) -> String {
+    let mut out = String::new();
+    for (name, value) in [
+        ("HTTP_PROXY", &proxy.http_proxy),
+        ("HTTPS_PROXY", &proxy.https_proxy),
+        ("NO_PROXY", &proxy.no_proxy),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        let value = value.replace('%', "%%").replace('"', "\\\"");
+        out.push_str(&format!("Environment=\"{name}={value}\"\n"));
+        out.push_str(&format!("Environment=\"{}={value}\"\n", name.to_lowercase()));
+    }
+    out
+}
+
+async fn unit_file(State(app): State<App>, caller: Caller, Query(q): Query<UnitQuery>) -> Result<Response, ApiError> {
     let user = q
         .run_as_user
         .filter(|u| !u.is_empty())
@@ -244,8 +275,9 @@ async fn unit_file(caller: Caller, Query(q): Query<UnitQuery>) -> Result<Respons
     // add lines to it.
     garm_model::names::check_unix_user("runAsUser", &user).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let service = service_name_of(&caller.entity);
+    let environment = proxy_environment(&pool_proxy(&app, &caller.pool).await?);
     let unit = format!(
-        "[Unit]\nDescription=GitHub Actions Runner ({service})\nAfter=network.target\n\n[Service]\nExecStart=/home/{user}/actions-runner/runsvc.sh\nUser={user}\nWorkingDirectory=/home/{user}/actions-runner\nKillMode=process\nKillSignal=SIGTERM\nTimeoutStopSec=5min\n\n[Install]\nWantedBy=multi-user.target\n"
+        "[Unit]\nDescription=GitHub Actions Runner ({service})\nAfter=network.target\n\n[Service]\nExecStart=/home/{user}/actions-runner/runsvc.sh\nUser={user}\nWorkingDirectory=/home/{user}/actions-runner\n{environment}KillMode=process\nKillSignal=SIGTERM\nTimeoutStopSec=5min\n\n[Install]\nWantedBy=multi-user.target\n"
     );
     Ok(([(header::CONTENT_TYPE, "text/plain")], unit).into_response())
 }
@@ -279,7 +311,15 @@ async fn cert_bundle(State(app): State<App>, caller: Caller) -> Result<Json<Valu
 }
 
 async fn install_script(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
-    let Some(source) = bootstrap::script_template(&caller.pool) else {
+    let stored = match caller.pool.template_id {
+        Some(id) => match app.store.template(id).await {
+            Ok(t) => Some(t.data),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(err.into()),
+        },
+        None => None,
+    };
+    let Some(source) = bootstrap::script_template(&caller.pool, stored.as_deref()) else {
         return Err(ApiError::Conflict("pool has no install template".into()));
     };
     let endpoint = app.store.endpoint(&caller.entity.endpoint_name).await?;
@@ -290,6 +330,7 @@ async fn install_script(State(app): State<App>, caller: Caller) -> Result<Respon
         .await
         .unwrap_or_default();
     let bundle = ca_bundle(&app, &caller.entity).await?;
+    let proxy = pool_proxy(&app, &caller.pool).await?;
     let context = bootstrap::script_context(bootstrap::ScriptInput {
         instance: &caller.instance,
         pool: &caller.pool,
@@ -298,6 +339,7 @@ async fn install_script(State(app): State<App>, caller: Caller) -> Result<Respon
         token: &caller.token,
         ca_bundle: &bundle,
         controller_id: &app.controller_id,
+        proxy: &proxy,
     });
     let rendered = garm_template::parse(&source)
         .and_then(|t| t.render(&context))

@@ -119,6 +119,41 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             j.id, j.workflow_job_id, j.run_id, esc(&j.name), esc(&j.status), esc(&j.conclusion), esc(&j.runner_name), esc(&j.repository_owner), esc(&j.repository_name), esc(&j.labels.join(","))
         );
     }
+    rate_limits(&app, &mut out).await?;
     app.pool.metrics.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// garm's `garm_github_rate_limit_*` gauges, one series per credentials whose rate limit GitHub
+/// has reported (from the answers already received; nothing is polled for them).
+async fn rate_limits(app: &App, out: &mut String) -> Result<(), ApiError> {
+    let mut known = Vec::new();
+    for c in app.store.list_credentials("github").await? {
+        if let Some(rate) = super::forge::rate_limit(app, c.id) {
+            known.push((c, rate));
+        }
+    }
+    for (suffix, value) in [
+        (
+            "limit",
+            (|r: &garm_api_types::RateLimit| r.limit) as fn(&garm_api_types::RateLimit) -> i64,
+        ),
+        ("remaining", |r| r.remaining),
+        ("used", |r| r.used),
+        ("reset_timestamp", |r| r.reset),
+    ] {
+        let name = format!("garm_github_rate_limit_{suffix}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (c, rate) in &known {
+            let _ = writeln!(
+                out,
+                "{name}{{credential_name=\"{}\",credential_id=\"{}\",endpoint=\"{}\"}} {}",
+                esc(&c.name),
+                c.id,
+                esc(&c.endpoint_name),
+                value(rate)
+            );
+        }
+    }
+    Ok(())
 }

@@ -9,7 +9,9 @@ pub mod hooks;
 pub mod metadata;
 pub mod metrics;
 pub mod pools;
+pub mod proxies;
 pub mod runners;
+pub mod templates;
 pub mod webhook;
 
 use crate::auth::admin_claims;
@@ -103,6 +105,8 @@ pub fn routes(app: App) -> Router {
         .merge(entities::routes())
         .merge(pools::routes())
         .merge(runners::routes())
+        .merge(templates::routes())
+        .merge(proxies::routes())
         .merge(if app.config.enable_webhook_management {
             hooks::routes()
         } else {

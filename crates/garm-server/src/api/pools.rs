@@ -108,7 +108,8 @@ pub async fn create(
         runner_group: p.github_runner_group,
         enable_shell: p.enable_shell,
         priority: p.priority,
-        template_id: p.template_id.map(|t| t as i64),
+        template_id: Some(super::templates::for_pool(&app, p.template_id, os_type.as_str()).await?),
+        proxy_id: super::proxies::for_pool(&app, p.proxy_id).await?,
         tags,
     };
     let pool = app.store.create_pool(&new).await?;
@@ -233,7 +234,10 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         pool.priority = v;
     }
     if let Some(v) = p.template_id {
-        pool.template_id = Some(v as i64);
+        pool.template_id = Some(super::templates::for_pool(app, Some(v), &pool.os_type).await?);
+    }
+    if let Some(v) = p.proxy_id {
+        pool.proxy_id = super::proxies::for_pool(app, Some(v)).await?;
     }
     check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
     let tags = match p.tags.filter(|t| !t.is_empty()) {
@@ -246,7 +250,9 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         || before.os_arch != pool.os_arch
         || before.extra_specs != pool.extra_specs
         || before.runner_group != pool.runner_group
-        || before.enable_shell != pool.enable_shell;
+        || before.enable_shell != pool.enable_shell
+        || before.template_id != pool.template_id
+        || before.proxy_id != pool.proxy_id;
     if shape_changed {
         pool.generation += 1;
     }
@@ -275,7 +281,7 @@ async fn instances(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)
             .map(|i| {
-                let mut out = convert::instance(i, &pool.provider_name, None);
+                let mut out = convert::listed_instance(i, &pool.provider_name);
                 out.attestation = verdicts.get(&i.id).and_then(|v| serde_json::from_str(&v.verdict).ok());
                 out
             })

@@ -36,11 +36,8 @@ fn render(
 ) -> Vec<api::Instance> {
     list.iter()
         .map(|i| {
-            let mut out = convert::instance(
-                i,
-                providers.get(&i.pool_id).map(String::as_str).unwrap_or_default(),
-                None,
-            );
+            let mut out =
+                convert::listed_instance(i, providers.get(&i.pool_id).map(String::as_str).unwrap_or_default());
             out.attestation = verdicts.get(&i.id).and_then(verdict_json);
             out
         })

@@ -121,6 +121,25 @@ fn routes() -> Vec<(Method, String, String, Class)> {
         add(m, "/api/v1/instances/{name}", "/api/v1/instances/garm-nope", Admin);
     }
     add(Method::GET, "/api/v1/pools", "/api/v1/pools", Admin);
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/templates", "/api/v1/templates", Admin);
+    }
+    add(
+        Method::POST,
+        "/api/v1/templates/restore",
+        "/api/v1/templates/restore",
+        Admin,
+    );
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        // An id that does not exist: the admin gets 404, everyone else 401.
+        add(m, "/api/v1/templates/{template_id}", "/api/v1/templates/999", Admin);
+    }
+    for m in [Method::GET, Method::POST] {
+        add(m, "/api/v1/proxies", "/api/v1/proxies", Admin);
+    }
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        add(m, "/api/v1/proxies/{proxy_id}", "/api/v1/proxies/999", Admin);
+    }
     for m in [Method::GET, Method::PUT, Method::DELETE] {
         add(m, "/api/v1/pools/{pool_id}", "/api/v1/pools/nope", Admin);
     }
@@ -274,7 +293,10 @@ async fn instance(store: &Store, pool_id: &str, name: &str) -> InstanceRecord {
         os_arch: "amd64".into(),
         os_name: String::new(),
         os_version: String::new(),
-        addresses: vec![],
+        addresses: vec![garm_store::AddressRecord {
+            address: "10.10.0.10".into(),
+            kind: "private".into(),
+        }],
         status: InstanceStatus::Running,
         runner_status: RunnerStatus::Installing,
         provider_fault: String::new(),
@@ -544,4 +566,106 @@ async fn the_systemd_unit_takes_only_a_plain_user_name() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{hostile}: {body}");
         assert!(body["details"].as_str().unwrap().contains("runAsUser"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn runner_lists_leave_addresses_out_and_a_single_runner_shows_them_as_garm_does() {
+    let w = world().await;
+    for uri in [
+        "/api/v1/instances".to_string(),
+        format!("/api/v1/pools/{}/instances", w.pool_id),
+    ] {
+        let list = w.h.get(&uri).await;
+        let listed = list.as_array().unwrap();
+        assert_eq!(listed.len(), 2, "{uri}: {list}");
+        assert!(listed.iter().all(|i| i.get("addresses").is_none()), "{uri}: {list}");
+    }
+    let one = w.h.get(&format!("/api/v1/instances/{}", w.a.name)).await;
+    assert_eq!(
+        one["addresses"],
+        serde_json::json!([{"address": "10.10.0.10", "type": "private"}])
+    );
+}
+
+#[tokio::test]
+async fn the_install_script_comes_from_the_pools_template() {
+    use base64::Engine;
+    let w = world().await;
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert!(script.contains("actions-runner"), "the system template by default");
+    let text = "#!/bin/bash\necho custom install for {{ .RunnerName }}\n";
+    let t =
+        w.h.post(
+            "/api/v1/templates",
+            json!({"name": "custom-linux", "description": "mine", "os_type": "linux", "forge_type": "github",
+                   "data": base64::engine::general_purpose::STANDARD.encode(text)}),
+        )
+        .await;
+    let (status, body) =
+        w.h.send(
+            Method::PUT,
+            &format!("/api/v1/pools/{}", w.pool_id),
+            Some(json!({"template_id": t["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["template_name"], "custom-linux");
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert_eq!(script, format!("#!/bin/bash\necho custom install for {}\n", w.a.name));
+}
+
+#[tokio::test]
+async fn a_pools_proxy_reaches_the_systemd_unit_and_the_install_script() {
+    let w = world().await;
+    let proxy =
+        w.h.post(
+            "/api/v1/proxies",
+            json!({"name": "corp", "http_proxy": "http://proxy.example:3128", "no_proxy": "10.0.0.0/8",
+                   "username": "svc", "password": "100%secret"}),
+        )
+        .await;
+    let (status, body) =
+        w.h.send(
+            Method::PUT,
+            &format!("/api/v1/pools/{}", w.pool_id),
+            Some(json!({"proxy_id": proxy["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = format!("Bearer {}", instance_token(&w.a, &w.pool_id, 600));
+    let (status, unit) =
+        w.h.raw(
+            Method::GET,
+            "/api/v1/metadata/systemd/unit-file?runAsUser=runner",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unit}");
+    // Credentials composed into the URL; systemd needs `%` doubled.
+    assert!(
+        unit.contains("Environment=\"HTTP_PROXY=http://svc:100%%25secret@proxy.example:3128\"\n"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"http_proxy=http://svc:100%%25secret@proxy.example:3128\"\n"),
+        "{unit}"
+    );
+    assert!(unit.contains("Environment=\"NO_PROXY=10.0.0.0/8\"\n"), "{unit}");
+    assert!(!unit.contains("HTTPS_PROXY"), "no https proxy was set: {unit}");
+    let (status, script) =
+        w.h.raw(Method::GET, "/api/v1/metadata/install-script", None, Some(&token))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{script}");
+    assert!(
+        script.contains("http://svc:100%25secret@proxy.example:3128"),
+        "the script gets the proxy"
+    );
 }

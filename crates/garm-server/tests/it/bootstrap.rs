@@ -483,3 +483,13 @@ fn the_deployment_passes_only_names_bootstrap_reads_and_the_guide_documents_them
         assert!(guide.contains(name), "docs/deploy-azure.md does not mention {name}");
     }
 }
+
+#[test]
+fn garm_version_prints_the_version_without_a_configuration() {
+    let output = Command::new(env!("CARGO_BIN_EXE_garm"))
+        .args(["--config", "/nonexistent/config.toml", "version"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), garm_server::VERSION);
+}

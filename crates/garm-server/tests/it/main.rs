@@ -4,6 +4,8 @@ mod api_entities;
 mod api_forge;
 mod api_gates;
 mod api_pools;
+mod api_proxies;
+mod api_templates;
 mod attestation;
 mod auth_matrix;
 mod bootstrap;

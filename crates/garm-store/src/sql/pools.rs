@@ -79,6 +79,7 @@ impl Store {
             generation: r.try_get::<i64, _>("generation")? as u64,
             priority: r.try_get::<i64, _>("priority")? as u32,
             template_id: r.try_get("template_id")?,
+            proxy_id: r.try_get("proxy_id")?,
             created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
             updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         })
@@ -89,7 +90,7 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         let t = ts(&now());
         let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0,$16,$17,$18,$18)"))
+        sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0,$16,$17,$18,$18,$19)"))
             .bind(&id)
             .bind(&p.entity_id)
             .bind(&p.provider_name)
@@ -108,6 +109,7 @@ impl Store {
             .bind(p.priority as i64)
             .bind(p.template_id)
             .bind(&t)
+            .bind(p.proxy_id)
             .execute(&mut *tx)
             .await?;
         self.upsert_tags(&mut tx, &id, &p.tags).await?;
@@ -152,7 +154,7 @@ impl Store {
     pub async fn update_pool(&self, p: &PoolRecord, tags: Option<&[String]>) -> Result<PoolRecord> {
         let _bump = self.bump_view_after();
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE pools SET provider_name=$1, runner_prefix=$2, max_runners=$3, min_idle_runners=$4, bootstrap_timeout=$5, image=$6, flavor=$7, os_type=$8, os_arch=$9, enabled=$10, extra_specs=$11, runner_group=$12, enable_shell=$13, generation=$14, priority=$15, template_id=$16, updated_at=$17 WHERE id=$18")
+        let done = sqlx::query("UPDATE pools SET provider_name=$1, runner_prefix=$2, max_runners=$3, min_idle_runners=$4, bootstrap_timeout=$5, image=$6, flavor=$7, os_type=$8, os_arch=$9, enabled=$10, extra_specs=$11, runner_group=$12, enable_shell=$13, generation=$14, priority=$15, template_id=$16, updated_at=$17, proxy_id=$18 WHERE id=$19")
             .bind(&p.provider_name)
             .bind(&p.runner_prefix)
             .bind(p.max_runners as i64)
@@ -170,6 +172,7 @@ impl Store {
             .bind(p.priority as i64)
             .bind(p.template_id)
             .bind(ts(&now()))
+            .bind(p.proxy_id)
             .bind(&p.id)
             .execute(&mut *tx)
             .await?;

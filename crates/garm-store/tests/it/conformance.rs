@@ -15,6 +15,8 @@ conformance!(
     concurrent_creates_never_exceed_max_runners,
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
     a_job_finished_before_the_insert_never_gets_an_instance,
+    templates_are_seeded_once_and_a_used_one_cannot_be_deleted,
+    proxies_keep_their_password_sealed_and_a_used_one_cannot_be_deleted,
     illegal_instance_transitions_are_refused,
     attestation_verdicts_are_kept_per_instance_and_go_with_it,
     only_the_newest_thirty_events_are_kept,
@@ -77,6 +79,7 @@ fn new_pool(entity_id: &str, max: u32) -> NewPool {
         enable_shell: false,
         priority: 0,
         template_id: None,
+        proxy_id: None,
         tags: vec!["self-hosted".into(), "azure-cvm".into()],
     }
 }
@@ -575,4 +578,106 @@ async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
     let created = placed.iter().filter(|p| **p == Placement::Created).count();
     assert_eq!(created, 9, "{placed:?}");
     assert!(placed[9..].iter().all(|p| *p == Placement::PoolFull), "{placed:?}");
+}
+
+async fn templates_are_seeded_once_and_a_used_one_cannot_be_deleted(f: Fresh) {
+    let t = |name: &str, os: &str, owner: &str| TemplateRecord {
+        id: 0,
+        name: name.into(),
+        description: format!("{name} template"),
+        os_type: os.into(),
+        forge_type: "github".into(),
+        owner_id: owner.into(),
+        data: format!("#!/bin/sh\necho {name}\n"),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let builtins = [
+        t("github_windows", "windows", "system"),
+        t("github_linux", "linux", "system"),
+    ];
+    f.store.seed_system_templates(&builtins).await.unwrap();
+    f.store.seed_system_templates(&builtins).await.unwrap();
+    let all = f.store.templates(&TemplateFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|t| (t.id, t.name.as_str())).collect::<Vec<_>>(),
+        vec![(1, "github_windows"), (2, "github_linux")]
+    );
+    let linux = f.store.system_template("linux", "github").await.unwrap().unwrap();
+    assert_eq!(linux.id, 2);
+    let mine = f.store.create_template(&t("mine", "linux", "user-1")).await.unwrap();
+    assert_eq!(mine.id, 3);
+    assert!(f
+        .store
+        .create_template(&t("mine", "linux", "user-1"))
+        .await
+        .unwrap_err()
+        .is_conflict());
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut pool = new_pool(&entity.id, 2);
+    pool.template_id = Some(mine.id);
+    let pool = f.store.create_pool(&pool).await.unwrap();
+    assert!(matches!(
+        f.store.delete_template(mine.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+    f.store.delete_pool(&pool.id).await.unwrap();
+    f.store.delete_template(mine.id).await.unwrap();
+    assert!(f.store.template(mine.id).await.unwrap_err().is_not_found());
+    let mut changed = linux.clone();
+    changed.data = "edited".into();
+    f.store.update_template(&changed).await.unwrap();
+    let restored = f.store.restore_system_template(&builtins[1]).await.unwrap();
+    assert_eq!((restored.id, restored.data.as_str()), (2, builtins[1].data.as_str()));
+}
+
+async fn proxies_keep_their_password_sealed_and_a_used_one_cannot_be_deleted(f: Fresh) {
+    let rec = ProxyRecord {
+        id: 0,
+        name: "Corp".into(),
+        description: "office".into(),
+        http_proxy: "http://proxy.example:3128".into(),
+        https_proxy: String::new(),
+        no_proxy: "localhost".into(),
+        username: "svc".into(),
+        password: Some(Secret::new("sealed-proxy-password")),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let created = f.store.create_proxy(&rec).await.unwrap();
+    assert_eq!(created.password.as_ref().unwrap().expose(), "sealed-proxy-password");
+    let mut same_name = rec.clone();
+    same_name.name = "corp".into();
+    assert!(
+        f.store.create_proxy(&same_name).await.unwrap_err().is_conflict(),
+        "names are case-insensitive"
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&f.url)
+        .await
+        .unwrap();
+    let raw: String = sqlx::query_scalar("SELECT password FROM proxies WHERE id = 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(!raw.contains("sealed-proxy-password"), "sealed at rest");
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut pool = new_pool(&entity.id, 2);
+    pool.proxy_id = Some(created.id);
+    let pool = f.store.create_pool(&pool).await.unwrap();
+    assert_eq!(f.store.pool(&pool.id).await.unwrap().proxy_id, Some(created.id));
+    assert!(matches!(
+        f.store.delete_proxy(created.id).await,
+        Err(StoreError::InUse { .. })
+    ));
+    let mut cleared = f.store.pool(&pool.id).await.unwrap();
+    cleared.proxy_id = None;
+    f.store.update_pool(&cleared, None).await.unwrap();
+    let mut changed = created.clone();
+    changed.password = None;
+    changed.username = String::new();
+    let changed = f.store.update_proxy(&changed).await.unwrap();
+    assert!(changed.password.is_none());
+    f.store.delete_proxy(created.id).await.unwrap();
+    assert!(f.store.proxies().await.unwrap().is_empty());
 }

@@ -2,6 +2,7 @@
 //! `GARM_TEST_POSTGRES_URL` points at a server where we may create databases.
 
 mod conformance;
+mod import;
 
 use garm_store::{Sealer, Store};
 
