@@ -22,6 +22,18 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/pools/{pool_id}/instances", get(instances))
 }
 
+/// Attestation needs the `garm-attest` step, which only the Linux install script runs: a
+/// Windows pool that required it would have every instance refused.
+fn check_attesting_os(extra_specs: Option<&str>, os_type: &str) -> Result<(), ApiError> {
+    let required = garm_attest::from_extra_specs(extra_specs).is_ok_and(|a| a.required());
+    if required && os_type != "linux" {
+        return Err(ApiError::bad(format!(
+            "extra_specs.attestation: attestation is supported on linux pools only, not {os_type}"
+        )));
+    }
+    Ok(())
+}
+
 fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
     ApiError::BadRequest(err.to_string())
 }
@@ -84,6 +96,7 @@ pub async fn create(
         check_extra_specs(raw).map_err(settings_error)?;
         garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
     }
+    check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
     let new = NewPool {
         entity_id: entity.id.clone(),
         provider_name: p.provider_name,
@@ -224,6 +237,7 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
         garm_attest::from_extra_specs(Some(raw.get())).map_err(ApiError::BadRequest)?;
         pool.extra_specs = Some(raw.get().to_string());
     }
+    check_attesting_os(pool.extra_specs.as_deref(), &pool.os_type)?;
     if let Some(v) = p.enable_shell {
         pool.enable_shell = v;
     }

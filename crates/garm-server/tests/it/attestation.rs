@@ -311,6 +311,21 @@ async fn attestation_settings_are_checked_when_a_pool_is_written() {
         )
         .await;
     Harness::assert_error(status, &out, StatusCode::BAD_REQUEST, "extra_specs.attestation");
+    // Only the Linux install script runs garm-attest: a Windows pool requiring it is refused,
+    // on create and when an attesting pool is switched to Windows.
+    let mut body = Harness::pool_body();
+    body["extra_specs"] = serde_json::from_str(ATTESTING).unwrap();
+    body["os_type"] = json!("windows");
+    let (status, out) = w.h.send(Method::POST, &uri, Some(body)).await;
+    Harness::assert_error(status, &out, StatusCode::BAD_REQUEST, "linux pools only");
+    let (status, out) =
+        w.h.send(
+            Method::PUT,
+            &format!("/api/v1/pools/{pool}"),
+            Some(json!({"os_type": "windows"})),
+        )
+        .await;
+    Harness::assert_error(status, &out, StatusCode::BAD_REQUEST, "linux pools only");
 }
 
 #[test]
