@@ -115,7 +115,8 @@ impl Store {
         })
     }
 
-    async fn insert_instance(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, i: &InstanceRecord) -> Result<()> {
+    /// Inserts one instance row as it is (ids and times kept), its JIT configuration sealed.
+    pub(super) async fn insert_instance(&self, conn: &mut sqlx::AnyConnection, i: &InstanceRecord) -> Result<()> {
         let addresses: Vec<(&str, &str)> = i
             .addresses
             .iter()
@@ -146,9 +147,28 @@ impl Store {
             .bind(ts(&i.heartbeat))
             .bind(ts(&i.created_at))
             .bind(ts(&i.updated_at))
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .map_err(|err| conflict_as(err, format!("instance {}", i.name)))?;
         Ok(())
     }
+}
+
+/// The pools whose `column` (`template_id`, `proxy_id`) is `id`: a delete of what they use is
+/// refused with [`StoreError::InUse`] naming them.
+pub(super) async fn refuse_if_used(conn: &mut sqlx::AnyConnection, column: &str, what: &str, id: i64) -> Result<()> {
+    let users = sqlx::query(&format!("SELECT id FROM pools WHERE {column} = $1"))
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    if users.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = users
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<std::result::Result<_, _>>()?;
+    Err(StoreError::InUse {
+        what: format!("{what} {id} is used by pools ({})", ids.join(", ")),
+    })
 }

@@ -216,40 +216,7 @@ impl Store {
     }
 
     async fn import_instance(&self, tx: &mut sqlx::AnyConnection, i: &InstanceRecord) -> Result<()> {
-        let addresses: Vec<(&str, &str)> = i
-            .addresses
-            .iter()
-            .map(|a| (a.address.as_str(), a.kind.as_str()))
-            .collect();
-        sqlx::query(&format!("INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"))
-            .bind(&i.id)
-            .bind(&i.name)
-            .bind(&i.pool_id)
-            .bind(i.provider_id.clone())
-            .bind(i.agent_id)
-            .bind(&i.os_type)
-            .bind(&i.os_arch)
-            .bind(&i.os_name)
-            .bind(&i.os_version)
-            .bind(serde_json::to_string(&addresses).expect("pairs of strings serialize"))
-            .bind(i.status.as_str())
-            .bind(i.runner_status.as_str())
-            .bind(&i.provider_fault)
-            .bind(i.create_attempt)
-            .bind(i.token_fetched as i64)
-            .bind(i.jit_config.as_ref().map(|s| self.seal(s.expose())))
-            .bind(&i.runner_group)
-            .bind(serde_json::to_string(&i.extra_labels).expect("strings serialize"))
-            .bind(i.generation as i64)
-            .bind(&i.callback_url)
-            .bind(&i.metadata_url)
-            .bind(ts(&i.heartbeat))
-            .bind(ts(&i.created_at))
-            .bind(ts(&i.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| conflict_as(err, format!("instance {}", i.name)))?;
-        Ok(())
+        self.insert_instance(tx, i).await
     }
 }
 

@@ -94,19 +94,7 @@ impl Store {
     /// Deletes a proxy no pool uses.
     pub async fn delete_proxy(&self, id: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let users = sqlx::query("SELECT id FROM pools WHERE proxy_id = $1")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-        if !users.is_empty() {
-            let ids: Vec<String> = users
-                .iter()
-                .map(|r| r.try_get::<String, _>("id"))
-                .collect::<std::result::Result<_, _>>()?;
-            return Err(StoreError::InUse {
-                what: format!("proxy {id} is used by pools ({})", ids.join(", ")),
-            });
-        }
+        super::creates::refuse_if_used(&mut tx, "proxy_id", "proxy", id).await?;
         sqlx::query("DELETE FROM proxies WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -101,19 +101,7 @@ impl Store {
     /// Deletes a template no pool uses.
     pub async fn delete_template(&self, id: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let users = sqlx::query("SELECT id FROM pools WHERE template_id = $1")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-        if !users.is_empty() {
-            let ids: Vec<String> = users
-                .iter()
-                .map(|r| r.try_get::<String, _>("id"))
-                .collect::<std::result::Result<_, _>>()?;
-            return Err(StoreError::InUse {
-                what: format!("template {id} is used by pools ({})", ids.join(", ")),
-            });
-        }
+        super::creates::refuse_if_used(&mut tx, "template_id", "template", id).await?;
         sqlx::query("DELETE FROM templates WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
