@@ -3,6 +3,7 @@
 //! job that finished meanwhile can slip past.
 
 use super::*;
+use std::collections::HashSet;
 
 /// What became of one instance handed to [`Store::create_instances_for_jobs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,10 @@ impl Store {
                 what: format!("pool {} is full ({n} of {max_runners} runners)", first.pool_id),
             });
         }
+        let not_queued = match jobs {
+            Some(ids) => self.jobs_not_queued(&mut tx, ids).await?,
+            None => HashSet::new(),
+        };
         let mut placed = Vec::with_capacity(all.len());
         for (index, i) in all.iter().enumerate() {
             if room == 0 {
@@ -85,7 +90,7 @@ impl Store {
                 continue;
             }
             if let Some(job) = jobs.map(|jobs| jobs[index]) {
-                if !self.job_still_queued(&mut tx, job).await? {
+                if not_queued.contains(&job) {
                     placed.push(Placement::JobNotQueued);
                     continue;
                 }
@@ -98,21 +103,38 @@ impl Store {
         Ok(placed)
     }
 
-    /// Whether job `id` is still queued, read in `tx`. On PostgreSQL the row is locked until the
-    /// transaction ends, so a `completed` webhook's update waits for the insert rather than
-    /// slipping in between the check and it; SQLite's single writer serialises the two anyway.
-    async fn job_still_queued(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64) -> Result<bool> {
-        let sql = match self.backend {
-            Backend::Postgres => "SELECT status FROM jobs WHERE workflow_job_id = $1 FOR UPDATE",
-            _ => "SELECT status FROM jobs WHERE workflow_job_id = $1",
-        };
-        let row = sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?;
-        Ok(match row {
-            Some(row) => row.try_get::<String, _>("status")? == "queued",
-            // A job the store does not know (it was never recorded or already pruned) cannot
-            // be checked; the plan saw it queued.
-            None => true,
-        })
+    /// Which of `ids` are known and no longer queued, read in `tx` with one query per 500 ids.
+    /// On PostgreSQL the rows are locked (in id order) until the transaction ends, so a
+    /// `completed` webhook's update waits for the insert rather than slipping in between the
+    /// check and it; SQLite's single writer serialises the two anyway. A job the store does not
+    /// know (never recorded, or pruned) cannot be checked: the plan saw it queued.
+    async fn jobs_not_queued(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, ids: &[i64]) -> Result<HashSet<i64>> {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut out = HashSet::new();
+        for chunk in sorted.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let lock = if self.backend == Backend::Postgres {
+                " ORDER BY workflow_job_id FOR UPDATE"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT workflow_job_id, status FROM jobs WHERE workflow_job_id IN ({}){lock}",
+                marks.join(",")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                if row.try_get::<String, _>("status")? != "queued" {
+                    out.insert(row.try_get::<i64, _>("workflow_job_id")?);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Inserts one instance row as it is (ids and times kept), its JIT configuration sealed.

@@ -109,12 +109,7 @@ impl Store {
     }
 
     async fn import_proxy(&self, tx: &mut sqlx::AnyConnection, p: &ProxyRecord) -> Result<()> {
-        let sealed = p
-            .password
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|s| self.seal(s.expose()))
-            .unwrap_or_default();
+        let sealed = self.sealed_password(p);
         sqlx::query("INSERT INTO proxies (id, name, name_key, description, http_proxy, https_proxy, no_proxy, username, password, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
             .bind(p.id)
             .bind(&p.name)

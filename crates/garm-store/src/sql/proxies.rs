@@ -43,7 +43,7 @@ impl Store {
         self.proxy_from(&row)
     }
 
-    fn sealed_password(&self, p: &ProxyRecord) -> String {
+    pub(super) fn sealed_password(&self, p: &ProxyRecord) -> String {
         p.password
             .as_ref()
             .filter(|s| !s.is_empty())
