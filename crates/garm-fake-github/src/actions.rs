@@ -54,31 +54,68 @@ fn remote_scope(ctx: &Ctx, kind: TokenKind) -> Result<Scope, ApiError> {
 }
 
 /// `POST {api}/actions/runner-registration`: a registration (or remove) token buys the
-/// Actions service URL.
-async fn runner_registration(ctx: Ctx, bytes: Bytes) -> ApiResult {
-    let request: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::new(400, "Problems parsing JSON"))?;
+/// Actions service URL (`{svc}`, the scope's tenant) and an admin JWT.
+async fn runner_registration(State(state): State<FakeState>, headers: HeaderMap, ctx: Ctx, bytes: Bytes) -> Response {
+    let scheme = crate::scalesets::auth_scheme(&headers);
+    let answer = exchange(&state, &ctx, &bytes);
+    let response = match answer {
+        Ok(response) => response,
+        Err(refused) => refused.into_response(),
+    };
+    let status = response.status().as_u16();
+    state.quiet(|w, now| {
+        w.ss.log(crate::scalesets::model::ActionsCall {
+            at: now,
+            method: "POST".to_owned(),
+            path: ctx.path.clone(),
+            endpoint: "runner-registration".to_owned(),
+            auth_scheme: scheme,
+            status,
+        });
+    });
+    response
+}
+
+fn exchange(state: &FakeState, ctx: &Ctx, bytes: &Bytes) -> ApiResult {
+    let request: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::new(400, "Problems parsing JSON"))?;
     let kind = match request["runner_event"].as_str() {
         Some("remove") => TokenKind::Remove,
         _ => TokenKind::Registration,
     };
-    let scope = remote_scope(&ctx, kind)?;
+    let scope = remote_scope(ctx, kind)?;
     let url = request["url"]
         .as_str()
-        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| url::Url::parse(u.trim().trim_end_matches('/')).ok())
         .ok_or_else(|| ApiError::new(422, "Invalid url"))?;
     let named = Scope::from_web_path(url.path()).ok_or_else(ApiError::not_found)?;
     if !named.same_as(&scope) {
         return Err(ApiError::not_found());
     }
-    Ok(reply(
-        200,
-        json!({
-            "url": format!("{}/_fake/actions/", ctx.base),
-            "token": random_token("fake_admin_", 32),
-            "token_schema": "OAuthAccessToken",
-            "use_v2_flow": true,
-        }),
-    ))
+    state.quiet(|w, now| {
+        if let Some(failure) = crate::scalesets::injected_failure(w, "runner-registration") {
+            return Ok(failure);
+        }
+        let lifetime = chrono::Duration::from_std(w.ss.config.admin_token_lifetime).unwrap_or_default();
+        let expires_at = now + lifetime;
+        let token = crate::scalesets::jwt(&w.ss.secret, &scope.path(), "admin", expires_at, now);
+        w.ss.admin_tokens.insert(
+            token.clone(),
+            crate::scalesets::AdminToken {
+                scope: scope.clone(),
+                expires_at,
+            },
+        );
+        let url = w.service_url(&ctx.base, &scope);
+        Ok(reply(
+            200,
+            json!({
+                "url": url,
+                "token": token,
+                "token_schema": "OAuthAccessToken",
+                "use_v2_flow": true,
+            }),
+        ))
+    })
 }
 
 /// `POST {api}/actions/runners/register`: the runner-admin flow of `config.sh`.
@@ -390,34 +427,43 @@ async fn complete(
 
 /// `config.sh remove`: a remove token of the runner's scope deletes it.
 async fn remove_runner(State(state): State<FakeState>, Path(runner_id): Path<u64>, headers: HeaderMap) -> Response {
-    state.with(|w, now| {
-        let token = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("RemoteAuth "))
-            .unwrap_or_default();
-        let Some(scope) = w
-            .runner_token(token, now)
-            .filter(|t| t.kind == TokenKind::Remove)
-            .map(|t| t.scope.clone())
-        else {
-            return service_error(StatusCode::UNAUTHORIZED, "VssUnauthorizedException", "Bad credentials.");
-        };
-        match w.runners.get(&runner_id) {
-            Some(runner) if runner.scope.same_as(&scope) => {
-                if runner.busy {
-                    return service_error(
-                        StatusCode::CONFLICT,
-                        "TaskAgentBusyException",
-                        "The runner is running a job.",
-                    );
-                }
-                w.remove_runner(runner_id);
-                StatusCode::NO_CONTENT.into_response()
+    state.with(|w, now| remove_with_remote_auth(w, now, runner_id, &headers))
+}
+
+/// Removes a runner for a caller with a live remove token of the runner's scope.
+pub(crate) fn remove_with_remote_auth(
+    w: &mut World,
+    now: chrono::DateTime<chrono::Utc>,
+    runner_id: u64,
+    headers: &HeaderMap,
+) -> Response {
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("RemoteAuth "))
+        .unwrap_or_default();
+    let Some(scope) = w
+        .runner_token(token, now)
+        .filter(|t| t.kind == TokenKind::Remove)
+        .map(|t| t.scope.clone())
+    else {
+        return service_error(StatusCode::UNAUTHORIZED, "VssUnauthorizedException", "Bad credentials.");
+    };
+    match w.runners.get(&runner_id) {
+        Some(runner) if runner.scope.same_as(&scope) => {
+            if runner.busy {
+                return service_error(
+                    StatusCode::CONFLICT,
+                    "TaskAgentBusyException",
+                    "The runner is running a job.",
+                );
             }
-            _ => service_error(StatusCode::NOT_FOUND, "TaskAgentNotFoundException", "Runner not found."),
+            w.remove_runner(runner_id);
+            w.schedule(now);
+            StatusCode::NO_CONTENT.into_response()
         }
-    })
+        _ => service_error(StatusCode::NOT_FOUND, "TaskAgentNotFoundException", "Runner not found."),
+    }
 }
 
 pub(crate) fn service_routes() -> Router<FakeState> {

@@ -39,8 +39,11 @@ pub struct FakeConfig {
     pub runner_offline_after: Duration,
     /// Receivers slower than this are recorded as failed (GitHub: 10 s).
     pub delivery_timeout: Duration,
-    /// JIT runners that never connect are removed after this long (GitHub does it after a while).
+    /// JIT runners that never connect are removed after this long (GitHub does it after a
+    /// while); scale set runners from `generatejitconfig` included.
     pub jit_unused_ttl: Option<Duration>,
+    /// The runner scale set service: token lifetimes, queue hold, expiry, reassignment.
+    pub scale_sets: crate::scalesets::model::ScaleSetConfig,
 }
 
 impl Default for FakeConfig {
@@ -61,6 +64,7 @@ impl Default for FakeConfig {
             runner_offline_after: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(10),
             jit_unused_ttl: None,
+            scale_sets: crate::scalesets::model::ScaleSetConfig::default(),
         }
     }
 }

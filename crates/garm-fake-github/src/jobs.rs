@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::model::{Hook, Job, JobStatus, Runner, Scope};
+use crate::model::{Hook, Job, JobStatus, Scope};
 use crate::payload;
 use crate::world::{Pending, World};
 
@@ -91,23 +91,16 @@ impl World {
         job.conclusion = Some("cancelled".to_owned());
         job.completed_at = Some(now);
         let job = job.clone();
+        self.scale_set_job_finished(id, "cancelled", now);
         self.emit_job(id, "completed");
         Ok(job)
     }
 
-    fn runner_covers_repo(&self, runner: &Runner, owner: &str, repo: &str) -> bool {
-        match &runner.scope {
-            Scope::Repo { owner: o, repo: r } => o.eq_ignore_ascii_case(owner) && r.eq_ignore_ascii_case(repo),
-            Scope::Org { org } => org.eq_ignore_ascii_case(owner),
-            Scope::Enterprise { enterprise } => self
-                .org(owner)
-                .and_then(|o| o.enterprise.as_deref())
-                .is_some_and(|e| e.eq_ignore_ascii_case(enterprise)),
-        }
-    }
-
     /// Hands queued jobs, oldest first, to online idle runners whose labels and scope fit.
+    /// Jobs a scale set matches go to that scale set first and then only to its runners;
+    /// scale set runners take no other jobs.
     pub fn schedule(&mut self, now: DateTime<Utc>) {
+        self.route_to_scale_sets(now);
         let queued: Vec<u64> = self
             .jobs
             .values()
@@ -118,13 +111,18 @@ impl World {
             let Some(job) = self.jobs.get(&job_id) else {
                 continue;
             };
+            let target = self.scale_set_target(job_id);
+            if target == Some(None) {
+                continue;
+            }
             let candidate = self.runners.values().find(|runner| {
-                !runner.busy
+                runner.scale_set_id == target.flatten()
+                    && !runner.busy
                     && runner.job_id.is_none()
                     && !(runner.ephemeral && runner.jobs_done > 0)
                     && self.sessions.values().any(|s| s.runner_id == runner.id)
                     && runner.covers(&job.labels)
-                    && self.runner_covers_repo(runner, &job.owner, &job.repo)
+                    && self.scope_covers_repo(&runner.scope, &job.owner, &job.repo)
             });
             let Some(runner_id) = candidate.map(|r| r.id) else {
                 continue;
@@ -163,6 +161,7 @@ impl World {
                 "body": request.to_string(),
             }));
         }
+        self.scale_set_job_started(job_id, runner_id, now);
         self.emit_job(job_id, "in_progress");
     }
 
@@ -188,6 +187,7 @@ impl World {
         job.conclusion = Some(conclusion.to_owned());
         job.completed_at = Some(now);
         let job = job.clone();
+        self.scale_set_job_finished(job_id, conclusion, now);
         let ephemeral = match self.runners.get_mut(&runner_id) {
             Some(runner) => {
                 runner.busy = false;

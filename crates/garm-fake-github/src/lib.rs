@@ -28,6 +28,7 @@ pub mod model;
 mod payload;
 mod rest;
 pub mod runner;
+pub mod scalesets;
 mod state;
 mod world;
 
@@ -45,6 +46,10 @@ pub use jobs::JobError;
 pub use model::{
     Delivery, Enterprise, Hook, Installation, Job, JobStatus, Org, Repo, RequestRecord, Runner, RunnerGroup,
     RunnerLabel, Scope, Switches, SwitchesPatch,
+};
+pub use scalesets::model::{
+    ActionsCall, ActionsFaults, ActionsFaultsPatch, AssignMode, QueuedMessage, ScaleSet, ScaleSetConfig, ScaleSetJob,
+    ScaleSetJobStatus, ScaleSetSession,
 };
 pub use state::FakeState;
 
@@ -95,6 +100,7 @@ impl FakeGithub {
         };
         let urls = fixtures::Urls::new(&public, &config.api_prefix);
         let mut world = world::World::new(Arc::new(fixtures), urls.clone(), config.runner_offline_after);
+        world.ss = scalesets::Service::new(config.scale_sets.clone());
         for pat in &config.pats {
             world.pats.insert(pat.token.clone(), pat.clone());
         }
@@ -161,6 +167,8 @@ fn router(state: FakeState) -> Router {
     Router::new()
         .merge(control::routes())
         .merge(actions::service_routes())
+        .merge(scalesets::routes())
+        .merge(scalesets::control_routes())
         .with_state(state)
         .nest("/api/v3", rest.clone())
         .merge(rest)

@@ -150,6 +150,10 @@ pub struct Runner {
     /// How many jobs this runner has finished.
     pub jobs_done: u32,
     pub created_at: DateTime<Utc>,
+    /// The scale set a runner from `generatejitconfig` belongs to; it takes only that
+    /// scale set's jobs.
+    #[serde(default)]
+    pub scale_set_id: Option<u64>,
 }
 
 impl Runner {

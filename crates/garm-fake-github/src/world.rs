@@ -148,6 +148,8 @@ pub(crate) struct World {
     labels: HashMap<String, u64>,
     pub ids: Ids,
     pub outbox: Vec<Pending>,
+    /// The runner scale set service.
+    pub ss: crate::scalesets::Service,
 }
 
 pub(crate) fn random_token(prefix: &str, len: usize) -> String {
@@ -189,6 +191,7 @@ impl World {
             labels: HashMap::new(),
             ids: Ids::new(),
             outbox: Vec::new(),
+            ss: crate::scalesets::Service::default(),
         }
     }
 
@@ -422,6 +425,7 @@ impl World {
             job_id: None,
             jobs_done: 0,
             created_at: now,
+            scale_set_id: None,
         };
         self.runners.insert(runner.id, runner.clone());
         runner
@@ -460,6 +464,7 @@ impl World {
                 self.remove_runner(id);
             }
         }
+        self.refresh_scale_sets(now);
         self.install_tokens.retain(|_, t| t.expires_at > now);
         self.runner_tokens.retain(|_, t| t.expires_at > now);
         self.access_tokens.retain(|_, (_, expires)| *expires > now);

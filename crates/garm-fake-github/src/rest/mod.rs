@@ -5,6 +5,8 @@ mod hooks;
 mod misc;
 mod runners;
 
+pub(crate) use runners::jit_blob;
+
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Request, State};
