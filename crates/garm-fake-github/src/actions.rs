@@ -55,25 +55,11 @@ fn remote_scope(ctx: &Ctx, kind: TokenKind) -> Result<Scope, ApiError> {
 
 /// `POST {api}/actions/runner-registration`: a registration (or remove) token buys the
 /// Actions service URL (`{svc}`, the scope's tenant) and an admin JWT.
-async fn runner_registration(State(state): State<FakeState>, headers: HeaderMap, ctx: Ctx, bytes: Bytes) -> Response {
-    let scheme = crate::scalesets::auth_scheme(&headers);
-    let answer = exchange(&state, &ctx, &bytes);
-    let response = match answer {
+async fn runner_registration(State(state): State<FakeState>, ctx: Ctx, bytes: Bytes) -> Response {
+    match exchange(&state, &ctx, &bytes) {
         Ok(response) => response,
         Err(refused) => refused.into_response(),
-    };
-    let status = response.status().as_u16();
-    state.quiet(|w, now| {
-        w.ss.log(crate::scalesets::model::ActionsCall {
-            at: now,
-            method: "POST".to_owned(),
-            path: ctx.path.clone(),
-            endpoint: "runner-registration".to_owned(),
-            auth_scheme: scheme,
-            status,
-        });
-    });
-    response
+    }
 }
 
 fn exchange(state: &FakeState, ctx: &Ctx, bytes: &Bytes) -> ApiResult {

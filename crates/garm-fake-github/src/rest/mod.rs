@@ -305,6 +305,17 @@ async fn gate(State(state): State<FakeState>, mut request: Request, next: Next) 
     }
     let status = response.status().as_u16();
     state.quiet(|w, now| {
+        // The token exchange is also an Actions call: log it there, refused or not.
+        if path.ends_with("/actions/runner-registration") {
+            w.ss.log(crate::scalesets::model::ActionsCall {
+                at: now,
+                method: method.clone(),
+                path: path.clone(),
+                endpoint: "runner-registration".to_owned(),
+                auth_scheme: crate::scalesets::auth_scheme(&headers),
+                status,
+            });
+        }
         if w.requests.len() >= crate::world::MAX_REQUESTS_KEPT {
             w.requests.remove(0);
         }

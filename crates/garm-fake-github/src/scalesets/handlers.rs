@@ -304,7 +304,7 @@ fn create_session(w: &mut World, now: DateTime<Utc>, call: &Call, sid: u64) -> R
 }
 
 fn refresh_session(w: &mut World, now: DateTime<Utc>, call: &Call, sid: u64, id: &str) -> Response {
-    if !w.ss.sessions.get(id).is_some_and(|s| s.scale_set_id == sid) {
+    if w.ss.sessions.get(id).is_none_or(|s| s.scale_set_id != sid) {
         return exception(
             StatusCode::NOT_FOUND,
             "RunnerScaleSetSessionNotFoundException",

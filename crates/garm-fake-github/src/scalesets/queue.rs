@@ -115,29 +115,27 @@ async fn poll(
     let mut changes = state.subscribe();
     loop {
         changes.borrow_and_update();
+        // `Some` ends the poll: a refusal or the message.
         let found = state.quiet(|w, now| {
             if session_for(w, &token, queue_key, now).is_none_or(|(id, _)| id != session_id) {
-                return Err(unauthorized());
+                return Some(unauthorized());
             }
             w.flush_events(sid, now);
             let Some(set) = w.ss.sets.get_mut(&sid) else {
-                return Err(scale_set_not_found(sid));
+                return Some(scale_set_not_found(sid));
             };
-            let Some(message) = set.messages.iter_mut().find(|m| !m.acknowledged && m.id > cursor) else {
-                return Ok(None);
-            };
+            let message = set.messages.iter_mut().find(|m| !m.acknowledged && m.id > cursor)?;
             message.deliveries += 1;
-            Ok(Some(json!({
+            let envelope = json!({
                 "messageId": message.id,
                 "messageType": message.message_type,
                 "body": message.body,
                 "statistics": message.statistics,
-            })))
+            });
+            Some(reply(StatusCode::OK, envelope))
         });
-        match found {
-            Err(refused) => return refused,
-            Ok(Some(envelope)) => return reply(StatusCode::OK, envelope),
-            Ok(None) => {}
+        if let Some(response) = found {
+            return response;
         }
         if tokio::time::Instant::now() >= deadline {
             return StatusCode::ACCEPTED.into_response();
@@ -212,7 +210,7 @@ pub(crate) fn acquire(w: &mut World, now: DateTime<Utc>, call: &Call, sid: u64) 
         return scale_set_not_found(sid);
     }
     let token = bearer(&call.headers).unwrap_or_default();
-    if !w.ss.session_by_token(token, now).is_some_and(|s| s.scale_set_id == sid) {
+    if w.ss.session_by_token(token, now).is_none_or(|s| s.scale_set_id != sid) {
         return unauthorized();
     }
     let Some(ids) = call.json().and_then(|v| match v {
