@@ -36,6 +36,9 @@ async fn snapshot(State(state): State<FakeState>) -> Response {
         "jobs": state.jobs(),
         "hooks": state.hooks(),
         "switches": state.switches(),
+        "scale_sets": state.scale_sets(),
+        "scale_set_sessions": state.scale_set_sessions(),
+        "scale_set_jobs": state.scale_set_jobs(),
     }))
 }
 

@@ -10,9 +10,17 @@
 //! lets other processes seed state, enqueue jobs, flip failure switches, revoke tokens and
 //! read the log of REST requests answered.
 //!
-//! It does not run workflows, does not implement the runner scale set API, and keeps
-//! everything in memory. It owns its wire types: it shares no code with the garm crates,
-//! so a misreading in our client is not mirrored here.
+//! It also implements the runner scale set API ([`scalesets`], `scalesets.md`): the token
+//! exchange answers a per-scope `{svc}` (`/_fake/actions/tenant/{n}/`) and an admin JWT;
+//! scale sets, message sessions, the long-polled message queue, `acquirejobs`,
+//! `generatejitconfig` and the agents API behave as ARC, `actions/scaleset` and garm expect.
+//! A queued job whose labels all match a scale set in scope goes to that scale set
+//! (`JobAssigned`, or `JobAvailable` then `JobAssigned` in acquire mode) and then only to
+//! its JIT runners; other jobs stay with ordinary runners. Fault knobs and the state are on
+//! [`FakeState`] and under `/_fake/`.
+//!
+//! It does not run workflows and keeps everything in memory. It owns its wire types: it
+//! shares no code with the garm crates, so a misreading in our client is not mirrored here.
 
 mod actions;
 mod archive;

@@ -58,6 +58,15 @@ struct Cli {
     /// Remove JIT runners that never connected after this many seconds.
     #[arg(long)]
     jit_unused_ttl_secs: Option<u64>,
+    /// Longest hold of a scale set listener's message-queue poll, in seconds.
+    #[arg(long, default_value_t = 50)]
+    scaleset_long_poll_secs: u64,
+    /// Offer jobs to scale sets with JobAvailable and assign them only after acquirejobs (GHES).
+    #[arg(long)]
+    scaleset_acquire: bool,
+    /// Withdraw and requeue a scale set job no runner took within this many seconds.
+    #[arg(long)]
+    scaleset_reassign_after_secs: Option<u64>,
 }
 
 fn app_spec(text: &str) -> anyhow::Result<AppSpec> {
@@ -90,6 +99,11 @@ async fn main() -> anyhow::Result<()> {
         jit_unused_ttl: cli.jit_unused_ttl_secs.map(Duration::from_secs),
         ..FakeConfig::default()
     };
+    config.scale_sets.long_poll = Duration::from_secs(cli.scaleset_long_poll_secs);
+    config.scale_sets.reassign_after = cli.scaleset_reassign_after_secs.map(Duration::from_secs);
+    if cli.scaleset_acquire {
+        config.scale_sets.mode = garm_fake_github::AssignMode::Acquire;
+    }
     if let Some(dir) = cli.fixtures {
         config.fixtures_dir = dir;
     }

@@ -335,3 +335,46 @@ async fn config_sh_remove_unregisters_with_a_remove_token() {
     assert!(fake.state().runner_by_name("leaver").is_none());
     assert!(!dir.0.join(".credentials").exists());
 }
+
+#[tokio::test]
+async fn run_sh_with_scale_set_jit_files_takes_only_its_scale_sets_job() {
+    let (fake, api) = setup().await;
+    let dir = Scratch::new();
+    install(&api, &dir.0).await;
+    let svc = crate::scaleset_client::Svc::connect(&fake, &garm_fake_github::Scope::org("acme")).await;
+    let sid = svc.create_set("ss-e2e", &[]).await;
+    svc.create_set("other-set", &[]).await;
+    let made = svc
+        .call(
+            "POST",
+            &format!("_apis/runtime/runnerscalesets/{sid}/generatejitconfig"),
+            Some(json!({"name": "ss-runner", "workFolder": "_work"})),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    // As garm does: decode both levels, serve each file, and the install script writes them.
+    let blob = made.body["encodedJITConfig"].as_str().unwrap();
+    for (name, bytes) in garm_fake_github::files::decode_jit(blob).unwrap() {
+        std::fs::write(dir.0.join(name), bytes).unwrap();
+    }
+    let run = script(&dir.0, "run.sh", &[]).spawn().unwrap();
+    let id = wait_online(&fake, "ss-runner").await;
+    let state = fake.state();
+    let foreign = state
+        .enqueue_job("acme", "app", &["other-set"], Duration::ZERO, "success")
+        .unwrap();
+    let plain = state
+        .enqueue_job("acme", "app", &["self-hosted"], Duration::ZERO, "success")
+        .unwrap();
+    let job = state
+        .enqueue_job("acme", "app", &["ss-e2e"], Duration::from_millis(100), "success")
+        .unwrap();
+    let (code, output) = finish(run).await;
+    assert_eq!(code, 0, "{output}");
+    let done = state.job(job.id).unwrap();
+    assert_eq!((done.status, done.runner_id), (JobStatus::Completed, Some(id)));
+    for other in [foreign.id, plain.id] {
+        assert_eq!(state.job(other).unwrap().status, JobStatus::Queued, "not its job");
+    }
+    assert!(state.runner(id).is_none(), "ephemeral: removed after its job");
+}
