@@ -376,3 +376,93 @@ pub struct ProxyParams {
     #[serde(default)]
     pub password: Option<String>,
 }
+
+/// `POST /{repositories,organizations,enterprises}/{id}/scalesets`.
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct CreateScaleSetParams {
+    #[serde(default, deserialize_with = "null_default")]
+    pub runner_prefix: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub disable_update: bool,
+    /// Accepted and ignored: the service assigns it.
+    #[serde(default, deserialize_with = "null_default")]
+    pub scale_set_id: i64,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub provider_name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub max_runners: u32,
+    #[serde(default, deserialize_with = "null_default")]
+    pub min_idle_runners: u32,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub flavor: String,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub os_type: String,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    pub os_arch: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub enabled: bool,
+    #[serde(default, deserialize_with = "null_default")]
+    pub runner_bootstrap_timeout: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_specs: Option<Box<RawValue>>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub enable_shell: bool,
+    #[serde(
+        rename = "github-runner-group",
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub github_runner_group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<u64>,
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_id: Option<u64>,
+}
+
+/// `PUT /scalesets/{id}`: every member optional; note `runner_group` (not `github-runner-group`).
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct UpdateScaleSetParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_update: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runners: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_idle_runners: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_bootstrap_timeout: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_arch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_specs: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub enable_shell: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_id: Option<u64>,
+}

@@ -257,6 +257,85 @@ pub struct StatusMessage {
     pub event_level: String,
 }
 
+/// garm's `ScaleSet` (key order and omissions as garm encodes it; the queue cursor is never sent).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ScaleSet {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runner_prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub scale_set_id: i64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default)]
+    pub disable_update: bool,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub extended_state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider_name: String,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub max_runners: u32,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub min_idle_runners: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub flavor: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub os_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub os_arch: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub desired_runner_count: i64,
+    #[serde(default)]
+    pub enable_shell: bool,
+    #[serde(default)]
+    pub generation: u64,
+    #[serde(default)]
+    pub endpoint: ForgeEndpoint,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub runner_bootstrap_timeout: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_specs: Option<Box<RawValue>>,
+    #[serde(rename = "github-runner-group", default, skip_serializing_if = "String::is_empty")]
+    pub github_runner_group: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub status_messages: Vec<StatusMessage>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repo_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repo_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub org_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub org_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub enterprise_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub enterprise_name: String,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub template_id: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub template_name: String,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub proxy_id: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub proxy_name: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Capabilities {
     pub has_shell: bool,

@@ -224,6 +224,7 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
             priority: count("priority")?,
             template_id,
             proxy_id: proxy_id.filter(|p| proxies.contains(p)),
+            scale_set_id: None,
             tags: pool_tags,
             created_at: row.time("created_at")?,
             updated_at: row.time("updated_at")?,
@@ -391,6 +392,7 @@ pub(crate) async fn jobs(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &Runners) 
         let job = JobRecord {
             id: 0,
             workflow_job_id,
+            scaleset_job_id: None,
             run_id: row.int("run_id")?,
             action: row.text("action")?,
             status: row.text("status")?,

@@ -39,6 +39,10 @@ pub enum StepError {
     RunnerBusy,
     #[error("the provider reported an error: {fault}")]
     ProviderReported { fault: String },
+    #[error("actions service")]
+    Actions(#[from] garm_forge::actions::ActionsError),
+    #[error("{0}")]
+    ScaleSet(String),
 }
 
 impl StepError {
@@ -415,7 +419,15 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
         .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
     // The forge registration and `creating` are recorded in one write, before the provider call.
     let mut jit: Option<(i64, String)> = None;
-    if instance.jit_config.is_none() && !provider.disable_jit_config() {
+    if instance.jit_config.is_none() && pool.scale_set_id.is_some() {
+        // Scale set runners always get their JIT configuration from the Actions service.
+        let started = std::time::Instant::now();
+        let minted = crate::scaleset::jit_config(ctx, pool, forge.as_ref(), name).await;
+        ctx.metrics
+            .forge_call("GenerateJitRunnerConfig", minted.is_ok(), started.elapsed());
+        let (runner_id, encoded) = minted?;
+        jit = Some((runner_id, decode_jit(&encoded)));
+    } else if instance.jit_config.is_none() && !provider.disable_jit_config() {
         let labels = bootstrap::runner_labels(pool, &ctx.controller_id);
         let started = std::time::Instant::now();
         let (runner_id, encoded) = match forge.jit_config(name, &labels, &pool.runner_group).await {
@@ -630,6 +642,9 @@ pub async fn remove_forge_runner(ctx: &Ctx, instance: &InstanceRecord) -> Result
     let pool = ctx.store.pool(&instance.pool_id).await?;
     let entity = owner(ctx, &pool).await?;
     let forge = ctx.forges.for_entity(&ctx.store, &entity).await?;
+    if pool.scale_set_id.is_some() {
+        return crate::scaleset::remove_runner(ctx, forge.as_ref(), instance.agent_id).await;
+    }
     let started = std::time::Instant::now();
     let result = forge.remove_runner(instance.agent_id).await;
     ctx.metrics

@@ -2,6 +2,7 @@
 //! runner downloads.
 
 use async_trait::async_trait;
+use garm_forge::actions::ActionsClient;
 use garm_forge::github::{Auth, DeliveryFilter, GithubClient, GithubEndpoint, Removed, Scope};
 use garm_forge::ForgeError;
 use garm_model::Secret;
@@ -124,6 +125,11 @@ pub trait Forge: Send + Sync {
     fn rate_limit(&self) -> ForgeRateLimit {
         ForgeRateLimit::default()
     }
+
+    /// The Actions service of this entity (runner scale sets); `None` where there is none.
+    fn actions(&self) -> Option<Arc<ActionsClient>> {
+        None
+    }
 }
 
 /// Builds a [`Forge`] for an entity from its endpoint and credentials.
@@ -140,7 +146,9 @@ pub trait ForgeConnector: Send + Sync {
 pub struct GithubConnector;
 
 struct GithubForge {
-    client: GithubClient,
+    client: Arc<GithubClient>,
+    /// Shares the REST client (the registration tokens that buy its admin connection).
+    actions: Arc<ActionsClient>,
     scope: Scope,
     /// Runner group ids by name (organizations and enterprises), cached.
     groups: Mutex<HashMap<String, i64>>,
@@ -186,8 +194,10 @@ impl ForgeConnector for GithubConnector {
             EntityKind::Organization => Scope::Organization(entity.name.clone()),
             EntityKind::Enterprise => Scope::Enterprise(entity.name.clone()),
         };
+        let client = Arc::new(GithubClient::new(github_endpoint, auth)?);
         Ok(Arc::new(GithubForge {
-            client: GithubClient::new(github_endpoint, auth)?,
+            actions: Arc::new(ActionsClient::new(client.clone(), scope.clone())),
+            client,
             scope,
             groups: Mutex::new(HashMap::new()),
         }))
@@ -344,6 +354,10 @@ impl Forge for GithubForge {
         job_id: i64,
     ) -> Result<garm_forge::webhook::WorkflowJob, ForgeError> {
         self.client.get_workflow_job(owner, repo, job_id).await
+    }
+
+    fn actions(&self) -> Option<Arc<ActionsClient>> {
+        Some(self.actions.clone())
     }
 
     fn rate_limit(&self) -> ForgeRateLimit {

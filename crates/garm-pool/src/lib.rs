@@ -12,6 +12,7 @@ pub mod intake;
 pub mod metrics;
 pub mod missed;
 pub mod plan;
+pub mod scaleset;
 pub mod scheduler;
 pub mod wake;
 
@@ -160,6 +161,8 @@ pub struct Ctx {
     pub missed: missed::State,
     /// When each pool, entity, orphan scan and delivery-log read is next due (see [`wake`]).
     pub schedule: wake::Schedule,
+    /// The scale set listeners (see [`scaleset`]).
+    pub scale_sets: scaleset::Listeners,
 }
 
 impl Ctx {

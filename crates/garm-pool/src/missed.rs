@@ -417,7 +417,8 @@ async fn queued_jobs(ctx: &Arc<Ctx>, entity: &EntityRecord, forge: &dyn Forge) -
     };
     let now = Utc::now();
     let waited = chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::MAX);
-    for job in queued.iter().filter(|j| owns(entity, j)) {
+    // Scale set jobs are the message queue's business; GitHub has no REST id for them here.
+    for job in queued.iter().filter(|j| owns(entity, j) && j.scaleset_job_id.is_none()) {
         let since = job.created_at.or(job.updated_at).unwrap_or(now);
         if now - since < waited || job.repository_owner.is_empty() || job.repository_name.is_empty() {
             continue;

@@ -39,7 +39,16 @@ pub struct PoolView {
     pub inflight: HashSet<String>,
     /// Instances whose retry backoff has not elapsed.
     pub backing_off: HashSet<String>,
+    /// For the pool behind a scale set: how many instances it should have, in any state
+    /// (`min(min_idle_runners + desired_runner_count, max_runners)`, garm's rule).
+    pub scale_set_target: Option<u32>,
     pub now: DateTime<Utc>,
+}
+
+/// garm's scale set rule: the assigned jobs plus the idle headroom, within the maximum.
+pub fn scale_set_target(min_idle: u32, desired: i64, max: u32) -> u32 {
+    let desired = u32::try_from(desired.max(0)).unwrap_or(u32::MAX);
+    min_idle.saturating_add(desired).min(max)
 }
 
 fn live(i: &InstanceRecord) -> bool {
@@ -68,7 +77,13 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
     let mut steps = Vec::new();
     let total = view.instances.len() as u32;
     let n_available = view.instances.iter().filter(|i| available(i)).count() as u32;
-    if pool.enabled && n_available < pool.min_idle_runners && total < pool.max_runners {
+    if let Some(target) = view.scale_set_target {
+        // Every instance counts, those being deleted included: the machines stay within
+        // max_runners while old ones are torn down.
+        if pool.enabled && total < target {
+            steps.push(Step::Create { count: target - total });
+        }
+    } else if pool.enabled && n_available < pool.min_idle_runners && total < pool.max_runners {
         let count = (pool.min_idle_runners - n_available).min(pool.max_runners - total);
         steps.push(Step::Create { count });
     }
@@ -127,7 +142,9 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
             InstanceStatus::Deleted => {}
         }
     }
-    if pool.enabled {
+    if let Some(target) = view.scale_set_target {
+        steps.extend(scale_set_down(view, target));
+    } else if pool.enabled {
         let idle: Vec<&InstanceRecord> = view
             .instances
             .iter()
@@ -149,6 +166,35 @@ pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// A scale set above its target removes idle runners (enabled or not); instances already
+/// being deleted count towards the surplus. Oldest first, no grace: the service assigns jobs
+/// by its own count, and the forge refuses to remove a runner that took one meanwhile.
+fn scale_set_down(view: &PoolView, target: u32) -> Vec<Step> {
+    let total = view.instances.len() as u32;
+    let leaving = view
+        .instances
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.status,
+                InstanceStatus::PendingDelete | InstanceStatus::PendingForceDelete | InstanceStatus::Deleting
+            )
+        })
+        .count() as u32;
+    let surplus = total.saturating_sub(target).saturating_sub(leaving);
+    let mut idle: Vec<&InstanceRecord> = view
+        .instances
+        .iter()
+        .filter(|i| i.status == InstanceStatus::Running && i.runner_status == RunnerStatus::Idle)
+        .filter(|i| !view.inflight.contains(&i.name))
+        .collect();
+    idle.sort_by_key(|i| i.created_at);
+    idle.into_iter()
+        .take(surplus as usize)
+        .map(|i| Step::ScaleDown { name: i.name.clone() })
+        .collect()
 }
 
 /// How long an instance whose runner just finished still speaks for its job (see [`jobs`]).

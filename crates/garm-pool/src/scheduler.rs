@@ -126,7 +126,7 @@ fn insert(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>, key: Key) {
 /// those the scheduler has not seen (a nudge was lost), and those that are gone are forgotten.
 async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>, all: bool) -> Result<(), StoreError> {
     let entities = ctx.store.all_entities().await?;
-    let pools = ctx.store.pools(None).await?;
+    let pools = ctx.store.pools_and_scale_sets(None).await?;
     for e in &entities {
         ctx.schedule.register_entity(&e.id, &ctx.settings);
         if all || !ctx.schedule.knows(false, &e.id) {
@@ -344,12 +344,23 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
     // Queued jobs this pool could take (more than its max_runners changes nothing), and
     // which of the jobs its instances were created for still wait.
-    let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id, 0, QUEUE_WINDOW).await?;
-    let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
-    let queued_matching = queued
-        .iter()
-        .filter(|j| garm_model::job_matches_pool(&j.labels, &tags))
-        .count() as u32;
+    // A scale set's pool takes no webhook jobs: it is sized by the service's assigned count.
+    let (scale_set_target, queued_matching) = match pool.scale_set_id {
+        Some(scale_set) => {
+            let s = ctx.store.scale_set(scale_set).await?;
+            let target = plan::scale_set_target(pool.min_idle_runners, s.desired_runner_count, pool.max_runners);
+            (Some(target), 0)
+        }
+        None => {
+            let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id, 0, QUEUE_WINDOW).await?;
+            let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
+            let matching = queued
+                .iter()
+                .filter(|j| garm_model::job_matches_pool(&j.labels, &tags))
+                .count() as u32;
+            (None, matching)
+        }
+    };
     let served: Vec<i64> = instances
         .iter()
         .filter_map(|i| crate::job_of(&i.extra_labels))
@@ -372,6 +383,7 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
         queued_ids,
         inflight,
         backing_off,
+        scale_set_target,
         now: chrono::Utc::now(),
     };
     let steps = plan::pool(&view, &ctx.settings);
@@ -383,6 +395,9 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
             Step::Create { count } => {
                 if !entity.pool_manager_running {
                     continue;
+                }
+                if let Some(scale_set) = pool.scale_set_id {
+                    crate::scaleset::creating(ctx, scale_set);
                 }
                 for _ in 0..count {
                     match act::create_instance(ctx, &pool, None).await {
@@ -458,7 +473,7 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
         },
         None => None,
     };
-    if let Ok(pools) = ctx.store.pools(Some(&entity.id)).await {
+    if let Ok(pools) = ctx.store.pools_and_scale_sets(Some(&entity.id)).await {
         let settle = chrono::Duration::seconds(30);
         for pool in &pools {
             let Some(provider) = ctx.provider(&pool.provider_name) else {

@@ -343,6 +343,7 @@ mod tests {
             priority: 0,
             template_id: None,
             proxy_id: None,
+            scale_set_id: None,
             tags: vec![],
             created_at: now,
             updated_at: now,
@@ -384,6 +385,7 @@ mod tests {
             queued_ids: HashSet::new(),
             inflight: HashSet::new(),
             backing_off: HashSet::new(),
+            scale_set_target: None,
             now,
         }
     }

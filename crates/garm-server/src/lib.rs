@@ -74,6 +74,7 @@ pub async fn build_with(
         queue_cursor: Default::default(),
         missed: Default::default(),
         schedule: Default::default(),
+        scale_sets: Default::default(),
         provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
         settings,
     };
@@ -85,5 +86,6 @@ pub async fn build_with(
 
 /// Starts the scheduler; it stops when `app.pool.shutdown` is cancelled.
 pub fn start(app: &App, rx: tokio::sync::mpsc::UnboundedReceiver<state::Key>) -> tokio::task::JoinHandle<()> {
+    app.pool.tasks.spawn(garm_pool::scaleset::run(app.pool.clone()));
     tokio::spawn(garm_pool::scheduler::run(app.pool.clone(), rx))
 }

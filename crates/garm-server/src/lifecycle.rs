@@ -24,6 +24,14 @@ pub async fn remove_forge_runner(
             }
         }
         Err(StepError::Forge(err)) if err.is_not_found() => Ok(()),
+        Err(StepError::Actions(err)) if err.is_unauthorized() => {
+            if bypass_unauthorized {
+                tracing::warn!(instance = %instance.name, "the Actions service rejected our credentials; removing the instance anyway (bypass requested)");
+                Ok(())
+            } else {
+                Err(ApiError::Unauthorized)
+            }
+        }
         Err(err) => Err(ApiError::internal(std::io::Error::other(err.chain()))),
     }
 }

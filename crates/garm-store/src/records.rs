@@ -172,6 +172,9 @@ pub struct PoolRecord {
     pub template_id: Option<i64>,
     /// The named proxy its runners use.
     pub proxy_id: Option<i64>,
+    /// Set when this pool carries the provider settings of a scale set (its id): such a pool
+    /// takes no webhook jobs and is sized by the scale set's desired runner count.
+    pub scale_set_id: Option<i64>,
     pub tags: Vec<TagRecord>,
     pub created_at: Time,
     pub updated_at: Time,
@@ -238,7 +241,10 @@ pub struct InstanceRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobRecord {
     pub id: i64,
+    /// GitHub's job id; for a scale set job (keyed by `scaleset_job_id`) a synthetic negative number.
     pub workflow_job_id: i64,
+    /// The Actions service's job id of a scale set job.
+    pub scaleset_job_id: Option<String>,
     pub run_id: i64,
     pub action: String,
     pub status: String,
@@ -385,4 +391,36 @@ fn userinfo_escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// A runner scale set: its pool (provider settings, sizing, labels as tags, runner group
+/// name) and what only the Actions service needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaleSetRecord {
+    /// garm's own numeric id.
+    pub id: i64,
+    pub name: String,
+    pub pool: PoolRecord,
+    /// The service's id (0 until the scale set exists there).
+    pub service_id: i64,
+    pub runner_group_id: i64,
+    pub disable_update: bool,
+    /// `pending_create`, `created`, `error`, `pending_delete`, `pending_force_delete`.
+    pub state: String,
+    pub extended_state: String,
+    /// The service's last `totalAssignedJobs`.
+    pub desired_runner_count: i64,
+    /// The queue cursor: the last message handled (never shown in the API).
+    pub last_message_id: i64,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+/// What a handled queue message changes, written in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct ScaleSetProgress {
+    pub last_message_id: i64,
+    pub desired_runner_count: i64,
+    /// Jobs to insert or update, keyed by `scaleset_job_id`.
+    pub jobs: Vec<JobRecord>,
 }

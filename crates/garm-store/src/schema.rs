@@ -225,4 +225,27 @@ CREATE TABLE instance_attestations (
     recorded_at TEXT NOT NULL
 );
 "#,
+    // Version 6: runner scale sets. A scale set's provider settings live in a pool row of its
+    // own (`pools.scale_set_id` set), so its instances share the pools' lifecycle; the scale
+    // set row holds what only the Actions service needs. Scale set jobs are keyed by the
+    // service's job id (`scaleset_job_id`) and get a synthetic negative `workflow_job_id`.
+    r#"
+ALTER TABLE pools ADD COLUMN scale_set_id BIGINT;
+CREATE TABLE scalesets (
+    id {ID},
+    pool_id TEXT NOT NULL UNIQUE REFERENCES pools(id),
+    name TEXT NOT NULL,
+    service_id BIGINT NOT NULL,
+    runner_group_id BIGINT NOT NULL,
+    disable_update BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    extended_state TEXT NOT NULL,
+    desired_runner_count BIGINT NOT NULL,
+    last_message_id BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+ALTER TABLE jobs ADD COLUMN scaleset_job_id TEXT;
+CREATE UNIQUE INDEX jobs_scaleset_job ON jobs(scaleset_job_id);
+"#,
 ];

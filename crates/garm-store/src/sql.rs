@@ -64,7 +64,9 @@ fn unb64(text: &str) -> Result<Vec<u8>> {
 const ENTITY_COLS: &str = "id, kind, owner, name, endpoint_name, credentials_id, webhook_secret, balancer, agent_mode, pm_running, pm_failure, created_at, updated_at";
 const POOL_COLS: &str = "id, entity_id, provider_name, runner_prefix, max_runners, min_idle_runners, bootstrap_timeout, image, flavor, os_type, os_arch, enabled, extra_specs, runner_group, enable_shell, generation, priority, template_id, created_at, updated_at, proxy_id";
 const INSTANCE_COLS: &str = "id, name, pool_id, provider_id, agent_id, os_type, os_arch, os_name, os_version, addresses, status, runner_status, provider_fault, create_attempt, token_fetched, jit_config, runner_group, extra_labels, generation, callback_url, metadata_url, heartbeat, created_at, updated_at";
-const JOB_COLS: &str = "id, workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at";
+/// [`POOL_COLS`] and what only reads need.
+const POOL_READ_COLS: &str = "id, entity_id, provider_name, runner_prefix, max_runners, min_idle_runners, bootstrap_timeout, image, flavor, os_type, os_arch, enabled, extra_specs, runner_group, enable_shell, generation, priority, template_id, created_at, updated_at, proxy_id, scale_set_id";
+const JOB_COLS: &str = "id, workflow_job_id, scaleset_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at";
 
 /// Newest events kept per entity and per instance.
 const EVENTS_KEPT: i64 = 30;
@@ -850,11 +852,13 @@ mod creates;
 mod import;
 mod pools;
 mod proxies;
+mod scalesets;
 mod templates;
 mod webhook;
 pub use attestations::AttestationRecord;
 pub use creates::Placement;
 pub use pools::Transition;
+pub use scalesets::NewScaleSet;
 pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};
 
 /// Booleans are stored as 0/1 BIGINT: the one encoding both backends share under `Any`.

@@ -48,6 +48,21 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope's page on the web host, as the Actions service names it
+    /// (`{base}/ORG`, `{base}/OWNER/REPO`, `{base}/enterprises/SLUG`).
+    pub fn config_url(&self, base_url: &Url) -> Url {
+        let mut url = base_url.clone();
+        let segments: Vec<&str> = match self {
+            Self::Repository { owner, name } => vec![owner, name],
+            Self::Organization(org) => vec![org],
+            Self::Enterprise(slug) => vec!["enterprises", slug],
+        };
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
     fn segments(&self) -> Vec<&str> {
         match self {
             Self::Repository { owner, name } => vec!["repos", owner, name],
@@ -71,8 +86,8 @@ pub enum Removed {
 /// wait ([`ForgeError::RateLimited`]). With App credentials it caches the installation
 /// token until five minutes before it expires, and drops it on a 401.
 pub struct GithubClient {
-    http: reqwest::Client,
-    api_base_url: Url,
+    pub(crate) http: reqwest::Client,
+    pub(crate) api_base_url: Url,
     base_url: Url,
     auth: auth::Authenticator,
     rate: Mutex<RateLimitState>,
@@ -156,7 +171,7 @@ impl GithubClient {
         url
     }
 
-    fn scope_url(&self, scope: &Scope, rest: &[&str]) -> Url {
+    pub(crate) fn scope_url(&self, scope: &Scope, rest: &[&str]) -> Url {
         let mut segments = scope.segments();
         segments.extend_from_slice(rest);
         self.url(&segments)

@@ -29,6 +29,7 @@ fn pool(id: &str, min: u32, max: u32, tags: &[&str]) -> PoolRecord {
         priority: 0,
         template_id: None,
         proxy_id: None,
+        scale_set_id: None,
         tags: tags
             .iter()
             .map(|t| TagRecord {
@@ -78,6 +79,7 @@ fn view(pool: PoolRecord, instances: Vec<InstanceRecord>) -> PoolView {
         queued_ids: HashSet::new(),
         inflight: HashSet::new(),
         backing_off: HashSet::new(),
+        scale_set_target: None,
         now: now(),
     }
 }
@@ -204,6 +206,7 @@ fn idle_runners_wanted_by_queued_jobs_are_kept() {
 fn job(id: i64, labels: &[&str], seconds_ago: i64) -> JobRecord {
     JobRecord {
         workflow_job_id: id,
+        scaleset_job_id: None,
         status: "queued".into(),
         labels: labels.iter().map(|l| l.to_string()).collect(),
         created_at: Some(now() - Span::seconds(seconds_ago)),
@@ -350,6 +353,7 @@ fn a_job_whose_instance_failed_to_create_waits_for_the_retry_instead_of_a_second
     failed.extra_labels = vec![crate::job_label(7)];
     let mut j = JobRecord {
         workflow_job_id: 7,
+        scaleset_job_id: None,
         labels: vec!["linux".into()],
         status: "queued".into(),
         ..Default::default()

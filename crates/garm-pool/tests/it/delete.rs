@@ -38,6 +38,7 @@ async fn a_runner_that_ran_its_job_is_not_removed_again_and_any_other_is() {
         .store
         .put_job(&JobRecord {
             workflow_job_id: 5,
+            scaleset_job_id: None,
             action: "completed".into(),
             status: "completed".into(),
             runner_name: "garm-done".into(),

@@ -163,6 +163,7 @@ async fn older_pages_are_read_across_passes() {
 fn job(id: i64, entity: &str) -> JobRecord {
     JobRecord {
         workflow_job_id: id,
+        scaleset_job_id: None,
         action: "queued".into(),
         status: "queued".into(),
         labels: vec!["self-hosted".into(), "linux".into()],

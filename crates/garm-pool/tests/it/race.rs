@@ -7,6 +7,7 @@ use garm_store::JobRecord;
 fn queued(id: i64, entity: &str) -> JobRecord {
     JobRecord {
         workflow_job_id: id,
+        scaleset_job_id: None,
         action: "queued".into(),
         status: "queued".into(),
         labels: vec!["self-hosted".into()],

@@ -15,6 +15,7 @@ async fn view(w: &World) -> PoolView {
         queued_ids: HashSet::new(),
         inflight: HashSet::new(),
         backing_off: HashSet::new(),
+        scale_set_target: None,
         now: chrono::Utc::now() + chrono::Duration::seconds(1),
     }
 }

@@ -273,6 +273,7 @@ impl World {
             queue_cursor: Default::default(),
             missed: Default::default(),
             schedule: Default::default(),
+            scale_sets: Default::default(),
             provider_slots: tokio::sync::Semaphore::new(4),
         };
         Self {

@@ -148,6 +148,75 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
     Ok(out)
 }
 
+/// A scale set's runner names its scale set, not the pool behind it (garm's JSON).
+pub fn mark_scale_set(out: &mut api::Instance, scale_set: Option<i64>) {
+    if let Some(id) = scale_set {
+        out.pool_id.clear();
+        out.scale_set_id = id as u64;
+    }
+}
+
+/// garm's `ScaleSet`: the shared fields come from the pool behind it.
+pub async fn scale_set(app: &App, s: &garm_store::ScaleSetRecord, full: bool) -> Result<api::ScaleSet, ApiError> {
+    let p = pool(app, &s.pool, false).await?;
+    let mut out = api::ScaleSet {
+        runner_prefix: p.runner_prefix,
+        created_at: Some(s.created_at),
+        updated_at: Some(s.updated_at.max(s.pool.updated_at)),
+        id: s.id as u64,
+        scale_set_id: s.service_id,
+        name: s.name.clone(),
+        disable_update: s.disable_update,
+        state: s.state.clone(),
+        extended_state: s.extended_state.clone(),
+        provider_name: p.provider_name,
+        max_runners: p.max_runners,
+        min_idle_runners: p.min_idle_runners,
+        image: p.image,
+        flavor: p.flavor,
+        os_type: p.os_type,
+        os_arch: p.os_arch,
+        enabled: p.enabled,
+        instances: Vec::new(),
+        desired_runner_count: s.desired_runner_count,
+        enable_shell: p.enable_shell,
+        generation: p.generation,
+        endpoint: p.endpoint,
+        runner_bootstrap_timeout: if p.runner_bootstrap_timeout == 0 {
+            20
+        } else {
+            p.runner_bootstrap_timeout
+        },
+        extra_specs: None,
+        github_runner_group: p.github_runner_group,
+        tags: p.tags,
+        status_messages: Vec::new(),
+        repo_id: p.repo_id,
+        repo_name: p.repo_name,
+        org_id: p.org_id,
+        org_name: p.org_name,
+        enterprise_id: p.enterprise_id,
+        enterprise_name: p.enterprise_name,
+        template_id: p.template_id,
+        template_name: p.template_name,
+        proxy_id: p.proxy_id,
+        proxy_name: p.proxy_name,
+    };
+    if full {
+        out.extra_specs = s
+            .pool
+            .extra_specs
+            .as_deref()
+            .and_then(|raw| RawValue::from_string(raw.to_string()).ok());
+        for i in app.store.pool_instances(&s.pool.id).await? {
+            let mut one = instance(&i, &s.pool.provider_name, None);
+            mark_scale_set(&mut one, Some(s.id));
+            out.instances.push(one);
+        }
+    }
+    Ok(out)
+}
+
 /// An instance as garm lists it: without its addresses (garm shows them only on a single GET).
 pub fn listed_instance(i: &InstanceRecord, provider_name: &str) -> api::Instance {
     let mut out = instance(i, provider_name, None);
@@ -203,8 +272,13 @@ pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventR
 pub fn job(j: &JobRecord) -> api::Job {
     api::Job {
         id: j.id,
-        workflow_job_id: j.workflow_job_id,
-        scaleset_job_id: String::new(),
+        // Scale set jobs have no GitHub job id (ours is synthetic): garm shows 0.
+        workflow_job_id: if j.scaleset_job_id.is_some() {
+            0
+        } else {
+            j.workflow_job_id
+        },
+        scaleset_job_id: j.scaleset_job_id.clone().unwrap_or_default(),
         run_id: j.run_id,
         action: j.action.clone(),
         conclusion: j.conclusion.clone(),

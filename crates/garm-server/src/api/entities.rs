@@ -48,7 +48,8 @@ pub fn routes() -> Router<App> {
             )
             .route(
                 &format!("/api/v1/{base}/{{id}}/scalesets"),
-                get(|| async { Json(Vec::<serde_json::Value>::new()) }),
+                get(move |s, p| super::scalesets::list_for_entity(s, kind, p))
+                    .post(move |s, p, b| super::scalesets::create(s, kind, p, b)),
             );
     }
     router

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pools;
 pub mod proxies;
 pub mod runners;
+pub mod scalesets;
 pub mod templates;
 pub mod webhook;
 
@@ -104,6 +105,7 @@ pub fn routes(app: App) -> Router {
         .merge(forge::routes())
         .merge(entities::routes())
         .merge(pools::routes())
+        .merge(scalesets::routes())
         .merge(runners::routes())
         .merge(templates::routes())
         .merge(proxies::routes())

@@ -24,7 +24,7 @@ pub fn routes() -> Router<App> {
 
 /// Attestation needs the `garm-attest` step, which only the Linux install script runs: a
 /// Windows pool that required it would have every instance refused.
-fn check_attesting_os(extra_specs: Option<&str>, os_type: &str) -> Result<(), ApiError> {
+pub(crate) fn check_attesting_os(extra_specs: Option<&str>, os_type: &str) -> Result<(), ApiError> {
     let required = garm_attest::from_extra_specs(extra_specs).is_ok_and(|a| a.required());
     if required && os_type != "linux" {
         return Err(ApiError::bad(format!(
@@ -133,7 +133,7 @@ pub async fn create(
 
 async fn pool_of(app: &App, kind: EntityKind, entity_id: &str, pool_id: &str) -> Result<PoolRecord, ApiError> {
     app.store.entity(kind, entity_id).await?;
-    let pool = app.store.pool(pool_id).await?;
+    let pool = visible_pool(app, pool_id).await?;
     if pool.entity_id != entity_id {
         return Err(ApiError::NotFound(format!("pool {pool_id} not found")));
     }
@@ -172,7 +172,7 @@ pub async fn delete_for_entity(
 }
 
 async fn show(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Json<api::Pool>, ApiError> {
-    let pool = app.store.pool(&pool_id).await?;
+    let pool = visible_pool(&app, &pool_id).await?;
     Ok(Json(convert::pool(&app, &pool, true).await?))
 }
 
@@ -182,12 +182,12 @@ async fn update(
     body: JsonBody<api::UpdatePoolParams>,
 ) -> Result<Json<api::Pool>, ApiError> {
     let Json(p) = body?;
-    let pool = app.store.pool(&pool_id).await?;
+    let pool = visible_pool(&app, &pool_id).await?;
     apply_update(&app, pool, p).await
 }
 
 async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Empty, ApiError> {
-    app.store.pool(&pool_id).await?;
+    visible_pool(&app, &pool_id).await?;
     app.store.delete_pool(&pool_id).await?;
     tracing::info!(pool = %pool_id, "pool deleted");
     crate::events::pool_changed(&app, &pool_id);
@@ -282,12 +282,27 @@ pub struct InstancesQuery {
     outdated_only: Option<String>,
 }
 
+impl InstancesQuery {
+    pub fn outdated_only(&self) -> bool {
+        self.outdated_only.as_deref() == Some("true")
+    }
+}
+
+/// A pool as the pool routes see it: the pools behind scale sets are not theirs.
+async fn visible_pool(app: &App, id: &str) -> Result<PoolRecord, ApiError> {
+    let pool = app.store.pool(id).await?;
+    if pool.scale_set_id.is_some() {
+        return Err(ApiError::NotFound(format!("pool {id} not found")));
+    }
+    Ok(pool)
+}
+
 async fn instances(
     State(app): State<App>,
     Path(pool_id): Path<String>,
     Query(q): Query<InstancesQuery>,
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
-    let pool = app.store.pool(&pool_id).await?;
+    let pool = visible_pool(&app, &pool_id).await?;
     let outdated = q.outdated_only.as_deref() == Some("true");
     let list = app.store.pool_instances(&pool_id).await?;
     let verdicts = app.store.attestations().await?;

@@ -18,26 +18,28 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/instances/{name}", get(show).delete(delete))
 }
 
-/// Provider names by pool id, to fill `provider_name` on instance lists.
-async fn providers_by_pool(app: &App) -> Result<HashMap<String, String>, ApiError> {
+/// Provider names and scale sets by pool id, to fill `provider_name` (and, for scale set
+/// runners, `scale_set_id` instead of `pool_id`) on instance lists.
+pub(crate) async fn providers_by_pool(app: &App) -> Result<HashMap<String, (String, Option<i64>)>, ApiError> {
     Ok(app
         .store
-        .pools(None)
+        .pools_and_scale_sets(None)
         .await?
         .into_iter()
-        .map(|p| (p.id, p.provider_name))
+        .map(|p| (p.id, (p.provider_name, p.scale_set_id)))
         .collect())
 }
 
-fn render(
+pub(crate) fn render(
     list: &[InstanceRecord],
-    providers: &HashMap<String, String>,
+    providers: &HashMap<String, (String, Option<i64>)>,
     verdicts: &HashMap<String, garm_store::AttestationRecord>,
 ) -> Vec<api::Instance> {
     list.iter()
         .map(|i| {
-            let mut out =
-                convert::listed_instance(i, providers.get(&i.pool_id).map(String::as_str).unwrap_or_default());
+            let (provider, scale_set) = providers.get(&i.pool_id).cloned().unwrap_or_default();
+            let mut out = convert::listed_instance(i, &provider);
+            convert::mark_scale_set(&mut out, scale_set);
             out.attestation = verdicts.get(&i.id).and_then(verdict_json);
             out
         })
@@ -75,6 +77,7 @@ async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<a
     let pool = app.store.pool(&instance.pool_id).await?;
     let events = app.store.instance_events(&instance.id).await?;
     let mut out = convert::instance(&instance, &pool.provider_name, Some(&events));
+    convert::mark_scale_set(&mut out, pool.scale_set_id);
     out.attestation = app
         .store
         .attestation(&instance.id)

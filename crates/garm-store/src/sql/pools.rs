@@ -3,7 +3,7 @@
 use super::*;
 
 impl Store {
-    async fn upsert_tags(
+    pub(super) async fn upsert_tags(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         pool_id: &str,
@@ -80,6 +80,7 @@ impl Store {
             priority: r.try_get::<i64, _>("priority")? as u32,
             template_id: r.try_get("template_id")?,
             proxy_id: r.try_get("proxy_id")?,
+            scale_set_id: r.try_get("scale_set_id")?,
             created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
             updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         })
@@ -87,9 +88,16 @@ impl Store {
 
     pub async fn create_pool(&self, p: &NewPool) -> Result<PoolRecord> {
         let _bump = self.bump_view_after();
+        let mut tx = self.pool.begin().await?;
+        let id = self.insert_pool(&mut tx, p).await?;
+        tx.commit().await?;
+        self.pool(&id).await
+    }
+
+    /// Inserts a pool and its tags in `tx`; answers its new id.
+    pub(super) async fn insert_pool(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, p: &NewPool) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         let t = ts(&now());
-        let mut tx = self.pool.begin().await?;
         sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0,$16,$17,$18,$18,$19)"))
             .bind(&id)
             .bind(&p.entity_id)
@@ -110,15 +118,14 @@ impl Store {
             .bind(p.template_id)
             .bind(&t)
             .bind(p.proxy_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        self.upsert_tags(&mut tx, &id, &p.tags).await?;
-        tx.commit().await?;
-        self.pool(&id).await
+        self.upsert_tags(tx, &id, &p.tags).await?;
+        Ok(id)
     }
 
     pub async fn pool(&self, id: &str) -> Result<PoolRecord> {
-        let row = sqlx::query(&format!("SELECT {POOL_COLS} FROM pools WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {POOL_READ_COLS} FROM pools WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -126,21 +133,32 @@ impl Store {
         self.pool_from(&row).await
     }
 
-    /// All pools, or those of one entity.
+    /// All pools, or those of one entity (not the pools behind scale sets).
     pub async fn pools(&self, entity_id: Option<&str>) -> Result<Vec<PoolRecord>> {
+        self.pools_where(entity_id, "AND scale_set_id IS NULL").await
+    }
+
+    /// Like [`Store::pools`], with the pools behind scale sets: what the reconcilers walk.
+    pub async fn pools_and_scale_sets(&self, entity_id: Option<&str>) -> Result<Vec<PoolRecord>> {
+        self.pools_where(entity_id, "").await
+    }
+
+    async fn pools_where(&self, entity_id: Option<&str>, and: &str) -> Result<Vec<PoolRecord>> {
         let rows = match entity_id {
             Some(id) => {
                 sqlx::query(&format!(
-                    "SELECT {POOL_COLS} FROM pools WHERE entity_id = $1 ORDER BY created_at, id"
+                    "SELECT {POOL_READ_COLS} FROM pools WHERE entity_id = $1 {and} ORDER BY created_at, id"
                 ))
                 .bind(id)
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {POOL_COLS} FROM pools ORDER BY created_at, id"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {POOL_READ_COLS} FROM pools WHERE 1 = 1 {and} ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         let mut out = Vec::with_capacity(rows.len());
@@ -402,6 +420,7 @@ impl Store {
         Ok(JobRecord {
             id: r.try_get("id")?,
             workflow_job_id: r.try_get("workflow_job_id")?,
+            scaleset_job_id: r.try_get("scaleset_job_id")?,
             run_id: r.try_get("run_id")?,
             action: r.try_get("action")?,
             status: r.try_get("status")?,
@@ -461,7 +480,7 @@ impl Store {
 
     /// The ids of the entities (repositories, organizations, enterprises) with queued jobs.
     pub async fn entities_with_queued_jobs(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT repo_id, org_id, enterprise_id FROM jobs WHERE status = 'queued'")
+        let rows = sqlx::query("SELECT DISTINCT repo_id, org_id, enterprise_id FROM jobs WHERE status = 'queued' AND scaleset_job_id IS NULL")
             .fetch_all(&self.read)
             .await?;
         let mut ids = std::collections::BTreeSet::new();
@@ -480,7 +499,7 @@ impl Store {
     /// oldest), in the order they were recorded.
     pub async fn queued_jobs_of(&self, entity_id: &str, after_row: i64, limit: usize) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE status = 'queued' AND (repo_id = $1 OR org_id = $1 OR enterprise_id = $1) AND id > $2 ORDER BY id LIMIT $3"
+            "SELECT {JOB_COLS} FROM jobs WHERE status = 'queued' AND scaleset_job_id IS NULL AND (repo_id = $1 OR org_id = $1 OR enterprise_id = $1) AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(entity_id)
         .bind(after_row)

@@ -410,6 +410,7 @@ async fn a_newer_schema_is_refused_and_left_alone(f: Fresh) {
 async fn jobs_are_upserted_by_workflow_job_id(f: Fresh) {
     let mut job = JobRecord {
         workflow_job_id: 2832853555,
+        scaleset_job_id: None,
         action: "queued".into(),
         status: "queued".into(),
         labels: vec!["self-hosted".into(), "gpu".into()],
@@ -429,6 +430,7 @@ async fn jobs_are_upserted_by_workflow_job_id(f: Fresh) {
 async fn queued_jobs_are_read_per_entity_and_a_reason_never_reopens_a_finished_job(f: Fresh) {
     let job = |id: i64, status: &str, repo: Option<&str>, org: Option<&str>| JobRecord {
         workflow_job_id: id,
+        scaleset_job_id: None,
         action: status.into(),
         status: status.into(),
         repo_id: repo.map(str::to_string),
@@ -534,6 +536,7 @@ async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
     let pool = f.store.create_pool(&new_pool(&entity.id, 10)).await.unwrap();
     let job = |id: i64, status: &str| JobRecord {
         workflow_job_id: id,
+        scaleset_job_id: None,
         action: status.into(),
         status: status.into(),
         labels: vec!["self-hosted".into()],

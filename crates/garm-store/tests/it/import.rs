@@ -128,6 +128,7 @@ fn set() -> ImportSet {
             priority: 5,
             template_id: Some(2),
             proxy_id: None,
+            scale_set_id: None,
             tags: vec![
                 tag("d53cda70-42dd-42a6-95d0-c39173d73bd1", "self-hosted"),
                 tag("3d24582d-c8c6-4bf1-9d60-951a4259ee28", "linux"),
@@ -169,6 +170,7 @@ fn set() -> ImportSet {
             .collect(),
         jobs: vec![JobRecord {
             workflow_job_id: 42,
+            scaleset_job_id: None,
             status: "completed".into(),
             repo_id: Some("2509a607-75aa-43cb-a973-8451ba71b6bd".into()),
             instance_name: Some("garm-imported0".into()),

@@ -1,0 +1,392 @@
+//! Runner scale sets: per entity and global, with garm's JSON and checks. The request is
+//! validated before anything reaches the Actions service; the service's scale set is created
+//! before the row and removed again if the row cannot be written.
+
+use super::{convert, Empty};
+use crate::error::ApiError;
+use crate::state::App;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use garm_api_types as api;
+use garm_model::names::{check_provider_value, check_runner_prefix};
+use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
+use garm_model::{OsArch, OsType};
+use garm_pool::act::StepError;
+use garm_pool::scaleset as ss;
+use garm_store::{EntityKind, NewPool, NewScaleSet, ScaleSetRecord};
+
+type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/scalesets", get(list_all))
+        .route("/api/v1/scalesets/{id}", get(show).put(update).delete(delete))
+        .route("/api/v1/scalesets/{id}/instances", get(instances))
+}
+
+fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
+    ApiError::BadRequest(err.to_string())
+}
+
+/// What went wrong reaching the Actions service, as the API answers it.
+fn service_error(err: StepError) -> ApiError {
+    match &err {
+        StepError::ScaleSet(message) => ApiError::BadRequest(message.clone()),
+        StepError::Store(_) => ApiError::internal(std::io::Error::other(err.chain())),
+        StepError::Actions(e) if e.is_unauthorized() => {
+            ApiError::BadRequest(format!("the Actions service refused our credentials: {e}"))
+        }
+        StepError::Actions(e) => match e.status() {
+            Some(400) | Some(409) => ApiError::Conflict(format!("the Actions service refused: {e}")),
+            Some(404) => ApiError::NotFound(format!("the Actions service does not know it: {e}")),
+            _ => ApiError::internal(std::io::Error::other(err.chain())),
+        },
+        StepError::Forge(e) if e.is_unauthorized() => {
+            ApiError::BadRequest(format!("GitHub refused our credentials: {e}"))
+        }
+        _ => ApiError::internal(std::io::Error::other(err.chain())),
+    }
+}
+
+/// `{id}` is garm's unsigned 32-bit id; anything else is a bad request.
+fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse::<u32>()
+        .map(i64::from)
+        .map_err(|_| ApiError::bad(format!("invalid scale set id {id:?}")))
+}
+
+async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::ScaleSet>>, ApiError> {
+    let mut out = Vec::new();
+    for s in app.store.scale_sets(None).await? {
+        out.push(convert::scale_set(&app, &s, false).await?);
+    }
+    Ok(Json(out))
+}
+
+pub async fn list_for_entity(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<api::ScaleSet>>, ApiError> {
+    app.store.entity(kind, &id).await?;
+    let mut out = Vec::new();
+    for s in app.store.scale_sets(Some(&id)).await? {
+        out.push(convert::scale_set(&app, &s, false).await?);
+    }
+    Ok(Json(out))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path(id): Path<String>,
+    body: JsonBody<api::CreateScaleSetParams>,
+) -> Result<Json<api::ScaleSet>, ApiError> {
+    let Json(p) = body?;
+    let entity = app.store.entity(kind, &id).await?;
+    // Everything is checked before the service hears of it.
+    if p.name.is_empty() {
+        return Err(ApiError::bad("name: missing scale set name"));
+    }
+    check_provider_value("name", &p.name).map_err(settings_error)?;
+    if p.provider_name.is_empty() {
+        return Err(ApiError::bad("provider_name: missing provider"));
+    }
+    if app.config.provider(&p.provider_name).is_none() {
+        return Err(ApiError::bad(format!(
+            "provider_name: no provider named {:?} is configured",
+            p.provider_name
+        )));
+    }
+    if p.max_runners == 0 {
+        return Err(ApiError::bad("max_runners: cannot be 0"));
+    }
+    if p.image.is_empty() {
+        return Err(ApiError::bad("image: missing image"));
+    }
+    if p.flavor.is_empty() {
+        return Err(ApiError::bad("flavor: missing flavor"));
+    }
+    check_provider_value("image", &p.image).map_err(settings_error)?;
+    check_provider_value("flavor", &p.flavor).map_err(settings_error)?;
+    if !p.runner_prefix.is_empty() {
+        check_runner_prefix(&p.runner_prefix).map_err(settings_error)?;
+    }
+    check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
+    let labels = if p.labels.is_empty() {
+        Vec::new()
+    } else {
+        normalize_tags(&p.labels).map_err(settings_error)?
+    };
+    let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
+    let os_arch = OsArch::parse(&p.os_arch).map_err(settings_error)?;
+    let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
+    if let Some(raw) = &extra_specs {
+        check_extra_specs(raw).map_err(settings_error)?;
+        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
+    }
+    super::pools::check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
+    let endpoint = app.store.endpoint(&entity.endpoint_name).await?;
+    if endpoint.endpoint_type != "github" {
+        return Err(ApiError::bad("scale sets are only supported for github entities"));
+    }
+    let runner_group = if p.github_runner_group.is_empty() {
+        "Default".to_string()
+    } else {
+        p.github_runner_group.clone()
+    };
+    let template_id = Some(super::templates::for_pool(&app, p.template_id, os_type.as_str()).await?);
+    let proxy_id = super::proxies::for_pool(&app, p.proxy_id).await?;
+
+    let actions = ss::actions_for(&app.pool, &entity).await.map_err(service_error)?;
+    let group_id = ss::runner_group_id(&actions, &runner_group)
+        .await
+        .map_err(|e| match e {
+            StepError::ScaleSet(m) => ApiError::NotFound(m),
+            other => service_error(other),
+        })?;
+    let spec = ss::service_spec(&p.name, group_id, &labels, p.disable_update, p.enabled);
+    let remote = actions
+        .create_scale_set(&spec)
+        .await
+        .map_err(|e| service_error(e.into()))?;
+    let new_pool = NewPool {
+        entity_id: entity.id.clone(),
+        provider_name: p.provider_name,
+        runner_prefix: if p.runner_prefix.is_empty() {
+            "garm".into()
+        } else {
+            p.runner_prefix
+        },
+        max_runners: p.max_runners,
+        min_idle_runners: p.min_idle_runners,
+        bootstrap_timeout: if p.runner_bootstrap_timeout == 0 {
+            20
+        } else {
+            p.runner_bootstrap_timeout
+        },
+        image: p.image,
+        flavor: p.flavor,
+        os_type: os_type.as_str().into(),
+        os_arch: os_arch.as_str().into(),
+        enabled: p.enabled,
+        extra_specs,
+        runner_group,
+        enable_shell: p.enable_shell,
+        priority: 0,
+        template_id,
+        proxy_id,
+        tags: labels,
+    };
+    let new_set = NewScaleSet {
+        name: p.name,
+        service_id: remote.id,
+        runner_group_id: group_id,
+        disable_update: p.disable_update,
+        state: "created".into(),
+    };
+    let created = match app.store.create_scale_set(&new_pool, &new_set).await {
+        Ok(s) => s,
+        Err(err) => {
+            if let Err(undo) = actions.delete_scale_set(remote.id).await {
+                tracing::warn!(service_id = remote.id, error = %undo, "could not remove the scale set from the Actions service after a failed insert");
+            }
+            return Err(err.into());
+        }
+    };
+    tracing::info!(scale_set = created.id, service_id = created.service_id, name = %created.name, entity = %entity.display_name(), "scale set created");
+    crate::events::pool_changed(&app, &created.pool.id);
+    Ok(Json(convert::scale_set(&app, &created, true).await?))
+}
+
+async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api::ScaleSet>, ApiError> {
+    let s = app.store.scale_set(parse_id(&id)?).await?;
+    Ok(Json(convert::scale_set(&app, &s, true).await?))
+}
+
+async fn update(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: JsonBody<api::UpdateScaleSetParams>,
+) -> Result<Json<api::ScaleSet>, ApiError> {
+    let Json(p) = body?;
+    let s = app.store.scale_set(parse_id(&id)?).await?;
+    let updated = apply_update(&app, s, p).await?;
+    Ok(Json(convert::scale_set(&app, &updated, true).await?))
+}
+
+async fn apply_update(
+    app: &App,
+    mut s: ScaleSetRecord,
+    p: api::UpdateScaleSetParams,
+) -> Result<ScaleSetRecord, ApiError> {
+    let before = s.clone();
+    let pool = &mut s.pool;
+    if let Some(v) = p.runner_prefix.filter(|v| !v.is_empty()) {
+        check_runner_prefix(&v).map_err(settings_error)?;
+        pool.runner_prefix = v;
+    }
+    if let Some(v) = p.enabled {
+        pool.enabled = v;
+    }
+    if let Some(v) = p.max_runners {
+        pool.max_runners = v;
+    }
+    if let Some(v) = p.min_idle_runners {
+        pool.min_idle_runners = v;
+    }
+    if let Some(v) = p.runner_bootstrap_timeout {
+        if v == 0 {
+            return Err(ApiError::bad("runner_bootstrap_timeout: must be greater than 0"));
+        }
+        pool.bootstrap_timeout = v;
+    }
+    if let Some(v) = p.image.filter(|v| !v.is_empty()) {
+        check_provider_value("image", &v).map_err(settings_error)?;
+        pool.image = v;
+    }
+    if let Some(v) = p.flavor.filter(|v| !v.is_empty()) {
+        check_provider_value("flavor", &v).map_err(settings_error)?;
+        pool.flavor = v;
+    }
+    if let Some(v) = p.os_type.filter(|v| !v.is_empty()) {
+        pool.os_type = OsType::parse(&v).map_err(settings_error)?.as_str().into();
+    }
+    if let Some(v) = p.os_arch.filter(|v| !v.is_empty()) {
+        pool.os_arch = OsArch::parse(&v).map_err(settings_error)?.as_str().into();
+    }
+    if let Some(raw) = p.extra_specs {
+        check_extra_specs(raw.get()).map_err(settings_error)?;
+        garm_attest::from_extra_specs(Some(raw.get())).map_err(ApiError::BadRequest)?;
+        pool.extra_specs = Some(raw.get().to_string());
+    }
+    super::pools::check_attesting_os(pool.extra_specs.as_deref(), &pool.os_type)?;
+    if let Some(v) = p.enable_shell {
+        pool.enable_shell = v;
+    }
+    if let Some(v) = p.runner_group.filter(|v| !v.is_empty()) {
+        pool.runner_group = v;
+    }
+    if let Some(v) = p.template_id {
+        pool.template_id = Some(super::templates::for_pool(app, Some(v), &pool.os_type).await?);
+    }
+    if let Some(v) = p.proxy_id {
+        pool.proxy_id = super::proxies::for_pool(app, Some(v)).await?;
+    }
+    check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
+    if let Some(v) = p.name.filter(|v| !v.is_empty()) {
+        check_provider_value("name", &v).map_err(settings_error)?;
+        s.name = v;
+    }
+    if let Some(v) = p.disable_update {
+        s.disable_update = v;
+    }
+    if let Some(v) = p.state.filter(|v| !v.is_empty()) {
+        s.state = v;
+    }
+    if let Some(v) = p.extended_state {
+        s.extended_state = v;
+    }
+    let pool = &mut s.pool;
+    let shape_changed = before.pool.flavor != pool.flavor
+        || before.pool.image != pool.image
+        || before.pool.os_type != pool.os_type
+        || before.pool.os_arch != pool.os_arch
+        || before.pool.extra_specs != pool.extra_specs
+        || before.pool.runner_group != pool.runner_group
+        || before.pool.enable_shell != pool.enable_shell
+        || before.pool.template_id != pool.template_id
+        || before.pool.proxy_id != pool.proxy_id;
+    if shape_changed {
+        pool.generation += 1;
+    }
+    // What the service holds changes first; a refusal there leaves our row as it was.
+    let group_changed = before.pool.runner_group != s.pool.runner_group;
+    if before.name != s.name || group_changed || before.disable_update != s.disable_update {
+        let entity = app.store.entity_any(&s.pool.entity_id).await?;
+        let actions = ss::actions_for(&app.pool, &entity).await.map_err(service_error)?;
+        if group_changed {
+            s.runner_group_id = ss::runner_group_id(&actions, &s.pool.runner_group)
+                .await
+                .map_err(|e| match e {
+                    StepError::ScaleSet(m) => ApiError::NotFound(m),
+                    other => service_error(other),
+                })?;
+        }
+        let mut patch = garm_forge::actions::ScaleSet::default();
+        if before.name != s.name {
+            patch.name = s.name.clone();
+        }
+        if group_changed {
+            patch.runner_group_id = s.runner_group_id;
+        }
+        patch.runner_setting.disable_update = s.disable_update;
+        if s.service_id != 0 {
+            actions
+                .update_scale_set(s.service_id, &patch)
+                .await
+                .map_err(|e| service_error(e.into()))?;
+        }
+    }
+    app.store.update_pool(&s.pool, None).await?;
+    let updated = app.store.update_scale_set(&s).await?;
+    tracing::info!(
+        scale_set = updated.id,
+        enabled = updated.pool.enabled,
+        max_runners = updated.pool.max_runners,
+        "scale set updated"
+    );
+    crate::events::pool_changed(app, &updated.pool.id);
+    Ok(updated)
+}
+
+async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
+    let id = parse_id(&id)?;
+    let s = match app.store.scale_set(id).await {
+        Ok(s) => s,
+        Err(e) if e.is_not_found() => return Ok(Empty),
+        Err(e) => return Err(e.into()),
+    };
+    if !app.store.pool_instances_brief(&s.pool.id).await?.is_empty() {
+        return Err(ApiError::bad("scale set has runners"));
+    }
+    if s.pool.enabled {
+        return Err(ApiError::bad("scale set is enabled; disable it first"));
+    }
+    if s.service_id != 0 {
+        let entity = app.store.entity_any(&s.pool.entity_id).await?;
+        let actions = ss::actions_for(&app.pool, &entity).await.map_err(service_error)?;
+        actions
+            .delete_scale_set(s.service_id)
+            .await
+            .map_err(|e| service_error(e.into()))?;
+    }
+    app.store.delete_scale_set(id).await?;
+    tracing::info!(scale_set = id, name = %s.name, "scale set deleted");
+    crate::events::pool_changed(&app, &s.pool.id);
+    Ok(Empty)
+}
+
+async fn instances(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<super::pools::InstancesQuery>,
+) -> Result<Json<Vec<api::Instance>>, ApiError> {
+    let id = parse_id(&id)?;
+    // As garm: an unknown scale set has no instances.
+    let Ok(s) = app.store.scale_set(id).await else {
+        return Ok(Json(Vec::new()));
+    };
+    let outdated = q.outdated_only();
+    let list: Vec<_> = app
+        .store
+        .pool_instances(&s.pool.id)
+        .await?
+        .into_iter()
+        .filter(|i| !outdated || i.generation < s.pool.generation)
+        .collect();
+    let providers = super::runners::providers_by_pool(&app).await?;
+    let verdicts = app.store.attestations().await?;
+    Ok(Json(super::runners::render(&list, &providers, &verdicts)))
+}
