@@ -17,6 +17,7 @@ mod pool;
 mod profile;
 mod proxy;
 mod runner;
+mod scaleset;
 mod table;
 mod template;
 mod value;
@@ -100,6 +101,9 @@ enum Command {
     /// List runners or perform operations on them.
     #[command(subcommand, visible_alias = "run")]
     Runner(runner::RunnerCommand),
+    /// List scale sets or perform operations on them.
+    #[command(subcommand)]
+    Scaleset(scaleset::ScaleSetCommand),
     /// Information about jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -215,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enterprise(cmd) => entity::enterprise(&ctx, cmd),
         Command::Pool(cmd) => pool::pool(&ctx, cmd),
         Command::Runner(cmd) => runner::runner(&ctx, cmd),
+        Command::Scaleset(cmd) => scaleset::scaleset(&ctx, cmd),
         Command::Job(cmd) => job::job(&ctx, cmd),
         Command::Template(cmd) => template::template(&ctx, cmd),
         Command::Proxy(cmd) => proxy::proxy(&ctx, cmd),

@@ -244,7 +244,7 @@ pub fn parse_extra_specs(source: &str, what: &str) -> anyhow::Result<Value> {
 }
 
 /// The extra specs from `--extra-specs` or `--extra-specs-file`, if either is given.
-fn extra_specs(inline: Option<&str>, file: Option<&Path>) -> anyhow::Result<Option<Value>> {
+pub(crate) fn extra_specs(inline: Option<&str>, file: Option<&Path>) -> anyhow::Result<Option<Value>> {
     if let Some(inline) = inline {
         return parse_extra_specs(inline, "--extra-specs").map(Some);
     }
@@ -257,7 +257,7 @@ fn extra_specs(inline: Option<&str>, file: Option<&Path>) -> anyhow::Result<Opti
 }
 
 /// Splits `--tags`, dropping blanks.
-fn split_tags(tags: &str) -> Vec<String> {
+pub(crate) fn split_tags(tags: &str) -> Vec<String> {
     tags.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -374,7 +374,7 @@ fn update_body(client: &Client, args: PoolUpdateArgs) -> anyhow::Result<Map<Stri
 }
 
 /// A template ID from an ID or an exact template name.
-fn resolve_template(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
+pub(crate) fn resolve_template(client: &Client, name_or_id: &str) -> anyhow::Result<u64> {
     if let Ok(id) = name_or_id.parse() {
         return Ok(id);
     }
@@ -451,7 +451,10 @@ pub fn pool(ctx: &Ctx, cmd: PoolCommand) -> anyhow::Result<()> {
             ctx.emit(&runners, |r| runner::runners_table(r, args.long, false));
             return Ok(());
         }
-        PoolCommand::Runner(PoolRunnerCommand::Rotate(args)) => return rotate(ctx, &client, args),
+        PoolCommand::Runner(PoolRunnerCommand::Rotate(args)) => {
+            let path = format!("/pools/{}/instances", args.pool_id);
+            return rotate(ctx, &client, &path, args);
+        }
     };
     ctx.emit(&pool, pool_table);
     Ok(())
@@ -549,12 +552,18 @@ mod tests;
 
 /// `pool runner rotate`: deletes the pool's idle runners (running instances whose runner is
 /// idle), one by one, as garm-cli does; the pool manager replaces them.
-fn rotate(ctx: &Ctx, client: &Client, args: PoolRunnerRotateArgs) -> anyhow::Result<()> {
+/// Scale sets share it (`scaleset runner rotate`), with their own instances path.
+pub(crate) fn rotate(
+    ctx: &Ctx,
+    client: &Client,
+    instances_path: &str,
+    args: PoolRunnerRotateArgs,
+) -> anyhow::Result<()> {
     let mut query = Vec::new();
     if args.outdated {
         query.push(("outdatedOnly", "true".to_owned()));
     }
-    let runners = client.get_query(&format!("/pools/{}/instances", args.pool_id), &query)?;
+    let runners = client.get_query(instances_path, &query)?;
     let idle: Vec<Value> = value::list(&runners)
         .iter()
         .filter(|r| text(r, &["status"]) == "running" && text(r, &["runner_status"]) == "idle")

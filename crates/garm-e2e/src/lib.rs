@@ -498,13 +498,25 @@ impl World {
 
     /// [`World::start`] with more TOML sections appended to garm's config.
     pub async fn start_with(providers: &[ProviderSpec], extra_config: &str) -> anyhow::Result<Self> {
-        let fake = FakeGithub::start(FakeConfig {
+        Self::start_custom(providers, extra_config, true, |_| {}).await
+    }
+
+    /// The world with the fake configured by `tweak`; without `hook` the fake sends garm no
+    /// webhooks (jobs reach garm only through scale sets).
+    pub async fn start_custom(
+        providers: &[ProviderSpec],
+        extra_config: &str,
+        hook: bool,
+        tweak: impl FnOnce(&mut FakeConfig),
+    ) -> anyhow::Result<Self> {
+        let mut config = FakeConfig {
             runner_binary: bin("garm-fake-runner"),
             pats: vec![PatSpec::new(PAT, &["repo", "admin:org"])],
             long_poll: Duration::from_secs(5),
             ..FakeConfig::default()
-        })
-        .await?;
+        };
+        tweak(&mut config);
+        let fake = FakeGithub::start(config).await?;
         fake.state().add_org("acme");
         fake.state().add_repo("acme", "widgets");
         let mut garm = Garm::start_with(providers, extra_config).await?;
@@ -532,15 +544,17 @@ impl World {
             .as_str()
             .context("webhook url")?
             .to_string();
-        fake.state().add_hook(
-            &garm_fake_github::Scope::Repo {
-                owner: "acme".into(),
-                repo: "widgets".into(),
-            },
-            &hook_url,
-            Some(&secret),
-            "json",
-        );
+        if hook {
+            fake.state().add_hook(
+                &garm_fake_github::Scope::Repo {
+                    owner: "acme".into(),
+                    repo: "widgets".into(),
+                },
+                &hook_url,
+                Some(&secret),
+                "json",
+            );
+        }
         Ok(Self {
             fake,
             garm,

@@ -97,9 +97,21 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             let _ = writeln!(out, "{line}");
         }
     }
+    let scale_sets = app.store.scale_sets(None).await?;
+    scale_set_gauges(&mut out, &scale_sets, &owner_of);
     let _ = writeln!(out, "# TYPE garm_runner_status gauge");
     for i in app.store.instances().await? {
         let Some(p) = pools.iter().find(|p| p.id == i.pool_id) else {
+            if let Some(s) = scale_sets.iter().find(|s| s.pool.id == i.pool_id) {
+                let (owner, kind) = owner_of(&s.pool.entity_id)
+                    .map(|e| (e.display_name(), e.kind.as_str()))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "garm_runner_status{{name=\"{}\",status=\"{}\",runner_status=\"{}\",pool_owner=\"{}\",pool_type=\"{kind}\",pool_id=\"\",scaleset_id=\"{}\",provider=\"{}\"}} 1",
+                    i.name, i.status, i.runner_status, esc(&owner), s.id, esc(&s.pool.provider_name)
+                );
+            }
             continue;
         };
         let (owner, kind) = owner_of(&p.entity_id)
@@ -115,13 +127,53 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     for j in app.store.jobs().await? {
         let _ = writeln!(
             out,
-            "garm_job_status{{job_id=\"{}\",workflow_job_id=\"{}\",scaleset_job_id=\"\",workflow_run_id=\"{}\",name=\"{}\",status=\"{}\",conclusion=\"{}\",runner_name=\"{}\",owner=\"{}\",repository=\"{}\",requested_labels=\"{}\"}} 1",
-            j.id, j.workflow_job_id, j.run_id, esc(&j.name), esc(&j.status), esc(&j.conclusion), esc(&j.runner_name), esc(&j.repository_owner), esc(&j.repository_name), esc(&j.labels.join(","))
+            "garm_job_status{{job_id=\"{}\",workflow_job_id=\"{}\",scaleset_job_id=\"{}\",workflow_run_id=\"{}\",name=\"{}\",status=\"{}\",conclusion=\"{}\",runner_name=\"{}\",owner=\"{}\",repository=\"{}\",requested_labels=\"{}\"}} 1",
+            j.id, if j.scaleset_job_id.is_some() { 0 } else { j.workflow_job_id }, esc(j.scaleset_job_id.as_deref().unwrap_or_default()), j.run_id, esc(&j.name), esc(&j.status), esc(&j.conclusion), esc(&j.runner_name), esc(&j.repository_owner), esc(&j.repository_name), esc(&j.labels.join(","))
         );
     }
     rate_limits(&app, &mut out).await?;
     app.pool.metrics.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// garm's `garm_scaleset_*` gauges, one series per scale set.
+fn scale_set_gauges<'a>(
+    out: &mut String,
+    sets: &[garm_store::ScaleSetRecord],
+    owner_of: &dyn Fn(&str) -> Option<&'a garm_store::EntityRecord>,
+) {
+    for name in [
+        "garm_scaleset_info",
+        "garm_scaleset_status",
+        "garm_scaleset_max_runners",
+        "garm_scaleset_min_idle_runners",
+        "garm_scaleset_desired_runner_count",
+        "garm_scaleset_bootstrap_timeout",
+    ] {
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for s in sets {
+            let p = &s.pool;
+            let (owner, kind) = owner_of(&p.entity_id)
+                .map(|e| (e.display_name(), e.kind.as_str()))
+                .unwrap_or_default();
+            let tags: Vec<&str> = p.tags.iter().map(|t| t.name.as_str()).collect();
+            let line = match name {
+                "garm_scaleset_info" => format!(
+                    "{name}{{id=\"{}\",scaleset_id=\"{}\",name=\"{}\",image=\"{}\",flavor=\"{}\",prefix=\"{}\",os_type=\"{}\",os_arch=\"{}\",tags=\"{}\",provider=\"{}\",runner_group=\"{}\",scaleset_owner=\"{}\",scaleset_type=\"{kind}\"}} 1",
+                    s.id, s.service_id, esc(&s.name), esc(&p.image), esc(&p.flavor), esc(&p.runner_prefix), p.os_type, p.os_arch, esc(&tags.join(",")), esc(&p.provider_name), esc(&p.runner_group), esc(&owner)
+                ),
+                "garm_scaleset_status" => format!(
+                    "{name}{{id=\"{}\",enabled=\"{}\",state=\"{}\"}} {}",
+                    s.id, p.enabled, esc(&s.state), u8::from(p.enabled)
+                ),
+                "garm_scaleset_max_runners" => format!("{name}{{id=\"{}\"}} {}", s.id, p.max_runners),
+                "garm_scaleset_min_idle_runners" => format!("{name}{{id=\"{}\"}} {}", s.id, p.min_idle_runners),
+                "garm_scaleset_desired_runner_count" => format!("{name}{{id=\"{}\"}} {}", s.id, s.desired_runner_count),
+                _ => format!("{name}{{id=\"{}\"}} {}", s.id, p.bootstrap_timeout),
+            };
+            let _ = writeln!(out, "{line}");
+        }
+    }
 }
 
 /// garm's `garm_github_rate_limit_*` gauges, one series per credentials whose rate limit GitHub
