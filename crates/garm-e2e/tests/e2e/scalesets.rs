@@ -337,3 +337,133 @@ async fn the_scale_set_api_validates_before_calling_the_service() {
     let (status, _) = api.raw("GET", "/api/v1/scalesets/abc", None).await.unwrap();
     assert_eq!(status, 400, "ids are numbers");
 }
+
+fn cli(home: &garm_e2e::TempDir, args: &[&str]) -> String {
+    let out = std::process::Command::new(garm_e2e::bin("garm-cli"))
+        .args(args)
+        .env("HOME", &home.0)
+        .output()
+        .expect("garm-cli runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "garm-cli {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scaleset_commands_work_against_a_live_garm() {
+    let world = world(Duration::from_secs(10)).await;
+    let home = garm_e2e::TempDir::new("cli-home");
+    let url = world.garm.url();
+    cli(
+        &home,
+        &[
+            "profile",
+            "add",
+            "--name",
+            "w",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--password",
+            garm_e2e::PASSWORD,
+        ],
+    );
+    let added = cli(
+        &home,
+        &[
+            "--format",
+            "json",
+            "scaleset",
+            "add",
+            "--repo",
+            &world.repo_id,
+            "--provider-name",
+            "sandbox",
+            "--name",
+            NAME,
+            "--image",
+            "local",
+            "--flavor",
+            "small",
+            "--max-runners",
+            "3",
+            "--min-idle-runners",
+            "1",
+            "--enabled",
+            "--labels",
+            "gpu,big",
+        ],
+    );
+    let added: Value = serde_json::from_str(&added).unwrap();
+    let id = added["id"].as_u64().expect("a numeric id").to_string();
+    let labels: Vec<&str> = added["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["gpu", "big"]);
+    let remote = world
+        .fake
+        .state()
+        .scale_set_by_name(NAME)
+        .expect("created in the service");
+    assert_eq!(remote.labels, [NAME, "gpu", "big"], "the name first, then the labels");
+
+    let listed = cli(&home, &["scaleset", "list", "--repo", &world.repo_id]);
+    assert!(listed.contains("SCALE SET NAME") && listed.contains(NAME), "{listed}");
+    let shown = cli(&home, &["scaleset", "show", &id]);
+    for row in ["Scale Set ID", "Max Runners", "Labels", "gpu, big", "Template"] {
+        assert!(shown.contains(row), "missing {row}: {shown}");
+    }
+    // min_idle_runners 1 keeps one idle runner up with nothing assigned.
+    wait_for("an idle scale set runner", Duration::from_secs(90), async || {
+        let all = world.garm.api.instances().await;
+        all.iter()
+            .any(|i| {
+                i["runner_status"] == "idle"
+                    && i["scale_set_id"].as_u64().is_some_and(|s| s.to_string() == id)
+                    && i.get("pool_id").is_none()
+            })
+            .then_some(())
+    })
+    .await;
+    let runners = cli(&home, &["--format", "json", "scaleset", "runner", "list", &id]);
+    let runners: Value = serde_json::from_str(&runners).unwrap();
+    assert_eq!(runners.as_array().map(Vec::len), Some(1), "{runners}");
+    let rotated = cli(&home, &["scaleset", "runner", "rotate", &id, "--yes-i-really-mean-it"]);
+    assert!(rotated.contains("Removed 1 runner(s)"), "{rotated}");
+
+    let updated = cli(
+        &home,
+        &[
+            "--format",
+            "json",
+            "scaleset",
+            "update",
+            &id,
+            "--max-runners",
+            "4",
+            "--min-idle-runners",
+            "0",
+            "--enabled=false",
+        ],
+    );
+    let updated: Value = serde_json::from_str(&updated).unwrap();
+    assert_eq!(updated["max_runners"], 4);
+    wait_for("the runners to go", Duration::from_secs(90), async || {
+        world.garm.api.instances().await.is_empty().then_some(())
+    })
+    .await;
+    cli(&home, &["scaleset", "delete", &id]);
+    assert_eq!(cli(&home, &["--format", "json", "scaleset", "list"]).trim(), "[]");
+    assert!(
+        world.fake.state().scale_set_by_name(NAME).is_none(),
+        "deleted in the service"
+    );
+}
