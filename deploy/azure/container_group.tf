@@ -251,10 +251,12 @@ resource "azurerm_container_group" "garm" {
   }
 
   lifecycle {
-    # The init container's secrets (GitHub token, admin password, webhook secret) are inputs of
-    # the first start only: bootstrap never changes an object that exists. Changing them must not
-    # re-create the group; rotate them in garm instead (docs/deploy-azure.md, "Rotating secrets").
-    ignore_changes = [init_container[0].secure_environment_variables]
+    # The GitHub token is an input of the first start only: bootstrap never changes credentials
+    # that exist. A new TF_VAR_github_token must not re-create the group for nothing; rotate the
+    # token in garm (docs/deploy-azure.md, "Rotating secrets"). Only this key is ignored: the
+    # other secure variables still follow the configuration (a repository added later brings its
+    # webhook secret).
+    ignore_changes = [init_container[0].secure_environment_variables["GARM_GITHUB_TOKEN"]]
   }
 
   depends_on = [time_sleep.role_propagation]

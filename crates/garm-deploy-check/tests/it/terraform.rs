@@ -258,11 +258,11 @@ fn the_container_group_runs_bootstrap_first_then_garm_with_the_identity() {
         string(group, "dns_name_label_reuse_policy").as_deref(),
         Some("Unsecure")
     );
-    // A new GitHub token (or admin password) must not re-create the group for nothing.
+    // A new GitHub token must not re-create the group for nothing; nothing else is ignored.
     let lifecycle = children(group, "lifecycle");
     assert_eq!(
         text(lifecycle[0], "ignore_changes"),
-        "[\n  init_container[0].secure_environment_variables\n]"
+        "[\n  init_container[0].secure_environment_variables[\"GARM_GITHUB_TOKEN\"]\n]"
     );
     let fqdn = tf.local("fqdn").to_string();
     assert!(
