@@ -420,12 +420,28 @@ impl Run {
             repos.contains("example") && repos.contains("app"),
             &format!("repositories: {repos}"),
         )?;
+        // docs/deploy-azure.md step 5: a repository with its secret read into the environment
+        // (never on a command line), and the seed's pool command; disabled, so no VM is asked for.
+        self.shell(
+            "garm",
+            "read -r GARM_CLI_WEBHOOK_SECRET && export GARM_CLI_WEBHOOK_SECRET && \
+             garm-cli repository add --credentials garm --owner example --name seed >/dev/null && \
+             garm-cli pool add --repo example/seed --provider-name azure_external \
+               --image Canonical:0001-com-ubuntu-confidential-vm-jammy:22_04-lts-cvm:latest \
+               --flavor Standard_DC2as_v5 --tags self-hosted,azure-cvm,seed \
+               --min-idle-runners 0 --max-runners 4 --extra-specs '{\"confidential\": true}' >/dev/null",
+            &format!("{}\n", random(32)),
+        )?;
         let pools = self.shell("garm", "garm-cli pool list --format json", "")?;
         ensure(
-            pools.replace(' ', "").contains("\"provider_name\":\"azure_external\""),
+            pools
+                .replace(' ', "")
+                .matches("\"provider_name\":\"azure_external\"")
+                .count()
+                == 2,
             &format!("pools: {pools}"),
         )?;
-        say("garm-cli: login, controller show, provider list, repository list, pool list work through exec");
+        say("garm-cli through exec: login, controller show, provider list, repository list and add (secret from the environment), pool add --provider-name azure_external, pool list");
 
         self.check_proxy()?;
 
@@ -489,7 +505,7 @@ impl Run {
             after == pools,
             &format!("pools after restart: {after}\nbefore: {pools}"),
         )?;
-        say("restart: the same controller, repository and pool, restored from the share");
+        say("restart: the same controller, repositories and pools (the one added after the last timed snapshot too), restored from the share");
         self.check_proxy()?;
         Ok(())
     }
