@@ -1,9 +1,14 @@
 # The garm-rs image: `docker build -t garm-azure .` (see docs/deploy-azure.md).
 #
 # Stage `build` compiles garm, garm-cli and the Azure and Docker providers; stage `runtime` is a
-# slim Debian with those binaries and a few small scripts, running as the non-root user `garm`.
-# No secret is baked in: the configuration is a mounted template whose `${GARM_*}` placeholders
-# the entry point fills from environment variables at start.
+# slim Debian with those binaries and a few small scripts. garm runs as the non-root user `garm`
+# (uid 10001): the image starts as root only so that the entry point can hand a volume mounted
+# as root (an ACI emptyDir) to `garm`, and then drops to it with setpriv before anything else
+# runs. No secret is baked in: the configuration is a mounted template whose `${GARM_*}`
+# placeholders the entry point fills from environment variables at start.
+#
+# On a machine that is not x86-64 (Apple silicon), build for Azure with
+# `docker build --platform linux/amd64 -t garm-azure .`.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -47,14 +52,18 @@ COPY --from=build /out/garm-cli /usr/local/bin/garm-cli
 COPY --from=build /out/garm-attest /usr/local/bin/garm-attest
 COPY --from=build /out/garm-provider-azure /opt/garm/providers.d/garm-provider-azure
 COPY --from=build /out/garm-provider-docker /opt/garm/providers.d/garm-provider-docker
-COPY --chmod=0755 deploy/docker/garm-entrypoint deploy/docker/garm-snapshot deploy/docker/garm-healthcheck /usr/local/bin/
+COPY --chmod=0755 deploy/docker/garm-entrypoint deploy/docker/garm-snapshot deploy/docker/garm-healthcheck \
+    deploy/docker/garm-shell /usr/local/bin/
 # garm-cli's `local` profile points at this garm; `garm-cli profile login` stores a token here.
 COPY --chown=garm:garm --chmod=0600 deploy/docker/garm-cli-profile.toml /home/garm/.local/share/garm-cli/config.toml
 
 ENV HOME=/home/garm \
     GARM_CONFIG_TEMPLATE=/etc/garm/mounted/config.toml \
     GARM_CONFIG=/etc/garm/config.toml
-USER ${GARM_UID}:${GARM_UID}
+# Root, for the entry point's first step only: it gives the data volume to `garm` and re-runs
+# itself as `garm`; the snapshot sidecar (`garm-entrypoint --exec garm-snapshot`) and `garm-shell`
+# go the same way. `docker run --user 10001:10001` starts as garm directly.
+USER root
 WORKDIR /home/garm
 EXPOSE 9997
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["garm-healthcheck"]

@@ -3,6 +3,13 @@
 #
 # The live SQLite database is on the `data` emptyDir volume (local disk, where SQLite's locking
 # works); only whole-file snapshots go to the SMB share, and they are restored from it at start.
+#
+# Volume names: the azurerm provider turns every container's `volume` blocks into one list of
+# group volumes and merges same-named volumes only when they are `empty_dir`. A secret or share
+# volume declared in two containers under one name reaches ACI twice and the group is refused
+# (`DuplicateVolumes`), so each container names its own (`config-garm`, `state-snapshot`, …);
+# only `data`, the emptyDir they share, has one name. `cargo test -p garm-deploy-check` checks
+# the group as the provider builds it.
 
 locals {
   group_name    = "garm"
@@ -11,13 +18,21 @@ locals {
 
   config_files = {
     "config.toml" = base64encode(templatefile("${path.module}/templates/config.toml.tftpl", {
-      log_level = var.log_level
-      db_file   = local.db_file
+      log_level     = var.log_level
+      db_file       = local.db_file
+      provider_name = local.provider_name
     }))
     "garm-provider-azure.toml" = base64encode(templatefile("${path.module}/templates/garm-provider-azure.toml.tftpl", {
       location           = azurerm_resource_group.garm.location
       subscription_id    = data.azurerm_subscription.current.subscription_id
       identity_client_id = azurerm_user_assigned_identity.garm.client_id
+    }))
+  }
+
+  # Caddy's configuration: HTTPS for the FQDN, and only the paths GitHub and the runner VMs use.
+  caddy_files = {
+    "Caddyfile" = base64encode(templatefile("${path.module}/templates/Caddyfile.tftpl", {
+      site_address = local.fqdn
     }))
   }
 
@@ -40,7 +55,7 @@ locals {
     { for name, value in {
       GARM_REPO_OWNER            = var.repo_owner
       GARM_REPO_NAME             = var.repo_name
-      GARM_POOL_PROVIDER         = "azure"
+      GARM_POOL_PROVIDER         = local.provider_name
       GARM_POOL_IMAGE            = var.pool_image
       GARM_POOL_FLAVOR           = var.pool_flavor
       GARM_POOL_TAGS             = join(",", var.pool_tags)
@@ -70,7 +85,11 @@ resource "azurerm_container_group" "garm" {
   # Managed identity is not available to container groups in a virtual network: keep a public IP.
   ip_address_type = "Public"
   dns_name_label  = local.dns_name_label
-  tags            = var.tags
+  # The other policies add a hash to the name that is known only after the group exists, but
+  # Caddy's certificate and bootstrap's URLs need the FQDN before. With `Unsecure`, the label
+  # is free for anyone once the group is deleted: remove the GitHub webhook before destroying.
+  dns_name_label_reuse_policy = "Unsecure"
+  tags                        = var.tags
 
   identity {
     type         = "UserAssigned"
@@ -80,6 +99,18 @@ resource "azurerm_container_group" "garm" {
   image_registry_credential {
     server                    = azurerm_container_registry.garm.login_server
     user_assigned_identity_id = azurerm_user_assigned_identity.garm.id
+  }
+
+  # Container logs kept across restarts and re-creations, when enabled (var.log_analytics).
+  dynamic "diagnostics" {
+    for_each = azurerm_log_analytics_workspace.garm
+    content {
+      log_analytics {
+        workspace_id  = diagnostics.value.workspace_id
+        workspace_key = diagnostics.value.primary_shared_key
+        log_type      = "ContainerInsights"
+      }
+    }
   }
 
   # Runs to completion before the other containers start, at every start of the group:
@@ -92,7 +123,7 @@ resource "azurerm_container_group" "garm" {
     secure_environment_variables = local.bootstrap_secrets
 
     volume {
-      name       = "config"
+      name       = "config-bootstrap"
       mount_path = "/etc/garm/mounted"
       read_only  = true
       secret     = local.config_files
@@ -105,7 +136,7 @@ resource "azurerm_container_group" "garm" {
     }
 
     volume {
-      name                 = "state"
+      name                 = "state-bootstrap"
       mount_path           = "/mnt/state"
       share_name           = azurerm_storage_share.state.name
       storage_account_name = azurerm_storage_account.state.name
@@ -113,7 +144,7 @@ resource "azurerm_container_group" "garm" {
     }
   }
 
-  # garm listens on 127.0.0.1:9997 only; Caddy is its one way in.
+  # garm listens on 127.0.0.1:9997 only; Caddy is its one way in from outside.
   container {
     name     = "garm"
     image    = local.image
@@ -135,7 +166,7 @@ resource "azurerm_container_group" "garm" {
     }
 
     volume {
-      name       = "config"
+      name       = "config-garm"
       mount_path = "/etc/garm/mounted"
       read_only  = true
       secret     = local.config_files
@@ -148,7 +179,7 @@ resource "azurerm_container_group" "garm" {
     }
 
     volume {
-      name                 = "state"
+      name                 = "state-garm"
       mount_path           = "/mnt/state"
       share_name           = azurerm_storage_share.state.name
       storage_account_name = azurerm_storage_account.state.name
@@ -161,7 +192,7 @@ resource "azurerm_container_group" "garm" {
     image    = local.image
     cpu      = var.sidecar_cpu
     memory   = var.sidecar_memory
-    commands = ["garm-snapshot"]
+    commands = ["garm-entrypoint", "--exec", "garm-snapshot"]
     environment_variables = {
       GARM_DB_FILE           = local.db_file
       GARM_SNAPSHOT          = local.snapshot_file
@@ -175,7 +206,7 @@ resource "azurerm_container_group" "garm" {
     }
 
     volume {
-      name                 = "state"
+      name                 = "state-snapshot"
       mount_path           = "/mnt/state"
       share_name           = azurerm_storage_share.state.name
       storage_account_name = azurerm_storage_account.state.name
@@ -184,13 +215,14 @@ resource "azurerm_container_group" "garm" {
   }
 
   # TLS: Caddy gets a certificate for the FQDN from Let's Encrypt (HTTP-01 on port 80), keeps it
-  # on the `caddy-data` share, and forwards to garm. Webhooks, runner metadata and callbacks use it.
+  # on the `caddy-data` share, and forwards the webhook, metadata and callback paths to garm;
+  # every other path (login, first-run, the admin API) answers 404 (templates/Caddyfile.tftpl).
   container {
     name     = "caddy"
     image    = var.caddy_image
     cpu      = var.sidecar_cpu
     memory   = var.sidecar_memory
-    commands = ["caddy", "reverse-proxy", "--from", local.fqdn, "--to", "127.0.0.1:9997"]
+    commands = ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
 
     ports {
       port     = 443
@@ -203,12 +235,28 @@ resource "azurerm_container_group" "garm" {
     }
 
     volume {
-      name                 = "caddy"
+      name       = "caddy-config"
+      mount_path = "/etc/caddy"
+      read_only  = true
+      secret     = local.caddy_files
+    }
+
+    volume {
+      name                 = "caddy-data"
       mount_path           = "/data"
       share_name           = azurerm_storage_share.caddy.name
       storage_account_name = azurerm_storage_account.state.name
       storage_account_key  = azurerm_storage_account.state.primary_access_key
     }
+  }
+
+  lifecycle {
+    # The GitHub token is an input of the first start only: bootstrap never changes credentials
+    # that exist. A new TF_VAR_github_token must not re-create the group for nothing; rotate the
+    # token in garm (docs/deploy-azure.md, "Rotating secrets"). Only this key is ignored: the
+    # other secure variables still follow the configuration (a repository added later brings its
+    # webhook secret).
+    ignore_changes = [init_container[0].secure_environment_variables["GARM_GITHUB_TOKEN"]]
   }
 
   depends_on = [time_sleep.role_propagation]

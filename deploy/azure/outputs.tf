@@ -1,5 +1,9 @@
 # What the operator needs after `terraform apply` (docs/deploy-azure.md walks through them).
 
+locals {
+  az_group = "--resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name}"
+}
+
 output "fqdn" {
   description = "Public name of garm."
   value       = local.fqdn
@@ -12,12 +16,17 @@ output "base_url" {
 
 output "webhook_url" {
   description = "Payload URL of the GitHub webhook (content type application/json, event Workflow jobs)."
-  value       = "https://${azurerm_container_group.garm.fqdn}/webhooks"
+  value       = "${local.base_url}/webhooks"
 }
 
 output "image" {
-  description = "Image reference the container group pulls: push the garm-azure image here."
+  description = "Image reference the container group runs now."
   value       = local.image
+}
+
+output "image_repository" {
+  description = "Repository to push new garm-azure builds to, each under a new tag."
+  value       = local.image_repository
 }
 
 output "registry_name" {
@@ -26,33 +35,43 @@ output "registry_name" {
 }
 
 output "push_commands" {
-  description = "Commands that push the locally built garm-azure image."
-  value       = "az acr login --name ${azurerm_container_registry.garm.name} && docker tag garm-azure ${local.image} && docker push ${local.image}"
+  description = "Pushes the local garm-azure image under the tag in $TAG: TAG=v2 sh -c \"$(terraform output -raw push_commands)\"; then set image_tag = \"v2\" in terraform.tfvars."
+  value       = "test -n \"$${TAG:-}\" || { echo 'set TAG to the new image tag' >&2; exit 1; }; az acr login --name ${azurerm_container_registry.garm.name} && docker tag garm-azure ${local.image_repository}:$TAG && docker push ${local.image_repository}:$TAG"
 }
 
 output "exec_command" {
-  description = "Opens a shell in the garm container (garm-cli is there, with the profile local)."
-  value       = "az container exec --resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name} --container-name garm --exec-command /bin/bash"
+  description = "Opens a shell as user garm in the garm container (garm-cli is there, with the profile local)."
+  value       = "az container exec ${local.az_group} --container-name garm --exec-command garm-shell"
+}
+
+output "snapshot_exec_command" {
+  description = "Opens a shell as user garm in the snapshot container (garm-snapshot --once, --backup <name>)."
+  value       = "az container exec ${local.az_group} --container-name snapshot --exec-command garm-shell"
 }
 
 output "logs_command" {
-  description = "Follows garm's log."
-  value       = "az container logs --resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name} --container-name garm --follow"
+  description = "Follows garm's log (this instance of the container only; see log_analytics)."
+  value       = "az container logs ${local.az_group} --container-name garm --follow"
 }
 
 output "bootstrap_logs_command" {
   description = "Shows what the init container did (created or exists, per object)."
-  value       = "az container logs --resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name} --container-name bootstrap"
+  value       = "az container logs ${local.az_group} --container-name bootstrap"
 }
 
 output "snapshot_logs_command" {
   description = "Shows the database snapshots copied to the file share."
-  value       = "az container logs --resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name} --container-name snapshot"
+  value       = "az container logs ${local.az_group} --container-name snapshot"
 }
 
 output "caddy_logs_command" {
   description = "Shows Caddy's certificate and proxy log."
-  value       = "az container logs --resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name} --container-name caddy --follow"
+  value       = "az container logs ${local.az_group} --container-name caddy --follow"
+}
+
+output "log_analytics_workspace_id" {
+  description = "Workspace (customer) ID for az monitor log-analytics query, when log_analytics is on."
+  value       = var.log_analytics ? azurerm_log_analytics_workspace.garm[0].workspace_id : null
 }
 
 output "identity_client_id" {
@@ -71,13 +90,13 @@ output "admin_username" {
 }
 
 output "admin_password" {
-  description = "Password of garm's admin user (terraform output -raw admin_password)."
+  description = "Initial password of garm's admin user (terraform output -raw admin_password); after a change in garm, garm holds the password."
   value       = random_password.admin_password.result
   sensitive   = true
 }
 
 output "webhook_secret" {
-  description = "Secret of the GitHub webhook (terraform output -raw webhook_secret)."
+  description = "Initial secret of the GitHub webhook; after a rotation (docs/deploy-azure.md) garm and GitHub hold the secret and this output is stale."
   value       = random_password.webhook_secret.result
   sensitive   = true
 }

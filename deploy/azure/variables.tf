@@ -34,15 +34,24 @@ variable "dns_name_label" {
 }
 
 variable "image_tag" {
-  description = "Tag of the garm-azure image pushed to the registry this configuration creates."
+  description = "Tag of the garm-azure image in the registry this configuration creates. Keep it in terraform.tfvars: a tag given only with -var lasts one apply, and the next plain apply rolls back."
   type        = string
-  default     = "latest"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "Use a tag that names one build (v3, 2025-06-01.1, a commit): never latest, whose meaning changes under a running group."
+  }
 }
 
 variable "caddy_image" {
-  description = "Image of the Caddy sidecar that terminates TLS (mirror it into the registry to avoid Docker Hub limits)."
+  description = "Image of the Caddy sidecar, which gets the group's managed identity like every container: pin a version (or @sha256 digest), ideally mirrored into the registry (az acr import)."
   type        = string
-  default     = "docker.io/library/caddy:2"
+  default     = "docker.io/library/caddy:2.8.4"
+
+  validation {
+    condition     = can(regex("@sha256:[0-9a-f]{64}$", var.caddy_image)) || can(regex(":[0-9]+\\.[0-9]+\\.[0-9]+(-[a-z0-9]+)?$", var.caddy_image))
+    error_message = "Pin caddy_image to a full version (caddy:2.8.4) or a digest (caddy@sha256:…)."
+  }
 }
 
 variable "github_token" {
@@ -138,12 +147,6 @@ variable "pool_enabled" {
   default     = true
 }
 
-variable "runner_role_scope" {
-  description = "Scope of the Contributor role for the runner VMs. Empty: the subscription (each VM gets its own resource group)."
-  type        = string
-  default     = ""
-}
-
 variable "snapshot_interval_seconds" {
   description = "Seconds between database snapshots to the file share; changes of the last interval can be lost in a crash."
   type        = number
@@ -194,4 +197,49 @@ variable "tags" {
   description = "Azure tags for every resource this configuration creates."
   type        = map(string)
   default     = {}
+}
+
+variable "backup_enabled" {
+  description = "Daily Azure Backup snapshots of the garm-state share in a Recovery Services vault (about 5 USD a month plus snapshot storage)."
+  type        = bool
+  default     = true
+}
+
+variable "backup_retention_days" {
+  description = "Days Azure Backup keeps each daily snapshot of the garm-state share."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 200
+    error_message = "backup_retention_days is between 1 and 200."
+  }
+}
+
+variable "share_soft_delete_days" {
+  description = "Days a deleted file share (with its snapshots) can be undeleted."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.share_soft_delete_days >= 1 && var.share_soft_delete_days <= 365
+    error_message = "share_soft_delete_days is between 1 and 365."
+  }
+}
+
+variable "log_analytics" {
+  description = "Send the containers' logs to a Log Analytics workspace, where they outlive restarts (pay per GB ingested)."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Days the Log Analytics workspace keeps logs (30 to 730)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.log_retention_days >= 30 && var.log_retention_days <= 730
+    error_message = "log_retention_days is between 30 and 730."
+  }
 }

@@ -3,9 +3,16 @@
 //! - `cargo xtask test`: starts a throwaway PostgreSQL (so the store suite runs on both
 //!   backends) and runs every test of the workspace.
 //! - `cargo xtask demo`: runs the whole system end to end on one machine (see the README).
+//! - `cargo xtask bench`: the benchmark harness (`docs/benchmarks.md`).
+//! - `cargo xtask images`: makes the Dockerfile's base images from Debian packages and builds
+//!   the `garm-azure` image offline (`docs/deploy-azure.md`, "Proving the deployment locally").
+//! - `cargo xtask aci-local`: runs the container group of `deploy/azure`, rendered from the
+//!   Terraform, with Docker, and checks it as an operator would.
 
+mod aci_local;
 mod bench;
 mod demo;
+mod images;
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -24,8 +31,10 @@ fn main() -> anyhow::Result<()> {
         Some("test") => test(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("images") => images::run(&args[1..]),
+        Some("aci-local") => aci_local::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]");
+            eprintln!("usage: cargo xtask <test|demo|bench|images|aci-local> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]\n  bench [--quick]\n  images [--no-build] [--force]\n  aci-local [--keep-running]");
             std::process::exit(2);
         }
     }

@@ -151,8 +151,9 @@ pub struct CommonAddArgs {
     /// Credentials name. See credentials list.
     #[arg(long)]
     pub credentials: String,
-    /// The webhook secret.
-    #[arg(long)]
+    /// The webhook secret. Ours: also read from GARM_CLI_WEBHOOK_SECRET, so that it need not
+    /// be on a command line.
+    #[arg(long, env = "GARM_CLI_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
     /// The balancing strategy to use when creating runners in pools matching requested labels.
     #[arg(long, default_value = "roundrobin")]
@@ -262,8 +263,9 @@ pub struct DeleteArgs {
 pub struct UpdateArgs {
     #[command(flatten)]
     pub target: RefArgs,
-    /// The new webhook secret (update it in GitHub as well).
-    #[arg(long)]
+    /// The new webhook secret (update it in GitHub as well). Ours: also read from
+    /// GARM_CLI_WEBHOOK_SECRET, so that it need not be on a command line.
+    #[arg(long, env = "GARM_CLI_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
     /// Credentials name. See credentials list.
     #[arg(long)]

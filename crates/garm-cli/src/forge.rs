@@ -118,8 +118,10 @@ pub enum AuthType {
 /// The secret part of a credential: a PAT or a GitHub App.
 #[derive(Debug, Args)]
 pub struct SecretArgs {
-    /// If the credential is a personal access token, the OAuth token.
-    #[arg(long, conflicts_with_all = ["app_id", "app_installation_id", "private_key_path"])]
+    /// If the credential is a personal access token, the OAuth token. Ours: also read from
+    /// GARM_CLI_PAT_OAUTH_TOKEN, so that the token need not be on a command line.
+    #[arg(long, env = "GARM_CLI_PAT_OAUTH_TOKEN", hide_env_values = true,
+          conflicts_with_all = ["app_id", "app_installation_id", "private_key_path"])]
     pub pat_oauth_token: Option<String>,
     /// If the credential is an app, the app ID.
     #[arg(long, requires = "app_installation_id")]

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// Held by the tests that set, or depend on the absence of, the GARM_CLI_* variables that
+/// secret flags read (the environment is the process's, shared by parallel tests).
+static SECRET_ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn parse(line: &[&str]) -> Cli {
     let mut argv = vec!["garm-cli"];
     argv.extend_from_slice(line);
@@ -88,6 +92,7 @@ fn documented_github_credentials_add_parses() {
 
 #[test]
 fn pat_and_app_flags_are_mutually_exclusive_and_app_flags_go_together() {
+    let _env = SECRET_ENV.lock().unwrap_or_else(|e| e.into_inner());
     let base = [
         "gh",
         "creds",
@@ -144,6 +149,7 @@ fn documented_repository_add_parses() {
 
 #[test]
 fn repo_add_needs_exactly_one_webhook_secret_source() {
+    let _env = SECRET_ENV.lock().unwrap_or_else(|e| e.into_inner());
     let base = ["repo", "add", "--credentials", "c", "--name", "n", "--owner", "o"];
     rejects(&base);
     let mut both = base.to_vec();
@@ -391,4 +397,43 @@ fn commands_without_a_profile_ask_to_log_in_first() {
 fn clap_definitions_are_consistent() {
     use clap::CommandFactory as _;
     Cli::command().debug_assert();
+}
+
+/// Secrets can come from the environment instead of the command line (`read -rs` at a prompt,
+/// then `export`), where `ps` and the shell history would show them.
+#[test]
+fn secret_flags_read_the_environment_and_the_flag_wins() {
+    let _env = SECRET_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    std::env::set_var("GARM_CLI_PAT_OAUTH_TOKEN", "ghp_from_env");
+    std::env::set_var("GARM_CLI_WEBHOOK_SECRET", "secret-from-env");
+    let pat = parse(&["github", "credentials", "update", "1"]);
+    let repo_update = parse(&["repository", "update", "o/n"]);
+    let repo_add = parse(&["repository", "add", "--credentials", "c", "--name", "n", "--owner", "o"]);
+    let flag_wins = parse(&["repository", "update", "o/n", "--webhook-secret", "from-flag"]);
+    let help = parse_args(vec!["garm-cli", "repository", "update", "--help"])
+        .unwrap_err()
+        .to_string();
+    std::env::remove_var("GARM_CLI_PAT_OAUTH_TOKEN");
+    std::env::remove_var("GARM_CLI_WEBHOOK_SECRET");
+
+    let Command::Github(forge::GithubCommand::Credentials(forge::GithubCredentialsCommand::Update(args))) = pat.command
+    else {
+        panic!("not github credentials update");
+    };
+    assert_eq!(args.secret.pat_oauth_token.as_deref(), Some("ghp_from_env"));
+    let Command::Repository(entity::RepoCommand::Update(args)) = repo_update.command else {
+        panic!("not repository update");
+    };
+    assert_eq!(args.webhook_secret.as_deref(), Some("secret-from-env"));
+    let Command::Repository(entity::RepoCommand::Add(args)) = repo_add.command else {
+        panic!("not repository add");
+    };
+    assert_eq!(args.hooked.common.webhook_secret.as_deref(), Some("secret-from-env"));
+    let Command::Repository(entity::RepoCommand::Update(args)) = flag_wins.command else {
+        panic!("not repository update");
+    };
+    assert_eq!(args.webhook_secret.as_deref(), Some("from-flag"));
+    // The help names the variable and never shows its value.
+    assert!(help.contains("GARM_CLI_WEBHOOK_SECRET"), "{help}");
+    assert!(!help.contains("secret-from-env"), "{help}");
 }

@@ -192,6 +192,9 @@ pub fn virtual_machine(plan: &InstancePlan, nic_id: &str, ephemeral: Option<Ephe
         },
         "osProfile": os_profile,
         "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": true, "deleteOption": "Delete"}}]},
+        // Boot diagnostics in a storage account Azure manages (no storageUri): the serial log
+        // that `az vm boot-diagnostics get-boot-log` reads when a runner never calls back.
+        "diagnosticsProfile": {"bootDiagnostics": {"enabled": true}},
     });
     if let Some(profile) = security_profile(&plan.security) {
         properties["securityProfile"] = profile;

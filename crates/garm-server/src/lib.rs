@@ -8,6 +8,7 @@ pub mod api;
 pub mod attest;
 pub mod auth;
 pub mod bootstrap;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod events;

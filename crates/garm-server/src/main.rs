@@ -36,7 +36,8 @@ enum AdminCommand {
     /// Sets a new password and invalidates all tokens of the user.
     PasswordReset {
         username: String,
-        #[arg(long)]
+        /// Also read from GARM_NEW_PASSWORD, so that it need not be on a command line.
+        #[arg(long, env = "GARM_NEW_PASSWORD", hide_env_values = true)]
         new_password: String,
     },
     /// Takes over a stopped garm: imports its database into this garm-rs's store.
@@ -55,7 +56,13 @@ fn main() -> anyhow::Result<()> {
                 command: AdminCommand::ImportGarm(args),
             }) if args.dry_run => garm_server::import::dry_run(&args).await,
             Some(Command::Admin { command }) => admin(load()?, command).await,
-            Some(Command::Bootstrap(args)) => garm_server::bootstrap::main(load()?, args).await,
+            Some(Command::Bootstrap(args)) => {
+                let config = load()?;
+                for key in &config.unknown_keys {
+                    eprintln!("warning: config key `{key}` is not known to garm-rs and is ignored");
+                }
+                garm_server::bootstrap::main(config, args).await
+            }
             // No configuration is read: `garm version` works anywhere.
             Some(Command::Version) => {
                 println!("{}", garm_server::VERSION);
@@ -67,6 +74,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     garm_server::logging::init(&config.logging)?;
+    for key in &config.unknown_keys {
+        tracing::warn!(key = %key, "config key is not known to garm-rs and is ignored (a typo?)");
+    }
     let addr = std::net::SocketAddr::new(config.bind, config.port);
     let tls = config.tls.clone();
     let connections = config.connections;

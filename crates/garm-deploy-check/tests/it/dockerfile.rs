@@ -177,20 +177,33 @@ fn the_runtime_stage_is_slim_non_root_and_checks_its_health() {
     );
     assert!(packages.contains("--no-install-recommends") && packages.contains("rm -rf /var/lib/apt/lists"));
 
+    // The image starts as root only for the entry point's first step, which hands the data
+    // volume to the `garm` user created here and re-runs itself as that user.
     let users = runtime.all("USER");
-    assert_eq!(users.len(), 1);
+    assert_eq!(users, ["root"]);
     let mut stage_args: BTreeMap<String, String> = args.clone();
     for arg in runtime.all("ARG") {
         if let Some((name, value)) = arg.split_once('=') {
             stage_args.insert(name.to_string(), value.to_string());
         }
     }
-    let user = expand(users[0], &stage_args);
-    let uid = user.split(':').next().unwrap();
+    let setup = expand(&packages, &stage_args);
     assert!(
-        uid.parse::<u32>().is_ok_and(|uid| uid != 0),
-        "USER {user} is not a numeric non-root user"
+        setup.contains("useradd --system --uid \"10001\"") || setup.contains("useradd --system --uid 10001"),
+        "{setup}"
     );
+    let entrypoint = read("deploy/docker/garm-entrypoint");
+    assert!(entrypoint.contains("user=\"${GARM_USER:-garm}\""));
+    assert!(
+        entrypoint.contains("exec setpriv --reuid="),
+        "the entry point drops root"
+    );
+    for script in ["garm-entrypoint", "garm-snapshot", "garm-healthcheck", "garm-shell"] {
+        let copied = copies
+            .iter()
+            .any(|c| c.contains(&format!("deploy/docker/{script}")) && c.ends_with(" /usr/local/bin/"));
+        assert!(copied, "{script} is not copied to /usr/local/bin/");
+    }
 
     let health = runtime.all("HEALTHCHECK");
     assert_eq!(health.len(), 1);

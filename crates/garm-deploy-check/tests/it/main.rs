@@ -1,6 +1,7 @@
 //! Offline checks of the deployment files: Terraform, Dockerfile and the image's scripts.
 
 mod dockerfile;
+mod group;
 mod scripts;
 mod terraform;
 

@@ -30,9 +30,57 @@ fn entrypoint(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("GARM_CONFIG_TEMPLATE", dir.path("template.toml"))
         .env("GARM_CONFIG", dir.path("config.toml"))
         .env("GARM_DATA_DIR", dir.path("data"))
+        // Run as root (CI), the entry point would hand over to user garm, who is not here.
+        .env("GARM_USER", if is_root() { "root" } else { "garm" })
         .envs(env.iter().copied())
         .output()
         .expect("sh runs")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// ACI may mount the emptyDir owned by root; the image starts as root, gives the directory
+/// (and whatever a root shell left in it) to its user and runs everything else as that user.
+#[test]
+fn the_entry_point_hands_a_root_owned_data_directory_over_and_drops_root() {
+    if !is_root() || !have("setpriv", "the entry point's privilege drop") {
+        println!("skipping: needs root and setpriv");
+        return;
+    }
+    let dir = TempDir::new("entrypoint-root");
+    let data = dir.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A WAL file a root shell left behind.
+    std::fs::write(data.join("garm.db-wal"), "").unwrap();
+    let out = Command::new("sh")
+        .arg(script("garm-entrypoint"))
+        .args([
+            "--exec",
+            "sh",
+            "-c",
+            "id -u; touch \"$GARM_DATA_DIR/written\"; echo \"$HOME\"",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("GARM_DATA_DIR", &data)
+        .env("GARM_USER", "nobody")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[0], "65534", "the program ran as nobody, not root: {said}");
+    assert_eq!(lines[1], "/nonexistent", "HOME is the user's: {said}");
+    for file in ["", "garm.db-wal", "written"] {
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(data.join(file)).unwrap());
+        assert_eq!(owner, 65534, "{file:?} is not the user's");
+    }
 }
 
 const TEMPLATE: &str = r#"[jwt_auth]
@@ -187,6 +235,43 @@ fn a_snapshot_is_a_checked_copy_and_the_previous_one_is_kept() {
     assert!(names.iter().all(|n| n == "garm.db" || n == "garm.db.1"), "{names:?}");
 }
 
+/// Before an upgrade: a named copy that the snapshot rotation never touches.
+#[test]
+fn a_named_backup_is_checked_kept_and_never_replaced() {
+    if !have("sqlite3", "the snapshot sidecar") {
+        return;
+    }
+    let dir = TempDir::new("snapshot-backup");
+    std::fs::create_dir_all(dir.path("data")).unwrap();
+    std::fs::create_dir_all(dir.path("share")).unwrap();
+    let db = dir.path("data/garm.db");
+    sqlite(&db, "CREATE TABLE jobs (id INTEGER); INSERT INTO jobs VALUES (1);");
+    let backup = |name: &str| snapshot_command(&dir).args(["--backup", name]).output().unwrap();
+    let out = backup("pre-v2");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("never rotated"));
+    let kept = dir.path("share/backups/pre-v2.db");
+    assert_eq!(sqlite(&kept, "SELECT COUNT(*) FROM jobs"), "1");
+
+    // Later snapshots rotate garm.db and garm.db.1, never the backup.
+    for n in 2..=4 {
+        sqlite(&db, &format!("INSERT INTO jobs VALUES ({n});"));
+        assert!(snapshot_command(&dir).arg("--once").status().unwrap().success());
+    }
+    assert_eq!(sqlite(&kept, "SELECT COUNT(*) FROM jobs"), "1");
+    assert_eq!(sqlite(&dir.path("share/garm.db.1"), "SELECT COUNT(*) FROM jobs"), "3");
+
+    let again = backup("pre-v2");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never replaced"));
+    assert_eq!(sqlite(&kept, "SELECT COUNT(*) FROM jobs"), "1");
+    for bad in ["", "../escape", ".hidden", "it's"] {
+        let out = backup(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    assert!(!dir.path("share/escape.db").exists());
+}
+
 #[test]
 fn a_database_of_another_controller_does_not_replace_the_snapshot() {
     if !have("sqlite3", "the snapshot sidecar") {
@@ -323,7 +408,7 @@ fn the_scripts_pass_shellcheck() {
     }
     let out = Command::new("shellcheck")
         .args(["-s", "sh"])
-        .args(["garm-entrypoint", "garm-snapshot", "garm-healthcheck"].map(script))
+        .args(["garm-entrypoint", "garm-snapshot", "garm-healthcheck", "garm-shell"].map(script))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));

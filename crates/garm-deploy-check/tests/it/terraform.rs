@@ -193,20 +193,52 @@ fn the_supporting_resources_exist() {
 
     let runner_vms = tf.resource("azurerm_role_assignment", "runner_vms");
     assert_eq!(
-        string(runner_vms, "role_definition_name").as_deref(),
-        Some("Contributor")
+        text(runner_vms, "role_definition_id"),
+        "azurerm_role_definition.runner_vms.role_definition_resource_id",
+        "the provider's identity gets the custom role, not Contributor"
     );
+    assert!(expr(runner_vms, "role_definition_name").is_none());
     assert_eq!(
         text(runner_vms, "principal_id"),
         "azurerm_user_assigned_identity.garm.principal_id"
     );
-    assert!(
-        text(runner_vms, "scope").contains("data.azurerm_subscription.current.id"),
-        "subscription scope by default"
-    );
+    // Resource groups are created per runner VM: subscription scope, by design of the provider.
+    assert_eq!(text(runner_vms, "scope"), "data.azurerm_subscription.current.id");
+    for assignment in tf.resources("azurerm_role_assignment") {
+        let role = string(
+            tf.resource("azurerm_role_assignment", assignment),
+            "role_definition_name",
+        );
+        assert!(
+            !matches!(
+                role.as_deref(),
+                Some("Contributor" | "Owner" | "User Access Administrator")
+            ),
+            "{assignment} grants {role:?}"
+        );
+    }
     let image_pull = tf.resource("azurerm_role_assignment", "image_pull");
     assert_eq!(string(image_pull, "role_definition_name").as_deref(), Some("AcrPull"));
     assert_eq!(text(image_pull, "scope"), "azurerm_container_registry.garm.id");
+
+    // Snapshots and backups of the database are protected from `terraform destroy`.
+    for (kind, name) in [("azurerm_storage_account", "state"), ("azurerm_storage_share", "state")] {
+        let lifecycle = children(tf.resource(kind, name), "lifecycle");
+        assert!(
+            lifecycle.len() == 1 && flag(lifecycle[0], "prevent_destroy"),
+            "{kind}.{name} lacks prevent_destroy"
+        );
+    }
+    let retention = children(children(account, "share_properties")[0], "retention_policy");
+    assert_eq!(text(retention[0], "days"), "var.share_soft_delete_days");
+    let protected = tf.resource("azurerm_backup_protected_file_share", "state");
+    assert_eq!(
+        text(protected, "source_file_share_name"),
+        "azurerm_storage_share.state.name"
+    );
+    assert_eq!(text(protected, "count"), "var.backup_enabled ? 1 : 0");
+    let vault = tf.resource("azurerm_recovery_services_vault", "garm");
+    assert!(flag(vault, "soft_delete_enabled"));
 
     let provider = tf.block("provider", &["azurerm"]);
     assert_eq!(children(provider, "features").len(), 1);
@@ -221,6 +253,17 @@ fn the_container_group_runs_bootstrap_first_then_garm_with_the_identity() {
     assert_eq!(string(group, "ip_address_type").as_deref(), Some("Public"));
     assert_eq!(string(group, "restart_policy").as_deref(), Some("Always"));
     assert_eq!(text(group, "dns_name_label"), "local.dns_name_label");
+    // The FQDN must be known before the group exists (Caddy, bootstrap): no hashed label.
+    assert_eq!(
+        string(group, "dns_name_label_reuse_policy").as_deref(),
+        Some("Unsecure")
+    );
+    // A new GitHub token must not re-create the group for nothing; nothing else is ignored.
+    let lifecycle = children(group, "lifecycle");
+    assert_eq!(
+        text(lifecycle[0], "ignore_changes"),
+        "[\n  init_container[0].secure_environment_variables[\"GARM_GITHUB_TOKEN\"]\n]"
+    );
     let fqdn = tf.local("fqdn").to_string();
     assert!(
         fqdn.contains("local.dns_name_label") && fqdn.contains(".azurecontainer.io"),
@@ -269,7 +312,11 @@ fn the_container_group_runs_bootstrap_first_then_garm_with_the_identity() {
     let probe = children(garm, "liveness_probe");
     assert_eq!(probe.len(), 1);
     assert_eq!(list(probe[0], "exec"), ["garm-healthcheck"]);
-    assert_eq!(list(all["snapshot"], "commands"), ["garm-snapshot"]);
+    // The sidecar drops to user garm through the entry point, as garm does.
+    assert_eq!(
+        list(all["snapshot"], "commands"),
+        ["garm-entrypoint", "--exec", "garm-snapshot"]
+    );
 }
 
 #[test]
@@ -281,13 +328,14 @@ fn https_is_served_by_caddy_for_the_fqdn_and_forwarded_to_garm() {
         list(caddy, "commands"),
         [
             "caddy",
-            "reverse-proxy",
-            "--from",
-            "local.fqdn",
-            "--to",
-            "127.0.0.1:9997"
+            "run",
+            "--config",
+            "/etc/caddy/Caddyfile",
+            "--adapter",
+            "caddyfile"
         ]
     );
+    assert_eq!(text(caddy, "image"), "var.caddy_image");
     let mut ports: Vec<String> = children(caddy, "ports").iter().map(|p| text(p, "port")).collect();
     ports.sort();
     assert_eq!(
@@ -297,15 +345,28 @@ fn https_is_served_by_caddy_for_the_fqdn_and_forwarded_to_garm() {
     );
     let volumes = volumes(caddy);
     assert_eq!(
-        string(volumes["caddy"], "mount_path").as_deref(),
+        string(volumes["caddy-data"], "mount_path").as_deref(),
         Some("/data"),
         "certificates survive a re-create"
     );
+    assert_eq!(
+        string(volumes["caddy-config"], "mount_path").as_deref(),
+        Some("/etc/caddy")
+    );
+    assert_eq!(text(volumes["caddy-config"], "secret"), "local.caddy_files");
 
     let config = rendered_config(&tf);
     assert_eq!(config["apiserver"]["bind"].as_str(), Some("127.0.0.1"));
     assert_eq!(config["apiserver"]["port"].as_integer(), Some(9997));
     assert_eq!(config["apiserver"]["use_tls"].as_bool(), Some(false));
+    // Caddy connects from 127.0.0.1: garm takes the caller's address from its header.
+    let trusted: Vec<&str> = config["apiserver"]["trusted_proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(trusted, ["127.0.0.1/32"]);
 }
 
 /// `templates/config.toml.tftpl` rendered as Terraform would, with the locals it is given.
@@ -316,8 +377,12 @@ fn rendered_config(tf: &Terraform) -> toml::Table {
         .replace("$${", sentinel)
         .replace("${log_level}", "info")
         .replace("${db_file}", &tf.local_string("db_file"))
+        .replace("${provider_name}", &tf.local_string("provider_name"))
         .replace(sentinel, "${");
-    assert!(!text.contains("${log_level") && !text.contains("${db_file"), "{text}");
+    assert!(
+        !text.contains("${log_level") && !text.contains("${db_file") && !text.contains("${provider_name"),
+        "{text}"
+    );
     text.parse()
         .unwrap_or_else(|err| panic!("the rendered config is not TOML: {err}\n{text}"))
 }
@@ -434,13 +499,19 @@ fn secrets_travel_only_in_secure_environment_variables() {
         }
         for volume in children(container, "volume") {
             if expr(volume, "secret").is_some() {
-                assert_eq!(text(volume, "secret"), "local.config_files");
+                let files = text(volume, "secret");
+                assert!(
+                    files == "local.config_files" || (name == "caddy" && files == "local.caddy_files"),
+                    "{name} mounts {files}"
+                );
             }
         }
     }
     let files = tf.local("config_files").to_string();
+    let caddy_files = tf.local("caddy_files").to_string();
     for source in SECRET_SOURCES {
         assert!(!files.contains(source), "a secret is written into the mounted files");
+        assert!(!caddy_files.contains(source), "a secret is written into Caddy's files");
     }
     // The template holds placeholders, which the image's entry point fills from those variables.
     let config = rendered_config(&tf);
@@ -448,7 +519,7 @@ fn secrets_travel_only_in_secure_environment_variables() {
     assert_eq!(config["database"]["passphrase"].as_str(), Some("${GARM_DB_PASSPHRASE}"));
     let provider = &config["provider"].as_array().unwrap()[0];
     let provider_config = provider["external"]["config_file"].as_str().unwrap();
-    let mount = string(volumes(bootstrap)["config"], "mount_path").unwrap();
+    let mount = string(volumes(bootstrap)["config-bootstrap"], "mount_path").unwrap();
     let file_name = provider_config
         .strip_prefix(&format!("{mount}/"))
         .expect("the provider config is on the config volume");
@@ -511,13 +582,13 @@ fn variables_are_declared_and_the_token_is_sensitive() {
 fn outputs_give_the_webhook_url_and_the_exec_and_log_commands() {
     let tf = Terraform::load();
     let webhook = text(tf.block("output", &["webhook_url"]), "value");
-    assert_eq!(webhook, r#""https://${azurerm_container_group.garm.fqdn}/webhooks""#);
+    assert_eq!(webhook, r#""${local.base_url}/webhooks""#);
     let exec = text(tf.block("output", &["exec_command"]), "value");
     for part in [
         "az container exec",
         "--container-name garm",
-        "--exec-command /bin/bash",
-        "azurerm_container_group.garm.name",
+        "--exec-command garm-shell",
+        "local.az_group",
     ] {
         assert!(exec.contains(part), "{exec}");
     }

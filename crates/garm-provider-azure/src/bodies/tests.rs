@@ -46,6 +46,11 @@ fn the_confidential_vm_body_has_the_security_and_disk_profiles_azure_needs() {
     assert_eq!(custom, plan.user_data.custom_data);
     assert_eq!(body["tags"]["garm-controller-id"], CONTROLLER);
     assert_eq!(body["properties"]["networkProfile"]["networkInterfaces"][0]["id"], NIC);
+    // Managed boot diagnostics: the boot log is there when a runner never calls back.
+    assert_eq!(
+        body["properties"]["diagnosticsProfile"],
+        serde_json::json!({"bootDiagnostics": {"enabled": true}})
+    );
 }
 
 #[test]

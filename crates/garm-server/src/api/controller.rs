@@ -88,18 +88,21 @@ pub fn user_json(u: &UserRecord) -> api::User {
     }
 }
 
-/// The client's IP address, when the listener knows it (not in in-process tests).
+/// The client's IP address, when the listener knows it (not in in-process tests): the TCP
+/// peer, or what a trusted proxy says in `X-Forwarded-For` (`[apiserver] trusted_proxies`).
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl axum::extract::FromRequestParts<App> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &App) -> Result<Self, Self::Rejection> {
         Ok(Self(
             parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip()),
+                .map(|info| {
+                    crate::client_addr::client_address(info.0.ip(), &parts.headers, &app.config.trusted_proxies)
+                }),
         ))
     }
 }

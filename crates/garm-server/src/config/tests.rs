@@ -173,3 +173,72 @@ fn go_durations_parse() {
     assert_eq!(parse_go_duration("10"), None);
     assert_eq!(parse_go_duration("5d"), None);
 }
+
+#[test]
+fn unknown_keys_are_collected_with_their_place() {
+    assert!(Config::parse(&sample("")).unwrap().unknown_keys.is_empty());
+    let text = sample("bogus = 1\n[[github]]\nname = \"old-style credentials\"\n")
+        .replace("use_tls = false", "use_tls = false\nuse_tsl = true")
+        .replace("[metrics]", "[metrics]\nenabled = true");
+    let cfg = Config::parse(&text).unwrap();
+    assert_eq!(
+        cfg.unknown_keys,
+        [
+            "apiserver.use_tsl",
+            "github",
+            "metrics.enabled",
+            "provider[0].external.bogus"
+        ]
+    );
+}
+
+/// Every leaf key [`KNOWN_KEYS`] names is read by the parser: given a table instead of its
+/// value, parsing fails and names that key. A key listed but never read would pass silently.
+#[test]
+fn every_known_key_is_read() {
+    let base: toml::Table = sample("").parse().unwrap();
+    let sections: Vec<&str> = KNOWN_KEYS.iter().map(|(section, _)| *section).collect();
+    let mut checked = 0;
+    for (section, keys) in KNOWN_KEYS.iter().filter(|(section, _)| !section.is_empty()) {
+        for key in *keys {
+            let dotted = format!("{section}.{key}");
+            if sections.contains(&dotted.as_str()) {
+                continue; // a sub-table, checked through its own keys
+            }
+            let mut doc = base.clone();
+            let mut table = &mut doc;
+            for part in section.split('.') {
+                let entry = table
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                table = match entry {
+                    toml::Value::Array(items) => items[0].as_table_mut().unwrap(),
+                    other => other.as_table_mut().unwrap(),
+                };
+            }
+            let mut not_a_value = toml::Table::new();
+            not_a_value.insert("x".into(), toml::Value::Integer(1));
+            table.insert(key.to_string(), toml::Value::Table(not_a_value));
+            let err = Config::parse(&toml::to_string(&doc).unwrap()).expect_err(&dotted);
+            assert!(err.key.ends_with(key), "{dotted}: {err}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked}");
+}
+
+#[test]
+fn trusted_proxies_are_addresses_or_ranges() {
+    let cfg = Config::parse(&sample("").replace(
+        "use_tls = false",
+        "use_tls = false\ntrusted_proxies = [\"127.0.0.1/32\", \"10.0.0.0/8\", \"::1\"]",
+    ))
+    .unwrap();
+    let shown: Vec<String> = cfg.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+    assert!(Config::parse(&sample("")).unwrap().trusted_proxies.is_empty());
+    let err = Config::parse(&sample("").replace("use_tls = false", "use_tls = false\ntrusted_proxies = [\"caddy\"]"))
+        .unwrap_err();
+    assert_eq!(err.key, "apiserver.trusted_proxies");
+    assert!(err.message.contains("\"caddy\""), "{err}");
+}

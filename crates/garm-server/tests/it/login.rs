@@ -71,3 +71,84 @@ async fn an_unknown_username_takes_as_long_as_a_wrong_password() {
         "unknown user {unknown_user:?} vs wrong password {wrong_password:?}"
     );
 }
+
+const PROXY: [u8; 4] = [127, 0, 0, 1];
+
+/// A login arriving from `peer` with `X-Forwarded-For: forwarded`.
+async fn login_via(h: &Harness, password: &str, peer: [u8; 4], forwarded: &str) -> axum::http::StatusCode {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .method(axum::http::Method::POST)
+        .uri("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(Body::from(
+            serde_json::json!({"username": "admin", "password": password}).to_string(),
+        ))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((peer, 40000))));
+    h.router.clone().oneshot(req).await.unwrap().status()
+}
+
+/// Harness::ready with `[apiserver] trusted_proxies` set.
+async fn behind_proxy(trusted: &str) -> Harness {
+    let dir = std::env::temp_dir().join(format!("garm-server-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = crate::config_text(&dir).replace("port = 9997", &format!("port = 9997\ntrusted_proxies = {trusted}"));
+    let config = garm_server::config::Config::parse(&text).unwrap();
+    let (app, _rx) = garm_server::build(config).await.unwrap();
+    let mut h = Harness {
+        router: garm_server::service(app),
+        dir,
+        token: String::new(),
+    };
+    h.init().await;
+    h
+}
+
+/// Behind Caddy every request comes from 127.0.0.1: with the proxy trusted, a guesser is
+/// throttled by its own (forwarded) address and the owner behind the same proxy still gets in.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled() {
+    let h = behind_proxy(r#"["127.0.0.1/32"]"#).await;
+    for attempt in 0..PER_PAIR {
+        let status = login_via(&h, "wrong", PROXY, "198.51.100.7").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    assert_eq!(
+        login_via(&h, PASSWORD, PROXY, "198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The guesser cannot escape by putting another address first: the proxy appended its own.
+    assert_eq!(
+        login_via(&h, PASSWORD, PROXY, "203.0.113.5, 198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(login_via(&h, PASSWORD, PROXY, "203.0.113.5").await, StatusCode::OK);
+    // A client that is not the proxy is counted by its own address, whatever it claims.
+    for _ in 0..PER_PAIR {
+        login_via(&h, "wrong", ATTACKER, "203.0.113.5").await;
+    }
+    assert_eq!(login_via(&h, PASSWORD, PROXY, "203.0.113.5").await, StatusCode::OK);
+    assert_eq!(
+        login_via(&h, PASSWORD, ATTACKER, "203.0.113.5").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// Without trusted proxies the header is never believed: everyone behind the proxy is one
+/// address, which is why the deployment behind Caddy sets `trusted_proxies`.
+#[tokio::test]
+async fn without_trusted_proxies_the_header_is_ignored() {
+    let h = behind_proxy("[]").await;
+    for _ in 0..PER_PAIR {
+        login_via(&h, "wrong", PROXY, "198.51.100.7").await;
+    }
+    assert_eq!(
+        login_via(&h, PASSWORD, PROXY, "203.0.113.5").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
