@@ -14,4 +14,7 @@ mod sql;
 pub use error::StoreError;
 pub use records::*;
 pub use seal::Sealer;
-pub use sql::{AttestationRecord, Backend, Batch, Placement, Store, Transition, WebhookView, SHARED_VIEW_TTL};
+pub use sql::{
+    AttestationRecord, Backend, Batch, Change, ChangeOp, ChangedRow, Placement, Store, Transition, WebhookView,
+    FEED_CAPACITY, SHARED_VIEW_TTL,
+};

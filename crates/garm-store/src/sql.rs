@@ -29,6 +29,8 @@ pub struct Store {
     backend: Backend,
     sealer: Sealer,
     views: std::sync::Arc<webhook::ViewCache>,
+    /// Committed instance and job writes, for live streams ([`changes`]).
+    changes: tokio::sync::broadcast::Sender<changes::Change>,
 }
 
 pub(crate) fn ts(t: &Time) -> String {
@@ -115,6 +117,7 @@ impl Store {
             backend,
             sealer,
             views: Default::default(),
+            changes: changes::feed(),
         };
         store.migrate().await?;
         // An in-memory database is private to its one connection.
@@ -846,6 +849,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 }
 
 mod attestations;
+mod changes;
 mod creates;
 mod import;
 mod pools;
@@ -853,6 +857,7 @@ mod proxies;
 mod templates;
 mod webhook;
 pub use attestations::AttestationRecord;
+pub use changes::{Change, ChangeOp, ChangedRow, FEED_CAPACITY};
 pub use creates::Placement;
 pub use pools::Transition;
 pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};
