@@ -129,17 +129,14 @@ pub fn token_expiry(app: &App, headers: &HeaderMap) -> Option<tokio::time::Insta
     Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64))
 }
 
-/// Refuses an upgrade from an origin garm would refuse.
-pub fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), Response> {
-    if socket::origin_allowed(headers, &app.config.cors_origins) {
-        Ok(())
-    } else {
-        Err((StatusCode::FORBIDDEN, "websocket: request origin not allowed").into_response())
-    }
+/// The refusal of an upgrade from an origin garm would refuse.
+pub fn check_origin(app: &App, headers: &HeaderMap) -> Option<Response> {
+    (!socket::origin_allowed(headers, &app.config.cors_origins))
+        .then(|| (StatusCode::FORBIDDEN, "websocket: request origin not allowed").into_response())
 }
 
 pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    if let Err(refused) = check_origin(&app, &headers) {
+    if let Some(refused) = check_origin(&app, &headers) {
         return refused;
     }
     let expires = token_expiry(&app, &headers);

@@ -124,7 +124,7 @@ pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUp
     let Some(hub) = app.streams.logs.clone() else {
         return ApiError::bad("log streamer is disabled").into_response();
     };
-    if let Err(refused) = super::events::check_origin(&app, &headers) {
+    if let Some(refused) = super::events::check_origin(&app, &headers) {
         return refused;
     }
     let expires = super::events::token_expiry(&app, &headers);

@@ -75,6 +75,9 @@ pub struct ScaleSet {
     pub runner_status_counts: BTreeMap<String, usize>,
 }
 
+/// Instances per status.
+type Counts = BTreeMap<String, usize>;
+
 /// The metrics stream's subscribers and its ticker.
 #[derive(Default)]
 pub struct MetricsHub {
@@ -105,7 +108,7 @@ pub async fn snapshot(app: &App) -> anyhow::Result<Snapshot> {
             healthy: e.pool_manager_running,
         });
     }
-    let mut counts: BTreeMap<&str, (BTreeMap<String, usize>, BTreeMap<String, usize>)> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, (Counts, Counts)> = BTreeMap::new();
     for i in &instances {
         let (status, runner) = counts.entry(i.pool_id.as_str()).or_default();
         *status.entry(i.status.to_string()).or_default() += 1;
@@ -172,7 +175,7 @@ fn start_ticker(app: &App) {
 }
 
 pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    if let Err(refused) = super::events::check_origin(&app, &headers) {
+    if let Some(refused) = super::events::check_origin(&app, &headers) {
         return refused;
     }
     let expires = super::events::token_expiry(&app, &headers);
