@@ -10,4 +10,5 @@ mod forge_paths;
 mod intake;
 mod job_loop;
 mod reliability;
+mod streams;
 mod takeover;
