@@ -7,7 +7,7 @@
 //! gets `invalid filter`, and both close the connection.
 
 use super::hub::Message;
-use super::socket::{self, Pace, Reply};
+use super::socket::{self, Pace, Reply, Session};
 use super::{EntityType, Operation, Streams};
 use crate::api::convert;
 use crate::state::App;
@@ -121,12 +121,37 @@ pub fn encode(kind: EntityType, op: Operation, payload: &impl Serialize) -> Opti
     serde_json::to_string(&env).ok().map(Message::from)
 }
 
-/// When the caller's token expires (the connection closes then, as garm's does).
-pub fn token_expiry(app: &App, headers: &HeaderMap) -> Option<tokio::time::Instant> {
-    let token = crate::auth::bearer(headers, true)?;
-    let claims: crate::auth::UserClaims = app.keys.verify(&token).ok()?;
+/// How often a connection checks that its user is still enabled and its token current.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The caller's session: it ends when the token expires, or when a check every [`RECHECK`]
+/// finds the user gone, disabled or with a new password generation. Cancel `revoked` when
+/// the connection ends, to stop the checks.
+pub fn session(app: &App, headers: &HeaderMap) -> Session {
+    let revoked = CancellationToken::new();
+    let claims =
+        crate::auth::bearer(headers, true).and_then(|token| app.keys.verify::<crate::auth::UserClaims>(&token).ok());
+    let Some(claims) = claims else {
+        return Session { expires: None, revoked };
+    };
     let left = claims.exp - chrono::Utc::now().timestamp();
-    Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64))
+    let expires = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64));
+    let (app, watch) = (app.clone(), revoked.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = watch.cancelled() => return,
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
+            match app.store.user_by_id(&claims.user).await {
+                Ok(Some(u)) if u.enabled && u.generation == claims.generation => {}
+                Ok(_) => return watch.cancel(),
+                // The database is busy or down: look again next time.
+                Err(_) => {}
+            }
+        }
+    });
+    Session { expires, revoked }
 }
 
 /// The refusal of an upgrade from an origin garm would refuse.
@@ -139,14 +164,15 @@ pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUp
     if let Some(refused) = check_origin(&app, &headers) {
         return refused;
     }
-    let expires = token_expiry(&app, &headers);
     let pace = Pace::for_idle_timeout(app.config.connections.idle_timeout);
     let hub = app.streams.events.clone();
     ws.max_message_size(socket::MAX_MESSAGE)
         .on_upgrade(move |conn| async move {
+            // Made once upgraded: its checks run only while the connection does.
+            let session = session(&app, &headers);
             let sub = hub.subscribe(Selection::Nothing);
             let id = sub.id;
-            let ended = socket::pump(conn, sub, pace, expires, |text| match parse(text) {
+            let ended = socket::pump(conn, sub, pace, &session, |text| match parse(text) {
                 Parsed::Select(selection) => {
                     hub.with_filter(id, |s| *s = selection);
                     Reply::Continue

@@ -127,13 +127,15 @@ pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUp
     if let Some(refused) = super::events::check_origin(&app, &headers) {
         return refused;
     }
-    let expires = super::events::token_expiry(&app, &headers);
     let pace = Pace::for_idle_timeout(app.config.connections.idle_timeout);
     ws.max_message_size(socket::MAX_MESSAGE)
         .on_upgrade(move |conn| async move {
+            // Made once upgraded: its checks run only while the connection does.
+            let session = super::events::session(&app, &headers);
             let sub = hub.subscribe(());
             let id = sub.id;
-            let ended = socket::pump(conn, sub, pace, expires, |_| Reply::Continue).await;
+            let ended = socket::pump(conn, sub, pace, &session, |_| Reply::Continue).await;
+            session.revoked.cancel();
             hub.unsubscribe(id);
             tracing::info!(?ended, "log stream client disconnected");
         })

@@ -178,11 +178,12 @@ pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUp
     if let Some(refused) = super::events::check_origin(&app, &headers) {
         return refused;
     }
-    let expires = super::events::token_expiry(&app, &headers);
     let pace = Pace::for_idle_timeout(app.config.connections.idle_timeout);
     start_ticker(&app);
     ws.max_message_size(socket::MAX_MESSAGE)
         .on_upgrade(move |conn| async move {
+            // Made once upgraded: its checks run only while the connection does.
+            let session = super::events::session(&app, &headers);
             let metrics = app.streams.metrics.clone();
             let sub = metrics.hub.subscribe(());
             let id = sub.id;
@@ -190,7 +191,8 @@ pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUp
             if let Some(msg) = encoded(&app).await {
                 metrics.hub.publish(&msg, |_| true);
             }
-            let ended = socket::pump(conn, sub, pace, expires, |_| Reply::Continue).await;
+            let ended = socket::pump(conn, sub, pace, &session, |_| Reply::Continue).await;
+            session.revoked.cancel();
             metrics.hub.unsubscribe(id);
             tracing::debug!(?ended, "metrics websocket closed");
         })

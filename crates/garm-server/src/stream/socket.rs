@@ -37,6 +37,13 @@ pub enum Reply {
     Refuse(&'static str),
 }
 
+/// Who is connected, for how long: the token's expiry, and a token cancelled once the user
+/// is deleted or disabled or their password changes (garm closes the connection then).
+pub struct Session {
+    pub expires: Option<tokio::time::Instant>,
+    pub revoked: tokio_util::sync::CancellationToken,
+}
+
 /// Why a connection ended (logged, and seen by tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -44,6 +51,7 @@ pub enum Ended {
     Evicted,
     WriteStalled,
     TokenExpired,
+    Revoked,
     Refused,
 }
 
@@ -52,18 +60,19 @@ pub async fn pump(
     mut ws: WebSocket,
     mut sub: Subscription,
     pace: Pace,
-    expires: Option<tokio::time::Instant>,
+    session: &Session,
     mut on_message: impl FnMut(&str) -> Reply,
 ) -> Ended {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + pace.ping_every, pace.ping_every);
     let far = tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let expiry = tokio::time::sleep_until(expires.unwrap_or(far));
+    let expiry = tokio::time::sleep_until(session.expires.unwrap_or(far));
     tokio::pin!(expiry);
     let evicted = sub.evicted.clone();
     let ended = loop {
         tokio::select! {
             _ = evicted.cancelled() => break Ended::Evicted,
             _ = &mut expiry => break Ended::TokenExpired,
+            _ = session.revoked.cancelled() => break Ended::Revoked,
             queued = sub.recv() => {
                 let Some(text) = queued else { break Ended::Evicted };
                 if !write(&mut ws, Message::Text(Utf8Bytes::from(&*text)), pace, &evicted).await {
@@ -103,6 +112,7 @@ pub async fn pump(
         let reason = match ended {
             Ended::Evicted => "client too slow: messages dropped",
             Ended::TokenExpired => "token expired",
+            Ended::Revoked => "user disabled or password changed",
             _ => "",
         };
         let close = Message::Close(Some(CloseFrame {

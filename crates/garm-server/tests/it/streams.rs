@@ -465,3 +465,30 @@ async fn a_client_that_never_reads_costs_at_most_its_queue() {
     // Part of the queue may have left before the eviction was seen; the rest was dropped.
     assert!(got < 3000, "all {got} messages reached the client");
 }
+
+#[tokio::test]
+async fn a_password_reset_closes_open_streams() {
+    let s = Server::start("").await;
+    let mut ws = s.connect("/api/v1/ws/events").await;
+    until("the subscription", || s.app.streams.events.subscribers() == 1).await;
+    // As `garm admin password-reset` does, from another process: the token's generation is stale.
+    s.app
+        .store
+        .reset_password("admin", "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinva")
+        .await
+        .unwrap();
+    let wait = garm_server::stream::events::RECHECK + Duration::from_secs(5);
+    let closed = tokio::time::timeout(wait, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Ws::Close(frame))) => return frame.map(|f| f.reason.to_string()),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the stream stayed open after the password changed");
+    assert_eq!(closed.as_deref(), Some("user disabled or password changed"));
+    until("the unsubscription", || s.app.streams.events.subscribers() == 0).await;
+}
