@@ -131,8 +131,13 @@ pub fn session(app: &App, headers: &HeaderMap) -> Session {
     let revoked = CancellationToken::new();
     let claims =
         crate::auth::bearer(headers, true).and_then(|token| app.keys.verify::<crate::auth::UserClaims>(&token).ok());
+    let closing = app.streams.closing.clone();
     let Some(claims) = claims else {
-        return Session { expires: None, revoked };
+        return Session {
+            expires: None,
+            revoked,
+            closing,
+        };
     };
     let left = claims.exp - chrono::Utc::now().timestamp();
     let expires = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64));
@@ -151,7 +156,11 @@ pub fn session(app: &App, headers: &HeaderMap) -> Session {
             }
         }
     });
-    Session { expires, revoked }
+    Session {
+        expires,
+        revoked,
+        closing,
+    }
 }
 
 /// The refusal of an upgrade from an origin garm would refuse.

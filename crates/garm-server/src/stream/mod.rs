@@ -76,6 +76,9 @@ pub struct Streams {
     /// `None` when `[logging] enable_log_streamer` is off.
     pub logs: Option<Arc<hub::Hub<()>>>,
     pub metrics: Arc<metrics::MetricsHub>,
+    /// Cancel on shutdown: every stream closes (1001, going away) instead of holding the
+    /// listener's drain.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 impl Streams {
@@ -84,6 +87,7 @@ impl Streams {
             events: Default::default(),
             logs,
             metrics: Default::default(),
+            closing: Default::default(),
         }
     }
 

@@ -42,6 +42,8 @@ pub enum Reply {
 pub struct Session {
     pub expires: Option<tokio::time::Instant>,
     pub revoked: tokio_util::sync::CancellationToken,
+    /// Cancelled when the server shuts down.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// Why a connection ended (logged, and seen by tests).
@@ -53,6 +55,7 @@ pub enum Ended {
     TokenExpired,
     Revoked,
     Refused,
+    Shutdown,
 }
 
 /// Runs the connection until it ends.
@@ -73,6 +76,7 @@ pub async fn pump(
             _ = evicted.cancelled() => break Ended::Evicted,
             _ = &mut expiry => break Ended::TokenExpired,
             _ = session.revoked.cancelled() => break Ended::Revoked,
+            _ = session.closing.cancelled() => break Ended::Shutdown,
             queued = sub.recv() => {
                 let Some(text) = queued else { break Ended::Evicted };
                 if !write(&mut ws, Message::Text(Utf8Bytes::from(&*text)), pace, &evicted).await {
@@ -113,10 +117,16 @@ pub async fn pump(
             Ended::Evicted => "client too slow: messages dropped",
             Ended::TokenExpired => "token expired",
             Ended::Revoked => "user disabled or password changed",
+            Ended::Shutdown => "server shutting down",
             _ => "",
         };
+        let code = if ended == Ended::Shutdown {
+            axum::extract::ws::close_code::AWAY
+        } else {
+            axum::extract::ws::close_code::NORMAL
+        };
         let close = Message::Close(Some(CloseFrame {
-            code: axum::extract::ws::close_code::NORMAL,
+            code,
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_WAIT, ws.send(close)).await;

@@ -492,3 +492,24 @@ async fn a_password_reset_closes_open_streams() {
     assert_eq!(closed.as_deref(), Some("user disabled or password changed"));
     until("the unsubscription", || s.app.streams.events.subscribers() == 0).await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_streams_as_going_away() {
+    let s = Server::start("").await;
+    let mut ws = s.connect("/api/v1/ws/metrics").await;
+    next_text(&mut ws).await;
+    s.app.streams.closing.cancel();
+    let frame = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Ws::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the stream stayed open during shutdown")
+    .expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1001);
+}
