@@ -11,4 +11,5 @@ mod intake;
 mod job_loop;
 mod reliability;
 mod scalesets;
+mod streams;
 mod takeover;
