@@ -202,69 +202,82 @@ async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<E
 }
 
 /// Applies an update; changes that alter what new instances look like bump `generation`.
-async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams) -> Result<Json<api::Pool>, ApiError> {
+/// The settings pools and scale sets share, as an update gives them (`None`: unchanged).
+#[derive(Default)]
+pub(crate) struct ShapeUpdate {
+    pub runner_prefix: Option<String>,
+    pub enabled: Option<bool>,
+    pub max_runners: Option<u32>,
+    pub min_idle_runners: Option<u32>,
+    pub runner_bootstrap_timeout: Option<u32>,
+    pub image: Option<String>,
+    pub flavor: Option<String>,
+    pub os_type: Option<String>,
+    pub os_arch: Option<String>,
+    pub extra_specs: Option<Box<serde_json::value::RawValue>>,
+    pub enable_shell: Option<bool>,
+    pub runner_group: Option<String>,
+    pub template_id: Option<u64>,
+    pub proxy_id: Option<u64>,
+}
+
+/// Applies `u` to `pool` with the API's checks. Only what the update changes is checked, so a
+/// pool imported with an older, looser value can still be enabled or resized. Changes that
+/// alter what new instances look like bump `generation`.
+pub(crate) async fn apply_shape(app: &App, pool: &mut PoolRecord, u: ShapeUpdate) -> Result<(), ApiError> {
     let before = pool.clone();
-    // Only what the update changes is checked, so a pool imported with an older, looser
-    // value can still be enabled or resized.
-    if let Some(v) = p.runner_prefix.filter(|v| !v.is_empty()) {
+    if let Some(v) = u.runner_prefix.filter(|v| !v.is_empty()) {
         check_runner_prefix(&v).map_err(settings_error)?;
         pool.runner_prefix = v;
     }
-    if let Some(v) = p.enabled {
+    if let Some(v) = u.enabled {
         pool.enabled = v;
     }
-    if let Some(v) = p.max_runners {
+    if let Some(v) = u.max_runners {
         pool.max_runners = v;
     }
-    if let Some(v) = p.min_idle_runners {
+    if let Some(v) = u.min_idle_runners {
         pool.min_idle_runners = v;
     }
-    if let Some(v) = p.runner_bootstrap_timeout {
+    if let Some(v) = u.runner_bootstrap_timeout {
         if v == 0 {
             return Err(ApiError::bad("runner_bootstrap_timeout: must be greater than 0"));
         }
         pool.bootstrap_timeout = v;
     }
-    if let Some(v) = p.image.filter(|v| !v.is_empty()) {
+    if let Some(v) = u.image.filter(|v| !v.is_empty()) {
         check_provider_value("image", &v).map_err(settings_error)?;
         pool.image = v;
     }
-    if let Some(v) = p.flavor.filter(|v| !v.is_empty()) {
+    if let Some(v) = u.flavor.filter(|v| !v.is_empty()) {
         check_provider_value("flavor", &v).map_err(settings_error)?;
         pool.flavor = v;
     }
-    if let Some(v) = p.os_type.filter(|v| !v.is_empty()) {
+    if let Some(v) = u.os_type.filter(|v| !v.is_empty()) {
         pool.os_type = OsType::parse(&v).map_err(settings_error)?.as_str().into();
     }
-    if let Some(v) = p.os_arch.filter(|v| !v.is_empty()) {
+    if let Some(v) = u.os_arch.filter(|v| !v.is_empty()) {
         pool.os_arch = OsArch::parse(&v).map_err(settings_error)?.as_str().into();
     }
-    if let Some(raw) = p.extra_specs {
+    if let Some(raw) = u.extra_specs {
         check_extra_specs(raw.get()).map_err(settings_error)?;
         garm_attest::from_extra_specs(Some(raw.get())).map_err(ApiError::BadRequest)?;
         pool.extra_specs = Some(raw.get().to_string());
     }
     check_attesting_os(pool.extra_specs.as_deref(), &pool.os_type)?;
-    if let Some(v) = p.enable_shell {
+    if let Some(v) = u.enable_shell {
         pool.enable_shell = v;
     }
-    if let Some(v) = p.github_runner_group {
+    if let Some(v) = u.runner_group {
         pool.runner_group = v;
     }
-    if let Some(v) = p.priority {
-        pool.priority = v;
-    }
-    if let Some(v) = p.template_id {
+    if let Some(v) = u.template_id {
         pool.template_id = Some(super::templates::for_pool(app, Some(v), &pool.os_type).await?);
     }
-    if let Some(v) = p.proxy_id {
+    if let Some(v) = u.proxy_id {
         pool.proxy_id = super::proxies::for_pool(app, Some(v)).await?;
     }
     check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
-    let tags = match p.tags.filter(|t| !t.is_empty()) {
-        Some(t) => Some(normalize_tags(&t).map_err(settings_error)?),
-        None => None,
-    };
     let shape_changed = before.flavor != pool.flavor
         || before.image != pool.image
         || before.os_type != pool.os_type
@@ -277,6 +290,34 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
     if shape_changed {
         pool.generation += 1;
     }
+    Ok(())
+}
+
+async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams) -> Result<Json<api::Pool>, ApiError> {
+    if let Some(v) = p.priority {
+        pool.priority = v;
+    }
+    let tags = match p.tags.filter(|t| !t.is_empty()) {
+        Some(t) => Some(normalize_tags(&t).map_err(settings_error)?),
+        None => None,
+    };
+    let shape = ShapeUpdate {
+        runner_prefix: p.runner_prefix,
+        enabled: p.enabled,
+        max_runners: p.max_runners,
+        min_idle_runners: p.min_idle_runners,
+        runner_bootstrap_timeout: p.runner_bootstrap_timeout,
+        image: p.image,
+        flavor: p.flavor,
+        os_type: p.os_type,
+        os_arch: p.os_arch,
+        extra_specs: p.extra_specs,
+        enable_shell: p.enable_shell,
+        runner_group: p.github_runner_group,
+        template_id: p.template_id,
+        proxy_id: p.proxy_id,
+    };
+    apply_shape(app, &mut pool, shape).await?;
     let updated = app.store.update_pool(&pool, tags.as_deref()).await?;
     tracing::info!(pool = %updated.id, enabled = updated.enabled, max_runners = updated.max_runners, min_idle_runners = updated.min_idle_runners, "pool updated");
     crate::events::pool_changed(app, &updated.id);

@@ -225,59 +225,24 @@ async fn apply_update(
     p: api::UpdateScaleSetParams,
 ) -> Result<ScaleSetRecord, ApiError> {
     let before = s.clone();
-    let pool = &mut s.pool;
-    if let Some(v) = p.runner_prefix.filter(|v| !v.is_empty()) {
-        check_runner_prefix(&v).map_err(settings_error)?;
-        pool.runner_prefix = v;
-    }
-    if let Some(v) = p.enabled {
-        pool.enabled = v;
-    }
-    if let Some(v) = p.max_runners {
-        pool.max_runners = v;
-    }
-    if let Some(v) = p.min_idle_runners {
-        pool.min_idle_runners = v;
-    }
-    if let Some(v) = p.runner_bootstrap_timeout {
-        if v == 0 {
-            return Err(ApiError::bad("runner_bootstrap_timeout: must be greater than 0"));
-        }
-        pool.bootstrap_timeout = v;
-    }
-    if let Some(v) = p.image.filter(|v| !v.is_empty()) {
-        check_provider_value("image", &v).map_err(settings_error)?;
-        pool.image = v;
-    }
-    if let Some(v) = p.flavor.filter(|v| !v.is_empty()) {
-        check_provider_value("flavor", &v).map_err(settings_error)?;
-        pool.flavor = v;
-    }
-    if let Some(v) = p.os_type.filter(|v| !v.is_empty()) {
-        pool.os_type = OsType::parse(&v).map_err(settings_error)?.as_str().into();
-    }
-    if let Some(v) = p.os_arch.filter(|v| !v.is_empty()) {
-        pool.os_arch = OsArch::parse(&v).map_err(settings_error)?.as_str().into();
-    }
-    if let Some(raw) = p.extra_specs {
-        check_extra_specs(raw.get()).map_err(settings_error)?;
-        garm_attest::from_extra_specs(Some(raw.get())).map_err(ApiError::BadRequest)?;
-        pool.extra_specs = Some(raw.get().to_string());
-    }
-    super::pools::check_attesting_os(pool.extra_specs.as_deref(), &pool.os_type)?;
-    if let Some(v) = p.enable_shell {
-        pool.enable_shell = v;
-    }
-    if let Some(v) = p.runner_group.filter(|v| !v.is_empty()) {
-        pool.runner_group = v;
-    }
-    if let Some(v) = p.template_id {
-        pool.template_id = Some(super::templates::for_pool(app, Some(v), &pool.os_type).await?);
-    }
-    if let Some(v) = p.proxy_id {
-        pool.proxy_id = super::proxies::for_pool(app, Some(v)).await?;
-    }
-    check_sizing(pool.min_idle_runners, pool.max_runners).map_err(settings_error)?;
+    let shape = super::pools::ShapeUpdate {
+        runner_prefix: p.runner_prefix,
+        enabled: p.enabled,
+        max_runners: p.max_runners,
+        min_idle_runners: p.min_idle_runners,
+        runner_bootstrap_timeout: p.runner_bootstrap_timeout,
+        image: p.image,
+        flavor: p.flavor,
+        os_type: p.os_type,
+        os_arch: p.os_arch,
+        extra_specs: p.extra_specs,
+        enable_shell: p.enable_shell,
+        // An empty runner group is ignored, as garm does.
+        runner_group: p.runner_group.filter(|v| !v.is_empty()),
+        template_id: p.template_id,
+        proxy_id: p.proxy_id,
+    };
+    super::pools::apply_shape(app, &mut s.pool, shape).await?;
     if let Some(v) = p.name.filter(|v| !v.is_empty()) {
         check_provider_value("name", &v).map_err(settings_error)?;
         s.name = v;
@@ -290,19 +255,6 @@ async fn apply_update(
     }
     if let Some(v) = p.extended_state {
         s.extended_state = v;
-    }
-    let pool = &mut s.pool;
-    let shape_changed = before.pool.flavor != pool.flavor
-        || before.pool.image != pool.image
-        || before.pool.os_type != pool.os_type
-        || before.pool.os_arch != pool.os_arch
-        || before.pool.extra_specs != pool.extra_specs
-        || before.pool.runner_group != pool.runner_group
-        || before.pool.enable_shell != pool.enable_shell
-        || before.pool.template_id != pool.template_id
-        || before.pool.proxy_id != pool.proxy_id;
-    if shape_changed {
-        pool.generation += 1;
     }
     // What the service holds changes first; a refusal there leaves our row as it was.
     let group_changed = before.pool.runner_group != s.pool.runner_group;
