@@ -56,6 +56,9 @@ fn run(home: &TempDir, line: &str, stdin: Option<&str>) -> (bool, String) {
     let mut child = Command::new(bin("garm-cli"))
         .args(&args[1..])
         .env("HOME", &home.0)
+        // The guide reads secrets at a prompt into these, so no secret is on a command line.
+        .env("GARM_CLI_WEBHOOK_SECRET", "docs-webhook-secret")
+        .env("GARM_CLI_PAT_OAUTH_TOKEN", "ghp_docs_rotated")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
