@@ -12,3 +12,4 @@ mod job_loop;
 mod reliability;
 mod scalesets;
 mod takeover;
+mod webui;
