@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The W3C key of an element reference in WebDriver answers.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735da0ab5c";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_exe(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -155,7 +155,10 @@ impl Browser {
     pub async fn wait_text(&self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
         let start = Instant::now();
         loop {
-            let text = self.text().await.unwrap_or_default();
+            let text = match self.text().await {
+                Ok(t) => t,
+                Err(err) => format!("(could not read the page: {err:#})"),
+            };
             if text.contains(needle) {
                 return Ok(text);
             }
