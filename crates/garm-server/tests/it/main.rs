@@ -13,6 +13,7 @@ mod config_props;
 mod connections;
 mod login;
 mod webhook_intake;
+mod webui;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
