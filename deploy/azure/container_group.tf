@@ -33,6 +33,7 @@ locals {
   caddy_files = {
     "Caddyfile" = base64encode(templatefile("${path.module}/templates/Caddyfile.tftpl", {
       site_address = local.fqdn
+      webhooks     = var.runner_mode == "pool"
     }))
   }
 
@@ -63,6 +64,8 @@ locals {
       GARM_POOL_MAX_RUNNERS      = tostring(var.pool_max_runners)
       GARM_POOL_EXTRA_SPECS      = jsonencode(var.pool_extra_specs)
       GARM_POOL_ENABLED          = tostring(var.pool_enabled)
+      GARM_POOL_KIND             = var.runner_mode
+      GARM_SCALESET_NAME         = var.runner_mode == "scaleset" ? var.scale_set_name : ""
     } : name => value if var.repo_owner != "" },
   )
   bootstrap_secrets = merge(

@@ -102,6 +102,28 @@ variable "pool_flavor" {
   default     = "Standard_DC2as_v5"
 }
 
+variable "runner_mode" {
+  description = "\"pool\": a webhook pool (GitHub must reach garm's /webhooks). \"scaleset\": a runner scale set, whose jobs garm takes from GitHub's Actions service by long poll, so no webhook reaches garm at all (docs/scalesets.md)."
+  type        = string
+  default     = "pool"
+
+  validation {
+    condition     = contains(["pool", "scaleset"], var.runner_mode)
+    error_message = "runner_mode is \"pool\" or \"scaleset\"."
+  }
+}
+
+variable "scale_set_name" {
+  description = "The scale set's name when runner_mode is \"scaleset\": workflows use it in runs-on (pool_tags become its extra labels)."
+  type        = string
+  default     = "azure-cvm"
+
+  validation {
+    condition     = length(trimspace(var.scale_set_name)) > 0 && !strcontains(var.scale_set_name, ",")
+    error_message = "scale_set_name is not empty and contains no comma."
+  }
+}
+
 variable "pool_tags" {
   description = "Labels of the pool; a job runs on it when all its runs-on labels are among them."
   type        = list(string)

@@ -46,7 +46,7 @@ struct Cli {
     /// The provider binary (default: `garm-bench-provider` next to this one).
     #[arg(long)]
     provider: Option<PathBuf>,
-    /// Run only these measurements (comma-separated: intake, latency, scale).
+    /// Run only these measurements (comma-separated: intake, latency, scale, scaleset).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Keep each garm's directory (config, database, log, provider state).
@@ -133,13 +133,14 @@ fn main() -> anyhow::Result<()> {
     let wanted = |name: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == name);
     let mut failed = Vec::new();
     runtime.block_on(async {
-        for name in ["intake", "latency", "scale"] {
+        for name in ["intake", "latency", "scale", "scaleset"] {
             if !wanted(name) {
                 continue;
             }
             let result = match name {
                 "intake" => scenario::intake::run(&opts, &sizes).await,
                 "latency" => scenario::latency::run(&opts, &sizes).await,
+                "scaleset" => scenario::scaleset::run(&opts, &sizes).await,
                 _ => scenario::scale::run(&opts, &sizes).await,
             };
             match result {

@@ -259,6 +259,27 @@ pub fn table(r: &Value) -> String {
         "",
         num(restart, "job_queued_at_api_answer_to_create_s").map(|x| fmt(Some(x), " s")),
     );
+    for set in r["scaleset"].as_array().into_iter().flatten() {
+        let n = num(set, "jobs").unwrap_or(0.0);
+        row(
+            &format!(
+                "Scale set: a message with {n} assigned jobs → {n} CreateInstance calls (from queueing on the fake)"
+            ),
+            "",
+            num(set, "queued_to_last_create_s").map(|x| fmt(Some(x), " s")),
+        );
+        row(
+            &format!("Scale set, {n} jobs: GitHub REST + Actions service calls per job (polls and acks included)"),
+            "",
+            num(set, "calls_per_job").map(|x| {
+                format!(
+                    "{x} ({} REST, {} Actions)",
+                    num(set, "github_rest_calls").unwrap_or(0.0),
+                    num(set, "actions_calls").unwrap_or(0.0)
+                )
+            }),
+        );
+    }
     let mut out =
         String::from("| Measure | garm (Go), from the issue | target (issue 8) | garm-rs |\n|---|---|---|---|\n");
     for (what, garm, target, ours) in rows {

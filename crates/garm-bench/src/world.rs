@@ -35,7 +35,7 @@ pub struct World {
     pub dir: PathBuf,
     keep: bool,
     /// Held for its lifetime: dropping the handle stops the fake.
-    _fake: FakeHandle,
+    pub fake: FakeHandle,
     pub proxy: Proxy,
     /// The endpoint's web root (the proxy), which payloads' `html_url`s must use.
     pub base: String,
@@ -136,7 +136,7 @@ impl World {
         Ok(Self {
             dir,
             keep: opts.keep,
-            _fake: fake,
+            fake,
             proxy,
             base,
             garm,

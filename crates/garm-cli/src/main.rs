@@ -4,11 +4,12 @@
 //! profile and prints tables (or JSON) like garm's Go `garm-cli`, for the pool workflow:
 //! profiles, controller, endpoints and credentials, repositories, organizations, enterprises,
 //! pools, runners, jobs and providers.
-//! It does not cover Gitea, forge instances, scale sets, templates, proxies, objects, tools,
-//! websockets (`debug-log`, `debug-events`, `runner shell`) or `top`.
+//! The streams come over websockets: `debug-events`, `debug-log` and `top`.
+//! It does not cover Gitea, forge instances, scale sets, objects, tools or `runner shell`.
 
 mod client;
 mod controller;
+mod debug;
 mod entity;
 mod forge;
 mod job;
@@ -18,8 +19,10 @@ mod profile;
 mod proxy;
 mod runner;
 mod scaleset;
+mod stream;
 mod table;
 mod template;
+mod top;
 mod value;
 
 use std::path::PathBuf;
@@ -43,6 +46,7 @@ const OPTIONAL_BOOL_FLAGS: &[&str] = &[
     "--enable-tools-sync",
     "-s",
     "--allow-insecure-agent",
+    "--enable-color",
 ];
 
 #[derive(Debug, Parser)]
@@ -119,6 +123,12 @@ enum Command {
     /// Manage the metrics token.
     #[command(subcommand)]
     MetricsToken(controller::MetricsTokenCommand),
+    /// Stream garm events
+    DebugEvents(debug::EventsArgs),
+    /// Stream garm log
+    DebugLog(debug::LogArgs),
+    /// Live dashboard of GARM metrics
+    Top,
     /// Print the client and server versions.
     Version,
 }
@@ -225,6 +235,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proxy(cmd) => proxy::proxy(&ctx, cmd),
         Command::Provider(cmd) => controller::provider(&ctx, cmd),
         Command::MetricsToken(cmd) => controller::metrics_token(&ctx, cmd),
+        Command::DebugEvents(args) => debug::events(&ctx, args),
+        Command::DebugLog(args) => debug::log(&ctx, args),
+        Command::Top => top::top(&ctx),
         Command::Version => controller::version(&ctx),
     }
 }

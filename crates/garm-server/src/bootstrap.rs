@@ -50,6 +50,10 @@ pub mod vars {
     pub const POOL_OS_ARCH: &str = "GARM_POOL_OS_ARCH";
     pub const POOL_RUNNER_PREFIX: &str = "GARM_POOL_RUNNER_PREFIX";
     pub const POOL_BOOTSTRAP_TIMEOUT: &str = "GARM_POOL_BOOTSTRAP_TIMEOUT";
+    /// `pool` (the default: a webhook pool) or `scaleset` (a runner scale set: no webhook needed).
+    pub const POOL_KIND: &str = "GARM_POOL_KIND";
+    /// The scale set's name (its first label, what workflows put in `runs-on`).
+    pub const SCALESET_NAME: &str = "GARM_SCALESET_NAME";
 
     /// The variables that hold secrets; their values never reach the output.
     pub const SECRETS: &[&str] = &[ADMIN_PASSWORD, GITHUB_TOKEN, WEBHOOK_SECRET];
@@ -80,6 +84,8 @@ pub mod vars {
         POOL_OS_ARCH,
         POOL_RUNNER_PREFIX,
         POOL_BOOTSTRAP_TIMEOUT,
+        POOL_KIND,
+        SCALESET_NAME,
     ];
 
     pub(super) const ADMIN: &[&str] = &[ADMIN_USERNAME, ADMIN_PASSWORD, ADMIN_EMAIL, ADMIN_FULL_NAME];
@@ -97,6 +103,8 @@ pub mod vars {
         POOL_OS_ARCH,
         POOL_RUNNER_PREFIX,
         POOL_BOOTSTRAP_TIMEOUT,
+        POOL_KIND,
+        SCALESET_NAME,
     ];
 }
 
@@ -169,6 +177,8 @@ pub struct PoolInput {
     pub os_arch: String,
     pub runner_prefix: String,
     pub bootstrap_timeout: u32,
+    /// Set when a scale set is wanted instead of a pool: its name (the tags are its extra labels).
+    pub scale_set: Option<String>,
 }
 
 /// Everything the environment asks for, checked; `None` means the step is skipped.
@@ -308,12 +318,35 @@ fn pool_from_env(env: &Env<'_>, config: &Config) -> Result<PoolInput, InputError
     }
     let image = env.required(vars::POOL_IMAGE, because)?;
     let flavor = env.required(vars::POOL_FLAVOR, because)?;
-    let raw_tags: Vec<String> = env
-        .required(vars::POOL_TAGS, because)?
+    let scale_set = match env.get(vars::POOL_KIND).as_deref() {
+        None | Some("pool") => None,
+        Some("scaleset") => {
+            let name = env.required(vars::SCALESET_NAME, "to create the scale set")?;
+            garm_model::names::check_provider_value("name", &name).map_err(setting(vars::SCALESET_NAME))?;
+            Some(name)
+        }
+        Some(other) => {
+            return Err(invalid(
+                vars::POOL_KIND,
+                format!("{other:?} is neither \"pool\" nor \"scaleset\""),
+            ))
+        }
+    };
+    // A scale set's labels are optional (its name is always one); a pool needs its tags.
+    let tag_text = match scale_set {
+        Some(_) => env.get(vars::POOL_TAGS).unwrap_or_default(),
+        None => env.required(vars::POOL_TAGS, because)?,
+    };
+    let raw_tags: Vec<String> = tag_text
         .split(',')
+        .filter(|t| scale_set.is_none() || !t.trim().is_empty())
         .map(str::to_string)
         .collect();
-    let tags = normalize_tags(&raw_tags).map_err(setting(vars::POOL_TAGS))?;
+    let tags = if raw_tags.is_empty() {
+        Vec::new()
+    } else {
+        normalize_tags(&raw_tags).map_err(setting(vars::POOL_TAGS))?
+    };
     let min_idle_runners = env.number(vars::POOL_MIN_IDLE_RUNNERS, 0)?;
     let max_runners = env.number(vars::POOL_MAX_RUNNERS, 5)?;
     check_sizing(min_idle_runners, max_runners).map_err(|err| match err.field {
@@ -345,6 +378,7 @@ fn pool_from_env(env: &Env<'_>, config: &Config) -> Result<PoolInput, InputError
         os_arch: os_arch.as_str().into(),
         runner_prefix: env.get(vars::POOL_RUNNER_PREFIX).unwrap_or_default(),
         bootstrap_timeout: env.number(vars::POOL_BOOTSTRAP_TIMEOUT, 0)?,
+        scale_set,
     })
 }
 
@@ -710,7 +744,47 @@ fn tag_names(pool: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The repository's scale set, found by name; created (in the Actions service too) if missing.
+async fn scale_set(
+    api: &Api,
+    repository_id: &str,
+    p: &PoolInput,
+    name: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let label = format!("scale set {name}");
+    let uri = format!("/api/v1/repositories/{repository_id}/scalesets");
+    let listed = api
+        .ok(Method::GET, &uri, None, "listing the repository's scale sets")
+        .await?;
+    if let Some(found) = listed.as_array().into_iter().flatten().find(|s| s["name"] == name) {
+        writeln!(out, "{label}: exists (id {})", found["id"])?;
+        return Ok(());
+    }
+    let mut body = json!({
+        "name": name, "provider_name": p.provider, "image": p.image, "flavor": p.flavor, "labels": p.tags,
+        "os_type": p.os_type, "os_arch": p.os_arch, "enabled": p.enabled,
+        "min_idle_runners": p.min_idle_runners, "max_runners": p.max_runners,
+        "runner_bootstrap_timeout": p.bootstrap_timeout, "runner_prefix": p.runner_prefix,
+    });
+    if let Some(specs) = &p.extra_specs {
+        body["extra_specs"] = specs.clone();
+    }
+    let created = api
+        .ok(Method::POST, &uri, Some(&body), "creating the scale set")
+        .await?;
+    writeln!(
+        out,
+        "{label}: created (id {}, service id {})",
+        created["id"], created["scale_set_id"]
+    )?;
+    Ok(())
+}
+
 async fn pool(api: &Api, repository_id: &str, p: &PoolInput, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(name) = &p.scale_set {
+        return scale_set(api, repository_id, p, name, out).await;
+    }
     let label = format!("pool {} [{}]", p.provider, p.tags.join(","));
     let uri = format!("/api/v1/repositories/{repository_id}/pools");
     let listed = api

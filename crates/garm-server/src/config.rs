@@ -234,6 +234,9 @@ pub struct Logging {
     pub format: LogFormat,
     pub level: String,
     pub source: bool,
+    /// `enable_log_streamer` (`[logging]`, else the deprecated `[default]` key): serve the log
+    /// on `/api/v1/ws/logs`.
+    pub streamer: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -501,6 +504,11 @@ impl Config {
             format,
             level,
             source: raw.logging.log_source,
+            streamer: raw
+                .logging
+                .enable_log_streamer
+                .or(raw.default.enable_log_streamer)
+                .unwrap_or(false),
         };
         for (key, value) in [
             ("default.callback_url", &raw.default.callback_url),

@@ -20,6 +20,7 @@ pub mod login_limit;
 pub mod providers;
 pub mod serve;
 pub mod state;
+pub mod stream;
 pub mod ui;
 
 pub use api::service;

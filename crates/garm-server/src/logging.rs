@@ -1,8 +1,11 @@
-//! Log setup from `[logging]`: text or JSON lines, to stdout or a file.
+//! Log setup from `[logging]`: text or JSON lines, to stdout or a file, and, with
+//! `enable_log_streamer`, to the log websocket (`crate::stream::logs`).
 
 use crate::config::{LogFormat, Logging};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// Installs the global subscriber. `RUST_LOG` overrides the configured level.
 pub fn init(cfg: &Logging) -> anyhow::Result<()> {
@@ -17,15 +20,23 @@ pub fn init(cfg: &Logging) -> anyhow::Result<()> {
         }
         None => BoxMakeWriter::new(std::io::stdout),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_file(cfg.source)
         .with_line_number(cfg.source)
         .with_ansi(false)
         .with_writer(writer);
-    let result = match cfg.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let lines = match cfg.format {
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
+        LogFormat::Text => lines.boxed(),
     };
-    result.map_err(|err| anyhow::anyhow!("log setup failed: {err}"))
+    // The same level as the file, as garm's log streamer has.
+    let stream = cfg
+        .streamer
+        .then(|| crate::stream::logs::StreamLayer::new(crate::stream::logs::hub()));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(stream)
+        .try_init()
+        .map_err(|err| anyhow::anyhow!("log setup failed: {err}"))
 }

@@ -91,9 +91,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, tls = tls.is_some(), controller_id = %app.controller_id, version = garm_server::VERSION, "garm listening");
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
+    let streams = app.streams.closing.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
+        streams.cancel();
         signal.cancel();
     });
     let served = garm_server::serve::run(

@@ -137,7 +137,11 @@ where
         let response = router.clone().oneshot(req);
         async move {
             let response = response.await;
-            requests.finish();
+            // An upgraded connection (a websocket) stays "in a request" for the guard: it may
+            // not stall for `idle_timeout`, and its messages are not taken for request headers.
+            if !matches!(&response, Ok(r) if r.status() == hyper::StatusCode::SWITCHING_PROTOCOLS) {
+                requests.finish();
+            }
             response
         }
     });

@@ -28,13 +28,19 @@ pub struct Inner {
     pub intake: crate::intake_queue::IntakeQueue,
     /// Nonces issued to attesting instances, and the verifier's clock.
     pub attest: crate::attest::Attestor,
+    /// Websocket streams: change events, the log, dashboard snapshots.
+    pub streams: crate::stream::Streams,
 }
 
 impl App {
     pub fn new(store: Store, config: Config, controller_id: String, keys: Arc<Keys>, pool: Arc<Ctx>) -> Self {
         let nudge = pool.nudge.clone();
         let attest = crate::attest::Attestor::from_config(&config.attestation);
+        let streams = crate::stream::Streams::new(config.logging.streamer.then(crate::stream::logs::hub));
+        // Instance and job changes reach the events stream from the store's feed.
+        crate::stream::events::relay(store.clone(), streams.clone(), pool.shutdown.clone());
         Self(Arc::new(Inner {
+            streams,
             attest,
             store,
             config,

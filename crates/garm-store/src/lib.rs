@@ -15,5 +15,6 @@ pub use error::StoreError;
 pub use records::*;
 pub use seal::Sealer;
 pub use sql::{
-    AttestationRecord, Backend, Batch, NewScaleSet, Placement, Store, Transition, WebhookView, SHARED_VIEW_TTL,
+    AttestationRecord, Backend, Batch, Change, ChangeOp, ChangedRow, NewScaleSet, Placement, Store, Transition,
+    WebhookView, FEED_CAPACITY, SHARED_VIEW_TTL,
 };

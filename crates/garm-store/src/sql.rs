@@ -29,6 +29,8 @@ pub struct Store {
     backend: Backend,
     sealer: Sealer,
     views: std::sync::Arc<webhook::ViewCache>,
+    /// Committed instance and job writes, for live streams ([`changes`]).
+    changes: tokio::sync::broadcast::Sender<changes::Change>,
 }
 
 pub(crate) fn ts(t: &Time) -> String {
@@ -117,6 +119,7 @@ impl Store {
             backend,
             sealer,
             views: Default::default(),
+            changes: changes::feed(),
         };
         store.migrate().await?;
         // An in-memory database is private to its one connection.
@@ -848,6 +851,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 }
 
 mod attestations;
+mod changes;
 mod creates;
 mod import;
 mod pools;
@@ -856,6 +860,7 @@ mod scalesets;
 mod templates;
 mod webhook;
 pub use attestations::AttestationRecord;
+pub use changes::{Change, ChangeOp, ChangedRow, FEED_CAPACITY};
 pub use creates::Placement;
 pub use pools::Transition;
 pub use scalesets::NewScaleSet;

@@ -3,6 +3,7 @@
 pub mod intake;
 pub mod latency;
 pub mod scale;
+pub mod scaleset;
 
 use crate::stats::{self, Proc};
 use crate::world::World;
@@ -31,6 +32,8 @@ pub struct Sizes {
     pub repos: usize,
     pub pools_per_repo: usize,
     pub instances_per_pool: Vec<u32>,
+    /// Jobs announced to a scale set at once, one fresh garm each.
+    pub scale_set_jobs: Vec<usize>,
     /// CPU is read at half of this and at its end.
     pub idle_window: Duration,
     pub settle: Duration,
@@ -53,6 +56,7 @@ impl Sizes {
             repos: 100,
             pools_per_repo: 10,
             instances_per_pool: vec![1, 10],
+            scale_set_jobs: vec![1, 1000],
             idle_window: Duration::from_secs(60),
             settle: Duration::from_secs(5),
             wait_quiet: Duration::ZERO,
@@ -73,6 +77,7 @@ impl Sizes {
             repos: 2,
             pools_per_repo: 5,
             instances_per_pool: vec![1, 3],
+            scale_set_jobs: vec![1, 20],
             idle_window: Duration::from_secs(2),
             settle: Duration::from_secs(1),
             wait_quiet: Duration::ZERO,

@@ -239,3 +239,47 @@ fn images_are_pinned() {
     assert!(variables.contains("Pin caddy_image to a full version"));
     assert!(variables.contains("var.image_tag != \"latest\""));
 }
+
+#[test]
+fn a_scale_set_deployment_accepts_no_webhook_and_bootstraps_a_scale_set() {
+    let secrets = Secrets {
+        jwt_secret: "jwt-secret".into(),
+        db_passphrase: "p".repeat(32),
+        admin_password: "admin-password".into(),
+        webhook_secret: "webhook-secret".into(),
+    };
+    let variables = vec![
+        ("subscription_id", Value::from("00000000-0000-0000-0000-000000000000")),
+        ("github_token", Value::from("ghp_token")),
+        ("image_tag", Value::from("v1")),
+        ("repo_owner", Value::from("mkulke")),
+        ("repo_name", Value::from("garm-playground")),
+        ("runner_mode", Value::from("scaleset")),
+        ("scale_set_name", Value::from("azure-cvm")),
+    ];
+    let group = render(&terraform_dir(), &Inputs::stand_ins(&secrets, &variables)).unwrap();
+    assert_eq!(group.problems(), Vec::<String>::new());
+    let caddyfile = secret_file(group.volume("caddy-config").unwrap(), "Caddyfile").unwrap();
+    assert!(!public(&caddyfile, "/webhooks"), "no webhook is accepted: {caddyfile}");
+    assert!(!public(&caddyfile, "/webhooks/5f0c0a1e-0000-4000-8000-000000000000"));
+    assert!(
+        public(&caddyfile, "/api/v1/metadata/install-script"),
+        "runners still reach garm"
+    );
+    assert!(public(&caddyfile, "/api/v1/callbacks/status"));
+    let bootstrap = group
+        .init_containers
+        .iter()
+        .find(|c| c.environment.contains_key("GARM_POOL_KIND"))
+        .expect("the bootstrap container");
+    assert_eq!(bootstrap.environment["GARM_POOL_KIND"], "scaleset");
+    assert_eq!(bootstrap.environment["GARM_SCALESET_NAME"], "azure-cvm");
+    // The default stays a webhook pool.
+    let pool = group_with_repo();
+    let caddyfile = secret_file(pool.volume("caddy-config").unwrap(), "Caddyfile").unwrap();
+    assert!(public(&caddyfile, "/webhooks"));
+}
+
+fn group_with_repo() -> Group {
+    group(&terraform_dir(), true)
+}

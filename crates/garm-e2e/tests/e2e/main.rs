@@ -11,5 +11,6 @@ mod intake;
 mod job_loop;
 mod reliability;
 mod scalesets;
+mod streams;
 mod takeover;
 mod webui;

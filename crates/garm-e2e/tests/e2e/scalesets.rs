@@ -467,3 +467,56 @@ async fn the_scaleset_commands_work_against_a_live_garm() {
         "deleted in the service"
     );
 }
+
+/// The deployment without inbound webhooks: `garm bootstrap` with `GARM_POOL_KIND=scaleset`
+/// creates the scale set (here next to a running garm on the same database, as an init
+/// container would before it), and a job then runs on it through the queue alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_can_create_a_scale_set_instead_of_a_pool() {
+    let world = world(Duration::from_secs(10)).await;
+    let env = [
+        ("GARM_ADMIN_USERNAME", "admin"),
+        ("GARM_ADMIN_PASSWORD", garm_e2e::PASSWORD),
+        ("GARM_ADMIN_EMAIL", "admin@example.com"),
+        ("GARM_GITHUB_ENDPOINT", "fake"),
+        ("GARM_GITHUB_TOKEN", garm_e2e::PAT),
+        ("GARM_CREDENTIALS_NAME", "fake-pat"),
+        ("GARM_REPO_OWNER", "acme"),
+        ("GARM_REPO_NAME", "widgets"),
+        ("GARM_WEBHOOK_SECRET", world.secret.as_str()),
+        ("GARM_POOL_KIND", "scaleset"),
+        ("GARM_SCALESET_NAME", NAME),
+        ("GARM_POOL_PROVIDER", "sandbox"),
+        ("GARM_POOL_IMAGE", "local"),
+        ("GARM_POOL_FLAVOR", "small"),
+        ("GARM_POOL_MAX_RUNNERS", "2"),
+    ];
+    let run = || {
+        let out = std::process::Command::new(garm_e2e::bin("garm"))
+            .arg("--config")
+            .arg(world.garm.config_path())
+            .arg("bootstrap")
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let first = run();
+    assert!(first.contains(&format!("scale set {NAME}: created")), "{first}");
+    assert!(!first.contains("pool sandbox"), "no pool instead: {first}");
+    assert!(
+        run().contains(&format!("scale set {NAME}: exists")),
+        "a second run creates nothing"
+    );
+    assert_eq!(world.fake.state().scale_sets().len(), 1);
+    let job = queue(&world, Duration::from_millis(200));
+    all_completed(&world, &[job], Duration::from_secs(90)).await;
+    no_instances_left(&world).await;
+}

@@ -131,6 +131,16 @@ impl ActionsError {
     }
 }
 
+/// One call with the session's queue token; `capacity` makes it a poll.
+struct QueueCall<'a> {
+    method: Method,
+    url: &'a Url,
+    body: Option<String>,
+    timeout: Duration,
+    capacity: Option<u32>,
+    what: &'static str,
+}
+
 /// The service URL and admin token bought with a registration token.
 struct AdminConnection {
     base: Url,
@@ -492,16 +502,15 @@ impl ActionsClient {
     }
 
     /// A queue-token call; a 401 refreshes the session and tries once more.
-    async fn queue_call(
-        &self,
-        session: &mut Session,
-        method: Method,
-        url: &Url,
-        body: Option<String>,
-        timeout: Duration,
-        capacity: Option<u32>,
-        what: &'static str,
-    ) -> Result<Answer, ActionsError> {
+    async fn queue_call(&self, session: &mut Session, call: QueueCall<'_>) -> Result<Answer, ActionsError> {
+        let QueueCall {
+            method,
+            url,
+            body,
+            timeout,
+            capacity,
+            what,
+        } = call;
         for attempt in 0..2 {
             let mut request = self
                 .github
@@ -549,17 +558,15 @@ impl ActionsClient {
             url.query_pairs_mut()
                 .append_pair("lastMessageId", &last_message_id.to_string());
         }
-        let answer = self
-            .queue_call(
-                session,
-                Method::GET,
-                &url,
-                None,
-                POLL_TIMEOUT,
-                Some(max_capacity),
-                "polling the queue",
-            )
-            .await?;
+        let call = QueueCall {
+            method: Method::GET,
+            url: &url,
+            body: None,
+            timeout: POLL_TIMEOUT,
+            capacity: Some(max_capacity),
+            what: "polling the queue",
+        };
+        let answer = self.queue_call(session, call).await?;
         if answer.status == StatusCode::ACCEPTED || strip_bom(&answer.body).is_empty() {
             return Ok(None);
         }
@@ -586,17 +593,15 @@ impl ActionsClient {
             .map_err(|()| ActionsError::Invalid("queue URL cannot take a path".into()))?
             .pop_if_empty()
             .push(&id.to_string());
-        self.queue_call(
-            session,
-            Method::DELETE,
-            &url,
-            None,
-            CALL_TIMEOUT,
-            None,
-            "acknowledging a message",
-        )
-        .await
-        .map(|_| ())
+        let call = QueueCall {
+            method: Method::DELETE,
+            url: &url,
+            body: None,
+            timeout: CALL_TIMEOUT,
+            capacity: None,
+            what: "acknowledging a message",
+        };
+        self.queue_call(session, call).await.map(|_| ())
     }
 
     /// Acquires the `JobAvailable` requests `ids`; answers the ids this call got.
@@ -605,17 +610,15 @@ impl ActionsClient {
         let path = format!("_apis/runtime/runnerscalesets/{}/acquirejobs", session.scale_set_id);
         let url = Self::service_url(&base, &path, &[])?;
         let body = serde_json::to_string(ids).expect("ids serialize");
-        let answer = self
-            .queue_call(
-                session,
-                Method::POST,
-                &url,
-                Some(body),
-                CALL_TIMEOUT,
-                None,
-                "acquiring jobs",
-            )
-            .await?;
+        let call = QueueCall {
+            method: Method::POST,
+            url: &url,
+            body: Some(body),
+            timeout: CALL_TIMEOUT,
+            capacity: None,
+            what: "acquiring jobs",
+        };
+        let answer = self.queue_call(session, call).await?;
         let acquired: types::WireAcquired = decode(&answer.body, "acquired jobs")?;
         Ok(acquired.value)
     }

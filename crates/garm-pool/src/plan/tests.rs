@@ -437,3 +437,52 @@ fn a_runner_whose_job_started_elsewhere_takes_the_next_queued_job_instead_of_a_n
         ]
     );
 }
+
+#[test]
+fn the_scale_set_target_is_garms_rule() {
+    assert_eq!(super::scale_set_target(1, 3, 10), 4);
+    assert_eq!(super::scale_set_target(2, 200, 10), 10, "never above max_runners");
+    assert_eq!(super::scale_set_target(1, -5, 10), 1, "a negative count is zero");
+    assert_eq!(super::scale_set_target(0, 0, 10), 0);
+}
+
+#[test]
+fn a_scale_set_counts_every_instance_and_ignores_idle_headroom() {
+    // Two busy, one leaving: with a target of 4 one more is created; idle counting plays no part.
+    let mut v = view(
+        pool("s1", 0, 10, &["linux-x64"]),
+        vec![
+            inst("a", InstanceStatus::Running, RunnerStatus::Active, 1),
+            inst("b", InstanceStatus::Running, RunnerStatus::Active, 1),
+            inst("c", InstanceStatus::PendingDelete, RunnerStatus::Terminated, 1),
+        ],
+    );
+    v.scale_set_target = Some(4);
+    let steps = pool_steps(&v);
+    assert!(steps.contains(&Step::Create { count: 1 }), "{steps:?}");
+    v.scale_set_target = Some(3);
+    assert!(!pool_steps(&v).iter().any(|s| matches!(s, Step::Create { .. })));
+}
+
+#[test]
+fn a_scale_set_above_its_target_removes_idle_runners_counting_those_leaving() {
+    let mut v = view(
+        pool("s1", 0, 10, &["linux-x64"]),
+        vec![
+            inst("old", InstanceStatus::Running, RunnerStatus::Idle, 30),
+            inst("new", InstanceStatus::Running, RunnerStatus::Idle, 1),
+            inst("busy", InstanceStatus::Running, RunnerStatus::Active, 1),
+            inst("gone", InstanceStatus::Deleting, RunnerStatus::Terminated, 1),
+        ],
+    );
+    // Four instances, target 2: one is already leaving, so one idle runner goes, oldest first
+    // and without the pools' grace period.
+    v.scale_set_target = Some(2);
+    let downs: Vec<Step> = pool_steps(&v)
+        .into_iter()
+        .filter(|s| matches!(s, Step::ScaleDown { .. }))
+        .collect();
+    assert_eq!(downs, vec![Step::ScaleDown { name: "old".into() }]);
+    v.scale_set_target = Some(4);
+    assert!(!pool_steps(&v).iter().any(|s| matches!(s, Step::ScaleDown { .. })));
+}

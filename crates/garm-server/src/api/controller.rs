@@ -5,6 +5,7 @@ use super::require_init;
 use crate::auth::{random_token_id, UserClaims};
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::State;
 use axum::Json;
 use garm_api_types as api;
@@ -72,7 +73,12 @@ pub async fn first_run(
         other => other.into(),
     })?;
     tracing::info!(username = %user.username, "admin user created");
-    Ok(Json(user_json(&user)))
+    Ok(Json(published(
+        &app,
+        EntityType::User,
+        Operation::Create,
+        user_json(&user),
+    )))
 }
 
 pub fn user_json(u: &UserRecord) -> api::User {
@@ -255,7 +261,8 @@ pub async fn update(
     }
     app.store.update_controller(&c).await?;
     tracing::info!(metadata_url = %c.metadata_url, callback_url = %c.callback_url, webhook_url = %c.webhook_url, "controller updated");
-    Ok(Json(convert::controller(&c)))
+    let out = convert::controller(&c);
+    Ok(Json(published(&app, EntityType::Controller, Operation::Update, out)))
 }
 
 /// `GET /api/v1/metrics-token`: a token good only for `/metrics`.

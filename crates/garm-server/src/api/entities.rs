@@ -3,6 +3,7 @@
 use super::{convert, pools, Empty};
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -146,7 +147,8 @@ pub(crate) async fn create(
     let created = app.store.create_entity(&record).await?;
     tracing::info!(kind = kind.as_str(), entity = %created.display_name(), id = %created.id, credentials = %creds.name, "entity created");
     crate::events::entity_changed(&app, &created.id);
-    Ok(Json(convert::entity(&app, &created).await?))
+    let out = convert::entity(&app, &created).await?;
+    Ok(Json(published(&app, EntityType::of(kind), Operation::Create, out)))
 }
 
 /// An entity with its pools and events, as garm's get-by-id returns it.
@@ -203,7 +205,8 @@ async fn update(
     app.store.update_entity(&e).await?;
     crate::events::entity_changed(&app, &e.id);
     let e = app.store.entity(kind, &id).await?;
-    Ok(Json(detailed(&app, &e).await?))
+    let out = detailed(&app, &e).await?;
+    Ok(Json(published(&app, EntityType::of(kind), Operation::Update, out)))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -218,7 +221,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> Result<Empty, ApiError> {
-    app.store.entity(kind, &id).await?;
+    let gone = app.store.entity(kind, &id).await?;
     let pools = app.store.pools(Some(&id)).await?;
     if !pools.is_empty() {
         let ids: Vec<&str> = pools.iter().map(|p| p.id.as_str()).collect();
@@ -236,7 +239,9 @@ pub(crate) async fn delete(
             tracing::warn!(kind = kind.as_str(), id = %id, error = %err, "could not remove the webhook of a deleted entity");
         }
     }
+    let gone = convert::entity(&app, &gone).await?;
     app.store.delete_entity(kind, &id).await?;
+    app.streams.publish(EntityType::of(kind), Operation::Delete, &gone);
     tracing::info!(kind = kind.as_str(), id = %id, "entity deleted");
     crate::events::entity_changed(&app, &id);
     Ok(Empty)

@@ -3,6 +3,7 @@
 use super::convert;
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -105,7 +106,13 @@ pub(crate) async fn create_endpoint(
     };
     app.store.create_endpoint(&rec).await?;
     tracing::info!(endpoint = %rec.name, "endpoint created");
-    Ok(Json(convert::endpoint(&app.store.endpoint(&rec.name).await?)))
+    let out = convert::endpoint(&app.store.endpoint(&rec.name).await?);
+    Ok(Json(published(
+        &app,
+        EntityType::GithubEndpoint,
+        Operation::Create,
+        out,
+    )))
 }
 
 async fn get_endpoint(State(app): State<App>, Path(name): Path<String>) -> Result<Json<api::ForgeEndpoint>, ApiError> {
@@ -140,11 +147,21 @@ async fn update_endpoint(
         rec.ca_cert_bundle = bundle;
     }
     app.store.update_endpoint(&rec).await?;
-    Ok(Json(convert::endpoint(&app.store.endpoint(&name).await?)))
+    let out = convert::endpoint(&app.store.endpoint(&name).await?);
+    Ok(Json(published(
+        &app,
+        EntityType::GithubEndpoint,
+        Operation::Update,
+        out,
+    )))
 }
 
 async fn delete_endpoint(State(app): State<App>, Path(name): Path<String>) -> Result<super::Empty, ApiError> {
     app.store.delete_endpoint(&name).await?;
+    // garm's delete event carries the name only.
+    let gone = serde_json::json!({ "name": name });
+    app.streams
+        .publish(EntityType::GithubEndpoint, Operation::Delete, &gone);
     Ok(super::Empty)
 }
 
@@ -251,7 +268,13 @@ pub(crate) async fn create_credentials(
         .create_credentials(&p.name, &p.description, "github", &endpoint.name, &secret)
         .await?;
     tracing::info!(credentials = %c.name, auth_type = c.secret.auth_type(), endpoint = %endpoint.name, "credentials created");
-    Ok(Json(convert::credentials(&c, &endpoint)))
+    let out = convert::credentials(&c, &endpoint);
+    Ok(Json(published(
+        &app,
+        EntityType::GithubCredentials,
+        Operation::Create,
+        out,
+    )))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -303,10 +326,21 @@ async fn update_credentials(
     }
     app.store.update_credentials(&c).await?;
     let e = app.store.endpoint(&c.endpoint_name).await?;
-    Ok(Json(convert::credentials(&app.store.credentials(c.id).await?, &e)))
+    let out = convert::credentials(&app.store.credentials(c.id).await?, &e);
+    Ok(Json(published(
+        &app,
+        EntityType::GithubCredentials,
+        Operation::Update,
+        out,
+    )))
 }
 
 async fn delete_credentials(State(app): State<App>, Path(id): Path<String>) -> Result<super::Empty, ApiError> {
-    app.store.delete_credentials(parse_id(&id)?).await?;
+    let gone = app.store.credentials(parse_id(&id)?).await?;
+    app.store.delete_credentials(gone.id).await?;
+    // garm's delete event carries the id, name and forge type only.
+    let gone = serde_json::json!({ "id": gone.id, "name": gone.name, "forge_type": "github" });
+    app.streams
+        .publish(EntityType::GithubCredentials, Operation::Delete, &gone);
     Ok(super::Empty)
 }

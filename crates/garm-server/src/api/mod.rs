@@ -109,6 +109,7 @@ pub fn routes(app: App) -> Router {
         .merge(runners::routes())
         .merge(templates::routes())
         .merge(proxies::routes())
+        .merge(crate::stream::routes())
         .merge(if app.config.enable_webhook_management {
             hooks::routes()
         } else {

@@ -3,6 +3,7 @@
 use super::{convert, Empty};
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -128,7 +129,8 @@ pub async fn create(
     let pool = app.store.create_pool(&new).await?;
     tracing::info!(pool = %pool.id, entity = %entity.display_name(), provider = %pool.provider_name, max_runners = pool.max_runners, min_idle_runners = pool.min_idle_runners, "pool created");
     crate::events::pool_changed(&app, &pool.id);
-    Ok(Json(convert::pool(&app, &pool, true).await?))
+    let out = convert::pool(&app, &pool, true).await?;
+    Ok(Json(published(&app, EntityType::Pool, Operation::Create, out)))
 }
 
 async fn pool_of(app: &App, kind: EntityKind, entity_id: &str, pool_id: &str) -> Result<PoolRecord, ApiError> {
@@ -165,9 +167,17 @@ pub async fn delete_for_entity(
     kind: EntityKind,
     Path((id, pool_id)): Path<(String, String)>,
 ) -> Result<Empty, ApiError> {
-    pool_of(&app, kind, &id, &pool_id).await?;
-    app.store.delete_pool(&pool_id).await?;
-    crate::events::pool_changed(&app, &pool_id);
+    let gone = pool_of(&app, kind, &id, &pool_id).await?;
+    deleted(&app, gone).await
+}
+
+/// Deletes a pool and publishes it (as it was).
+async fn deleted(app: &App, gone: PoolRecord) -> Result<Empty, ApiError> {
+    let out = convert::pool(app, &gone, false).await?;
+    app.store.delete_pool(&gone.id).await?;
+    tracing::info!(pool = %gone.id, "pool deleted");
+    app.streams.publish(EntityType::Pool, Operation::Delete, &out);
+    crate::events::pool_changed(app, &gone.id);
     Ok(Empty)
 }
 
@@ -187,11 +197,8 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Empty, ApiError> {
-    visible_pool(&app, &pool_id).await?;
-    app.store.delete_pool(&pool_id).await?;
-    tracing::info!(pool = %pool_id, "pool deleted");
-    crate::events::pool_changed(&app, &pool_id);
-    Ok(Empty)
+    let gone = visible_pool(&app, &pool_id).await?;
+    deleted(&app, gone).await
 }
 
 /// Applies an update; changes that alter what new instances look like bump `generation`.
@@ -273,7 +280,8 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
     let updated = app.store.update_pool(&pool, tags.as_deref()).await?;
     tracing::info!(pool = %updated.id, enabled = updated.enabled, max_runners = updated.max_runners, min_idle_runners = updated.min_idle_runners, "pool updated");
     crate::events::pool_changed(app, &updated.id);
-    Ok(Json(convert::pool(app, &updated, true).await?))
+    let out = convert::pool(app, &updated, true).await?;
+    Ok(Json(published(app, EntityType::Pool, Operation::Update, out)))
 }
 
 #[derive(Debug, Deserialize, Default)]

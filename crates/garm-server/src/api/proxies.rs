@@ -5,6 +5,7 @@
 use super::Empty;
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -113,7 +114,12 @@ async fn create(State(app): State<App>, body: JsonBody<api::ProxyParams>) -> Res
     check(&record)?;
     let created = app.store.create_proxy(&record).await?;
     tracing::info!(proxy = created.id, name = %created.name, "proxy created");
-    Ok(Json(to_api(&created)))
+    Ok(Json(published(
+        &app,
+        EntityType::Proxy,
+        Operation::Create,
+        to_api(&created),
+    )))
 }
 
 async fn update(
@@ -149,14 +155,21 @@ async fn update(
     check(&record)?;
     let updated = app.store.update_proxy(&record).await?;
     tracing::info!(proxy = updated.id, name = %updated.name, "proxy updated");
-    Ok(Json(to_api(&updated)))
+    Ok(Json(published(
+        &app,
+        EntityType::Proxy,
+        Operation::Update,
+        to_api(&updated),
+    )))
 }
 
 async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
     let id = parse_id(&id)?;
-    app.store.proxy(id).await?;
+    let gone = app.store.proxy(id).await?;
     app.store.delete_proxy(id).await?;
     tracing::info!(proxy = id, "proxy deleted");
+    app.streams
+        .publish(EntityType::Proxy, Operation::Delete, &to_api(&gone));
     Ok(Empty)
 }
 

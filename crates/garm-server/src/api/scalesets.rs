@@ -5,6 +5,7 @@
 use super::{convert, Empty};
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -197,7 +198,8 @@ pub async fn create(
     };
     tracing::info!(scale_set = created.id, service_id = created.service_id, name = %created.name, entity = %entity.display_name(), "scale set created");
     crate::events::pool_changed(&app, &created.pool.id);
-    Ok(Json(convert::scale_set(&app, &created, true).await?))
+    let out = convert::scale_set(&app, &created, true).await?;
+    Ok(Json(published(&app, EntityType::ScaleSet, Operation::Create, out)))
 }
 
 async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api::ScaleSet>, ApiError> {
@@ -213,7 +215,8 @@ async fn update(
     let Json(p) = body?;
     let s = app.store.scale_set(parse_id(&id)?).await?;
     let updated = apply_update(&app, s, p).await?;
-    Ok(Json(convert::scale_set(&app, &updated, true).await?))
+    let out = convert::scale_set(&app, &updated, true).await?;
+    Ok(Json(published(&app, EntityType::ScaleSet, Operation::Update, out)))
 }
 
 async fn apply_update(
@@ -362,8 +365,10 @@ async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty,
             .await
             .map_err(|e| service_error(e.into()))?;
     }
+    let out = convert::scale_set(&app, &s, false).await?;
     app.store.delete_scale_set(id).await?;
     tracing::info!(scale_set = id, name = %s.name, "scale set deleted");
+    app.streams.publish(EntityType::ScaleSet, Operation::Delete, &out);
     crate::events::pool_changed(&app, &s.pool.id);
     Ok(Empty)
 }

@@ -6,6 +6,7 @@ use super::{convert, Empty};
 use crate::auth::admin_claims;
 use crate::error::ApiError;
 use crate::state::App;
+use crate::stream::{published, EntityType, Operation};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -149,7 +150,8 @@ async fn create(
         })
         .await?;
     tracing::info!(template = created.id, name = %created.name, "template created");
-    Ok(Json(convert::template(&created, true)))
+    let out = convert::template(&created, true);
+    Ok(Json(published(&app, EntityType::Template, Operation::Create, out)))
 }
 
 async fn update(
@@ -176,7 +178,8 @@ async fn update(
     }
     let updated = app.store.update_template(&t).await?;
     tracing::info!(template = updated.id, name = %updated.name, "template updated");
-    Ok(Json(convert::template(&updated, true)))
+    let out = convert::template(&updated, true);
+    Ok(Json(published(&app, EntityType::Template, Operation::Update, out)))
 }
 
 async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
@@ -186,6 +189,8 @@ async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty,
     }
     app.store.delete_template(t.id).await?;
     tracing::info!(template = t.id, name = %t.name, "template deleted");
+    app.streams
+        .publish(EntityType::Template, Operation::Delete, &convert::template(&t, false));
     Ok(Empty)
 }
 
@@ -204,6 +209,11 @@ async fn restore(State(app): State<App>, body: JsonBody<api::RestoreTemplateRequ
     for t in &chosen {
         let restored = app.store.restore_system_template(t).await?;
         tracing::info!(template = restored.id, name = %restored.name, "system template restored");
+        app.streams.publish(
+            EntityType::Template,
+            Operation::Update,
+            &convert::template(&restored, true),
+        );
     }
     Ok(Empty)
 }

@@ -242,3 +242,15 @@ fn trusted_proxies_are_addresses_or_ranges() {
     assert_eq!(err.key, "apiserver.trusted_proxies");
     assert!(err.message.contains("\"caddy\""), "{err}");
 }
+
+#[test]
+fn the_log_streamer_is_off_unless_asked_for_in_logging_or_default() {
+    assert!(!Config::parse(&sample("")).unwrap().logging.streamer);
+    let on = sample("").replace("[logging]\n", "[logging]\nenable_log_streamer = true\n");
+    assert!(Config::parse(&on).unwrap().logging.streamer);
+    // The deprecated `[default]` key is a fallback; `[logging]` wins when both are set.
+    let fallback = sample("").replace("[default]\n", "[default]\nenable_log_streamer = true\n");
+    assert!(Config::parse(&fallback).unwrap().logging.streamer);
+    let both = fallback.replace("[logging]\n", "[logging]\nenable_log_streamer = false\n");
+    assert!(!Config::parse(&both).unwrap().logging.streamer);
+}

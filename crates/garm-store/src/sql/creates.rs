@@ -100,6 +100,11 @@ impl Store {
             placed.push(Placement::Created);
         }
         tx.commit().await?;
+        let created = all.iter().zip(&placed).filter(|(_, p)| **p == Placement::Created);
+        self.changed(
+            ChangeOp::Create,
+            created.map(|(i, _)| ChangedRow::Instance(Box::new(i.clone()))),
+        );
         Ok(placed)
     }
 

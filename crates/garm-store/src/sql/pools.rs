@@ -359,20 +359,31 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.instance(name).await
+        let after = self.instance(name).await?;
+        self.instance_changed(ChangeOp::Update, &after);
+        Ok(after)
     }
 
     pub async fn delete_instance_row(&self, name: &str) -> Result<()> {
+        // Only the change feed needs the row as it was.
+        let before = if self.feed_open() {
+            self.instance(name).await.ok()
+        } else {
+            None
+        };
         sqlx::query(
             "DELETE FROM instance_attestations WHERE instance_id IN (SELECT id FROM instances WHERE name = $1)",
         )
         .bind(name)
         .execute(&self.pool)
         .await?;
-        sqlx::query("DELETE FROM instances WHERE name = $1")
+        let done = sqlx::query("DELETE FROM instances WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
+        if let Some(before) = before.filter(|_| done.rows_affected() > 0) {
+            self.instance_changed(ChangeOp::Delete, &before);
+        }
         Ok(())
     }
 
@@ -475,7 +486,13 @@ impl Store {
         .bind(workflow_job_id)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let changed = done.rows_affected() > 0;
+        if changed && self.feed_open() {
+            if let Some(job) = self.job(workflow_job_id).await? {
+                self.job_changed(ChangeOp::Update, &job);
+            }
+        }
+        Ok(changed)
     }
 
     /// The ids of the entities (repositories, organizations, enterprises) with queued jobs.
@@ -534,9 +551,18 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         put_job_on(&mut conn, j).await?;
         drop(conn);
-        self.job(j.workflow_job_id)
+        let stored = self
+            .job(j.workflow_job_id)
             .await?
-            .ok_or_else(|| StoreError::not_found(format!("job {}", j.workflow_job_id)))
+            .ok_or_else(|| StoreError::not_found(format!("job {}", j.workflow_job_id)))?;
+        // The upsert writes `created_at` only when it inserts.
+        let op = if stored.created_at == stored.updated_at {
+            ChangeOp::Create
+        } else {
+            ChangeOp::Update
+        };
+        self.job_changed(op, &stored);
+        Ok(stored)
     }
 }
 
@@ -614,6 +640,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let after = self.modify_instance_on(&mut tx, name, mode, change).await?;
         tx.commit().await?;
+        self.instance_changed(ChangeOp::Update, &after);
         Ok(after)
     }
 
@@ -705,10 +732,18 @@ impl Store {
 
     /// Deletes a job row.
     pub async fn delete_job(&self, workflow_job_id: i64) -> Result<()> {
+        let before = if self.feed_open() {
+            self.job(workflow_job_id).await?
+        } else {
+            None
+        };
         sqlx::query("DELETE FROM jobs WHERE workflow_job_id = $1")
             .bind(workflow_job_id)
             .execute(&self.pool)
             .await?;
+        if let Some(before) = before {
+            self.job_changed(ChangeOp::Delete, &before);
+        }
         Ok(())
     }
 

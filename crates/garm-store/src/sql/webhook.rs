@@ -111,6 +111,8 @@ impl Store {
         Ok(Batch {
             store: self,
             tx: self.pool.begin().await?,
+            known_jobs: HashSet::new(),
+            changes: Vec::new(),
         })
     }
 }
@@ -119,6 +121,10 @@ impl Store {
 pub struct Batch<'a> {
     store: &'a Store,
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// Jobs [`Batch::jobs`] found stored: putting one again is an update, not a create.
+    known_jobs: HashSet<i64>,
+    /// What the change feed gets once the batch commits.
+    changes: Vec<(ChangeOp, ChangedRow)>,
 }
 
 impl Batch<'_> {
@@ -142,6 +148,7 @@ impl Batch<'_> {
             }
             for row in query.fetch_all(&mut *self.tx).await? {
                 let job = Store::job_from(&row)?;
+                self.known_jobs.insert(job.workflow_job_id);
                 found.insert(job.workflow_job_id, job);
             }
         }
@@ -150,7 +157,18 @@ impl Batch<'_> {
 
     /// Inserts or replaces jobs with distinct ids (as [`Store::put_job`], without reading them back).
     pub async fn put_jobs(&mut self, jobs: &[&JobRecord]) -> Result<()> {
-        put_jobs_on(&mut self.tx, jobs).await
+        put_jobs_on(&mut self.tx, jobs).await?;
+        if self.store.feed_open() {
+            for j in jobs {
+                let op = if self.known_jobs.contains(&j.workflow_job_id) {
+                    ChangeOp::Update
+                } else {
+                    ChangeOp::Create
+                };
+                self.changes.push((op, ChangedRow::Job(Box::new((*j).clone()))));
+            }
+        }
+        Ok(())
     }
 
     /// Records delivery keys (as [`Store::record_delivery`]).
@@ -185,11 +203,19 @@ impl Batch<'_> {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let store = self.store;
-        store.modify_instance_on(&mut self.tx, name, mode, change).await
+        let after = store.modify_instance_on(&mut self.tx, name, mode, change).await?;
+        if store.feed_open() {
+            self.changes
+                .push((ChangeOp::Update, ChangedRow::Instance(Box::new(after.clone()))));
+        }
+        Ok(after)
     }
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        for (op, row) in self.changes {
+            self.store.changed(op, [row]);
+        }
         Ok(())
     }
 }

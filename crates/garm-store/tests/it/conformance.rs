@@ -26,7 +26,7 @@ conformance!(
     deliveries_are_recorded_once_and_can_be_looked_up_and_pruned,
 );
 
-async fn setup_entity(store: &Store) -> (CredentialsRecord, EntityRecord) {
+pub(crate) async fn setup_entity(store: &Store) -> (CredentialsRecord, EntityRecord) {
     store.seed_github_com().await.unwrap();
     let creds = store
         .create_credentials(
@@ -61,7 +61,7 @@ async fn setup_entity(store: &Store) -> (CredentialsRecord, EntityRecord) {
     (creds, entity)
 }
 
-fn new_pool(entity_id: &str, max: u32) -> NewPool {
+pub(crate) fn new_pool(entity_id: &str, max: u32) -> NewPool {
     NewPool {
         entity_id: entity_id.into(),
         provider_name: "azure_external".into(),
@@ -84,7 +84,7 @@ fn new_pool(entity_id: &str, max: u32) -> NewPool {
     }
 }
 
-fn new_instance(pool_id: &str, name: &str) -> InstanceRecord {
+pub(crate) fn new_instance(pool_id: &str, name: &str) -> InstanceRecord {
     let now = Utc::now();
     InstanceRecord {
         id: uuid::Uuid::new_v4().to_string(),
