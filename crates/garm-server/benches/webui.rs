@@ -43,7 +43,7 @@ async fn seed(store: &garm_store::Store) -> anyhow::Result<()> {
             "github",
             "github.com",
             &CredentialSecret::Pat {
-                token: Secret::new("ghp_bench".into()),
+                token: Secret::new("ghp_bench"),
             },
         )
         .await?;
@@ -64,7 +64,7 @@ async fn seed(store: &garm_store::Store) -> anyhow::Result<()> {
                 name: format!("repo-{r}"),
                 endpoint_name: "github.com".into(),
                 credentials_id: creds.id,
-                webhook_secret: Secret::new("s".into()),
+                webhook_secret: Secret::new("s"),
                 balancer: BalancerType::parse("roundrobin").map_err(anyhow::Error::msg)?,
                 agent_mode: false,
                 pool_manager_running: true,

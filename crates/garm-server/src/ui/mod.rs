@@ -11,6 +11,7 @@ mod auth;
 mod dashboard;
 mod entities;
 mod html;
+mod live;
 mod pools;
 mod resources;
 mod runners;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<App> {
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(dashboard::page_handler))
         .route("/ui/assets/{file}", get(asset))
+        .route("/ui/events", get(live::events))
         .merge(auth::routes())
         .merge(entities::routes())
         .merge(pools::routes())
@@ -127,7 +129,7 @@ impl FromRequestParts<App> for Session {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
         let to_login = || {
             let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ui");
-            let next = if parts.method == axum::http::Method::GET && !path.starts_with("/ui/live") {
+            let next = if parts.method == axum::http::Method::GET && !path.starts_with("/ui/events") {
                 format!("?next={}", html::url_part(path))
             } else {
                 String::new()

@@ -215,3 +215,50 @@ async fn assets_are_cached_by_content_hash() {
     let a = request(&h, Method::GET, "/ui/assets/style.000000000000.css", "", None).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "a stale hash is not served");
 }
+
+#[tokio::test]
+async fn the_event_stream_announces_changes() {
+    use http_body_util::BodyExt;
+    let mut h = with_ui().await;
+    h.init().await;
+    h.add_pat("garm", "ghp_x").await;
+    let repo = h.add_repo("acme", "widgets", "s3cret").await;
+    let cookie = log_in(&h).await;
+    let a = request(&h, Method::GET, "/ui/events", "", None).await;
+    assert!(location(&a).starts_with("/ui/login"), "no session, no stream");
+    let req = Request::get("/ui/events")
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let resp = h.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = resp.into_body();
+    let mut seen = String::new();
+    let mut next = async || {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("an event in time")
+            .expect("the stream is open")
+            .unwrap();
+        String::from_utf8_lossy(&frame.into_data().unwrap_or_default()).into_owned()
+    };
+    seen.push_str(&next().await);
+    assert!(seen.contains("event: hello") && seen.contains("retry: 2000"), "{seen}");
+    h.post(
+        &format!("/api/v1/repositories/{}/pools", repo["id"].as_str().unwrap()),
+        Harness::pool_body(),
+    )
+    .await;
+    while !seen.contains("event: change") {
+        seen.push_str(&next().await);
+    }
+    assert!(
+        seen.contains(r#"data: {"entity-type":"pool","operation":"create"}"#),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("Standard_DC2as_v5"),
+        "events name the change, not the object: {seen}"
+    );
+}

@@ -1,21 +1,37 @@
-// garm web UI: refreshes the <main> of live pages in place. The server answers the same
-// URL with the <main> content only when asked with the X-Garm-Fragment header. It polls
-// every few seconds (there is no event stream to follow yet); when a request fails it
-// says so and retries with a growing delay, so a lost connection recovers by itself.
+// garm web UI: keeps the <main> of live pages current. The server answers a page's URL
+// with its <main> only when asked with the X-Garm-Fragment header. Changes arrive as
+// server-sent events from /ui/events (the change feed the websocket streams use); each one
+// schedules a refresh. A slow timer refreshes anyway (ages, "waited" times), and fast while
+// the event stream is down. EventSource reconnects by itself; when it gives up (the
+// session ended, the server restarted) the script opens a new one with a growing delay.
 (function () {
   "use strict";
   var main = document.getElementById("main");
   var status = document.getElementById("live-status");
   if (!main || !main.hasAttribute("data-live")) return;
-  var period = parseInt(main.getAttribute("data-live"), 10) || 2000;
-  var delay = period;
+  var fast = parseInt(main.getAttribute("data-live"), 10) || 2000;
+  var slow = 15000;
+  var connected = false;
+  var inflight = false;
+  var again = false;
+  var timer = null;
+  var retry = 1000;
+
+  function say(text) { if (status) status.textContent = text; }
   function busy() {
     // Never swap the page under a keyboard user or a half-typed form.
     var a = document.activeElement;
-    return a && a !== document.body && main.contains(a) && /INPUT|SELECT|TEXTAREA/.test(a.tagName);
+    return a && a !== document.body && main.contains(a) && /INPUT|SELECT|TEXTAREA|BUTTON/.test(a.tagName);
   }
-  function tick() {
-    if (document.hidden || busy()) { return schedule(period); }
+  function schedule(ms) {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(refresh, ms);
+  }
+  function refresh() {
+    timer = null;
+    if (document.hidden || busy()) { return schedule(connected ? slow : fast); }
+    if (inflight) { again = true; return; }
+    inflight = true;
     fetch(location.href, { headers: { "X-Garm-Fragment": "1" }, credentials: "same-origin", redirect: "manual" })
       .then(function (r) {
         if (r.type === "opaqueredirect" || r.status === 401) { location.reload(); return null; }
@@ -25,17 +41,32 @@
       .then(function (html) {
         if (html === null) return;
         if (html !== main.innerHTML) main.innerHTML = html;
-        if (delay !== period && status) status.textContent = "reconnected";
-        delay = period;
         main.setAttribute("data-updated", String(Date.now()));
-        schedule(delay);
       })
-      .catch(function () {
-        delay = Math.min(delay * 2, 30000);
-        if (status) status.textContent = "connection lost; retrying in " + Math.round(delay / 1000) + " s";
-        schedule(delay);
+      .catch(function () { say("connection lost; retrying"); })
+      .then(function () {
+        inflight = false;
+        if (again) { again = false; schedule(100); } else { schedule(connected ? slow : fast); }
       });
   }
-  function schedule(ms) { setTimeout(tick, ms); }
-  schedule(period);
+  function listen() {
+    if (!window.EventSource) { schedule(fast); return; }
+    var es = new EventSource("/ui/events");
+    es.addEventListener("hello", function () {
+      connected = true; retry = 1000; say("live");
+      schedule(100); // catch up on what changed while disconnected
+    });
+    es.addEventListener("change", function () { schedule(250); });
+    es.onerror = function () {
+      connected = false;
+      say("connection lost; reconnecting");
+      schedule(fast);
+      if (es.readyState === EventSource.CLOSED) {
+        retry = Math.min(retry * 2, 30000);
+        setTimeout(listen, retry);
+      }
+    };
+  }
+  listen();
+  schedule(fast);
 })();
