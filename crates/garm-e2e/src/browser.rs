@@ -123,6 +123,7 @@ impl Browser {
     pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
         let el = self.find(css).await?;
         self.call("POST", &format!("/element/{}/clear", el.0), None).await?;
+        // Typing focuses the control, and live pages never swap content under a focused control.
         self.call("POST", &format!("/element/{}/value", el.0), Some(json!({"text": text})))
             .await
             .map(|_| ())

@@ -182,6 +182,23 @@ async fn an_operator_sets_up_garm_and_watches_jobs_in_the_browser() {
     assert_eq!(pool["enabled"], true);
     shots.take(&browser, "pool").await;
 
+    // garm-cli sees the UI's pool, and the UI sees garm-cli's change to it.
+    let home = TempDir::new("webui-cli");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(bin("garm-cli"))
+            .args(args)
+            .env("HOME", &home.0)
+            .output()
+            .expect("garm-cli runs");
+        assert!(out.status.success(), "garm-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&["profile", "add", "--name", "ui", "--url", &base, "--username", "admin", "--password", PASSWORD]);
+    let listed = cli(&["pool", "list", "--all"]);
+    assert!(listed.contains(&pool_id), "{listed}");
+    cli(&["pool", "update", &pool_id, "--max-runners", "3"]);
+    browser.wait_text("of max 3", WAIT).await.unwrap();
+
     // Disabled, the pool leaves a queued job waiting, and the dashboard says why, live.
     browser.click("form[action$=\"/toggle\"] button").await.unwrap();
     browser.wait_text("disabled", WAIT).await.unwrap();

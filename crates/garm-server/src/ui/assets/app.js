@@ -16,6 +16,7 @@
   var again = false;
   var timer = null;
   var retry = 1000;
+  var last = null; // the last fragment fetched: unchanged content is not swapped
 
   function say(text) { if (status) status.textContent = text; }
   function busy() {
@@ -40,7 +41,7 @@
       })
       .then(function (html) {
         if (html === null) return;
-        if (html !== main.innerHTML) main.innerHTML = html;
+        if (html !== last) { last = html; main.innerHTML = html; }
         main.setAttribute("data-updated", String(Date.now()));
       })
       .catch(function () { say("connection lost; retrying"); })
