@@ -209,6 +209,16 @@ pub struct AddressRecord {
     pub kind: String,
 }
 
+/// The few columns of an instance a dashboard counts and sorts by ([`crate::Store::instance_states`]).
+#[derive(Debug, Clone)]
+pub struct InstanceState {
+    pub name: String,
+    pub pool_id: String,
+    pub status: InstanceStatus,
+    pub runner_status: RunnerStatus,
+    pub updated_at: Time,
+}
+
 #[derive(Debug, Clone)]
 pub struct InstanceRecord {
     pub id: String,

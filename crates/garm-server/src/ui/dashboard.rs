@@ -62,7 +62,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     let now = chrono::Utc::now();
     let controller = app.store.controller().await?;
     let pools = app.store.pools(None).await?;
-    let instances = app.store.instances().await?;
+    let states = app.store.instance_states().await?;
     let mut queued = app.store.jobs_with_status("queued").await?;
     queued.sort_by_key(|j| j.created_at);
     let entities: HashMap<String, String> = app
@@ -75,7 +75,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     let mut count: HashMap<&str, u32> = HashMap::new();
     let mut by_status: BTreeMap<&str, u32> = BTreeMap::new();
     let mut by_runner: BTreeMap<&str, u32> = BTreeMap::new();
-    for i in &instances {
+    for i in &states {
         *count.entry(i.pool_id.as_str()).or_default() += 1;
         *by_status.entry(i.status.as_str()).or_default() += 1;
         *by_runner.entry(i.runner_status.as_str()).or_default() += 1;
@@ -91,7 +91,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out,
         "<section class=\"stats\" aria-label=\"summary\"><div><b>{}</b> queued jobs</div><div><b>{}</b> instances</div><div><b>{}</b> pools</div><div><b>{}</b> in error</div></section>",
         queued.len(),
-        instances.len(),
+        states.len(),
         pools.len(),
         by_status.get("error").copied().unwrap_or(0)
     );
@@ -193,8 +193,9 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     out.push_str("</section></div>");
 
     out.push_str("<section aria-labelledby=\"h-fail\"><h2 id=\"h-fail\">Recent failures</h2>");
-    let mut failed: Vec<_> = instances.iter().filter(|i| i.status == InstanceStatus::Error).collect();
+    let mut failed: Vec<_> = states.iter().filter(|i| i.status == InstanceStatus::Error).collect();
     failed.sort_by_key(|i| std::cmp::Reverse(i.updated_at));
+    failed.truncate(10);
     if failed.is_empty() {
         out.push_str("<p>No instance is in error.</p>");
     } else {
@@ -203,7 +204,11 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
             "Instances in error, newest first",
             &["Instance", "Pool", "When", "Status messages"],
         );
-        for i in failed.iter().take(10) {
+        for state in &failed {
+            // Gone since the count was read: nothing to show.
+            let Ok(i) = app.store.instance(&state.name).await else {
+                continue;
+            };
             let events = app.store.instance_events(&i.id).await?;
             let _ = write!(
                 out,

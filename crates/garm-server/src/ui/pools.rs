@@ -42,7 +42,7 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
         .map(|e| (e.id.clone(), e.display_name()))
         .collect();
     let mut count: HashMap<String, u32> = HashMap::new();
-    for i in app.store.instances().await? {
+    for i in app.store.instance_states().await? {
         *count.entry(i.pool_id).or_default() += 1;
     }
     let needle = q.to_lowercase();

@@ -171,8 +171,8 @@ async fn jobs(
     let pools: Vec<PoolRecord> = app.store.pools(None).await.map_err(fail)?;
     let pool_refs: Vec<&PoolRecord> = pools.iter().collect();
     let mut count: HashMap<&str, u32> = HashMap::new();
-    let instances = app.store.instances().await.map_err(fail)?;
-    for i in &instances {
+    let states = app.store.instance_states().await.map_err(fail)?;
+    for i in &states {
         *count.entry(i.pool_id.as_str()).or_default() += 1;
     }
     let now = chrono::Utc::now();

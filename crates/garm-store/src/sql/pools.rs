@@ -59,31 +59,23 @@ impl Store {
 
     async fn pool_from(&self, r: &AnyRow) -> Result<PoolRecord> {
         let id: String = r.try_get("id")?;
-        Ok(PoolRecord {
-            tags: self.pool_tags(&id).await?,
-            id,
-            entity_id: r.try_get("entity_id")?,
-            provider_name: r.try_get("provider_name")?,
-            runner_prefix: r.try_get("runner_prefix")?,
-            max_runners: r.try_get::<i64, _>("max_runners")? as u32,
-            min_idle_runners: r.try_get::<i64, _>("min_idle_runners")? as u32,
-            bootstrap_timeout: r.try_get::<i64, _>("bootstrap_timeout")? as u32,
-            image: r.try_get("image")?,
-            flavor: r.try_get("flavor")?,
-            os_type: r.try_get("os_type")?,
-            os_arch: r.try_get("os_arch")?,
-            enabled: flag(r, "enabled")?,
-            extra_specs: r.try_get("extra_specs")?,
-            runner_group: r.try_get("runner_group")?,
-            enable_shell: flag(r, "enable_shell")?,
-            generation: r.try_get::<i64, _>("generation")? as u64,
-            priority: r.try_get::<i64, _>("priority")? as u32,
-            template_id: r.try_get("template_id")?,
-            proxy_id: r.try_get("proxy_id")?,
-            scale_set_id: r.try_get("scale_set_id")?,
-            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-            updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-        })
+        let tags = self.pool_tags(&id).await?;
+        pool_row(r, id, tags)
+    }
+
+    /// Every pool's tags, in order, in one query (listing all pools reads them at once).
+    async fn all_pool_tags(&self) -> Result<std::collections::HashMap<String, Vec<TagRecord>>> {
+        let rows = sqlx::query("SELECT p.pool_id AS pool_id, t.id AS id, t.name AS name FROM pool_tags p JOIN tags t ON t.id = p.tag_id ORDER BY p.pool_id, p.position")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: std::collections::HashMap<String, Vec<TagRecord>> = std::collections::HashMap::new();
+        for r in &rows {
+            out.entry(r.try_get("pool_id")?).or_default().push(TagRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+            });
+        }
+        Ok(out)
     }
 
     pub async fn create_pool(&self, p: &NewPool) -> Result<PoolRecord> {
@@ -162,6 +154,15 @@ impl Store {
             }
         };
         let mut out = Vec::with_capacity(rows.len());
+        if entity_id.is_none() {
+            let mut tags = self.all_pool_tags().await?;
+            for row in &rows {
+                let id: String = row.try_get("id")?;
+                let t = tags.remove(&id).unwrap_or_default();
+                out.push(pool_row(row, id, t)?);
+            }
+            return Ok(out);
+        }
         for row in &rows {
             out.push(self.pool_from(row).await?);
         }
@@ -301,6 +302,31 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.instance_from(r)).collect()
+    }
+
+    /// Every instance's pool, status and runner status, and nothing else of the row: what a
+    /// dashboard counts, cheap with tens of thousands of instances.
+    pub async fn instance_states(&self) -> Result<Vec<InstanceState>> {
+        let rows = sqlx::query("SELECT name, pool_id, status, runner_status, updated_at FROM instances")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                let runner: String = r.try_get("runner_status")?;
+                Ok(InstanceState {
+                    name: r.try_get("name")?,
+                    pool_id: r.try_get("pool_id")?,
+                    status: status
+                        .parse::<InstanceStatus>()
+                        .map_err(|what| StoreError::Corrupt { what })?,
+                    runner_status: runner
+                        .parse::<RunnerStatus>()
+                        .map_err(|what| StoreError::Corrupt { what })?,
+                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+                })
+            })
+            .collect()
     }
 
     /// [`Store::pool_instances`] without their JIT configurations (`jit_config` is `None`):
@@ -694,12 +720,20 @@ impl Store {
 
     /// Instances in any of the given statuses, across all pools.
     pub async fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<InstanceRecord>> {
-        Ok(self
-            .instances()
-            .await?
-            .into_iter()
-            .filter(|i| statuses.contains(&i.status))
-            .collect())
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=statuses.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {INSTANCE_COLS} FROM instances WHERE status IN ({}) ORDER BY created_at, name",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for s in statuses {
+            query = query.bind(s.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
     /// Records a webhook delivery id; false if it was seen before.
@@ -795,4 +829,33 @@ pub(crate) async fn deliveries_seen_on(
         }
     }
     Ok(seen)
+}
+
+/// A pool row with its tags.
+fn pool_row(r: &AnyRow, id: String, tags: Vec<TagRecord>) -> Result<PoolRecord> {
+    Ok(PoolRecord {
+        tags,
+        id,
+        entity_id: r.try_get("entity_id")?,
+        provider_name: r.try_get("provider_name")?,
+        runner_prefix: r.try_get("runner_prefix")?,
+        max_runners: r.try_get::<i64, _>("max_runners")? as u32,
+        min_idle_runners: r.try_get::<i64, _>("min_idle_runners")? as u32,
+        bootstrap_timeout: r.try_get::<i64, _>("bootstrap_timeout")? as u32,
+        image: r.try_get("image")?,
+        flavor: r.try_get("flavor")?,
+        os_type: r.try_get("os_type")?,
+        os_arch: r.try_get("os_arch")?,
+        enabled: flag(r, "enabled")?,
+        extra_specs: r.try_get("extra_specs")?,
+        runner_group: r.try_get("runner_group")?,
+        enable_shell: flag(r, "enable_shell")?,
+        generation: r.try_get::<i64, _>("generation")? as u64,
+        priority: r.try_get::<i64, _>("priority")? as u32,
+        template_id: r.try_get("template_id")?,
+        proxy_id: r.try_get("proxy_id")?,
+        scale_set_id: r.try_get("scale_set_id")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+    })
 }
