@@ -215,6 +215,16 @@ async fn main() -> anyhow::Result<()> {
     report("pools (/ui/pools)", t, b);
     let (t, b) = time(|| garm_server::ui::render_pools(&app, "size-3", 2, "csrf")).await?;
     report("pools filtered, page 2", t, b);
+    // Where the time goes: the store reads the pages make.
+    let s = &app.store;
+    let (t, _) = time(|| async { Ok(format!("{}", s.pools(None).await?.len())) }).await?;
+    report("  store: pools(None)", t, 0);
+    let (t, _) = time(|| async { Ok(format!("{}", s.instance_counts().await?.total)) }).await?;
+    report("  store: instance_counts()", t, 0);
+    let (t, _) = time(|| async { Ok(format!("{}", s.jobs_with_status("queued").await?.len())) }).await?;
+    report("  store: queued jobs", t, 0);
+    let (t, _) = time(|| async { Ok(format!("{}", s.all_entities().await?.len())) }).await?;
+    report("  store: all_entities()", t, 0);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

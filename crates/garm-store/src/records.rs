@@ -209,14 +209,13 @@ pub struct AddressRecord {
     pub kind: String,
 }
 
-/// The few columns of an instance a dashboard counts and sorts by ([`crate::Store::instance_states`]).
-#[derive(Debug, Clone)]
-pub struct InstanceState {
-    pub name: String,
-    pub pool_id: String,
-    pub status: InstanceStatus,
-    pub runner_status: RunnerStatus,
-    pub updated_at: Time,
+/// How many instances there are, per pool and per state ([`crate::Store::instance_counts`]).
+#[derive(Debug, Clone, Default)]
+pub struct InstanceCounts {
+    pub total: u32,
+    pub per_pool: std::collections::HashMap<String, u32>,
+    pub by_status: Vec<(InstanceStatus, u32)>,
+    pub by_runner_status: Vec<(RunnerStatus, u32)>,
 }
 
 #[derive(Debug, Clone)]

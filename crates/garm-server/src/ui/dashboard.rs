@@ -62,7 +62,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     let now = chrono::Utc::now();
     let controller = app.store.controller().await?;
     let pools = app.store.pools(None).await?;
-    let states = app.store.instance_states().await?;
+    let counts = app.store.instance_counts().await?;
     let mut queued = app.store.jobs_with_status("queued").await?;
     queued.sort_by_key(|j| j.created_at);
     let entities: HashMap<String, String> = app
@@ -72,14 +72,9 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         .into_iter()
         .map(|e| (e.id.clone(), e.display_name()))
         .collect();
-    let mut count: HashMap<&str, u32> = HashMap::new();
-    let mut by_status: BTreeMap<&str, u32> = BTreeMap::new();
-    let mut by_runner: BTreeMap<&str, u32> = BTreeMap::new();
-    for i in &states {
-        *count.entry(i.pool_id.as_str()).or_default() += 1;
-        *by_status.entry(i.status.as_str()).or_default() += 1;
-        *by_runner.entry(i.runner_status.as_str()).or_default() += 1;
-    }
+    let count: HashMap<&str, u32> = counts.per_pool.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let by_status: BTreeMap<&str, u32> = counts.by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    let by_runner: BTreeMap<&str, u32> = counts.by_runner_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     let pool_refs: Vec<&PoolRecord> = pools.iter().collect();
 
     let mut out = String::with_capacity(16 * 1024);
@@ -91,7 +86,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out,
         "<section class=\"stats\" aria-label=\"summary\"><div><b>{}</b> queued jobs</div><div><b>{}</b> instances</div><div><b>{}</b> pools</div><div><b>{}</b> in error</div></section>",
         queued.len(),
-        states.len(),
+        counts.total,
         pools.len(),
         by_status.get("error").copied().unwrap_or(0)
     );
@@ -193,9 +188,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     out.push_str("</section></div>");
 
     out.push_str("<section aria-labelledby=\"h-fail\"><h2 id=\"h-fail\">Recent failures</h2>");
-    let mut failed: Vec<_> = states.iter().filter(|i| i.status == InstanceStatus::Error).collect();
-    failed.sort_by_key(|i| std::cmp::Reverse(i.updated_at));
-    failed.truncate(10);
+    let failed = app.store.recent_instances_in(InstanceStatus::Error, 10).await?;
     if failed.is_empty() {
         out.push_str("<p>No instance is in error.</p>");
     } else {
@@ -204,11 +197,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
             "Instances in error, newest first",
             &["Instance", "Pool", "When", "Status messages"],
         );
-        for state in &failed {
-            // Gone since the count was read: nothing to show.
-            let Ok(i) = app.store.instance(&state.name).await else {
-                continue;
-            };
+        for i in &failed {
             let events = app.store.instance_events(&i.id).await?;
             let _ = write!(
                 out,

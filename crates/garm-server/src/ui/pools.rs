@@ -41,10 +41,7 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
         .into_iter()
         .map(|e| (e.id.clone(), e.display_name()))
         .collect();
-    let mut count: HashMap<String, u32> = HashMap::new();
-    for i in app.store.instance_states().await? {
-        *count.entry(i.pool_id).or_default() += 1;
-    }
+    let count = app.store.instance_counts().await?.per_pool;
     let needle = q.to_lowercase();
     let shown: Vec<&PoolRecord> = pools
         .iter()

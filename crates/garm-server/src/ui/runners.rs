@@ -170,11 +170,8 @@ async fn jobs(
     }
     let pools: Vec<PoolRecord> = app.store.pools(None).await.map_err(fail)?;
     let pool_refs: Vec<&PoolRecord> = pools.iter().collect();
-    let mut count: HashMap<&str, u32> = HashMap::new();
-    let states = app.store.instance_states().await.map_err(fail)?;
-    for i in &states {
-        *count.entry(i.pool_id.as_str()).or_default() += 1;
-    }
+    let counts = app.store.instance_counts().await.map_err(fail)?;
+    let count: HashMap<&str, u32> = counts.per_pool.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     let now = chrono::Utc::now();
     let mut out = String::from("<h1>Jobs</h1><nav class=\"tabs\" aria-label=\"job status\">");
     for (v, l) in [

@@ -304,29 +304,50 @@ impl Store {
         rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
-    /// Every instance's pool, status and runner status, and nothing else of the row: what a
-    /// dashboard counts, cheap with tens of thousands of instances.
-    pub async fn instance_states(&self) -> Result<Vec<InstanceState>> {
-        let rows = sqlx::query("SELECT name, pool_id, status, runner_status, updated_at FROM instances")
+    /// Instances counted per pool, per status and per runner status, in SQL: what a
+    /// dashboard shows, cheap with tens of thousands of instances.
+    pub async fn instance_counts(&self) -> Result<InstanceCounts> {
+        let mut out = InstanceCounts::default();
+        for r in sqlx::query("SELECT pool_id, COUNT(*) AS n FROM instances GROUP BY pool_id")
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                let runner: String = r.try_get("runner_status")?;
-                Ok(InstanceState {
-                    name: r.try_get("name")?,
-                    pool_id: r.try_get("pool_id")?,
-                    status: status
-                        .parse::<InstanceStatus>()
-                        .map_err(|what| StoreError::Corrupt { what })?,
-                    runner_status: runner
-                        .parse::<RunnerStatus>()
-                        .map_err(|what| StoreError::Corrupt { what })?,
-                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-                })
-            })
-            .collect()
+            .await?
+        {
+            let n = r.try_get::<i64, _>("n")? as u32;
+            out.total += n;
+            out.per_pool.insert(r.try_get("pool_id")?, n);
+        }
+        for r in sqlx::query("SELECT status AS s, COUNT(*) AS n FROM instances GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let s: String = r.try_get("s")?;
+            let status = s
+                .parse::<InstanceStatus>()
+                .map_err(|what| StoreError::Corrupt { what })?;
+            out.by_status.push((status, r.try_get::<i64, _>("n")? as u32));
+        }
+        for r in sqlx::query("SELECT runner_status AS s, COUNT(*) AS n FROM instances GROUP BY runner_status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let s: String = r.try_get("s")?;
+            let status = s.parse::<RunnerStatus>().map_err(|what| StoreError::Corrupt { what })?;
+            out.by_runner_status.push((status, r.try_get::<i64, _>("n")? as u32));
+        }
+        Ok(out)
+    }
+
+    /// The `limit` most recently updated instances in `status`, newest first, without their
+    /// JIT configurations.
+    pub async fn recent_instances_in(&self, status: InstanceStatus, limit: u32) -> Result<Vec<InstanceRecord>> {
+        let cols = INSTANCE_COLS.replace("jit_config", "NULL AS jit_config");
+        let rows = sqlx::query(&format!(
+            "SELECT {cols} FROM instances WHERE status = $1 ORDER BY updated_at DESC, name LIMIT {limit}"
+        ))
+        .bind(status.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
     /// [`Store::pool_instances`] without their JIT configurations (`jit_config` is `None`):

@@ -533,7 +533,7 @@ async fn batched_creates_insert_what_fits_and_brief_lists_skip_secrets(f: Fresh)
 }
 
 /// What the web UI's dashboard reads: all pools with their tags in order (one query),
-/// every instance's state, and instances in some statuses.
+/// instances counted, and instances in some statuses.
 async fn dashboard_reads_list_tags_states_and_statuses(f: Fresh) {
     let (_, entity) = setup_entity(&f.store).await;
     let mut a = new_pool(&entity.id, 5);
@@ -557,14 +557,20 @@ async fn dashboard_reads_list_tags_states_and_statuses(f: Fresh) {
     let mut two = new_instance(&b.id, "garm-two");
     two.status = InstanceStatus::Error;
     f.store.create_instance(&two, 5).await.unwrap();
-    let mut states = f.store.instance_states().await.unwrap();
-    states.sort_by(|x, y| x.name.cmp(&y.name));
-    assert_eq!(states.len(), 2);
+    let counts = f.store.instance_counts().await.unwrap();
+    assert_eq!(counts.total, 2);
+    assert_eq!((counts.per_pool[&a.id], counts.per_pool[&b.id]), (1, 1));
+    let mut by_status = counts.by_status.clone();
+    by_status.sort_by_key(|(s, _)| s.as_str());
     assert_eq!(
-        (states[0].name.as_str(), states[0].pool_id.as_str()),
-        ("garm-one", a.id.as_str())
+        by_status,
+        [(InstanceStatus::Error, 1), (InstanceStatus::PendingCreate, 1)]
     );
-    assert_eq!(states[1].status, InstanceStatus::Error);
+    let runners: u32 = counts.by_runner_status.iter().map(|(_, n)| n).sum();
+    assert_eq!(runners, 2);
+    let recent = f.store.recent_instances_in(InstanceStatus::Error, 10).await.unwrap();
+    assert_eq!(recent.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["garm-two"]);
+    assert!(recent[0].jit_config.is_none());
     let failed = f.store.instances_in(&[InstanceStatus::Error]).await.unwrap();
     assert_eq!(failed.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["garm-two"]);
     assert!(f.store.instances_in(&[]).await.unwrap().is_empty());
