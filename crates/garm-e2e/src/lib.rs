@@ -3,6 +3,8 @@
 //!
 //! No production code lives here. Tests wait on conditions, never on fixed sleeps.
 
+pub mod browser;
+
 use anyhow::{bail, Context};
 use garm_fake_github::{FakeConfig, FakeGithub, FakeHandle, PatSpec};
 use serde_json::{json, Value};

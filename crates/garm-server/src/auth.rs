@@ -100,7 +100,12 @@ pub fn bearer(headers: &HeaderMap, allow_cookie: bool) -> Option<String> {
 /// token's generation is current.
 pub async fn admin_claims(app: &App, headers: &HeaderMap) -> Result<UserClaims, ApiError> {
     let token = bearer(headers, true).ok_or(ApiError::AuthFailed)?;
-    let claims: UserClaims = app.keys.verify(&token)?;
+    admin_claims_of(app, &token).await
+}
+
+/// [`admin_claims`] for a token already taken from the request (the web UI's cookie).
+pub async fn admin_claims_of(app: &App, token: &str) -> Result<UserClaims, ApiError> {
+    let claims: UserClaims = app.keys.verify(token)?;
     if claims.user.is_empty() {
         return Err(ApiError::AuthFailed);
     }

@@ -209,6 +209,15 @@ pub struct AddressRecord {
     pub kind: String,
 }
 
+/// How many instances there are, per pool and per state ([`crate::Store::instance_counts`]).
+#[derive(Debug, Clone, Default)]
+pub struct InstanceCounts {
+    pub total: u32,
+    pub per_pool: std::collections::HashMap<String, u32>,
+    pub by_status: Vec<(InstanceStatus, u32)>,
+    pub by_runner_status: Vec<(RunnerStatus, u32)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct InstanceRecord {
     pub id: String,

@@ -13,3 +13,4 @@ mod reliability;
 mod scalesets;
 mod streams;
 mod takeover;
+mod webui;

@@ -94,7 +94,7 @@ fn check_entity_names(kind: EntityKind, owner: &str, name: &str) -> Result<(), A
     checked.map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
-async fn create(
+pub(crate) async fn create(
     State(app): State<App>,
     kind: EntityKind,
     body: JsonBody<api::CreateEntityParams>,
@@ -215,7 +215,7 @@ pub struct DeleteQuery {
     keep_webhook: Option<String>,
 }
 
-async fn delete(
+pub(crate) async fn delete(
     State(app): State<App>,
     kind: EntityKind,
     Path(id): Path<String>,

@@ -77,7 +77,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         .map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
-async fn create_endpoint(
+pub(crate) async fn create_endpoint(
     State(app): State<App>,
     body: JsonBody<api::CreateGithubEndpointParams>,
 ) -> Result<Json<api::ForgeEndpoint>, ApiError> {
@@ -234,7 +234,7 @@ fn app_secret(a: &api::AppParams) -> Result<CredentialSecret, ApiError> {
     })
 }
 
-async fn create_credentials(
+pub(crate) async fn create_credentials(
     State(app): State<App>,
     body: JsonBody<api::CreateGithubCredentialsParams>,
 ) -> Result<Json<api::ForgeCredentials>, ApiError> {

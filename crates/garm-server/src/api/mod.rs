@@ -117,7 +117,16 @@ pub fn routes(app: App) -> Router {
         })
         .route_layer(from_fn_with_state(app.clone(), guard_admin_urls));
 
-    open.merge(admin).merge(admin_urls).fallback(fallback).with_state(app)
+    let ui = if app.config.webui {
+        crate::ui::routes()
+    } else {
+        Router::new()
+    };
+    open.merge(admin)
+        .merge(admin_urls)
+        .merge(ui)
+        .fallback(fallback)
+        .with_state(app)
 }
 
 fn strip_trailing_slash(mut req: Request<Body>) -> Request<Body> {

@@ -186,7 +186,7 @@ async fn show(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Jso
     Ok(Json(convert::pool(&app, &pool, true).await?))
 }
 
-async fn update(
+pub(crate) async fn update(
     State(app): State<App>,
     Path(pool_id): Path<String>,
     body: JsonBody<api::UpdatePoolParams>,
@@ -196,7 +196,7 @@ async fn update(
     apply_update(&app, pool, p).await
 }
 
-async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Empty, ApiError> {
+pub(crate) async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Empty, ApiError> {
     let gone = visible_pool(&app, &pool_id).await?;
     deleted(&app, gone).await
 }

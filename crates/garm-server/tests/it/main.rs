@@ -14,6 +14,7 @@ mod connections;
 mod login;
 mod streams;
 mod webhook_intake;
+mod webui;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

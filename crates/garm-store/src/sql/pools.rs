@@ -59,31 +59,23 @@ impl Store {
 
     async fn pool_from(&self, r: &AnyRow) -> Result<PoolRecord> {
         let id: String = r.try_get("id")?;
-        Ok(PoolRecord {
-            tags: self.pool_tags(&id).await?,
-            id,
-            entity_id: r.try_get("entity_id")?,
-            provider_name: r.try_get("provider_name")?,
-            runner_prefix: r.try_get("runner_prefix")?,
-            max_runners: r.try_get::<i64, _>("max_runners")? as u32,
-            min_idle_runners: r.try_get::<i64, _>("min_idle_runners")? as u32,
-            bootstrap_timeout: r.try_get::<i64, _>("bootstrap_timeout")? as u32,
-            image: r.try_get("image")?,
-            flavor: r.try_get("flavor")?,
-            os_type: r.try_get("os_type")?,
-            os_arch: r.try_get("os_arch")?,
-            enabled: flag(r, "enabled")?,
-            extra_specs: r.try_get("extra_specs")?,
-            runner_group: r.try_get("runner_group")?,
-            enable_shell: flag(r, "enable_shell")?,
-            generation: r.try_get::<i64, _>("generation")? as u64,
-            priority: r.try_get::<i64, _>("priority")? as u32,
-            template_id: r.try_get("template_id")?,
-            proxy_id: r.try_get("proxy_id")?,
-            scale_set_id: r.try_get("scale_set_id")?,
-            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-            updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-        })
+        let tags = self.pool_tags(&id).await?;
+        pool_row(r, id, tags)
+    }
+
+    /// Every pool's tags, in order, in one query (listing all pools reads them at once).
+    async fn all_pool_tags(&self) -> Result<std::collections::HashMap<String, Vec<TagRecord>>> {
+        let rows = sqlx::query("SELECT p.pool_id AS pool_id, t.id AS id, t.name AS name FROM pool_tags p JOIN tags t ON t.id = p.tag_id ORDER BY p.pool_id, p.position")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: std::collections::HashMap<String, Vec<TagRecord>> = std::collections::HashMap::new();
+        for r in &rows {
+            out.entry(r.try_get("pool_id")?).or_default().push(TagRecord {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+            });
+        }
+        Ok(out)
     }
 
     pub async fn create_pool(&self, p: &NewPool) -> Result<PoolRecord> {
@@ -162,6 +154,15 @@ impl Store {
             }
         };
         let mut out = Vec::with_capacity(rows.len());
+        if entity_id.is_none() {
+            let mut tags = self.all_pool_tags().await?;
+            for row in &rows {
+                let id: String = row.try_get("id")?;
+                let t = tags.remove(&id).unwrap_or_default();
+                out.push(pool_row(row, id, t)?);
+            }
+            return Ok(out);
+        }
         for row in &rows {
             out.push(self.pool_from(row).await?);
         }
@@ -298,6 +299,52 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {INSTANCE_COLS} FROM instances ORDER BY created_at, name"
         ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
+    }
+
+    /// Instances counted per pool, per status and per runner status, in SQL: what a
+    /// dashboard shows, cheap with tens of thousands of instances.
+    pub async fn instance_counts(&self) -> Result<InstanceCounts> {
+        let mut out = InstanceCounts::default();
+        for r in sqlx::query("SELECT pool_id, COUNT(*) AS n FROM instances GROUP BY pool_id")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let n = r.try_get::<i64, _>("n")? as u32;
+            out.total += n;
+            out.per_pool.insert(r.try_get("pool_id")?, n);
+        }
+        for r in sqlx::query("SELECT status AS s, COUNT(*) AS n FROM instances GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let s: String = r.try_get("s")?;
+            let status = s
+                .parse::<InstanceStatus>()
+                .map_err(|what| StoreError::Corrupt { what })?;
+            out.by_status.push((status, r.try_get::<i64, _>("n")? as u32));
+        }
+        for r in sqlx::query("SELECT runner_status AS s, COUNT(*) AS n FROM instances GROUP BY runner_status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let s: String = r.try_get("s")?;
+            let status = s.parse::<RunnerStatus>().map_err(|what| StoreError::Corrupt { what })?;
+            out.by_runner_status.push((status, r.try_get::<i64, _>("n")? as u32));
+        }
+        Ok(out)
+    }
+
+    /// The `limit` most recently updated instances in `status`, newest first, without their
+    /// JIT configurations.
+    pub async fn recent_instances_in(&self, status: InstanceStatus, limit: u32) -> Result<Vec<InstanceRecord>> {
+        let cols = INSTANCE_COLS.replace("jit_config", "NULL AS jit_config");
+        let rows = sqlx::query(&format!(
+            "SELECT {cols} FROM instances WHERE status = $1 ORDER BY updated_at DESC, name LIMIT {limit}"
+        ))
+        .bind(status.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.instance_from(r)).collect()
@@ -694,12 +741,20 @@ impl Store {
 
     /// Instances in any of the given statuses, across all pools.
     pub async fn instances_in(&self, statuses: &[InstanceStatus]) -> Result<Vec<InstanceRecord>> {
-        Ok(self
-            .instances()
-            .await?
-            .into_iter()
-            .filter(|i| statuses.contains(&i.status))
-            .collect())
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=statuses.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {INSTANCE_COLS} FROM instances WHERE status IN ({}) ORDER BY created_at, name",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for s in statuses {
+            query = query.bind(s.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
     /// Records a webhook delivery id; false if it was seen before.
@@ -795,4 +850,33 @@ pub(crate) async fn deliveries_seen_on(
         }
     }
     Ok(seen)
+}
+
+/// A pool row with its tags.
+fn pool_row(r: &AnyRow, id: String, tags: Vec<TagRecord>) -> Result<PoolRecord> {
+    Ok(PoolRecord {
+        tags,
+        id,
+        entity_id: r.try_get("entity_id")?,
+        provider_name: r.try_get("provider_name")?,
+        runner_prefix: r.try_get("runner_prefix")?,
+        max_runners: r.try_get::<i64, _>("max_runners")? as u32,
+        min_idle_runners: r.try_get::<i64, _>("min_idle_runners")? as u32,
+        bootstrap_timeout: r.try_get::<i64, _>("bootstrap_timeout")? as u32,
+        image: r.try_get("image")?,
+        flavor: r.try_get("flavor")?,
+        os_type: r.try_get("os_type")?,
+        os_arch: r.try_get("os_arch")?,
+        enabled: flag(r, "enabled")?,
+        extra_specs: r.try_get("extra_specs")?,
+        runner_group: r.try_get("runner_group")?,
+        enable_shell: flag(r, "enable_shell")?,
+        generation: r.try_get::<i64, _>("generation")? as u64,
+        priority: r.try_get::<i64, _>("priority")? as u32,
+        template_id: r.try_get("template_id")?,
+        proxy_id: r.try_get("proxy_id")?,
+        scale_set_id: r.try_get("scale_set_id")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+    })
 }

@@ -14,6 +14,7 @@ conformance!(
     pools_keep_tags_and_extra_specs_verbatim,
     concurrent_creates_never_exceed_max_runners,
     batched_creates_insert_what_fits_and_brief_lists_skip_secrets,
+    dashboard_reads_list_tags_states_and_statuses,
     a_job_finished_before_the_insert_never_gets_an_instance,
     templates_are_seeded_once_and_a_used_one_cannot_be_deleted,
     proxies_keep_their_password_sealed_and_a_used_one_cannot_be_deleted,
@@ -529,6 +530,50 @@ async fn batched_creates_insert_what_fits_and_brief_lists_skip_secrets(f: Fresh)
     assert!(full.iter().all(|i| i.jit_config.is_some()));
     let names = |v: &[InstanceRecord]| v.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&brief), names(&full));
+}
+
+/// What the web UI's dashboard reads: all pools with their tags in order (one query),
+/// instances counted, and instances in some statuses.
+async fn dashboard_reads_list_tags_states_and_statuses(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let mut a = new_pool(&entity.id, 5);
+    a.tags = vec!["zeta".into(), "alpha".into(), "mid".into()];
+    let a = f.store.create_pool(&a).await.unwrap();
+    let mut b = new_pool(&entity.id, 5);
+    b.tags = vec!["only".into()];
+    let b = f.store.create_pool(&b).await.unwrap();
+    let all = f.store.pools(None).await.unwrap();
+    let tags = |id: &str| {
+        let p = all.iter().find(|p| p.id == id).unwrap();
+        p.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(tags(&a.id), ["zeta", "alpha", "mid"], "tags keep their order");
+    assert_eq!(tags(&b.id), ["only"]);
+    assert_eq!(f.store.pools(Some(&entity.id)).await.unwrap().len(), 2);
+    f.store
+        .create_instance(&new_instance(&a.id, "garm-one"), 5)
+        .await
+        .unwrap();
+    let mut two = new_instance(&b.id, "garm-two");
+    two.status = InstanceStatus::Error;
+    f.store.create_instance(&two, 5).await.unwrap();
+    let counts = f.store.instance_counts().await.unwrap();
+    assert_eq!(counts.total, 2);
+    assert_eq!((counts.per_pool[&a.id], counts.per_pool[&b.id]), (1, 1));
+    let mut by_status = counts.by_status.clone();
+    by_status.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        by_status,
+        [(InstanceStatus::Error, 1), (InstanceStatus::PendingCreate, 1)]
+    );
+    let runners: u32 = counts.by_runner_status.iter().map(|(_, n)| n).sum();
+    assert_eq!(runners, 2);
+    let recent = f.store.recent_instances_in(InstanceStatus::Error, 10).await.unwrap();
+    assert_eq!(recent.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["garm-two"]);
+    assert!(recent[0].jit_config.is_none());
+    let failed = f.store.instances_in(&[InstanceStatus::Error]).await.unwrap();
+    assert_eq!(failed.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["garm-two"]);
+    assert!(f.store.instances_in(&[]).await.unwrap().is_empty());
 }
 
 async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {

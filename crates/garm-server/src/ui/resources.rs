@@ -1,0 +1,384 @@
+//! Scale sets, endpoints, credentials, templates, proxies and the controller's settings.
+
+use super::html::{e, form, thead, Field, Kind};
+use super::{field, page, see_other, FormData, Fragment, Session};
+use crate::api::{controller, forge};
+use crate::error::ApiError;
+use crate::state::App;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Json, Router};
+use garm_api_types as api;
+use garm_store::{ScaleSetRecord, TemplateFilter};
+use std::fmt::Write;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/ui/scalesets", get(scale_sets))
+        .route("/ui/scalesets/{id}", get(scale_set))
+        .route("/ui/endpoints", get(endpoints).post(create_endpoint))
+        .route("/ui/credentials", get(credentials).post(create_credentials))
+        .route("/ui/templates", get(templates))
+        .route("/ui/proxies", get(proxies))
+        .route("/ui/controller", get(controller_page).post(update_controller))
+}
+
+fn store_fail(err: garm_store::StoreError) -> Response {
+    super::fail(err.into())
+}
+
+pub fn scale_set_table(out: &mut String, sets: &[ScaleSetRecord]) {
+    if sets.is_empty() {
+        out.push_str("<p>Scale sets: none.</p>");
+        return;
+    }
+    thead(
+        out,
+        "Scale sets",
+        &["Scale set", "Provider", "Flavor", "State", "Desired runners", "Max"],
+    );
+    for s in sets {
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"/ui/scalesets/{}\">{}</a></td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+            s.id,
+            e(&s.name),
+            e(&s.pool.provider_name),
+            e(&s.pool.flavor),
+            e(&s.state),
+            e(&s.extended_state),
+            s.desired_runner_count,
+            s.pool.max_runners
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+async fn scale_sets(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
+    let sets = app.store.scale_sets(None).await.map_err(store_fail)?;
+    let mut out = String::from("<h1>Scale sets</h1>");
+    scale_set_table(&mut out, &sets);
+    Ok(page(&s, &frag, "Scale sets", "/ui/scalesets", true, &out))
+}
+
+async fn scale_set(
+    State(app): State<App>,
+    s: Session,
+    frag: Fragment,
+    Path(id): Path<i64>,
+) -> Result<Response, Response> {
+    let set = app.store.scale_set(id).await.map_err(store_fail)?;
+    let instances = app.store.pool_instances(&set.pool.id).await.map_err(store_fail)?;
+    let mut out = format!("<h1>Scale set {}</h1><dl class=\"props\">", e(&set.name));
+    for (k, v) in [
+        ("State", format!("{} {}", set.state, set.extended_state)),
+        ("Service id", set.service_id.to_string()),
+        ("Provider", set.pool.provider_name.clone()),
+        ("Image / flavor", format!("{} / {}", set.pool.image, set.pool.flavor)),
+        (
+            "Runners",
+            format!(
+                "{} of max {}, min idle {}",
+                instances.len(),
+                set.pool.max_runners,
+                set.pool.min_idle_runners
+            ),
+        ),
+        ("Desired runners", set.desired_runner_count.to_string()),
+        ("Enabled", set.pool.enabled.to_string()),
+    ] {
+        let _ = write!(out, "<dt>{k}</dt><dd>{}</dd>", e(&v));
+    }
+    out.push_str("</dl>");
+    super::runners::instance_table(&mut out, "Runners", &instances);
+    Ok(page(&s, &frag, &set.name, "/ui/scalesets", true, &out))
+}
+
+async fn render_endpoints(
+    app: &App,
+    s: &Session,
+    frag: &Fragment,
+    v: &FormData,
+    error: Option<&str>,
+) -> Result<Response, Response> {
+    let list = app.store.endpoints("github").await.map_err(store_fail)?;
+    let mut out = String::from("<h1>Endpoints</h1>");
+    thead(
+        &mut out,
+        "GitHub endpoints",
+        &["Name", "Description", "Base URL", "API URL"],
+    );
+    for x in &list {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&x.name),
+            e(&x.description),
+            e(&x.base_url),
+            e(&x.api_base_url)
+        );
+    }
+    out.push_str("</tbody></table><h2>Add an endpoint</h2>");
+    let val = |k: &str| v.get(k).cloned().unwrap_or_default();
+    form(
+        &mut out,
+        "/ui/endpoints",
+        &s.csrf,
+        &[
+            Field::new("name", "Name", Kind::Text).value(val("name")).required(),
+            Field::new("description", "Description", Kind::Text).value(val("description")),
+            Field::new("base_url", "Base URL", Kind::Url)
+                .value(val("base_url"))
+                .required(),
+            Field::new("api_base_url", "API base URL", Kind::Url)
+                .value(val("api_base_url"))
+                .required(),
+            Field::new("upload_base_url", "Upload base URL", Kind::Url)
+                .value(val("upload_base_url"))
+                .required(),
+        ],
+        "Add endpoint",
+        error,
+    );
+    Ok(page(s, frag, "Endpoints", "/ui/endpoints", false, &out))
+}
+
+async fn endpoints(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
+    render_endpoints(&app, &s, &frag, &FormData::new(), None).await
+}
+
+async fn create_endpoint(
+    State(app): State<App>,
+    s: Session,
+    frag: Fragment,
+    Form(f): Form<FormData>,
+) -> Result<Response, Response> {
+    s.check(&f)?;
+    let params = api::CreateGithubEndpointParams {
+        name: field(&f, "name").trim().into(),
+        description: field(&f, "description").into(),
+        base_url: field(&f, "base_url").trim().into(),
+        api_base_url: field(&f, "api_base_url").trim().into(),
+        upload_base_url: field(&f, "upload_base_url").trim().into(),
+        ..Default::default()
+    };
+    match forge::create_endpoint(State(app.clone()), Ok(Json(params))).await {
+        Ok(_) => Ok(see_other("/ui/endpoints")),
+        Err(err) => {
+            let mut resp = render_endpoints(&app, &s, &frag, &f, Some(&super::message(&err))).await?;
+            *resp.status_mut() = err.status();
+            Ok(resp)
+        }
+    }
+}
+
+async fn render_credentials(
+    app: &App,
+    s: &Session,
+    frag: &Fragment,
+    v: &FormData,
+    error: Option<&str>,
+) -> Result<Response, Response> {
+    let list = app.store.list_credentials("github").await.map_err(store_fail)?;
+    let endpoints = app.store.endpoints("github").await.map_err(store_fail)?;
+    let mut out = String::from("<h1>Credentials</h1>");
+    thead(
+        &mut out,
+        "GitHub credentials",
+        &["Name", "Description", "Endpoint", "Auth", "Rate limit"],
+    );
+    for c in &list {
+        let rate =
+            forge::rate_limit(app, c.id).map_or(String::new(), |r| format!("{} of {} left", r.remaining, r.limit));
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e(&c.name),
+            e(&c.description),
+            e(&c.endpoint_name),
+            e(c.secret.auth_type()),
+            e(&rate)
+        );
+    }
+    out.push_str("</tbody></table><h2>Add credentials (personal access token)</h2>");
+    let val = |k: &str| v.get(k).cloned().unwrap_or_default();
+    form(
+        &mut out,
+        "/ui/credentials",
+        &s.csrf,
+        &[
+            Field::new("name", "Name", Kind::Text).value(val("name")).required(),
+            Field::new("description", "Description", Kind::Text).value(val("description")),
+            Field::new(
+                "endpoint",
+                "Endpoint",
+                Kind::Select(endpoints.iter().map(|x| (x.name.clone(), x.name.clone())).collect()),
+            )
+            .value(val("endpoint")),
+            Field::new("token", "Personal access token", Kind::Password).required(),
+        ],
+        "Add credentials",
+        error,
+    );
+    Ok(page(s, frag, "Credentials", "/ui/credentials", false, &out))
+}
+
+async fn credentials(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
+    render_credentials(&app, &s, &frag, &FormData::new(), None).await
+}
+
+async fn create_credentials(
+    State(app): State<App>,
+    s: Session,
+    frag: Fragment,
+    Form(f): Form<FormData>,
+) -> Result<Response, Response> {
+    s.check(&f)?;
+    let params = api::CreateGithubCredentialsParams {
+        name: field(&f, "name").trim().into(),
+        description: field(&f, "description").into(),
+        endpoint: field(&f, "endpoint").into(),
+        auth_type: "pat".into(),
+        pat: Some(api::PatParams {
+            oauth2_token: field(&f, "token").trim().into(),
+        }),
+        app: None,
+    };
+    match forge::create_credentials(State(app.clone()), Ok(Json(params))).await {
+        Ok(_) => Ok(see_other("/ui/credentials")),
+        Err(err) => {
+            let mut resp = render_credentials(&app, &s, &frag, &f, Some(&super::message(&err))).await?;
+            *resp.status_mut() = err.status();
+            Ok(resp)
+        }
+    }
+}
+
+async fn templates(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
+    let list = app
+        .store
+        .templates(&TemplateFilter::default())
+        .await
+        .map_err(store_fail)?;
+    let mut out = String::from("<h1>Templates</h1>");
+    thead(
+        &mut out,
+        "Runner install templates",
+        &["Id", "Name", "Description", "OS", "Forge", "Owner"],
+    );
+    for t in &list {
+        let owner = if t.owner_id.is_empty() {
+            "system"
+        } else {
+            t.owner_id.as_str()
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            t.id,
+            e(&t.name),
+            e(&t.description),
+            e(&t.os_type),
+            e(&t.forge_type),
+            e(owner)
+        );
+    }
+    out.push_str("</tbody></table>");
+    Ok(page(&s, &frag, "Templates", "/ui/templates", false, &out))
+}
+
+async fn proxies(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
+    let list = app.store.proxies().await.map_err(store_fail)?;
+    let mut out = String::from("<h1>Proxies</h1>");
+    thead(
+        &mut out,
+        "Named proxies",
+        &["Id", "Name", "Description", "HTTP", "HTTPS", "No proxy"],
+    );
+    for p in &list {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            p.id,
+            e(&p.name),
+            e(&p.description),
+            e(&p.http_proxy),
+            e(&p.https_proxy),
+            e(&p.no_proxy)
+        );
+    }
+    out.push_str("</tbody></table>");
+    Ok(page(&s, &frag, "Proxies", "/ui/proxies", false, &out))
+}
+
+async fn render_controller(app: &App, s: &Session, frag: &Fragment, error: Option<&str>) -> Result<Response, Response> {
+    let c = app.store.controller().await.map_err(store_fail)?;
+    let mut out = format!(
+        "<h1>Controller</h1><dl class=\"props\"><dt>Controller id</dt><dd>{}</dd><dt>Webhook URL for GitHub</dt><dd><code>{}/{}</code></dd></dl><h2>Settings</h2>",
+        e(&c.controller_id),
+        e(&c.webhook_url),
+        e(&c.controller_id)
+    );
+    form(
+        &mut out,
+        "/ui/controller",
+        &s.csrf,
+        &[
+            Field::new("metadata_url", "Metadata URL", Kind::Url).value(c.metadata_url.clone()),
+            Field::new("callback_url", "Callback URL", Kind::Url).value(c.callback_url.clone()),
+            Field::new("webhook_url", "Webhook URL", Kind::Url).value(c.webhook_url.clone()),
+            Field::new(
+                "minimum_job_age_backoff",
+                "Minimum job age backoff (seconds)",
+                Kind::Number,
+            )
+            .value(c.minimum_job_age_backoff.to_string()),
+        ],
+        "Save settings",
+        error,
+    );
+    Ok(page(s, frag, "Controller", "/ui/controller", false, &out))
+}
+
+async fn controller_page(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
+    render_controller(&app, &s, &frag, None).await
+}
+
+async fn update_controller(
+    State(app): State<App>,
+    s: Session,
+    frag: Fragment,
+    Form(f): Form<FormData>,
+) -> Result<Response, Response> {
+    s.check(&f)?;
+    let backoff = field(&f, "minimum_job_age_backoff").trim();
+    let result = async {
+        let backoff = if backoff.is_empty() {
+            None
+        } else {
+            Some(
+                backoff
+                    .parse::<u32>()
+                    .map_err(|_| ApiError::bad("minimum_job_age_backoff: must be a whole number"))?,
+            )
+        };
+        let params = api::UpdateControllerParams {
+            metadata_url: Some(field(&f, "metadata_url").trim().into()),
+            callback_url: Some(field(&f, "callback_url").trim().into()),
+            webhook_url: Some(field(&f, "webhook_url").trim().into()),
+            minimum_job_age_backoff: backoff,
+            ..Default::default()
+        };
+        controller::update(State(app.clone()), Ok(Json(params))).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other("/ui/controller")),
+        Err(err) => {
+            let mut resp = render_controller(&app, &s, &frag, Some(&super::message(&err))).await?;
+            *resp.status_mut() = err.status();
+            Ok(resp)
+        }
+    }
+}
