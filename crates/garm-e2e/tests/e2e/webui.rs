@@ -176,7 +176,10 @@ async fn an_operator_sets_up_garm_and_watches_jobs_in_the_browser() {
     );
     let pools = api.call("GET", "/api/v1/pools", None).await.unwrap();
     let pool_id = pools[0]["id"].as_str().expect("the API sees the pool").to_string();
-    let pool = api.call("GET", &format!("/api/v1/pools/{pool_id}"), None).await.unwrap();
+    let pool = api
+        .call("GET", &format!("/api/v1/pools/{pool_id}"), None)
+        .await
+        .unwrap();
     assert_eq!(pool["flavor"], "Standard_DC2as_v5");
     assert_eq!(pool["extra_specs"], json!({"confidential": true}));
     assert_eq!(pool["enabled"], true);
@@ -190,10 +193,25 @@ async fn an_operator_sets_up_garm_and_watches_jobs_in_the_browser() {
             .env("HOME", &home.0)
             .output()
             .expect("garm-cli runs");
-        assert!(out.status.success(), "garm-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "garm-cli {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    cli(&["profile", "add", "--name", "ui", "--url", &base, "--username", "admin", "--password", PASSWORD]);
+    cli(&[
+        "profile",
+        "add",
+        "--name",
+        "ui",
+        "--url",
+        &base,
+        "--username",
+        "admin",
+        "--password",
+        PASSWORD,
+    ]);
     let listed = cli(&["pool", "list", "--all"]);
     assert!(listed.contains(&pool_id), "{listed}");
     cli(&["pool", "update", &pool_id, "--max-runners", "3"]);
