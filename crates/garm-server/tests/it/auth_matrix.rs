@@ -99,13 +99,26 @@ fn routes() -> Vec<(Method, String, String, Class)> {
             &format!("/api/v1/{base}/nope/instances"),
             Admin,
         );
-        add(
-            Method::GET,
-            &format!("/api/v1/{base}/{{id}}/scalesets"),
-            &format!("/api/v1/{base}/nope/scalesets"),
-            Admin,
-        );
+        for m in [Method::GET, Method::POST] {
+            add(
+                m,
+                &format!("/api/v1/{base}/{{id}}/scalesets"),
+                &format!("/api/v1/{base}/nope/scalesets"),
+                Admin,
+            );
+        }
     }
+    add(Method::GET, "/api/v1/scalesets", "/api/v1/scalesets", Admin);
+    for m in [Method::GET, Method::PUT, Method::DELETE] {
+        // An id that does not exist: the admin gets 404 (200 for a delete), everyone else 401.
+        add(m, "/api/v1/scalesets/{id}", "/api/v1/scalesets/999", Admin);
+    }
+    add(
+        Method::GET,
+        "/api/v1/scalesets/{id}/instances",
+        "/api/v1/scalesets/999/instances",
+        Admin,
+    );
     for base in ["repositories", "organizations"] {
         for m in [Method::GET, Method::POST, Method::DELETE] {
             add(
