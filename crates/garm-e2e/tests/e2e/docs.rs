@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 const AZURE: ProviderSpec = ProviderSpec {
-    name: "azure",
+    name: "azure_external",
     extra: "",
     run_userdata: false,
 };
