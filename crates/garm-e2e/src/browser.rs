@@ -121,19 +121,39 @@ impl Browser {
 
     /// Types into a control (after clearing it).
     pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
-        let el = self.find(css).await?;
-        self.call("POST", &format!("/element/{}/clear", el.0), None).await?;
-        // Typing focuses the control, and live pages never swap content under a focused control.
-        self.call("POST", &format!("/element/{}/value", el.0), Some(json!({"text": text})))
-            .await
-            .map(|_| ())
+        self.on_fresh(css, async |el: Element| {
+            self.call("POST", &format!("/element/{}/clear", el.0), None).await?;
+            // Typing focuses the control, and live pages never swap content under a focused control.
+            self.call("POST", &format!("/element/{}/value", el.0), Some(json!({"text": text})))
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        let el = self.find(css).await?;
-        self.call("POST", &format!("/element/{}/click", el.0), None)
-            .await
-            .map(|_| ())
+        self.on_fresh(css, async |el: Element| {
+            self.call("POST", &format!("/element/{}/click", el.0), None)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Finds `css` and acts on it; a live page may swap its content between the two (the
+    /// element goes stale), and then the element is found again, a few times at most.
+    async fn on_fresh(&self, css: &str, mut act: impl AsyncFnMut(Element) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let mut attempt = 0;
+        loop {
+            let el = self.find(css).await?;
+            match act(el).await {
+                Err(err) if attempt < 5 && format!("{err:#}").contains("stale element") => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Picks an option of a `<select>` by its value, as a user clicking it would.
