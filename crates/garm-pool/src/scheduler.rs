@@ -347,8 +347,8 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     // A scale set's pool takes no webhook jobs: it is sized by the service's assigned count.
     let (scale_set_target, queued_matching) = match pool.scale_set_id {
         Some(scale_set) => {
-            let s = ctx.store.scale_set(scale_set).await?;
-            let target = plan::scale_set_target(pool.min_idle_runners, s.desired_runner_count, pool.max_runners);
+            let desired = ctx.store.scale_set_desired(scale_set).await?;
+            let target = plan::scale_set_target(pool.min_idle_runners, desired, pool.max_runners);
             (Some(target), 0)
         }
         None => {

@@ -173,6 +173,7 @@ async fn poll(
     cancel: &CancellationToken,
 ) -> Result<(), StepError> {
     let mut last_id = set.last_message_id;
+    let mut desired = set.desired_runner_count;
     let capacity = set.pool.max_runners;
     loop {
         let expiring = session
@@ -195,7 +196,7 @@ async fn poll(
             actions,
             session,
             &message,
-            &mut last_id,
+            (&mut last_id, &mut desired),
             received,
         )
         .await?;
@@ -211,7 +212,7 @@ async fn handle(
     actions: &ActionsClient,
     session: &mut Session,
     message: &Message,
-    last_id: &mut i64,
+    (last_id, desired): (&mut i64, &mut i64),
     received: Instant,
 ) -> Result<(), StepError> {
     if message.id <= *last_id {
@@ -250,9 +251,11 @@ async fn handle(
             .map(|j| job_record(set, entity, base_url, j))
             .collect();
     }
-    let before = ctx.store.scale_set(set.id).await?.desired_runner_count;
+    // The count this listener last wrote: no read of the row per message.
+    let before = *desired;
     ctx.store.record_scale_set_progress(set.id, &progress).await?;
     *last_id = message.id;
+    *desired = progress.desired_runner_count;
     if progress.desired_runner_count > before {
         ctx.scale_sets
             .asked

@@ -83,6 +83,16 @@ impl Store {
         self.scale_set_from(&row).await
     }
 
+    /// The scale set's desired runner count alone (the pool pass reads it every time).
+    pub async fn scale_set_desired(&self, id: i64) -> Result<i64> {
+        let row = sqlx::query("SELECT desired_runner_count FROM scalesets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("scale set {id}")))?;
+        Ok(row.try_get("desired_runner_count")?)
+    }
+
     /// All scale sets, or those of one entity, by id.
     pub async fn scale_sets(&self, entity_id: Option<&str>) -> Result<Vec<ScaleSetRecord>> {
         let rows = match entity_id {

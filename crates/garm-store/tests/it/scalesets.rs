@@ -80,6 +80,7 @@ async fn the_cursor_only_moves_forward_and_carries_its_jobs(f: Fresh) {
     assert!(f.store.record_scale_set_progress(set.id, &first).await.unwrap());
     let again = f.store.scale_set(set.id).await.unwrap();
     assert_eq!((again.last_message_id, again.desired_runner_count), (3, 2));
+    assert_eq!(f.store.scale_set_desired(set.id).await.unwrap(), 2);
     // A replayed or older message changes nothing, its jobs included.
     let stale = ScaleSetProgress {
         last_message_id: 3,
