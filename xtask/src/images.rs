@@ -67,10 +67,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         step(&format!("{debian} exists (--force makes it again)"));
     }
-    if options.force || !image_exists(&docker, &rust) {
-        builder_image(&docker, &cache, &debian, &rust, &rust_version)?;
+    // The builder's registry is a copy of this machine's, made for one Cargo.lock: a builder made
+    // before a dependency was added (a Docker engine that outlives the checkout keeps it) would
+    // fail offline on the new crate, so it is made again whenever the lock file changed.
+    let lock = lock_digest()?;
+    let builder_lock = image_label(&docker, &rust, LOCK_LABEL);
+    if options.force || builder_lock.as_deref() != Some(lock.as_str()) {
+        if let Some(old) = builder_lock {
+            step(&format!(
+                "{rust} was made for Cargo.lock {}, this checkout's is {}: making it again",
+                short(&old),
+                short(&lock)
+            ));
+        }
+        builder_image(&docker, &cache, &debian, &rust, &rust_version, &lock)?;
     } else {
-        step(&format!("{rust} exists (--force makes it again)"));
+        step(&format!("{rust} exists for this Cargo.lock (--force makes it again)"));
     }
     if options.force || !image_exists(&docker, CADDY_IMAGE) {
         let dir = cache.join("caddy-context");
@@ -246,7 +258,22 @@ fn rootfs_tarball(cache: &Path, release: &str) -> anyhow::Result<PathBuf> {
 
 /// `rust:<version>-slim-<release>`: Debian with a C toolchain, this machine's Rust toolchain and
 /// an offline copy of its cargo registry.
-fn builder_image(docker: &str, cache: &Path, debian: &str, name: &str, rust_version: &str) -> anyhow::Result<()> {
+fn builder_image(
+    docker: &str,
+    cache: &Path,
+    debian: &str,
+    name: &str,
+    rust_version: &str,
+    lock: &str,
+) -> anyhow::Result<()> {
+    // Every crate of Cargo.lock, for every platform, into this machine's registry first: the
+    // host's own builds only download what they compiled, and the image builds offline.
+    step("cargo fetch --locked (the builder's registry needs every locked crate)");
+    let fetched = Command::new("cargo")
+        .args(["fetch", "--locked", "--manifest-path"])
+        .arg(root().join("Cargo.toml"))
+        .status()?;
+    ensure(fetched.success(), "cargo fetch --locked")?;
     let sysroot = String::from_utf8(Command::new("rustc").args(["--print", "sysroot"]).output()?.stdout)?
         .trim()
         .to_string();
@@ -305,7 +332,39 @@ RUN mkdir -p /usr/local/cargo/bin && ln -s /usr/local/rustup/toolchains/local/bi
         "{name}: {debian} with {} and an offline cargo registry",
         version.trim()
     ));
-    build(docker, &["-t", name], &context)?;
+    let label = format!("{LOCK_LABEL}={lock}");
+    build(docker, &["-t", name, "--label", &label], &context)?;
     std::fs::remove_dir_all(&context)?;
     Ok(())
+}
+
+/// The label on the builder image naming the Cargo.lock its registry copy was made for.
+const LOCK_LABEL: &str = "garm-rs.cargo-lock";
+
+/// The SHA-256 of this checkout's Cargo.lock (`sha256sum`, coreutils).
+fn lock_digest() -> anyhow::Result<String> {
+    let out = Command::new("sha256sum").arg(root().join("Cargo.lock")).output()?;
+    ensure(out.status.success(), "sha256sum Cargo.lock")?;
+    let text = String::from_utf8(out.stdout)?;
+    text.split_whitespace()
+        .next()
+        .map(str::to_string)
+        .context("sha256sum printed nothing")
+}
+
+/// A label of a local image, or `None` when the image or the label is missing.
+fn image_label(docker: &str, image: &str, label: &str) -> Option<String> {
+    let out = Command::new(docker)
+        .args(["image", "inspect", "--format"])
+        .arg(format!("{{{{ index .Config.Labels \"{label}\" }}}}"))
+        .arg(image)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let value = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !value.is_empty() && value != "<no value>").then_some(value)
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
 }
