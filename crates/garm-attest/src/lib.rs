@@ -12,7 +12,7 @@ pub mod verify;
 
 pub use evidence::{Evidence, FormatError, WireQuote};
 pub use policy::{from_extra_specs, Policy, PoolAttestation, Product, Tcb};
-pub use verify::{apply_policy, verify, verify_hardware, Facts, Refusal, Verdict};
+pub use verify::{apply_policy, bind_vm_identity, verify, verify_hardware, Facts, Refusal, Verdict};
 
 /// Where nonces come from.
 pub trait NonceSource: Send + Sync {

@@ -42,10 +42,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// How many times a round (nonce, evidence, post) is tried when garm answers 503: it could
+/// not reach the instance's provider to match the VM, and recorded no verdict.
+const ROUNDS: u32 = 5;
+
 fn run(args: &Args) -> anyhow::Result<String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut round = 1;
+    loop {
+        match attempt(args, &agent)? {
+            Round::Done(summary) => return Ok(summary),
+            Round::TryAgain(said) if round < ROUNDS => {
+                eprintln!("garm-attest: garm could not decide yet (round {round} of {ROUNDS}): {said}");
+                std::thread::sleep(std::time::Duration::from_secs(2 * u64::from(round)));
+                round += 1;
+            }
+            Round::TryAgain(said) => anyhow::bail!("garm could not decide after {ROUNDS} rounds: {said}"),
+        }
+    }
+}
+
+enum Round {
+    Done(String),
+    /// 503: nothing was recorded and the nonce is spent; a new round starts over.
+    TryAgain(Value),
+}
+
+fn attempt(args: &Args, agent: &ureq::Agent) -> anyhow::Result<Round> {
     let base = args.metadata_url.trim_end_matches('/');
     let auth = format!("Bearer {}", args.token);
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut response = agent
         .get(format!("{base}/attestation/nonce"))
         .header("Authorization", &auth)
@@ -73,13 +98,16 @@ fn run(args: &Args) -> anyhow::Result<String> {
         .header("Authorization", &auth)
         .send_json(&evidence)?;
     let verdict: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    if response.status() == 503 {
+        return Ok(Round::TryAgain(verdict));
+    }
     if !response.status().is_success() {
         anyhow::bail!("garm refused the evidence ({}): {verdict}", response.status());
     }
-    Ok(format!(
+    Ok(Round::Done(format!(
         "attestation accepted: {}",
         verdict.get("detail").and_then(Value::as_str).unwrap_or("ok")
-    ))
+    )))
 }
 
 /// Reads the evidence on an Azure confidential VM: needs `/dev/tpmrm0` and the instance

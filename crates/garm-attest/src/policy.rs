@@ -73,6 +73,11 @@ pub struct Policy {
     /// Accepted processor families; empty accepts every pinned one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub products: Vec<Product>,
+    /// Refuse evidence that cannot be matched with the VM the provider created: no
+    /// `vmUniqueId` in it, or a provider that reports no VM id. (When both are known they
+    /// must match whatever this says.)
+    #[serde(default)]
+    pub require_vm_identity: bool,
 }
 
 fn yes() -> bool {
@@ -90,6 +95,7 @@ impl Default for Policy {
             measurements: Vec::new(),
             pcrs: BTreeMap::new(),
             products: Vec::new(),
+            require_vm_identity: false,
         }
     }
 }

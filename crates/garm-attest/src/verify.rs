@@ -64,6 +64,10 @@ pub enum Refusal {
     MeasurementNotAllowed,
     #[error("PCR {0} does not have the value the pool expects")]
     PcrNotExpected(u8),
+    #[error("the evidence comes from VM {evidence}, but the provider created this instance as VM {provider}")]
+    VmMismatch { evidence: String, provider: String },
+    #[error("the pool requires the VM's identity to be checked, but {0}")]
+    VmIdentityUnknown(&'static str),
 }
 
 impl Refusal {
@@ -89,6 +93,8 @@ impl Refusal {
             Refusal::ProductNotAllowed(_) => "product_not_allowed",
             Refusal::MeasurementNotAllowed => "measurement_not_allowed",
             Refusal::PcrNotExpected(_) => "pcr_not_expected",
+            Refusal::VmMismatch { .. } => "vm_mismatch",
+            Refusal::VmIdentityUnknown(_) => "vm_identity_unknown",
         }
     }
 }
@@ -112,6 +118,10 @@ pub struct Facts {
     /// Azure's `vmUniqueId` from the HCL runtime data, when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_unique_id: Option<String>,
+    /// The VM id the instance's provider reported (Azure's ARM `vmId`), when garm compared
+    /// it with `vm_unique_id` ([`bind_vm_identity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_vm_id: Option<String>,
     /// SHA-256 PCR0..PCR23 as quoted, hex.
     pub pcrs: Vec<String>,
 }
@@ -163,6 +173,41 @@ pub fn verify(evidence: &Evidence, nonce: &[u8], policy: &Policy, at: SystemTime
         }
         Err(refusal) => Verdict::new(at, &Err(refusal), None),
     }
+}
+
+/// Binds an accepted verdict to the VM garm's provider created: the `vmUniqueId` the HCL
+/// report carries (signed into the SNP report through `report_data`) must be the VM id the
+/// provider reported for this instance (ARM's `vmId`), compared without regard to case, as
+/// Azure prints the same GUID in upper case in one place and lower case in the other.
+///
+/// With either id missing the verdict stands, unless the pool's `require_vm_identity` says
+/// otherwise. A refused verdict is left as it is.
+pub fn bind_vm_identity(verdict: &mut Verdict, provider_vm_id: Option<&str>, policy: &Policy) {
+    if !verdict.accepted {
+        return;
+    }
+    let Some(facts) = verdict.facts.as_mut() else {
+        return;
+    };
+    let provider_vm_id = provider_vm_id.map(str::trim).filter(|id| !id.is_empty());
+    facts.provider_vm_id = provider_vm_id.map(str::to_string);
+    let outcome = match (facts.vm_unique_id.as_deref(), provider_vm_id) {
+        (Some(evidence), Some(provider)) if evidence.eq_ignore_ascii_case(provider) => return,
+        (Some(evidence), Some(provider)) => Err(Refusal::VmMismatch {
+            evidence: evidence.to_string(),
+            provider: provider.to_string(),
+        }),
+        (None, _) if policy.require_vm_identity => {
+            Err(Refusal::VmIdentityUnknown("the evidence carries no vmUniqueId"))
+        }
+        (_, None) if policy.require_vm_identity => Err(Refusal::VmIdentityUnknown(
+            "the instance's provider does not report a VM id",
+        )),
+        _ => return,
+    };
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(verdict.verified_at);
+    let facts = verdict.facts.take();
+    *verdict = Verdict::new(at, &outcome, facts);
 }
 
 /// Everything the hardware and the vTPM vouch for; no pool policy yet.
@@ -235,6 +280,7 @@ pub fn verify_hardware(evidence: &Evidence, nonce: &[u8], at: SystemTime) -> Res
         measurement: hex::encode(report.measurement),
         chip_id: hex::encode(report.chip_id),
         vm_unique_id,
+        provider_vm_id: None,
         pcrs: quote.pcrs_sha256().map(hex::encode).collect(),
     })
 }

@@ -163,7 +163,7 @@ impl AzureProvider {
             OsType::Linux => Some(Instant::now() + self.config.timeouts.vm_create_wait),
             OsType::Windows => None,
         };
-        let (progress, _) = self.arm.put(&vm_url, &vm_body, deadline, bound)?;
+        let (progress, vm) = self.arm.put(&vm_url, &vm_body, deadline, bound)?;
         if progress == Progress::Pending {
             tracing::info!(
                 instance = name,
@@ -216,6 +216,7 @@ impl AzureProvider {
             addresses,
             status: ProviderStatus::Running,
             provider_fault: Vec::new(),
+            vm_id: vm_id_of(&vm),
         })
     }
 
@@ -317,7 +318,17 @@ pub fn instance_from_vm(vm: &Value, strict: bool) -> Result<ProviderInstance, Az
         addresses: Vec::new(),
         status,
         provider_fault: fault.map(String::into_bytes).unwrap_or_default(),
+        vm_id: vm_id_of(vm),
     })
+}
+
+/// ARM's `properties.vmId`: the VM's unique id, which its HCL report carries as
+/// `vmUniqueId`, so garm can tell evidence from this VM from evidence from another.
+fn vm_id_of(vm: &Value) -> String {
+    vm.pointer("/properties/vmId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// `a: b: c` from an error's source chain.

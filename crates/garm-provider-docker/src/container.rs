@@ -162,6 +162,8 @@ pub fn instance(container: &ContainerInspectResponse) -> ProviderInstance {
         addresses,
         status,
         provider_fault: fault.into_bytes(),
+        // A container is not a VM: nothing an attestation report could name.
+        vm_id: String::new(),
     }
 }
 

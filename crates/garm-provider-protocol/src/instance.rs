@@ -34,6 +34,11 @@ pub struct ProviderInstance {
     /// Error detail from the provider; base64 in JSON.
     #[serde(skip_serializing_if = "Vec::is_empty", with = "base64_bytes")]
     pub provider_fault: Vec<u8>,
+    /// garm-rs's extension (garm ignores the key): the platform's own id of the VM, when it
+    /// has one garm can compare with attestation evidence (Azure: the ARM `vmId`, which the
+    /// VM's HCL report carries as `vmUniqueId`). Empty when the provider does not know it.
+    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    pub vm_id: String,
 }
 
 /// One address of an instance.
@@ -182,6 +187,19 @@ mod tests {
             r#"{"provider_id":"i-1","name":"garm-1","status":"error","provider_fault":"cXVvdGEgZXhjZWVkZWQ="}"#
         );
         assert_eq!(serde_json::from_str::<ProviderInstance>(&written).unwrap(), instance);
+    }
+
+    #[test]
+    fn the_vm_id_extension_is_optional_and_omitted_when_empty() {
+        let plain: ProviderInstance = serde_json::from_str(REFERENCE).unwrap();
+        assert_eq!(plain.vm_id, "");
+        assert!(!serde_json::to_string(&plain).unwrap().contains("vm_id"));
+        let azure: ProviderInstance = serde_json::from_str(
+            r#"{"provider_id":"a","name":"a","status":"running","vm_id":"26f8bc30-774e-4290-8e7a-535f3b672aee"}"#,
+        )
+        .unwrap();
+        assert_eq!(azure.vm_id, "26f8bc30-774e-4290-8e7a-535f3b672aee");
+        assert_eq!(azure.validate(), Ok(()));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The caller is who it says, but may not have this (an instance that did not attest).
     #[error("{0}")]
     Forbidden(String),
+    /// Something this answer needs (a provider) could not be reached; try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("init_required")]
     InitRequired,
     #[error("urls_required")]
@@ -66,6 +69,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +83,7 @@ impl ApiError {
             Self::Unauthorized => ("Not Authorized", String::new()),
             Self::Unprocessable(m) => ("Unprocessable Content", m.clone()),
             Self::Forbidden(m) => ("Forbidden", m.clone()),
+            Self::Unavailable(m) => ("Service Unavailable", m.clone()),
             Self::InitRequired => ("init_required", "Missing superuser".to_string()),
             Self::UrlsRequired => (
                 "urls_required",

@@ -70,6 +70,16 @@ impl SandboxProvider {
     }
 }
 
+/// `extra_specs.test_vm_id`: the VM id this provider reports for the instance (the `vm_id`
+/// extension), standing in for the platform id a cloud provider reports (Azure's `vmId`).
+fn test_vm_id(bootstrap: &BootstrapInstance) -> String {
+    bootstrap
+        .extra_specs_json()
+        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw).ok())
+        .and_then(|specs| specs.get("test_vm_id")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// The decoded `extra_specs.runner_install_template`, if present.
 fn install_template(bootstrap: &BootstrapInstance) -> anyhow::Result<Option<Vec<u8>>> {
     let Some(raw) = bootstrap.extra_specs_json() else {
@@ -142,6 +152,7 @@ impl Provider for SandboxProvider {
             }],
             status: ProviderStatus::Running,
             provider_fault: Vec::new(),
+            vm_id: test_vm_id(&bootstrap),
         };
         let mut record = Record {
             instance: instance.clone(),

@@ -308,3 +308,76 @@ fn evidence_round_trips_through_garms_json() {
     assert!(Evidence::from_json("{}").is_err());
     assert!(Evidence::from_json("[").is_err());
 }
+
+/// The `vmUniqueId` in `evidence-v1.json`'s HCL runtime data; ARM prints the same GUID in
+/// lower case as the VM's `vmId`.
+const V1_VM: &str = "26F8BC30-774E-4290-8E7A-535F3B672AEE";
+
+fn accepted_v1() -> garm_attest::Verdict {
+    let verdict = verify(&captured("evidence-v1.json"), NONCE, &Policy::default(), at());
+    assert!(verdict.accepted, "{verdict:?}");
+    assert_eq!(verdict.facts.as_ref().unwrap().vm_unique_id.as_deref(), Some(V1_VM));
+    verdict
+}
+
+#[test]
+fn evidence_from_the_vm_the_provider_created_stays_accepted() {
+    let mut verdict = accepted_v1();
+    garm_attest::bind_vm_identity(&mut verdict, Some(&V1_VM.to_ascii_lowercase()), &Policy::default());
+    assert!(verdict.accepted, "{verdict:?}");
+    assert_eq!(
+        verdict.facts.unwrap().provider_vm_id.as_deref(),
+        Some(V1_VM.to_ascii_lowercase().as_str()),
+        "the verdict records what it was compared with"
+    );
+}
+
+#[test]
+fn evidence_from_another_vm_than_the_providers_is_refused() {
+    let mut verdict = accepted_v1();
+    let before = verdict.verified_at;
+    garm_attest::bind_vm_identity(
+        &mut verdict,
+        Some("0f5f2c1e-9a4b-4c1d-8e2f-123456789abc"),
+        &Policy::default(),
+    );
+    assert!(!verdict.accepted);
+    assert_eq!(verdict.reason, "vm_mismatch");
+    assert!(verdict.detail.contains(V1_VM), "{}", verdict.detail);
+    assert!(verdict.detail.contains("0f5f2c1e"), "{}", verdict.detail);
+    assert_eq!(verdict.verified_at, before);
+    assert!(verdict.facts.is_some(), "the hardware facts are kept for the operator");
+}
+
+#[test]
+fn a_provider_without_vm_ids_passes_unless_the_pool_requires_the_identity() {
+    let mut verdict = accepted_v1();
+    garm_attest::bind_vm_identity(&mut verdict, None, &Policy::default());
+    assert!(verdict.accepted, "{verdict:?}");
+    garm_attest::bind_vm_identity(&mut verdict, Some("  "), &Policy::default());
+    assert!(verdict.accepted, "a blank id is no id");
+
+    let strict = Policy {
+        require_vm_identity: true,
+        ..Policy::default()
+    };
+    let mut verdict = accepted_v1();
+    garm_attest::bind_vm_identity(&mut verdict, None, &strict);
+    assert!(!verdict.accepted);
+    assert_eq!(verdict.reason, "vm_identity_unknown");
+    assert!(verdict.detail.contains("does not report a VM id"), "{}", verdict.detail);
+
+    // A refusal is not turned into anything else.
+    let mut refused = verify(&captured("evidence-v1.json"), b"other", &Policy::default(), at());
+    garm_attest::bind_vm_identity(&mut refused, Some("0f5f2c1e"), &strict);
+    assert_eq!(refused.reason, "nonce_mismatch");
+}
+
+#[test]
+fn require_vm_identity_is_a_known_pool_setting() {
+    let pool = garm_attest::from_extra_specs(Some(
+        r#"{"confidential": true, "attestation": {"required": true, "require_vm_identity": true}}"#,
+    ))
+    .unwrap();
+    assert!(pool.policy.unwrap().require_vm_identity);
+}

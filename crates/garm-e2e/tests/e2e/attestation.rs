@@ -35,13 +35,17 @@ fn attesting_pool(extra: serde_json::Value) -> serde_json::Value {
     json!({"max_runners": 1, "runner_bootstrap_timeout": 1, "extra_specs": specs})
 }
 
+/// The `vmUniqueId` of the captured evidence, as ARM prints it (lower case): what the test
+/// provider reports as the VM id (`extra_specs.test_vm_id`) of the VM it "created".
+const CAPTURED_VM: &str = "26f8bc30-774e-4290-8e7a-535f3b672aee";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_that_proves_it_is_a_confidential_vm_takes_its_job() {
     let world = World::start_with(&[SANDBOX], FIXED_NONCE).await.unwrap();
     world
         .add_pool(
             "sandbox",
-            attesting_pool(json!({"attestation_replay": captured_evidence()})),
+            attesting_pool(json!({"attestation_replay": captured_evidence(), "test_vm_id": CAPTURED_VM})),
         )
         .await
         .unwrap();
@@ -60,6 +64,10 @@ async fn a_runner_that_proves_it_is_a_confidential_vm_takes_its_job() {
     assert!(
         log.contains("attestation accepted"),
         "the verdict is in the job's story"
+    );
+    assert!(
+        log.contains(&format!("provider_vm_id={CAPTURED_VM}")),
+        "the evidence was matched with the VM the provider created: {log}"
     );
     assert!(!log.contains("refused"), "{log}");
     wait_for("the instance to be deleted", Duration::from_secs(60), async || {
@@ -112,6 +120,55 @@ async fn replayed_evidence_against_a_fresh_nonce_is_refused_and_the_instance_rea
         Some("completed"),
         "no refused runner took the job"
     );
+    assert!(!world.garm.log().contains("attestation accepted"));
+}
+
+/// A stolen token used on another genuine confidential VM: the evidence passes every
+/// hardware check and answers garm's nonce, but names another VM than the one the
+/// provider created for the instance, so garm refuses it and reaps the instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_from_another_vm_than_the_providers_is_refused_and_the_instance_reaped() {
+    let world = World::start_with(&[SANDBOX], FIXED_NONCE).await.unwrap();
+    world
+        .add_pool(
+            "sandbox",
+            attesting_pool(json!({
+                "attestation_replay": captured_evidence(),
+                "test_vm_id": "0f5f2c1e-9a4b-4c1d-8e2f-123456789abc",
+            })),
+        )
+        .await
+        .unwrap();
+    let job = world.queue(LABELS, Duration::from_millis(300));
+    let refused = wait_for(
+        "garm to refuse evidence from another VM",
+        Duration::from_secs(90),
+        async || {
+            let log = world.garm.log();
+            log.lines()
+                .find(|l| l.contains("attestation refused (vm_mismatch)"))
+                .map(|l| l.to_string())
+        },
+    )
+    .await;
+    assert!(refused.contains("0f5f2c1e"), "{refused}");
+    let name = refused
+        .split("instance=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the refusal names the instance")
+        .trim_matches('"')
+        .to_string();
+    wait_for(
+        "the refused instance to be deleted",
+        Duration::from_secs(60),
+        async || {
+            let instances = world.garm.api.instances().await;
+            (!instances.iter().any(|i| i["name"] == name.as_str())).then_some(())
+        },
+    )
+    .await;
+    assert_ne!(world.job_status(job).as_deref(), Some("completed"));
     assert!(!world.garm.log().contains("attestation accepted"));
 }
 

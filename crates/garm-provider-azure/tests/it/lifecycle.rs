@@ -36,10 +36,19 @@ fn seed(world: &World, name: &str, controller: &str, pool: &str, power: &str) {
 #[test]
 fn an_instance_is_described_stopped_started_and_deleted() {
     let world = World::new();
-    instance(&world.create("garm-life", json!({})));
+    let created = instance(&world.create("garm-life", json!({})));
 
     let got = instance(&world.instance("GetInstance", "garm-life"));
     assert_eq!(got.status, ProviderStatus::Running);
+    // The VM's ARM `vmId` is reported (the `vm_id` extension), by create and get alike, so
+    // garm can compare it with the `vmUniqueId` of the VM's attestation evidence.
+    let arm_vm_id = world.fake.resource(&world.vm_id("garm-life")).unwrap()["properties"]["vmId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!arm_vm_id.is_empty());
+    assert_eq!(created.vm_id, arm_vm_id);
+    assert_eq!(got.vm_id, arm_vm_id);
     assert_eq!(got.os_name, "22_04-lts-cvm");
     assert!(got.addresses.iter().any(|address| address.kind == "private"));
 

@@ -476,9 +476,20 @@ async fn attestation_evidence(
         ));
     };
     let at = app.attest.now();
-    let verdict = tokio::task::spawn_blocking(move || garm_attest::verify(&evidence, &nonce, &policy, at))
+    let checked = policy.clone();
+    let mut verdict = tokio::task::spawn_blocking(move || garm_attest::verify(&evidence, &nonce, &checked, at))
         .await
         .map_err(ApiError::internal)?;
+    if verdict.accepted {
+        // Genuine and within policy: now it must also be the VM garm's provider created.
+        let provider_vm_id = provider_vm_id(&app, &caller).await.map_err(|reason| {
+            tracing::warn!(instance = %instance.name, pool = %instance.pool_id, %reason, "attestation not decided: the provider could not be asked for the VM's id");
+            ApiError::Unavailable(format!(
+                "the evidence could not be matched with the VM the provider created ({reason}); get a new nonce and post the evidence again"
+            ))
+        })?;
+        garm_attest::bind_vm_identity(&mut verdict, provider_vm_id.as_deref(), &policy);
+    }
     let recorded = serde_json::to_string(&verdict).expect("a verdict serializes");
     app.store
         .record_attestation(&instance.id, verdict.accepted, &recorded)
@@ -499,12 +510,33 @@ async fn attestation_evidence(
         app.store
             .add_instance_event(&instance.id, "attestation", "info", &summary)
             .await?;
-        tracing::info!(instance = %instance.name, pool = %instance.pool_id, product = facts.map(|f| f.product.as_str()).unwrap_or_default(), measurement = facts.map(|f| f.measurement.as_str()).unwrap_or_default(), vm_unique_id = facts.and_then(|f| f.vm_unique_id.as_deref()).unwrap_or_default(), "attestation accepted");
+        tracing::info!(instance = %instance.name, pool = %instance.pool_id, product = %facts.map(|f| f.product.as_str()).unwrap_or_default(), measurement = %facts.map(|f| f.measurement.as_str()).unwrap_or_default(), vm_unique_id = %facts.and_then(|f| f.vm_unique_id.as_deref()).unwrap_or_default(), provider_vm_id = %facts.and_then(|f| f.provider_vm_id.as_deref()).unwrap_or("not reported"), "attestation accepted");
         return Ok(Json(serde_json::to_value(&verdict).expect("a verdict serializes")));
     }
     let reason = format!("attestation refused ({}): {}", verdict.reason, verdict.detail);
     fail_instance(&app, instance, &reason).await?;
     Err(ApiError::Forbidden(reason))
+}
+
+/// The VM id the instance's provider reports (`GetInstance`'s `vm_id`, Azure's ARM `vmId`),
+/// `None` when the provider reports none or no longer knows the instance. An error is a
+/// provider that could not be asked; no verdict is recorded then.
+async fn provider_vm_id(app: &App, caller: &Caller) -> Result<Option<String>, String> {
+    let pool = &caller.pool;
+    let provider = app
+        .pool
+        .provider(&pool.provider_name)
+        .ok_or_else(|| format!("provider {} is not configured", pool.provider_name))?;
+    let instance = &caller.instance;
+    let id = instance.provider_id.as_deref().unwrap_or(&instance.name);
+    match provider
+        .get(id, garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+        .await
+    {
+        Ok(found) => Ok(Some(found.vm_id).filter(|vm_id| !vm_id.trim().is_empty())),
+        Err(garm_provider::ProviderError::NotFound) => Ok(None),
+        Err(err) => Err(crate::error::chain(&err)),
+    }
 }
 
 /// The `garm-attest` binary an attesting instance runs: `[attestation] tool_path`, or

@@ -20,6 +20,33 @@ fn evidence(name: &str) -> Value {
     serde_json::to_value(garm_attest::Evidence::from_json(&text).unwrap()).unwrap()
 }
 
+/// A provider whose `GetInstance` reports the VM id written to `<dir>/vm-ids/<instance>`
+/// (none without the file), and fails while `<dir>/provider-down` exists.
+fn vm_id_provider(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.join("vm-ids")).unwrap();
+    let script = dir.join("vm-id-provider.sh");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+[ "$GARM_COMMAND" = GetInstance ] || exit 0
+if [ -f "{d}/provider-down" ]; then echo "the cloud API answered 503" >&2; exit 1; fi
+vm=""
+[ -f "{d}/vm-ids/$GARM_INSTANCE_ID" ] && vm=$(cat "{d}/vm-ids/$GARM_INSTANCE_ID")
+printf '{{"provider_id":"%s","name":"%s","status":"running","vm_id":"%s"}}' "$GARM_INSTANCE_ID" "$GARM_INSTANCE_ID" "$vm"
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The `vmUniqueId` in `evidence-v1.json`; ARM prints the same GUID in lower case.
+const V1_VM: &str = "26f8bc30-774e-4290-8e7a-535f3b672aee";
+
 const ATTESTING: &str = r#"{"confidential": true, "attestation": {"required": true, "max_vmpl": 0}}"#;
 
 struct World {
@@ -32,7 +59,10 @@ struct World {
 async fn world(fixed: bool) -> World {
     let dir = std::env::temp_dir().join(format!("garm-server-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut config = config_text(&dir);
+    let mut config = config_text(&dir).replace(
+        "provider_executable = \"/bin/true\"",
+        &format!("provider_executable = \"{}\"", vm_id_provider(&dir).display()),
+    );
     if fixed {
         config.push_str(
             "[attestation]\ntest_fixed_nonce = \"challenge\"\ni_understand_this_disables_replay_protection = true\n",
@@ -145,6 +175,11 @@ impl World {
         self.h
             .raw(Method::GET, "/api/v1/metadata/credentials/runner", None, Some(token))
             .await
+    }
+
+    /// What the provider will report as the VM id of instance `name`.
+    fn provider_reports(&self, name: &str, vm_id: &str) {
+        std::fs::write(self.h.dir.join("vm-ids").join(name), vm_id).unwrap();
     }
 
     async fn assert_failed_for_deletion(&self, name: &str) {
@@ -344,4 +379,77 @@ fn a_fixed_nonce_needs_the_explicit_acknowledgement() {
     assert_eq!(config.attestation.fixed_nonce.as_deref(), Some(&b"challenge"[..]));
     let production = garm_server::config::Config::parse(&base).unwrap();
     assert_eq!(production.attestation.fixed_nonce, None);
+}
+
+#[tokio::test]
+async fn evidence_from_the_vm_the_provider_created_is_accepted_and_the_match_shown() {
+    let w = world(true).await;
+    let pool = w.pool(ATTESTING).await;
+    let (i, token) = w.instance(&pool, "garm-cvm-bound", true).await;
+    w.provider_reports(&i.name, V1_VM);
+    w.nonce(&token).await;
+    let (status, verdict) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["facts"]["vm_unique_id"], V1_VM.to_ascii_uppercase());
+    assert_eq!(verdict["facts"]["provider_vm_id"], V1_VM);
+    let shown = w.h.get(&format!("/api/v1/instances/{}", i.name)).await;
+    assert_eq!(shown["attestation"]["facts"]["provider_vm_id"], V1_VM, "{shown}");
+    let (status, _) = w.jit(&token).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A token leaked to another genuine confidential VM: the hardware checks pass, but the
+/// evidence names another VM than the one the provider created for this instance.
+#[tokio::test]
+async fn evidence_from_another_vm_than_the_providers_is_refused_and_the_instance_failed() {
+    let w = world(true).await;
+    let pool = w.pool(ATTESTING).await;
+    let (i, token) = w.instance(&pool, "garm-cvm-elsewhere", true).await;
+    w.provider_reports(&i.name, "0f5f2c1e-9a4b-4c1d-8e2f-123456789abc");
+    w.nonce(&token).await;
+    let (status, body) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    Harness::assert_error(status, &body, StatusCode::FORBIDDEN, "vm_mismatch");
+    assert!(body.to_string().contains("0f5f2c1e"), "{body}");
+    w.assert_failed_for_deletion(&i.name).await;
+    let shown = w.h.get(&format!("/api/v1/instances/{}", i.name)).await;
+    assert_eq!(shown["attestation"]["reason"], "vm_mismatch", "{shown}");
+    let (status, _) = w.jit(&token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A provider that cannot be asked decides nothing: 503, no verdict, the instance keeps
+/// its chance, and a new round after the provider recovered is accepted.
+#[tokio::test]
+async fn a_provider_that_cannot_be_asked_leaves_the_verdict_open() {
+    let w = world(true).await;
+    let pool = w.pool(ATTESTING).await;
+    let (i, token) = w.instance(&pool, "garm-cvm-later", true).await;
+    w.provider_reports(&i.name, V1_VM);
+    std::fs::write(w.h.dir.join("provider-down"), "").unwrap();
+    w.nonce(&token).await;
+    let (status, body) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    Harness::assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "get a new nonce");
+    let after = w.store.instance(&i.name).await.unwrap();
+    assert_eq!(after.status, InstanceStatus::Running, "not failed");
+    let shown = w.h.get(&format!("/api/v1/instances/{}", i.name)).await;
+    assert!(shown.get("attestation").is_none(), "no verdict recorded: {shown}");
+
+    std::fs::remove_file(w.h.dir.join("provider-down")).unwrap();
+    w.nonce(&token).await;
+    let (status, verdict) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    let (status, _) = w.jit(&token).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_pool_that_requires_the_vm_identity_refuses_a_provider_without_vm_ids() {
+    let w = world(true).await;
+    let strict = r#"{"confidential": true, "attestation": {"required": true, "require_vm_identity": true}}"#;
+    let pool = w.pool(strict).await;
+    let (i, token) = w.instance(&pool, "garm-cvm-anonymous", true).await;
+    w.nonce(&token).await;
+    let (status, body) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    Harness::assert_error(status, &body, StatusCode::FORBIDDEN, "vm_identity_unknown");
+    w.assert_failed_for_deletion(&i.name).await;
 }
