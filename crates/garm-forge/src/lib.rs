@@ -20,8 +20,7 @@
 pub mod actions;
 mod error;
 pub mod github;
-mod secret;
 pub mod webhook;
 
 pub use error::ForgeError;
-pub use secret::Secret;
+pub use garm_base::Secret;

@@ -7,10 +7,9 @@
 pub mod labels;
 pub mod names;
 pub mod pool;
-pub mod secret;
 pub mod status;
 
+pub use garm_base::Secret;
 pub use labels::{job_matches_pool, order_candidates, BalancerType};
 pub use pool::{OsArch, OsType, PoolSettingsError};
-pub use secret::Secret;
 pub use status::{InstanceStatus, RunnerStatus, TransitionError};

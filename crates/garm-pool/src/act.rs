@@ -49,13 +49,7 @@ impl StepError {
     /// The error and its causes on one line (with a provider's stderr), for logs and
     /// status messages.
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(s) = source {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            source = s.source();
-        }
+        let mut out = garm_base::chain(self);
         if let Self::Provider(err) = self {
             if let Some(stderr) = err.stderr().map(str::trim).filter(|s| !s.is_empty()) {
                 let tail: String = stderr

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::config::{Config, Endpoints};
 use crate::error::AzureError;
-use crate::secret::Secret;
+use garm_base::Secret;
 
 /// One way to get a token.
 #[derive(Debug, Clone)]

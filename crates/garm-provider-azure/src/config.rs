@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::error::AzureError;
 use crate::net::{Cidr, SubnetId};
-use crate::secret::Secret;
+use garm_base::Secret;
 
 /// The public cloud's ARM endpoint.
 pub const PUBLIC_RESOURCE_MANAGER: &str = "https://management.azure.com";

@@ -23,7 +23,7 @@ pub mod net;
 pub mod plan;
 pub mod provider;
 pub mod schema;
-pub mod secret;
+pub use garm_base::Secret;
 pub mod status;
 #[cfg(test)]
 mod test_support;

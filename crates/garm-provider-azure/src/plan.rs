@@ -13,8 +13,8 @@ use crate::error::AzureError;
 use crate::extra_specs::{CheckedSpecs, ConfidentialDiskEncryption};
 use crate::image::Image;
 use crate::net::{Cidr, SubnetId};
-use crate::secret::Secret;
 use crate::userdata::{self, OsType, UserData};
+use garm_base::Secret;
 
 /// Tag names the provider sets on the resource group and the VM.
 pub mod tags {

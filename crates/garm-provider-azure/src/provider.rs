@@ -331,17 +331,7 @@ fn vm_id_of(vm: &Value) -> String {
         .to_owned()
 }
 
-/// `a: b: c` from an error's source chain.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use garm_base::chain;
 
 impl Provider for AzureProvider {
     fn create_instance(&self, ctx: &Context, bootstrap: BootstrapInstance) -> Result<ProviderInstance, ProviderError> {

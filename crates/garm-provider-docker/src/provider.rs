@@ -298,17 +298,7 @@ async fn destroy(docker: &Docker, id: &str, timeout: u32) -> Result<(), Provider
     }
 }
 
-/// `a: b: c` from an error's source chain.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use garm_base::chain;
 
 impl Provider for DockerProvider {
     fn create_instance(&self, ctx: &Context, bootstrap: BootstrapInstance) -> Result<ProviderInstance, ProviderError> {

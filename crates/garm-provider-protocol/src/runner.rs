@@ -143,14 +143,10 @@ struct Failure {
 
 impl Failure {
     fn new(code: u8, error: &(dyn StdError + 'static)) -> Failure {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
+        Failure {
+            code,
+            message: garm_base::chain(error),
         }
-        Failure { code, message }
     }
 
     fn message(message: impl Into<String>) -> Failure {

@@ -39,17 +39,7 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// "a: b: c" from an error and its sources.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use garm_base::chain;
 
 impl ApiError {
     pub fn bad(message: impl Into<String>) -> Self {

@@ -88,13 +88,7 @@ fn env_secs(name: &str, default: u64) -> Duration {
 }
 
 fn fail(err: &RunnerError) -> ExitCode {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    log(&format!("error: {text}"));
+    log(&format!("error: {}", garm_base::chain(err)));
     ExitCode::from(err.exit_code() as u8)
 }
 

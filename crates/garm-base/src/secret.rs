@@ -1,8 +1,11 @@
-//! A wrapper that keeps tokens, keys and JIT blobs out of logs and debug output.
+//! A string that keeps tokens, keys and passwords out of logs, debug output and error messages.
 
 use std::fmt;
 
-/// A secret value. `Debug` and `Display` print `***`; [`Secret::expose`] gives the value.
+/// A secret value. `Debug` and `Display` print `***`; [`Secret::expose`] gives the value, and is
+/// called only where the secret is used (an HTTP header, an HMAC, sealing, the hand-over to a
+/// runner). It deserializes from a plain string and has no `Serialize`, so it cannot be written
+/// into a response by accident.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -11,7 +14,7 @@ impl Secret {
         Self(value.into())
     }
 
-    /// The plain value; call only where the secret is used (HTTP header, HMAC, hand-over to a runner).
+    /// The plain value.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -60,5 +63,17 @@ mod tests {
         let secret = Secret::new("ghp_hunter2");
         assert_eq!(format!("{secret:?} {secret}"), "*** ***");
         assert_eq!(secret.expose(), "ghp_hunter2");
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Holder {
+            token: Secret,
+        }
+        assert!(!format!("{:?}", Holder { token: secret }).contains("hunter2"));
+    }
+
+    #[test]
+    fn it_reads_from_a_plain_string() {
+        let secret: Secret = serde_json::from_str("\"s3cret\"").unwrap();
+        assert_eq!(secret.expose(), "s3cret");
     }
 }
