@@ -5,6 +5,8 @@
 //! one (`queued` after `completed`) is ignored. Nothing here creates or deletes an
 //! instance: it records facts (the job, a runner's state) and nudges reconcilers.
 
+pub mod resolve;
+
 use crate::Ctx;
 use garm_forge::webhook::WorkflowJobEvent;
 use garm_model::{job_matches_pool, InstanceStatus, RunnerStatus};

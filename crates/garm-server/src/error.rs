@@ -20,6 +20,13 @@ pub enum ApiError {
     /// A handler-level refusal (wrong password); garm strips the details.
     #[error("not authorized")]
     Unauthorized,
+    /// A webhook whose signature does not prove it comes from the owner's hook; the details
+    /// say what was wrong with the header, and are empty for a digest that does not match.
+    #[error("webhook signature refused")]
+    SignatureRefused(String),
+    /// A request body over the route's limit.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Unprocessable(String),
     /// The caller is who it says, but may not have this (an instance that did not attest).
@@ -55,7 +62,8 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::InitRequired | Self::UrlsRequired => StatusCode::CONFLICT,
-            Self::AuthFailed | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::AuthFailed | Self::Unauthorized | Self::SignatureRefused(_) => StatusCode::UNAUTHORIZED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -71,6 +79,8 @@ impl ApiError {
             Self::Conflict(m) => ("Conflict", m.clone()),
             Self::AuthFailed => ("Authentication failed", String::new()),
             Self::Unauthorized => ("Not Authorized", String::new()),
+            Self::SignatureRefused(m) => ("Not Authorized", m.clone()),
+            Self::TooLarge(m) => ("Bad Request", m.clone()),
             Self::Unprocessable(m) => ("Unprocessable Content", m.clone()),
             Self::Forbidden(m) => ("Forbidden", m.clone()),
             Self::Unavailable(m) => ("Service Unavailable", m.clone()),
@@ -117,6 +127,35 @@ impl From<StoreError> for ApiError {
             StoreError::InUse { what } => Self::BadRequest(what),
             StoreError::Transition(t) => Self::BadRequest(t.to_string()),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<garm_forge::webhook::WebhookError> for ApiError {
+    fn from(err: garm_forge::webhook::WebhookError) -> Self {
+        Self::BadRequest(chain(&err))
+    }
+}
+
+impl From<garm_forge::webhook::SignatureError> for ApiError {
+    /// Every signature failure is 401, whether the header is missing, lacks its `sha256=`
+    /// prefix, names another algorithm or does not match; only a mismatch gives no details.
+    fn from(err: garm_forge::webhook::SignatureError) -> Self {
+        match err {
+            garm_forge::webhook::SignatureError::Mismatch => Self::SignatureRefused(String::new()),
+            other => Self::SignatureRefused(other.to_string()),
+        }
+    }
+}
+
+impl From<garm_pool::intake::resolve::ResolveError> for ApiError {
+    fn from(err: garm_pool::intake::resolve::ResolveError) -> Self {
+        use garm_pool::intake::resolve::ResolveError;
+        match err {
+            ResolveError::Unreadable(err) => err.into(),
+            ResolveError::ForgeInstanceHook => Self::BadRequest(err.to_string()),
+            ResolveError::Signature { source, .. } => source.into(),
+            ResolveError::Store(err) => err.into(),
         }
     }
 }

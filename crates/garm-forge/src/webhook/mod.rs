@@ -17,7 +17,7 @@ const HOOK_ID: &str = "x-github-hook-id";
 const TARGET_TYPE: &str = "x-github-hook-installation-target-type";
 const GITEA_TARGET_TYPE: &str = "x-gitea-hook-installation-target-type";
 
-/// Why a delivery could not be read. Every case is the sender's fault: [`WebhookError::status_code`] is 400.
+/// Why a delivery could not be read. Every case is the sender's fault (the server answers 400).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     #[error("the delivery has no X-GitHub-Event header")]
@@ -36,13 +36,6 @@ pub enum WebhookError {
     },
     #[error("hook target type {0:?} is not known")]
     UnknownTargetType(String),
-}
-
-impl WebhookError {
-    /// The HTTP status garm answers with.
-    pub fn status_code(&self) -> u16 {
-        400
-    }
 }
 
 /// Which forge sent the delivery: Gitea adds its own `X-Gitea-*` headers.

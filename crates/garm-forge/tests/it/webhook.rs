@@ -166,7 +166,6 @@ fn a_malformed_or_empty_workflow_job_body_is_a_bad_request() {
     for body in [&b"{not json"[..], b"{\"action\":\"queued\"}", b"[]"] {
         let err = json.parse(body).unwrap_err();
         assert!(matches!(err, WebhookError::MalformedPayload { .. }), "{err:?}");
-        assert_eq!(err.status_code(), 400);
     }
     assert!(matches!(json.parse(b"").unwrap_err(), WebhookError::EmptyBody));
 
@@ -177,7 +176,6 @@ fn a_malformed_or_empty_workflow_job_body_is_a_bad_request() {
     .unwrap();
     let err = form.parse(b"other=1").unwrap_err();
     assert!(matches!(err, WebhookError::MissingFormPayload), "{err:?}");
-    assert_eq!(err.status_code(), 400);
 }
 
 #[test]
@@ -243,7 +241,6 @@ fn target_types_map_per_forge_and_gitea_overrides_github() {
     ] {
         let err = target(bad).unwrap_err();
         assert!(matches!(err, WebhookError::UnknownTargetType(_)), "{err:?}");
-        assert_eq!(err.status_code(), 400);
     }
     let gitea_delivery =
         Delivery::from_headers(&headers(&[("X-GitHub-Event", "workflow_job"), (gitea, "repository")])).unwrap();
@@ -254,7 +251,6 @@ fn target_types_map_per_forge_and_gitea_overrides_github() {
 fn a_delivery_without_an_event_header_is_refused() {
     let err = Delivery::from_headers(&headers(&[("Content-Type", "application/json")])).unwrap_err();
     assert!(matches!(err, WebhookError::MissingEvent), "{err:?}");
-    assert_eq!(err.status_code(), 400);
 }
 
 #[test]
@@ -300,33 +296,27 @@ fn legacy_sha1_header_is_ignored() {
 }
 
 #[test]
-fn each_signature_error_has_its_status() {
+fn each_kind_of_bad_signature_is_told_apart() {
     let body = b"Hello, World!";
     let secret = b"It's a Secret to Everybody";
     let good = sign_sha256(secret, body);
-    // Every refusal is 401: a digest without its `sha256=` prefix or with another algorithm
-    // is as unauthenticated as a wrong one.
-    let cases: [(Option<&str>, SignatureError, u16); 7] = [
-        (None, SignatureError::Missing, 401),
-        (Some("757107ea"), SignatureError::Malformed, 401),
-        (
-            Some("md5=757107ea"),
-            SignatureError::UnsupportedAlgorithm("md5".into()),
-            401,
-        ),
+    // The server answers 401 to each (crates/garm-server/src/error.rs): a digest without its
+    // `sha256=` prefix or with another algorithm is as unauthenticated as a wrong one.
+    let cases: [(Option<&str>, SignatureError); 7] = [
+        (None, SignatureError::Missing),
+        (Some("757107ea"), SignatureError::Malformed),
+        (Some("md5=757107ea"), SignatureError::UnsupportedAlgorithm("md5".into())),
         (
             Some("sha1=757107ea"),
             SignatureError::UnsupportedAlgorithm("sha1".into()),
-            401,
         ),
-        (Some("sha256=not-hex"), SignatureError::Mismatch, 401),
-        (Some("sha256=757107ea"), SignatureError::Mismatch, 401),
-        (Some(&good[..good.len() - 1]), SignatureError::Mismatch, 401),
+        (Some("sha256=not-hex"), SignatureError::Mismatch),
+        (Some("sha256=757107ea"), SignatureError::Mismatch),
+        (Some(&good[..good.len() - 1]), SignatureError::Mismatch),
     ];
-    for (header, expected, status) in cases {
+    for (header, expected) in cases {
         let err = verify(secret, header, body).unwrap_err();
         assert_eq!(err, expected, "{header:?}");
-        assert_eq!(err.status_code(), status, "{header:?}");
     }
     let mut flipped = good.clone().into_bytes();
     let last = flipped.len() - 1;

@@ -3,33 +3,24 @@
 //! Nothing is written before the signature is checked against the owning entity's
 //! secret. Webhooks for owners we do not manage, and for jobs no pool matches, are
 //! answered 200 (the sender can do nothing about them) and recorded with the reason
-//! when their signature proves they come from a hook we configured.
+//! when their signature proves they come from a hook we configured. Which entity a
+//! delivery is for is decided below the handler (`garm_pool::intake::resolve`), and every
+//! refusal becomes its HTTP status in `ApiError` (`crate::error`).
 
+use crate::error::ApiError;
 use crate::state::App;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use garm_api_types::ApiErrorResponse;
-use garm_forge::webhook::{Delivery, Event, SignatureError, TargetType, WorkflowJobEvent};
+use garm_forge::webhook::{Delivery, Event, WorkflowJobEvent};
+use garm_pool::intake::resolve::{resolve, Resolution, ResolveError};
 use garm_pool::intake::{Done, Item, Owner};
-use garm_store::{EntityKind, EntityRecord, WebhookView};
+use garm_store::WebhookView;
 use std::sync::Arc;
 
 /// Largest webhook body accepted (GitHub caps payloads at 25 MB; `workflow_job` ones are a few KB).
 pub const MAX_BODY: usize = 1024 * 1024;
-
-fn reject(status: StatusCode, error: &str, details: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiErrorResponse {
-            error: error.into(),
-            details: details.into(),
-        }),
-    )
-        .into_response()
-}
 
 pub async fn with_controller(
     State(app): State<App>,
@@ -46,121 +37,46 @@ pub async fn with_controller(
 }
 
 pub async fn receive(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let delivery = match Delivery::from_headers(&headers) {
-        Ok(d) => d,
-        Err(err) => {
-            app.pool.metrics.webhook(false, "unknown");
-            return reject(StatusCode::BAD_REQUEST, "Bad Request", err.to_string());
-        }
-    };
+    match receive_inner(&app, &headers, &body).await {
+        Ok(status) => status.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn receive_inner(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<StatusCode, ApiError> {
+    let delivery = Delivery::from_headers(headers).inspect_err(|_| app.pool.metrics.webhook(false, "unknown"))?;
     if delivery.event() != "workflow_job" {
         tracing::debug!(event = delivery.event(), "ignoring webhook event");
-        return StatusCode::OK.into_response();
+        return Ok(StatusCode::OK);
     }
     if body.len() > MAX_BODY {
         app.pool.metrics.webhook(false, "unknown");
-        return reject(StatusCode::PAYLOAD_TOO_LARGE, "Bad Request", "webhook body too large");
+        return Err(ApiError::TooLarge("webhook body too large".into()));
     }
-    let event = match delivery.parse(&body) {
-        Ok(Event::WorkflowJob(ev)) => ev,
-        Ok(_) => return StatusCode::OK.into_response(),
-        Err(err) => {
-            app.pool.metrics.webhook(false, "unknown");
-            return reject(StatusCode::BAD_REQUEST, "Bad Request", err.to_string());
+    let event = match delivery
+        .parse(body)
+        .inspect_err(|_| app.pool.metrics.webhook(false, "unknown"))?
+    {
+        Event::WorkflowJob(ev) => ev,
+        _ => return Ok(StatusCode::OK),
+    };
+    let resolution = resolve(&app.store, &delivery, body, &event).await.inspect_err(|err| {
+        if let ResolveError::Signature { owner, source } = err {
+            app.pool.metrics.webhook(false, "signature_invalid");
+            tracing::warn!(delivery = %delivery.delivery_id().unwrap_or_default(), %owner, error = %source, "webhook signature rejected");
         }
-    };
-    match handle(&app, &delivery, &body, &event).await {
-        Ok(resp) => resp,
-        Err(resp) => resp,
-    }
-}
-
-async fn handle(app: &App, delivery: &Delivery, body: &[u8], event: &WorkflowJobEvent) -> Result<Response, Response> {
-    let job = &event.job;
-    let target = delivery
-        .target_type()
-        .map_err(|err| reject(StatusCode::BAD_REQUEST, "Bad Request", err.to_string()))?;
-    let (kind, owner, name) = match target {
-        TargetType::Repository => (
-            EntityKind::Repository,
-            event.repository.owner_login.as_str(),
-            event.repository.name.as_str(),
-        ),
-        TargetType::Organization => (
-            EntityKind::Organization,
-            "",
-            event.organization_login.as_deref().unwrap_or_default(),
-        ),
-        TargetType::Enterprise => (
-            EntityKind::Enterprise,
-            "",
-            event.enterprise_slug.as_deref().unwrap_or_default(),
-        ),
-        TargetType::ForgeInstance => {
-            return Err(reject(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                "forge instance hooks are not supported",
-            ))
+    })?;
+    match resolution {
+        Resolution::Ours { entity, view } => record(app, &delivery, Owner::Ours(*entity), &event, view).await,
+        Resolution::Unmanaged { reason } => {
+            app.pool.metrics.webhook(false, "owner_unknown");
+            record(app, &delivery, Owner::Unknown(reason), &event, None).await
         }
-    };
-    let base = event.endpoint_base_url().unwrap_or_default();
-    // Fast path: the in-memory view of endpoints, entities and pools. Anything it does
-    // not settle (unknown owner, a signature its secret does not verify) goes to the
-    // database, which another replica may have changed.
-    let view = app.store.webhook_view().await.map_err(server_error)?;
-    let cached = view
-        .endpoint(&base)
-        .and_then(|ep| view.entity(kind, owner, name, &ep.name))
-        .filter(|entity| delivery.verify(entity.webhook_secret.expose().as_bytes(), body).is_ok())
-        .cloned();
-    if let Some(entity) = cached {
-        return record(app, delivery, Owner::Ours(entity), event, Some(view)).await;
-    }
-    let delivery_id = delivery.delivery_id().unwrap_or_default().to_string();
-    let describe = describe(kind, owner, name);
-    tracing::info!(delivery = %delivery_id, action = %event.action.as_str(), job_id = job.id, owner = %describe, labels = ?job.labels, "hook received");
-    let endpoints = app.store.endpoints("github").await.map_err(server_error)?;
-    let endpoint = endpoints.iter().find(|e| {
-        e.base_url
-            .trim_end_matches('/')
-            .eq_ignore_ascii_case(base.trim_end_matches('/'))
-    });
-    let entity = match endpoint {
-        Some(ep) => app
-            .store
-            .find_entity(kind, owner, name, &ep.name)
-            .await
-            .map_err(server_error)?,
-        None => None,
-    };
-    let Some(entity) = entity else {
-        return unknown_owner(app, delivery, body, event, endpoint.map(|e| e.name.as_str()), &describe).await;
-    };
-    if let Err(err) = delivery.verify(entity.webhook_secret.expose().as_bytes(), body) {
-        app.pool.metrics.webhook(false, "signature_invalid");
-        tracing::warn!(delivery = %delivery_id, owner = %describe, error = %err, "webhook signature rejected");
-        let status = StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::UNAUTHORIZED);
-        let error = if status == StatusCode::UNAUTHORIZED {
-            "Not Authorized"
-        } else {
-            "Bad Request"
-        };
-        let details = if matches!(err, SignatureError::Mismatch) {
-            String::new()
-        } else {
-            err.to_string()
-        };
-        return Err(reject(status, error, details));
-    }
-    record(app, delivery, Owner::Ours(entity), event, None).await
-}
-
-fn describe(kind: EntityKind, owner: &str, name: &str) -> String {
-    if owner.is_empty() {
-        format!("{} {name}", kind.as_str())
-    } else {
-        format!("{} {owner}/{name}", kind.as_str())
+        Resolution::Ignored { owner } => {
+            app.pool.metrics.webhook(false, "owner_unknown");
+            tracing::info!(%owner, job_id = event.job.id, "webhook for an owner we do not manage; ignored");
+            Ok(StatusCode::OK)
+        }
     }
 }
 
@@ -177,7 +93,7 @@ async fn record(
     owner: Owner,
     event: &WorkflowJobEvent,
     view: Option<Arc<WebhookView>>,
-) -> Result<Response, Response> {
+) -> Result<StatusCode, ApiError> {
     let key = delivery.dedup_key();
     let item = Item {
         owner,
@@ -186,10 +102,10 @@ async fn record(
         view,
     };
     let done = match app.intake.submit(&app.pool, item).await {
-        Some(done) => done.map_err(server_error)?,
+        Some(done) => done?,
         None => {
             tracing::error!(delivery = ?key, "the webhook writer stopped");
-            return Err(crate::error::ApiError::Internal("the webhook writer stopped".into()).into_response());
+            return Err(ApiError::Internal("the webhook writer stopped".into()));
         }
     };
     let job = &event.job;
@@ -202,49 +118,5 @@ async fn record(
         }
     }
     app.pool.metrics.webhook(true, "");
-    Ok(StatusCode::OK.into_response())
-}
-
-/// A webhook for an owner we do not manage. It is recorded (with the reason) only if
-/// its signature matches the secret of one of our entities on that endpoint, i.e. it
-/// comes from a hook we configured; anything else is acknowledged and dropped.
-async fn unknown_owner(
-    app: &App,
-    delivery: &Delivery,
-    body: &[u8],
-    event: &WorkflowJobEvent,
-    endpoint: Option<&str>,
-    describe: &str,
-) -> Result<Response, Response> {
-    app.pool.metrics.webhook(false, "owner_unknown");
-    let candidates: Vec<EntityRecord> = match endpoint {
-        Some(ep) => app
-            .store
-            .all_entities()
-            .await
-            .map_err(server_error)?
-            .into_iter()
-            .filter(|e| e.endpoint_name == ep)
-            .collect(),
-        None => Vec::new(),
-    };
-    let authentic = candidates
-        .iter()
-        .any(|e| delivery.verify(e.webhook_secret.expose().as_bytes(), body).is_ok());
-    if !authentic {
-        tracing::info!(owner = %describe, job_id = event.job.id, "webhook for an owner we do not manage; ignored");
-        return Ok(StatusCode::OK.into_response());
-    }
-    record(
-        app,
-        delivery,
-        Owner::Unknown(format!("no {describe} is managed by this garm")),
-        event,
-        None,
-    )
-    .await
-}
-
-fn server_error(err: garm_store::StoreError) -> Response {
-    crate::error::ApiError::from(err).into_response()
+    Ok(StatusCode::OK)
 }
