@@ -65,9 +65,13 @@ pub fn short_time(value: &Value, path: &[&str]) -> String {
 
 /// A timestamp as garm's tables print a Go `time.Time` (its `String()`:
 /// `2006-01-02 15:04:05.999999999 -0700 MST`, fraction without trailing zeros), for the RFC 3339
-/// text the API sends; anything else is shown as it came, missing or `null` as `""`.
+/// text the API sends. Missing or `null` is Go's zero time, which garm's CLI prints for an absent
+/// field (its times are not pointers); anything else is shown as it came.
 pub fn go_time(value: &Value, path: &[&str]) -> String {
     let raw = text(value, path);
+    if raw.is_empty() {
+        return "0001-01-01 00:00:00 +0000 UTC".to_string();
+    }
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(&raw) else {
         return raw;
     };
@@ -191,8 +195,8 @@ mod tests {
         assert_eq!(go_time(&v, &["nano"]), "2026-07-01 10:00:00.12 +0000 UTC");
         assert_eq!(go_time(&v, &["east"]), "2026-07-01 12:00:00.000001 +0200 +0200");
         assert_eq!(go_time(&v, &["odd"]), "yesterday");
-        assert_eq!(go_time(&v, &["none"]), "");
-        assert_eq!(go_time(&v, &["missing"]), "");
+        assert_eq!(go_time(&v, &["none"]), "0001-01-01 00:00:00 +0000 UTC");
+        assert_eq!(go_time(&v, &["missing"]), "0001-01-01 00:00:00 +0000 UTC");
     }
 
     #[test]
