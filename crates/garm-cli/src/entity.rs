@@ -455,7 +455,8 @@ fn webhook(ctx: &Ctx, kind: Kind, cmd: WebhookCommand) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    ctx.emit(&hook, hook_table);
+    // garm prints the webhook as a table whatever `--format` says; scripts reading it expect that.
+    println!("{}", hook_table(&hook).render());
     Ok(())
 }
 
@@ -499,8 +500,8 @@ pub fn entities_table(kind: Kind, entities: &Value, long: bool) -> Table {
         }
         row.push(value::flag(e, &["pool_manager_status", "running"]).into());
         if long {
-            row.push(text(e, &["created_at"]).into());
-            row.push(text(e, &["updated_at"]).into());
+            row.push(value::go_time(e, &["created_at"]).into());
+            row.push(value::go_time(e, &["updated_at"]).into());
         }
         table.row(row);
     }
@@ -511,8 +512,8 @@ pub fn entities_table(kind: Kind, entities: &Value, long: bool) -> Table {
 pub fn entity_table(kind: Kind, e: &Value) -> Table {
     let mut table = Table::fields();
     table.field("ID", text(e, &["id"]));
-    table.field("Created At", text(e, &["created_at"]));
-    table.field("Updated At", text(e, &["updated_at"]));
+    table.field("Created At", value::go_time(e, &["created_at"]));
+    table.field("Updated At", value::go_time(e, &["updated_at"]));
     if kind == Kind::Repo {
         table.field("Owner", text(e, &["owner"]));
     }

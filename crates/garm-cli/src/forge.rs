@@ -347,8 +347,8 @@ fn endpoints_table(endpoints: &Value, long: bool) -> Table {
             text(e, &["description"]).into(),
         ];
         if long {
-            row.push(text(e, &["created_at"]).into());
-            row.push(text(e, &["updated_at"]).into());
+            row.push(value::go_time(e, &["created_at"]).into());
+            row.push(value::go_time(e, &["updated_at"]).into());
         }
         table.row(row);
     }
@@ -359,8 +359,8 @@ fn endpoint_table(e: &Value) -> Table {
     let mut table = Table::fields();
     table.field("Name", text(e, &["name"]));
     table.field("Description", text(e, &["description"]));
-    table.field("Created At", text(e, &["created_at"]));
-    table.field("Updated At", text(e, &["updated_at"]));
+    table.field("Created At", value::go_time(e, &["created_at"]));
+    table.field("Updated At", value::go_time(e, &["updated_at"]));
     table.field("Base URL", text(e, &["base_url"]));
     table.field("Upload URL", text(e, &["upload_base_url"]));
     table.field("API Base URL", text(e, &["api_base_url"]));
@@ -387,8 +387,8 @@ fn credentials_table(creds: &Value, long: bool) -> Table {
             text(c, &["auth-type"]).into(),
         ];
         if long {
-            row.push(text(c, &["created_at"]).into());
-            row.push(text(c, &["updated_at"]).into());
+            row.push(value::go_time(c, &["created_at"]).into());
+            row.push(value::go_time(c, &["updated_at"]).into());
         }
         table.row(row);
     }
@@ -398,8 +398,8 @@ fn credentials_table(creds: &Value, long: bool) -> Table {
 fn credential_table(c: &Value) -> Table {
     let mut table = Table::fields();
     table.field("ID", value::cell(c, &["id"]));
-    table.field("Created At", text(c, &["created_at"]));
-    table.field("Updated At", text(c, &["updated_at"]));
+    table.field("Created At", value::go_time(c, &["created_at"]));
+    table.field("Updated At", value::go_time(c, &["updated_at"]));
     table.field("Name", text(c, &["name"]));
     table.field("Description", text(c, &["description"]));
     table.field("Base URL", text(c, &["base_url"]));

@@ -161,13 +161,14 @@ pub fn profile(ctx: &mut Ctx, cmd: ProfileCommand) -> anyhow::Result<()> {
         ProfileCommand::List => {
             ctx.require_profile()?;
             let active = ctx.config.active().map(|m| m.name.clone()).unwrap_or_default();
+            // garm prints its config struct as it is (Go field names, no json tags), token included.
             let profiles: Vec<Value> = ctx
                 .config
                 .managers
                 .iter()
-                .map(|m| json!({"name": m.name, "base_url": m.base_url, "current": m.name == active}))
+                .map(|m| json!({"Name": m.name, "BaseURL": m.base_url, "Token": m.bearer_token}))
                 .collect();
-            ctx.emit(&Value::Array(profiles), profiles_table);
+            ctx.emit(&Value::Array(profiles), |p| profiles_table(p, &active));
             Ok(())
         }
         ProfileCommand::Add(args) => {
@@ -223,14 +224,14 @@ fn login(client: &Client, username: &str, password: &str) -> anyhow::Result<Stri
     Ok(token)
 }
 
-fn profiles_table(profiles: &Value) -> Table {
+fn profiles_table(profiles: &Value, active: &str) -> Table {
     let mut table = Table::list(&["Name", "Base URL"]);
     for profile in value::list(profiles) {
-        let mut name = value::text(profile, &["name"]);
-        if value::flag(profile, &["current"]) {
+        let mut name = value::text(profile, &["Name"]);
+        if name == active {
             name.push_str(" (current)");
         }
-        table.row(vec![name.into(), value::text(profile, &["base_url"]).into()]);
+        table.row(vec![name.into(), value::text(profile, &["BaseURL"]).into()]);
     }
     table
 }

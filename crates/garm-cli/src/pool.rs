@@ -490,8 +490,8 @@ pub fn pools_table(pools: &Value, long: bool) -> Table {
         ];
         if long {
             row.push(level.into());
-            row.push(text(p, &["created_at"]).into());
-            row.push(text(p, &["updated_at"]).into());
+            row.push(value::go_time(p, &["created_at"]).into());
+            row.push(value::go_time(p, &["updated_at"]).into());
             row.push(value::runner_prefix(p).into());
             row.push(Cell::num(p["priority"].as_u64().unwrap_or(0)));
         }
@@ -506,8 +506,8 @@ pub fn pool_table(p: &Value) -> Table {
     let number = |key: &str| Cell::num(p[key].as_u64().unwrap_or(0));
     let mut table = Table::fields();
     table.field("ID", text(p, &["id"]));
-    table.field("Created At", text(p, &["created_at"]));
-    table.field("Updated At", text(p, &["updated_at"]));
+    table.field("Created At", value::go_time(p, &["created_at"]));
+    table.field("Updated At", value::go_time(p, &["updated_at"]));
     table.field("Provider Name", text(p, &["provider_name"]));
     table.field("Priority", number("priority"));
     table.field("Image", text(p, &["image"]));

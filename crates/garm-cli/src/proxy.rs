@@ -109,8 +109,8 @@ pub fn proxy(ctx: &Ctx, cmd: ProxyCommand) -> anyhow::Result<()> {
 pub fn proxy_table(p: &Value) -> Table {
     let mut table = Table::fields();
     table.field("ID", value::cell(p, &["id"]));
-    table.field("Created At", text(p, &["created_at"]));
-    table.field("Updated At", text(p, &["updated_at"]));
+    table.field("Created At", value::go_time(p, &["created_at"]));
+    table.field("Updated At", value::go_time(p, &["updated_at"]));
     table.field("Name", text(p, &["name"]));
     for (label, key) in [
         ("Description", "description"),

@@ -99,19 +99,23 @@ fn origin(runner: &Value) -> String {
     }
 }
 
-/// The `runner ls` view; `pool runner list` leaves out the Pool / Scale Set column.
+/// The `runner ls` view; `pool runner list` leaves out the Pool / Scale Set column. `--long` adds
+/// the times and, as garm's does, always the job columns, filled for runners that have a job.
 pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
     let runners = value::list(runners);
-    let with_jobs = long && runners.iter().any(|r| r.get("job").is_some_and(|j| !j.is_null()));
     let mut header = vec!["Nr", "Name", "Status", "Runner Status"];
     if with_origin {
         header.push("Pool / Scale Set");
     }
     if long {
-        header.extend(["Created At", "Updated At"]);
-    }
-    if with_jobs {
-        header.extend(["Job Name", "Started At", "Run ID", "Repository"]);
+        header.extend([
+            "Created At",
+            "Updated At",
+            "Job Name",
+            "Started At",
+            "Run ID",
+            "Repository",
+        ]);
     }
     let mut table = Table::list(&header);
     for (n, r) in runners.iter().enumerate() {
@@ -125,19 +129,19 @@ pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
             row.push(origin(r).into());
         }
         if long {
-            row.push(text(r, &["created_at"]).into());
-            row.push(text(r, &["updated_at"]).into());
-        }
-        if with_jobs && r.get("job").is_some_and(|j| !j.is_null()) {
-            let repo = format!(
-                "{}/{}",
-                text(r, &["job", "repository_owner"]),
-                text(r, &["job", "repository_name"])
-            );
-            row.push(text(r, &["job", "name"]).into());
-            row.push(text(r, &["job", "started_at"]).into());
-            row.push(value::cell(r, &["job", "run_id"]));
-            row.push(repo.into());
+            row.push(value::go_time(r, &["created_at"]).into());
+            row.push(value::go_time(r, &["updated_at"]).into());
+            if r.get("job").is_some_and(|j| !j.is_null()) {
+                let repo = format!(
+                    "{}/{}",
+                    text(r, &["job", "repository_owner"]),
+                    text(r, &["job", "repository_name"])
+                );
+                row.push(text(r, &["job", "name"]).into());
+                row.push(value::go_time(r, &["job", "started_at"]).into());
+                row.push(value::cell(r, &["job", "run_id"]));
+                row.push(repo.into());
+            }
         }
         table.row(row);
     }
@@ -148,8 +152,8 @@ pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
 pub fn runner_table(r: &Value) -> Table {
     let mut table = Table::fields();
     table.field("ID", text(r, &["id"]));
-    table.field("Created At", text(r, &["created_at"]));
-    table.field("Updated At", text(r, &["updated_at"]));
+    table.field("Created At", value::go_time(r, &["created_at"]));
+    table.field("Updated At", value::go_time(r, &["updated_at"]));
     table.field("Provider ID", text(r, &["provider_id"]));
     table.field("Name", text(r, &["name"]));
     table.field("OS Type", text(r, &["os_type"]));
@@ -240,14 +244,45 @@ mod tests {
     }
 
     #[test]
-    fn long_runner_list_adds_job_columns_only_when_a_job_is_attached() {
-        let idle = json!([{"name": "a", "pool_id": "p"}]);
-        assert!(!runners_table(&idle, true, true).render().contains("JOB NAME"));
-        let busy = json!([{"name": "a", "pool_id": "p", "job": {"name": "build", "run_id": 42, "repository_owner": "o", "repository_name": "r"}}]);
-        let rendered = runners_table(&busy, true, true).render();
-        assert!(rendered.contains("JOB NAME"), "{rendered}");
-        assert!(rendered.contains("| build    |"), "{rendered}");
-        assert!(rendered.contains("| o/r        |"), "{rendered}");
+    fn long_runner_list_has_garms_columns_and_fills_the_job_ones_for_busy_runners() {
+        let runners = json!([
+            {"name": "a", "pool_id": "p", "created_at": "2026-07-01T10:00:00.1234Z", "updated_at": "2026-07-01T10:05:00Z"},
+            {"name": "b", "pool_id": "p", "created_at": "2026-07-01T11:00:00Z", "updated_at": "2026-07-01T11:00:00Z",
+             "job": {"name": "build", "run_id": 42, "started_at": "2026-07-01T11:01:02.5Z",
+                     "repository_owner": "o", "repository_name": "r"}},
+        ]);
+        let rendered = runners_table(&runners, true, true).render();
+        let lines: Vec<&str> = rendered.lines().collect();
+        let header: Vec<&str> = lines[1].split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+        assert_eq!(
+            header,
+            [
+                "NR",
+                "NAME",
+                "STATUS",
+                "RUNNER STATUS",
+                "POOL / SCALE SET",
+                "CREATED AT",
+                "UPDATED AT",
+                "JOB NAME",
+                "STARTED AT",
+                "RUN ID",
+                "REPOSITORY"
+            ]
+        );
+        let cells = |line: &str| -> Vec<String> { line.split('|').map(|c| c.trim().to_owned()).collect() };
+        let idle = cells(lines[3]);
+        assert_eq!(idle[6], "2026-07-01 10:00:00.1234 +0000 UTC");
+        assert_eq!(idle[7], "2026-07-01 10:05:00 +0000 UTC");
+        assert!(idle[8..12].iter().all(String::is_empty), "{rendered}");
+        let busy = cells(lines[5]);
+        assert_eq!(
+            busy[8..12],
+            ["build", "2026-07-01 11:01:02.5 +0000 UTC", "42", "o/r"],
+            "{rendered}"
+        );
+        // Without --long none of them.
+        assert!(!runners_table(&runners, false, true).render().contains("CREATED AT"));
     }
 
     #[test]

@@ -315,8 +315,8 @@ fn restore(ctx: &Ctx, args: RestoreArgs) -> anyhow::Result<()> {
 pub fn template_table(t: &Value) -> Table {
     let mut table = Table::fields();
     table.field("ID", value::cell(t, &["id"]));
-    table.field("Created At", text(t, &["created_at"]));
-    table.field("Updated At", text(t, &["updated_at"]));
+    table.field("Created At", value::go_time(t, &["created_at"]));
+    table.field("Updated At", value::go_time(t, &["updated_at"]));
     table.field("Name", text(t, &["name"]));
     table.field("Description", text(t, &["description"]));
     table.field("Owner", text(t, &["owner_id"]));

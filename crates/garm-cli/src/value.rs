@@ -63,6 +63,36 @@ pub fn short_time(value: &Value, path: &[&str]) -> String {
     text(value, path).chars().take(19).collect()
 }
 
+/// A timestamp as garm's tables print a Go `time.Time` (its `String()`:
+/// `2006-01-02 15:04:05.999999999 -0700 MST`, fraction without trailing zeros), for the RFC 3339
+/// text the API sends. Missing or `null` is Go's zero time, which garm's CLI prints for an absent
+/// field (its times are not pointers); anything else is shown as it came.
+pub fn go_time(value: &Value, path: &[&str]) -> String {
+    let raw = text(value, path);
+    if raw.is_empty() {
+        return "0001-01-01 00:00:00 +0000 UTC".to_string();
+    }
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(&raw) else {
+        return raw;
+    };
+    let mut out = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos != 0 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    let offset = t.format("%z").to_string();
+    // Go names a parsed zero offset UTC; another offset gets a zone named after itself.
+    let zone = if t.offset().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        offset.clone()
+    };
+    out.push_str(&format!(" {offset} {zone}"));
+    out
+}
+
 /// The credentials name of an entity, preferring the nested credentials object.
 pub fn credentials_name(entity: &Value) -> String {
     let nested = text(entity, &["credentials", "name"]);
@@ -153,6 +183,20 @@ mod tests {
         assert_eq!(text(&v, &["n"]), "5");
         assert_eq!(text(&v, &["x"]), "");
         assert_eq!(text(&v, &["missing", "deeper"]), "");
+    }
+
+    #[test]
+    fn times_print_as_go_prints_a_time() {
+        let v = json!({
+            "z": "2026-07-01T10:00:00Z", "nano": "2026-07-01T10:00:00.120000000Z",
+            "east": "2026-07-01T12:00:00.000001+02:00", "odd": "yesterday", "none": null,
+        });
+        assert_eq!(go_time(&v, &["z"]), "2026-07-01 10:00:00 +0000 UTC");
+        assert_eq!(go_time(&v, &["nano"]), "2026-07-01 10:00:00.12 +0000 UTC");
+        assert_eq!(go_time(&v, &["east"]), "2026-07-01 12:00:00.000001 +0200 +0200");
+        assert_eq!(go_time(&v, &["odd"]), "yesterday");
+        assert_eq!(go_time(&v, &["none"]), "0001-01-01 00:00:00 +0000 UTC");
+        assert_eq!(go_time(&v, &["missing"]), "0001-01-01 00:00:00 +0000 UTC");
     }
 
     #[test]

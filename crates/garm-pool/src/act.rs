@@ -13,6 +13,7 @@
 
 use crate::bootstrap::{self, BootstrapInput};
 use crate::forge::{Forge, Tool};
+use crate::metrics::scope;
 use crate::{job_label, Ctx};
 use garm_forge::ForgeError;
 use garm_model::{InstanceStatus, RunnerStatus, Secret};
@@ -417,8 +418,12 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
         // Scale set runners always get their JIT configuration from the Actions service.
         let started = std::time::Instant::now();
         let minted = crate::scaleset::jit_config(ctx, pool, forge.as_ref(), name).await;
-        ctx.metrics
-            .forge_call("GenerateJitRunnerConfig", minted.is_ok(), started.elapsed());
+        ctx.metrics.forge_call(
+            "GenerateJitRunnerConfig",
+            scope(entity.kind),
+            minted.is_ok(),
+            started.elapsed(),
+        );
         let (runner_id, encoded) = minted?;
         jit = Some((runner_id, decode_jit(&encoded)));
     } else if instance.jit_config.is_none() && !provider.disable_jit_config() {
@@ -437,7 +442,8 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
             }
             other => other?,
         };
-        ctx.metrics.forge_call("GetEntityJITConfig", true, started.elapsed());
+        ctx.metrics
+            .forge_call("GetEntityJITConfig", scope(entity.kind), true, started.elapsed());
         jit = Some((runner_id, decode_jit(&encoded)));
     }
     let registered = jit.clone();
@@ -637,12 +643,16 @@ pub async fn remove_forge_runner(ctx: &Ctx, instance: &InstanceRecord) -> Result
     let entity = owner(ctx, &pool).await?;
     let forge = ctx.forges.for_entity(&ctx.store, &entity).await?;
     if pool.scale_set_id.is_some() {
-        return crate::scaleset::remove_runner(ctx, forge.as_ref(), instance.agent_id).await;
+        return crate::scaleset::remove_runner(ctx, forge.as_ref(), &entity, instance.agent_id).await;
     }
     let started = std::time::Instant::now();
     let result = forge.remove_runner(instance.agent_id).await;
-    ctx.metrics
-        .forge_call("RemoveEntityRunner", result.is_ok(), started.elapsed());
+    ctx.metrics.forge_call(
+        "RemoveEntityRunner",
+        scope(entity.kind),
+        result.is_ok(),
+        started.elapsed(),
+    );
     match result {
         Ok(()) => Ok(()),
         Err(ForgeError::RunnerBusy) => Err(StepError::RunnerBusy),

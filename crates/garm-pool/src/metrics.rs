@@ -30,6 +30,28 @@ impl Histogram {
         self.sum += seconds;
         self.total += 1;
     }
+
+    fn render(&self, name: &str, out: &mut String) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                self.counts.get(i).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.total);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.total);
+    }
+}
+
+/// garm's `scope` label of a GitHub call: the kind of entity it was made for.
+pub fn scope(kind: garm_store::EntityKind) -> &'static str {
+    match kind {
+        garm_store::EntityKind::Repository => "Repository",
+        garm_store::EntityKind::Organization => "Organization",
+        garm_store::EntityKind::Enterprise => "Enterprise",
+    }
 }
 
 /// The process's metrics; cheap to update from any task.
@@ -93,11 +115,13 @@ impl Metrics {
         }
     }
 
-    /// `garm_github_operations_total` / `garm_github_errors_total`.
-    pub fn forge_call(&self, operation: &str, ok: bool, _elapsed: Duration) {
-        self.inc("garm_github_operations_total", &[("operation", operation)]);
+    /// `garm_github_operations_total` / `garm_github_errors_total`, labelled with the operation
+    /// and, as garm does, the scope of the entity the call was made for ([`scope`]).
+    pub fn forge_call(&self, operation: &str, scope: &str, ok: bool, _elapsed: Duration) {
+        let pairs = [("operation", operation), ("scope", scope)];
+        self.inc("garm_github_operations_total", &pairs);
         if !ok {
-            self.inc("garm_github_errors_total", &[("operation", operation)]);
+            self.inc("garm_github_errors_total", &pairs);
         }
     }
 
@@ -114,6 +138,34 @@ impl Metrics {
         self.observe("garm_job_queued_to_in_progress_seconds", elapsed);
     }
 
+    /// The samples of one counter or histogram family (no `# HELP`/`# TYPE` lines); nothing if
+    /// it has none yet.
+    pub fn render_samples(&self, name: &str, out: &mut String) {
+        for ((family, lbls), value) in self.counters.lock().expect("metrics lock").iter() {
+            if family == name {
+                let _ = writeln!(out, "{name}{lbls} {value}");
+            }
+        }
+        if let Some(h) = self.histograms.lock().expect("metrics lock").get(name) {
+            h.render(name, out);
+        }
+    }
+
+    /// Names of the counter and histogram families that have samples.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .counters
+            .lock()
+            .expect("metrics lock")
+            .keys()
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.extend(self.histograms.lock().expect("metrics lock").keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Counters and histograms in the text exposition format.
     pub fn render(&self, out: &mut String) {
         let counters = self.counters.lock().expect("metrics lock");
@@ -128,16 +180,7 @@ impl Metrics {
         drop(counters);
         for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "# TYPE {name} histogram");
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{le=\"{bound}\"}} {}",
-                    h.counts.get(i).copied().unwrap_or(0)
-                );
-            }
-            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.total);
-            let _ = writeln!(out, "{name}_sum {}", h.sum);
-            let _ = writeln!(out, "{name}_count {}", h.total);
+            h.render(name, out);
         }
     }
 }

@@ -153,14 +153,23 @@ pub async fn jit_config(
 
 /// Removes a scale set runner through the agents API; a busy one is refused
 /// ([`StepError::RunnerBusy`]), a gone one counts as removed.
-pub async fn remove_runner(ctx: &Ctx, forge: &dyn Forge, agent_id: i64) -> Result<(), StepError> {
+pub async fn remove_runner(
+    ctx: &Ctx,
+    forge: &dyn Forge,
+    entity: &garm_store::EntityRecord,
+    agent_id: i64,
+) -> Result<(), StepError> {
     let actions = forge
         .actions()
         .ok_or_else(|| StepError::ScaleSet("scale sets are only supported for github entities".into()))?;
     let started = Instant::now();
     let result = actions.remove_agent(agent_id).await;
-    ctx.metrics
-        .forge_call("RemoveRunner", result.is_ok(), started.elapsed());
+    ctx.metrics.forge_call(
+        "RemoveRunner",
+        crate::metrics::scope(entity.kind),
+        result.is_ok(),
+        started.elapsed(),
+    );
     match result {
         Ok(()) => Ok(()),
         Err(e) if e.is_job_still_running() => Err(StepError::RunnerBusy),

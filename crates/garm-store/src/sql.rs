@@ -854,6 +854,7 @@ mod attestations;
 mod changes;
 mod creates;
 mod import;
+mod jobs;
 mod pools;
 mod proxies;
 mod scalesets;

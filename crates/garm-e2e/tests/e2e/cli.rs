@@ -352,3 +352,127 @@ async fn pool_runner_rotate_replaces_the_idle_runners() {
     .await;
     assert_eq!(after.len(), 2);
 }
+
+/// `garm-cli profile add` for a live garm, into a fresh home.
+fn profile_for(url: &str) -> TempDir {
+    let home = TempDir::new("cli-home");
+    cli(
+        &home,
+        &[
+            "profile",
+            "add",
+            "--name",
+            "w",
+            "--url",
+            url,
+            "--username",
+            "admin",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    home
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_list_long_profiles_and_webhooks_print_as_garms_cli_prints_them() {
+    const SANDBOX: ProviderSpec = ProviderSpec {
+        name: "sandbox",
+        extra: "",
+        run_userdata: true,
+    };
+    let world = garm_e2e::World::start(&[SANDBOX]).await.unwrap();
+    world.add_pool("sandbox", serde_json::json!({})).await.unwrap();
+    let job = world.queue(&["self-hosted", "linux", "e2e"], std::time::Duration::from_secs(60));
+    let api = &world.garm.api;
+    let busy = garm_e2e::wait_for(
+        "the job to run on one of our runners",
+        std::time::Duration::from_secs(90),
+        async || {
+            let all = api.instances().await;
+            all.into_iter()
+                .find(|i| i["job"]["workflow_job_id"] == job && i["job"]["status"] == "in_progress")
+        },
+    )
+    .await;
+    let url = world.garm.url();
+    let home = profile_for(&url);
+
+    // runner list --long: garm's columns, the job's filled in.
+    let long = cli(&home, &["runner", "list", "--long"]);
+    let lines: Vec<&str> = long.lines().collect();
+    let header: Vec<&str> = lines[1].split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        header,
+        [
+            "NR",
+            "NAME",
+            "STATUS",
+            "RUNNER STATUS",
+            "POOL / SCALE SET",
+            "CREATED AT",
+            "UPDATED AT",
+            "JOB NAME",
+            "STARTED AT",
+            "RUN ID",
+            "REPOSITORY"
+        ],
+        "{long}"
+    );
+    let row = long
+        .lines()
+        .find(|l| l.contains(busy["name"].as_str().unwrap()))
+        .expect("the busy runner is listed");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[8], busy["job"]["name"].as_str().unwrap(), "{row}");
+    assert_eq!(cells[10], busy["job"]["run_id"].to_string(), "{row}");
+    assert_eq!(cells[11], "acme/widgets", "{row}");
+    for time in [cells[6], cells[9]] {
+        assert!(time.ends_with(" +0000 UTC") && time.len() >= 29, "a Go time: {row}");
+    }
+    // Lists carry the job and no addresses, as garm's do.
+    let listed: serde_json::Value = serde_json::from_str(&cli(&home, &["--format", "json", "runner", "list"])).unwrap();
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == busy["name"])
+        .unwrap();
+    assert_eq!(listed["job"]["workflow_job_id"], job);
+    assert!(listed.get("addresses").is_none(), "{listed}");
+
+    // profile list --format json: garm's config struct, Go field names.
+    let profiles: serde_json::Value =
+        serde_json::from_str(&cli(&home, &["profile", "list", "--format", "json"])).unwrap();
+    let profiles = profiles.as_array().unwrap();
+    assert_eq!(profiles.len(), 1);
+    let mut keys: Vec<&String> = profiles[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["BaseURL", "Name", "Token"]);
+    assert_eq!(profiles[0]["Name"], "w");
+    assert_eq!(profiles[0]["BaseURL"], url.as_str());
+    assert!(
+        profiles[0]["Token"].as_str().unwrap().split('.').count() == 3,
+        "the bearer token"
+    );
+    assert!(cli(&home, &["profile", "list"]).contains("w (current)"));
+
+    // webhook show: garm prints the table whatever --format says.
+    for format in ["json", "table"] {
+        let shown = cli(
+            &home,
+            &["repository", "webhook", "show", &world.repo_id, "--format", format],
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(&shown).is_err(), "{shown}");
+        for field in [
+            "| ID ",
+            "| URL ",
+            "| Events ",
+            "[workflow_job]",
+            "| Active ",
+            "| Insecure SSL ",
+        ] {
+            assert!(shown.contains(field), "{field} in {shown}");
+        }
+    }
+}

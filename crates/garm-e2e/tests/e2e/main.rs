@@ -9,6 +9,7 @@ mod docs;
 mod forge_paths;
 mod intake;
 mod job_loop;
+mod metrics;
 mod reliability;
 mod scalesets;
 mod streams;

@@ -239,7 +239,9 @@ async fn handle(
         } else {
             let started = Instant::now();
             let got = actions.acquire_jobs(session, &available).await;
-            ctx.metrics.forge_call("AcquireJobs", got.is_ok(), started.elapsed());
+            let scope = crate::metrics::scope(entity.kind);
+            ctx.metrics
+                .forge_call("AcquireJobs", scope, got.is_ok(), started.elapsed());
             got?
         };
         apply_runner_facts(ctx, &set.pool.id, &message.jobs).await?;

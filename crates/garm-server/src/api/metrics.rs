@@ -1,5 +1,7 @@
-//! `GET /metrics`: Prometheus text with garm's metric names.
+//! `GET /metrics`: Prometheus text with garm's metric names (every family in
+//! `metrics_catalog`, with its `# HELP` and `# TYPE` lines even before it has a sample).
 
+use super::metrics_catalog::{self as catalog, header as family};
 use crate::auth::{bearer, UserClaims};
 use crate::error::ApiError;
 use crate::state::App;
@@ -30,7 +32,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     } else {
         format!("{}/{}", c.webhook_url, c.controller_id)
     };
-    let _ = writeln!(out, "# TYPE garm_health gauge");
+    family(&mut out, "garm_health");
     let _ = writeln!(
         out,
         "garm_health{{metadata_url=\"{}\",callback_url=\"{}\",webhook_url=\"{}\",controller_webhook_url=\"{}\",controller_id=\"{}\"}} 1",
@@ -40,7 +42,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         esc(&controller_webhook),
         c.controller_id
     );
-    let _ = writeln!(out, "# TYPE garm_provider_info gauge");
+    family(&mut out, "garm_provider_info");
     for p in &app.config.providers {
         let _ = writeln!(
             out,
@@ -55,11 +57,15 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         (garm_store::EntityKind::Organization, "organization"),
         (garm_store::EntityKind::Enterprise, "enterprise"),
     ] {
-        let _ = writeln!(out, "# TYPE garm_{label}_info gauge");
-        let _ = writeln!(out, "# TYPE garm_{label}_pool_manager_status gauge");
-        for e in entities.iter().filter(|e| e.kind == kind) {
+        let of_kind: Vec<_> = entities.iter().filter(|e| e.kind == kind).collect();
+        family(&mut out, &format!("garm_{label}_info"));
+        for e in &of_kind {
             let name = esc(&e.display_name());
             let _ = writeln!(out, "garm_{label}_info{{name=\"{name}\",id=\"{}\"}} 1", e.id);
+        }
+        family(&mut out, &format!("garm_{label}_pool_manager_status"));
+        for e in &of_kind {
+            let name = esc(&e.display_name());
             let _ = writeln!(
                 out,
                 "garm_{label}_pool_manager_status{{name=\"{name}\",id=\"{}\",running=\"{}\"}} {}",
@@ -78,7 +84,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         "garm_pool_min_idle_runners",
         "garm_pool_bootstrap_timeout",
     ] {
-        let _ = writeln!(out, "# TYPE {name} gauge");
+        family(&mut out, name);
         for p in &pools {
             let (owner, kind) = owner_of(&p.entity_id)
                 .map(|e| (e.display_name(), e.kind.as_str()))
@@ -99,7 +105,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     }
     let scale_sets = app.store.scale_sets(None).await?;
     scale_set_gauges(&mut out, &scale_sets, &owner_of);
-    let _ = writeln!(out, "# TYPE garm_runner_status gauge");
+    family(&mut out, "garm_runner_status");
     for i in app.store.instances().await? {
         let Some(p) = pools.iter().find(|p| p.id == i.pool_id) else {
             if let Some(s) = scale_sets.iter().find(|s| s.pool.id == i.pool_id) {
@@ -123,7 +129,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             i.name, i.status, i.runner_status, esc(&owner), p.id, esc(&p.provider_name)
         );
     }
-    let _ = writeln!(out, "# TYPE garm_job_status gauge");
+    family(&mut out, "garm_job_status");
     for j in app.store.jobs().await? {
         let _ = writeln!(
             out,
@@ -132,8 +138,27 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         );
     }
     rate_limits(&app, &mut out).await?;
-    app.pool.metrics.render(&mut out);
+    counters_and_histograms(&app.pool.metrics, &mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// The pool manager's counters and histograms: every catalogued family, then any other family
+/// that has samples (with a `# TYPE` line only).
+fn counters_and_histograms(metrics: &garm_pool::metrics::Metrics, out: &mut String) {
+    let catalogued = catalog::GARM
+        .iter()
+        .chain(catalog::OURS)
+        .filter(|f| f.kind != catalog::Kind::Gauge);
+    for f in catalogued {
+        family(out, f.name);
+        metrics.render_samples(f.name, out);
+    }
+    for name in metrics.names() {
+        if catalog::find(&name).is_none() {
+            let _ = writeln!(out, "# TYPE {name} untyped");
+            metrics.render_samples(&name, out);
+        }
+    }
 }
 
 /// garm's `garm_scaleset_*` gauges, one series per scale set.
@@ -150,7 +175,7 @@ fn scale_set_gauges<'a>(
         "garm_scaleset_desired_runner_count",
         "garm_scaleset_bootstrap_timeout",
     ] {
-        let _ = writeln!(out, "# TYPE {name} gauge");
+        family(out, name);
         for s in sets {
             let p = &s.pool;
             let (owner, kind) = owner_of(&p.entity_id)
@@ -195,7 +220,7 @@ async fn rate_limits(app: &App, out: &mut String) -> Result<(), ApiError> {
         ("reset_timestamp", |r| r.reset),
     ] {
         let name = format!("garm_github_rate_limit_{suffix}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
+        family(out, &name);
         for (c, rate) in &known {
             let _ = writeln!(
                 out,

@@ -8,6 +8,7 @@ pub mod forge;
 pub mod hooks;
 pub mod metadata;
 pub mod metrics;
+pub mod metrics_catalog;
 pub mod pools;
 pub mod proxies;
 pub mod runners;

@@ -354,15 +354,11 @@ async fn instances(
     let pool = visible_pool(&app, &pool_id).await?;
     let outdated = q.outdated_only.as_deref() == Some("true");
     let list = app.store.pool_instances(&pool_id).await?;
-    let verdicts = app.store.attestations().await?;
+    let context = super::runners::ListContext::read(&app).await?;
     Ok(Json(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)
-            .map(|i| {
-                let mut out = convert::listed_instance(i, &pool.provider_name);
-                out.attestation = verdicts.get(&i.id).and_then(|v| serde_json::from_str(&v.verdict).ok());
-                out
-            })
+            .map(|i| context.instance(i, Some(&pool.provider_name)))
             .collect(),
     ))
 }

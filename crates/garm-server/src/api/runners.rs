@@ -30,20 +30,36 @@ pub(crate) async fn providers_by_pool(app: &App) -> Result<HashMap<String, (Stri
         .collect())
 }
 
-pub(crate) fn render(
-    list: &[InstanceRecord],
-    providers: &HashMap<String, (String, Option<i64>)>,
-    verdicts: &HashMap<String, garm_store::AttestationRecord>,
-) -> Vec<api::Instance> {
-    list.iter()
-        .map(|i| {
-            let (provider, scale_set) = providers.get(&i.pool_id).cloned().unwrap_or_default();
-            let mut out = convert::listed_instance(i, &provider);
-            convert::mark_scale_set(&mut out, scale_set);
-            out.attestation = verdicts.get(&i.id).and_then(verdict_json);
-            out
+/// What an instance list adds to each instance: its provider and scale set (by pool id), its
+/// attestation verdict and, as garm's lists do, the job it runs (by instance name).
+pub(crate) struct ListContext {
+    pub providers: HashMap<String, (String, Option<i64>)>,
+    pub verdicts: HashMap<String, garm_store::AttestationRecord>,
+    pub jobs: HashMap<String, garm_store::JobRecord>,
+}
+
+impl ListContext {
+    pub(crate) async fn read(app: &App) -> Result<Self, ApiError> {
+        Ok(Self {
+            providers: providers_by_pool(app).await?,
+            verdicts: app.store.attestations().await?,
+            jobs: app.store.jobs_by_instance().await?,
         })
-        .collect()
+    }
+
+    /// One listed instance; `provider` overrides the one looked up by pool.
+    pub(crate) fn instance(&self, i: &InstanceRecord, provider: Option<&str>) -> api::Instance {
+        let (found, scale_set) = self.providers.get(&i.pool_id).cloned().unwrap_or_default();
+        let mut out = convert::listed_instance(i, provider.unwrap_or(&found));
+        convert::mark_scale_set(&mut out, scale_set);
+        out.attestation = self.verdicts.get(&i.id).and_then(verdict_json);
+        out.job = self.jobs.get(&i.name).map(|j| Box::new(convert::job(j)));
+        out
+    }
+}
+
+pub(crate) fn render(list: &[InstanceRecord], context: &ListContext) -> Vec<api::Instance> {
+    list.iter().map(|i| context.instance(i, None)).collect()
 }
 
 /// A recorded verdict as the API shows it.
@@ -52,9 +68,8 @@ fn verdict_json(recorded: &garm_store::AttestationRecord) -> Option<serde_json::
 }
 
 async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::Instance>>, ApiError> {
-    let providers = providers_by_pool(&app).await?;
-    let verdicts = app.store.attestations().await?;
-    Ok(Json(render(&app.store.instances().await?, &providers, &verdicts)))
+    let context = ListContext::read(&app).await?;
+    Ok(Json(render(&app.store.instances().await?, &context)))
 }
 
 pub async fn list_for_entity(
@@ -63,13 +78,8 @@ pub async fn list_for_entity(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
     app.store.entity(kind, &id).await?;
-    let providers = providers_by_pool(&app).await?;
-    let verdicts = app.store.attestations().await?;
-    Ok(Json(render(
-        &app.store.entity_instances(&id).await?,
-        &providers,
-        &verdicts,
-    )))
+    let context = ListContext::read(&app).await?;
+    Ok(Json(render(&app.store.entity_instances(&id).await?, &context)))
 }
 
 async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<api::Instance>, ApiError> {

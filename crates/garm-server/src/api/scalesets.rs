@@ -343,7 +343,6 @@ async fn instances(
         .into_iter()
         .filter(|i| !outdated || i.generation < s.pool.generation)
         .collect();
-    let providers = super::runners::providers_by_pool(&app).await?;
-    let verdicts = app.store.attestations().await?;
-    Ok(Json(super::runners::render(&list, &providers, &verdicts)))
+    let context = super::runners::ListContext::read(&app).await?;
+    Ok(Json(super::runners::render(&list, &context)))
 }

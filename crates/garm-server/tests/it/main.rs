@@ -11,6 +11,7 @@ mod auth_matrix;
 mod bootstrap;
 mod config_props;
 mod connections;
+mod garm_routes;
 mod login;
 mod streams;
 mod webhook_intake;
