@@ -460,6 +460,13 @@ impl Run {
         // GitHub and Azure: the fakes, in the group's namespace, and garm pointed at them.
         self.start_fakes(bins)?;
         self.point_garm_at_fakes()?;
+        // The pools as they are now (each carries its endpoint, now the fake's): what the
+        // restart must bring back.
+        let pools = self.shell("garm", "garm-cli pool list --format json", "")?;
+        ensure(
+            pools.contains(&format!("http://{}", job::FAKE_GITHUB)),
+            &format!("the pools' endpoint is not the fake GitHub: {pools}"),
+        )?;
 
         // Backups: a named copy that rotation never touches, and never replaced.
         let backup = self.shell("snapshot", "garm-snapshot --backup pre-check", "")?;
