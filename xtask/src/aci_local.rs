@@ -423,6 +423,9 @@ impl Run {
         let controller_id = controller
             .lines()
             .find(|l| l.contains("Controller ID"))
+            // The value alone: the table's padding follows the longest URL, which changes.
+            .and_then(|l| l.split('|').map(str::trim).nth(2))
+            .filter(|id| !id.is_empty())
             .map(str::to_string)
             .context("controller show has no Controller ID")?;
         let providers = self.shell("garm", "garm-cli provider list", "")?;
