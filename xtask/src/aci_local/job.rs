@@ -157,15 +157,21 @@ impl Run {
             .with_context(|| format!("the bootstrap container has no {name}"))
     }
 
-    /// Starts the fake GitHub (the rendered repository, the rendered token) and the fake ARM
-    /// (the rendered subscription and managed identity) in the group's network namespace.
-    pub(super) fn start_fakes(&self, bins: &Path) -> anyhow::Result<()> {
+    /// The rendered Azure provider configuration's subscription and managed identity.
+    fn rendered_identity(&self) -> anyhow::Result<(String, String)> {
         let provider = std::fs::read_to_string(
             self.host_dir(self.group.volume("config-garm").context("no config-garm volume")?)
                 .join("garm-provider-azure.toml"),
         )?;
         let subscription = toml_string(&provider, "subscription_id").context("no subscription_id")?;
         let identity = toml_string(&provider, "client_id").context("no managed identity client_id")?;
+        Ok((subscription, identity))
+    }
+
+    /// Starts the fake GitHub (the rendered repository, the rendered token) and the fake ARM
+    /// (the rendered subscription and managed identity) in the group's network namespace.
+    pub(super) fn start_fakes(&self, bins: &Path) -> anyhow::Result<()> {
+        let (subscription, identity) = self.rendered_identity()?;
         let owner = self.bootstrap_var("GARM_REPO_OWNER")?;
         let repo = self.bootstrap_var("GARM_REPO_NAME")?;
         let fixtures = fixtures_dir();
@@ -308,29 +314,21 @@ impl Run {
             labels.join(",")
         ));
 
-        let mut vms = std::collections::BTreeSet::new();
         let mut last = String::new();
         let deadline = started + Duration::from_secs(300);
         let job = loop {
             let job = self.github("GET", &format!("/_fake/jobs/{id}"), None)?;
             let state = self.arm("GET", "/_fake/state")?;
-            for r in state["resources"].as_array().into_iter().flatten() {
-                let rid = r["id"].as_str().unwrap_or_default();
-                if rid.to_lowercase().contains("/virtualmachines/") && !rid.to_lowercase().contains("/extensions/") {
-                    vms.insert(rid.rsplit('/').next().unwrap_or_default().to_string());
-                }
-            }
+            let is_vm = |r: &&Value| {
+                let rid = r["id"].as_str().unwrap_or_default().to_lowercase();
+                rid.contains("/virtualmachines/") && !rid.contains("/extensions/")
+            };
             let line = format!(
                 "job {}, {} VM(s) in the fake ARM",
                 job["status"].as_str().unwrap_or("?"),
-                state["resources"].as_array().map_or(0, |all| all
-                    .iter()
-                    .filter(|r| r["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_lowercase()
-                        .contains("/virtualmachines/"))
-                    .count())
+                state["resources"]
+                    .as_array()
+                    .map_or(0, |all| all.iter().filter(is_vm).count())
             );
             if line != last {
                 say(&format!("  [{:>5.1} s] {line}", started.elapsed().as_secs_f64()));
@@ -354,17 +352,18 @@ impl Run {
             &format!("job {id} completed without a runner: {job}"),
         )?;
         let ran = started.elapsed();
-        // The `queued` delivery reached garm (through Caddy's /webhooks) and was accepted.
-        let hooks = self.github("GET", "/_fake/hooks", None)?;
-        let code = hooks
-            .as_array()
-            .and_then(|all| all.first())
-            .map(|h| h["last_response_code"].clone())
-            .unwrap_or(Value::Null);
-        ensure(
-            code == 200,
-            &format!("the webhook's last delivery answered {code}: {hooks}"),
-        )?;
+        // The job's deliveries reached garm (through Caddy's /webhooks) and were accepted.
+        let deliveries = self.github("GET", "/_fake/deliveries", None)?;
+        for action in ["queued", "in_progress", "completed"] {
+            ensure(
+                deliveries
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["event"] == "workflow_job" && d["action"] == action && d["status_code"] == 200),
+                &format!("no workflow_job {action} delivery answered 200 by garm: {deliveries}"),
+            )?;
+        }
 
         // The VM the provider created: confidential, as the rendered pool asks.
         let journal = self.arm("GET", "/_fake/journal")?;
@@ -398,8 +397,26 @@ impl Run {
             .next()
             .unwrap_or_default()
             .to_string();
+        // With the rendered managed identity's token, from the fake's IMDS.
+        let (_, identity) = self.rendered_identity()?;
         ensure(
-            runner == vm || vms.contains(&runner),
+            created["principal"] == format!("msi:{identity}").as_str(),
+            &format!(
+                "the VM was created as {}, not as the managed identity {identity}",
+                created["principal"]
+            ),
+        )?;
+        // The VM's install script reached garm by the controller's metadata and callback URLs
+        // (`http://<FQDN>/…`: Caddy's port in the namespace; garm listens on 9997 only).
+        let log = self.logs("garm-aci-garm");
+        for wanted in [
+            format!("install script served instance={vm}"),
+            format!("runner status instance={vm} status=installing fetching the JIT runner configuration"),
+        ] {
+            ensure(log.contains(&wanted), &format!("garm never logged {wanted:?}"))?;
+        }
+        ensure(
+            runner == vm,
             &format!("the job ran on {runner}, not on the VM {vm} the provider created"),
         )?;
 
