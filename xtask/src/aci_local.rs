@@ -7,8 +7,10 @@
 //!
 //! - the group's network namespace is a sleeping container on an `--internal` Docker network:
 //!   the containers share `127.0.0.1` as in ACI, the host reaches Caddy's port 80 at the
-//!   sandbox's address, and nothing in the group reaches beyond this machine (GitHub and Azure
-//!   calls fail, as they must here);
+//!   sandbox's address, and nothing in the group reaches beyond this machine;
+//! - GitHub and Azure are `garm-fake-github` and `garm-fake-arm`, two more containers in that
+//!   namespace; garm is pointed at them only where an address must be theirs, and one job is
+//!   served through the Azure provider after the restart (`job.rs` says what changes and why);
 //! - an `emptyDir` is a host directory owned by root with mode 0755, the least friendly way
 //!   ACI may mount it; an Azure Files share is a host directory with mode 0777, as ACI's SMB
 //!   mounts appear; a secret volume is a directory with the decoded files;
@@ -20,6 +22,8 @@
 //! - ACI's exec liveness probe is run with `docker exec`, `az container exec` is `docker exec`
 //!   of the same `garm-shell`, and a restart of the group stops and removes every container,
 //!   empties the emptyDir and starts the group again, init container first.
+
+mod job;
 
 use crate::images::{self, CADDY_IMAGE, GARM_IMAGE};
 use anyhow::{bail, Context};
@@ -62,6 +66,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             bail!("{image} is missing: run `cargo xtask images` first");
         }
     }
+    let bins = job::build_fakes()?;
     let secrets = Secrets {
         jwt_secret: random(48),
         db_passphrase: random(32),
@@ -114,7 +119,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         address: String::new(),
     };
     run.clean();
-    let result = run.check(&secrets);
+    let result = run.check(&secrets, &bins);
     if keep && result.is_ok() {
         say(&format!(
             "left running: curl -H 'Host: {}' http://{}/webhooks; docker exec -it {PREFIX}garm garm-shell; remove with docker rm -f $(docker ps -aq --filter name={PREFIX}) && docker network rm {NETWORK}",
@@ -210,6 +215,10 @@ impl Run {
                             let site = format!("\n{} {{", self.fqdn);
                             ensure(text.contains(&site), "the Caddyfile's site address is the FQDN")?;
                             text = text.replace(&site, &format!("\nhttp://{} {{", self.fqdn));
+                        }
+                        if file == "garm-provider-azure.toml" {
+                            // Azure is the fake ARM here: only the endpoints are added.
+                            text.push_str(&job::provider_endpoints());
                         }
                         std::fs::write(dir.join(file), text)?;
                         std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644))?;
@@ -343,7 +352,7 @@ impl Run {
         Ok((code.trim().parse().unwrap_or(0), body.to_string()))
     }
 
-    fn check(&mut self, secrets: &Secrets) -> anyhow::Result<()> {
+    fn check(&mut self, secrets: &Secrets, bins: &Path) -> anyhow::Result<()> {
         ensure(
             docker_ok(&self.docker, &["network", "create", "--internal", NETWORK]),
             "docker network create --internal",
@@ -351,6 +360,9 @@ impl Run {
         let out = self
             .docker()
             .args(["run", "-d", "--name", SANDBOX, "--network", NETWORK])
+            // The FQDN is the group's own address inside it (the containers joining the
+            // namespace share this hosts file): the fakes reach garm through Caddy by name.
+            .args(["--add-host", &format!("{}:127.0.0.1", self.fqdn)])
             .args(["--entrypoint", "sleep", "debian:bookworm-slim", "infinity"])
             .output()?;
         ensure(out.status.success(), &String::from_utf8_lossy(&out.stderr))?;
@@ -411,6 +423,9 @@ impl Run {
         let controller_id = controller
             .lines()
             .find(|l| l.contains("Controller ID"))
+            // The value alone: the table's padding follows the longest URL, which changes.
+            .and_then(|l| l.split('|').map(str::trim).nth(2))
+            .filter(|id| !id.is_empty())
             .map(str::to_string)
             .context("controller show has no Controller ID")?;
         let providers = self.shell("garm", "garm-cli provider list", "")?;
@@ -444,6 +459,17 @@ impl Run {
         say("garm-cli through exec: login, controller show, provider list, repository list and add (secret from the environment), pool add --provider-name azure_external, pool list");
 
         self.check_proxy()?;
+
+        // GitHub and Azure: the fakes, in the group's namespace, and garm pointed at them.
+        self.start_fakes(bins)?;
+        self.point_garm_at_fakes()?;
+        // The pools as they are now (each carries its endpoint, now the fake's): what the
+        // restart must bring back.
+        let pools = self.shell("garm", "garm-cli pool list --format json", "")?;
+        ensure(
+            pools.contains(&format!("http://{}", job::FAKE_GITHUB)),
+            &format!("the pools' endpoint is not the fake GitHub: {pools}"),
+        )?;
 
         // Backups: a named copy that rotation never touches, and never replaced.
         let backup = self.shell("snapshot", "garm-snapshot --backup pre-check", "")?;
@@ -506,6 +532,9 @@ impl Run {
             &format!("pools after restart: {after}\nbefore: {pools}"),
         )?;
         say("restart: the same controller, repositories and pools (the one added after the last timed snapshot too), restored from the share");
+        // The restored group serves a job: the endpoint and controller URLs set before the
+        // restart came back with the database.
+        self.serve_a_job()?;
         self.check_proxy()?;
         Ok(())
     }
