@@ -17,57 +17,15 @@ use crate::metrics::scope;
 use crate::{job_label, Ctx};
 use garm_forge::ForgeError;
 use garm_model::{InstanceStatus, RunnerStatus, Secret};
-use garm_provider::{PoolRef, ProviderError, ProviderStatus};
+use garm_provider::{PoolRef, ProviderStatus};
 use garm_store::{ControllerRecord, EndpointRecord, EntityRecord, InstanceRecord, PoolRecord, StoreError, Transition};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Why a lifecycle step failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    #[error("store")]
-    Store(#[from] StoreError),
-    #[error("forge")]
-    Forge(#[from] ForgeError),
-    #[error("provider")]
-    Provider(#[from] ProviderError),
-    #[error("no provider named {0} is configured")]
-    UnknownProvider(String),
-    #[error("rendering the install wrapper")]
-    Template(#[from] garm_template::TemplateError),
-    #[error("the runner is busy running a job")]
-    RunnerBusy,
-    #[error("the provider reported an error: {fault}")]
-    ProviderReported { fault: String },
-    #[error("actions service")]
-    Actions(#[from] garm_forge::actions::ActionsError),
-    #[error("{0}")]
-    ScaleSet(String),
-}
+mod error;
 
-impl StepError {
-    /// The error and its causes on one line (with a provider's stderr), for logs and
-    /// status messages.
-    pub fn chain(&self) -> String {
-        let mut out = garm_base::chain(self);
-        if let Self::Provider(err) = self {
-            if let Some(stderr) = err.stderr().map(str::trim).filter(|s| !s.is_empty()) {
-                let tail: String = stderr
-                    .chars()
-                    .rev()
-                    .take(500)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                out.push_str(": ");
-                out.push_str(&tail);
-            }
-        }
-        out
-    }
-}
+pub use error::StepError;
 
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

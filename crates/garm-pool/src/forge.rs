@@ -378,6 +378,23 @@ struct Cached {
     tools: Option<(Instant, Vec<Tool>)>,
 }
 
+/// Why an entity's forge client, or its runner downloads, could not be had: its
+/// credentials or endpoint could not be read, or the forge refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeAccessError {
+    #[error("store")]
+    Store(#[from] garm_store::StoreError),
+    #[error("forge")]
+    Forge(#[from] ForgeError),
+}
+
+impl ForgeAccessError {
+    /// The error and its causes on one line, for logs and status messages.
+    pub fn chain(&self) -> String {
+        garm_base::chain(self)
+    }
+}
+
 /// Forge clients and runner downloads per entity.
 pub struct Forges {
     connector: Box<dyn ForgeConnector>,
@@ -397,7 +414,7 @@ impl Forges {
         &self,
         store: &garm_store::Store,
         entity: &EntityRecord,
-    ) -> Result<Arc<dyn Forge>, crate::act::StepError> {
+    ) -> Result<Arc<dyn Forge>, ForgeAccessError> {
         let creds = store.credentials(entity.credentials_id).await?;
         let endpoint = store.endpoint(&creds.endpoint_name).await?;
         let fingerprint = format!(
@@ -430,7 +447,7 @@ impl Forges {
         store: &garm_store::Store,
         entity: &EntityRecord,
         ttl: Duration,
-    ) -> Result<Vec<Tool>, crate::act::StepError> {
+    ) -> Result<Vec<Tool>, ForgeAccessError> {
         let forge = self.for_entity(store, entity).await?;
         if let Some(c) = self.cache.lock().expect("forge cache lock").get(&entity.id) {
             if let Some((at, tools)) = &c.tools {

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use garm_api_types as api;
-use garm_pool::act::StepError;
+use garm_pool::forge::ForgeAccessError;
 use garm_pool::ForgeHook;
 use garm_store::{EntityKind, EntityRecord};
 
@@ -28,12 +28,12 @@ pub fn routes() -> Router<App> {
     router
 }
 
-fn forge_error(err: StepError) -> ApiError {
+fn forge_error(err: ForgeAccessError) -> ApiError {
     match err {
-        StepError::Forge(e) if e.is_not_found() => {
+        ForgeAccessError::Forge(e) if e.is_not_found() => {
             ApiError::bad("repository not found or your PAT does not have access to manage webhooks")
         }
-        StepError::Forge(e) if e.is_unauthorized() => ApiError::Unauthorized,
+        ForgeAccessError::Forge(e) if e.is_unauthorized() => ApiError::Unauthorized,
         other => ApiError::internal(std::io::Error::other(other.chain())),
     }
 }
