@@ -8,11 +8,13 @@
 //!   the `garm-azure` image offline (`docs/deploy-azure.md`, "Proving the deployment locally").
 //! - `cargo xtask aci-local`: runs the container group of `deploy/azure`, rendered from the
 //!   Terraform, with Docker, and checks it as an operator would.
+//! - `cargo xtask tidy`: no production file over 800 lines, no module cycle inside a crate.
 
 mod aci_local;
 mod bench;
 mod demo;
 mod images;
+mod tidy;
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -33,8 +35,9 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench::run(&args[1..]),
         Some("images") => images::run(&args[1..]),
         Some("aci-local") => aci_local::run(&args[1..]),
+        Some("tidy") => tidy::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench|images|aci-local> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]\n  bench [--quick]\n  images [--no-build] [--force]\n  aci-local [--keep-running]");
+            eprintln!("usage: cargo xtask <test|demo|bench|images|aci-local|tidy> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]\n  bench [--quick]\n  images [--no-build] [--force]\n  aci-local [--keep-running]\n  tidy");
             std::process::exit(2);
         }
     }
