@@ -8,7 +8,8 @@
 //! (replicas sharing PostgreSQL) are seen within [`SHARED_VIEW_TTL`]; callers fall
 //! back to the database when the view misses or a signature does not verify.
 
-use super::pools::{deliveries_seen_on, put_jobs_on};
+use super::jobs::put_jobs_on;
+use super::pools::deliveries_seen_on;
 use super::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
