@@ -241,7 +241,10 @@ async fn show(
     }
     out.push_str("</tbody></table>");
     super::resources::scale_set_table(&mut out, &sets);
-    super::runners::instance_table(&mut out, "Instances", &instances);
+    let verdicts = super::attest::Verdicts::load(&app.store, pools.iter().chain(sets.iter().map(|x| &x.pool)))
+        .await
+        .map_err(fail)?;
+    super::runners::instance_table(&mut out, "Instances", &instances, &verdicts);
     out.push_str("<h2>Events</h2><ul class=\"msgs\">");
     for ev in events.iter().rev().take(20) {
         let _ = write!(

@@ -200,6 +200,17 @@ pub fn button(out: &mut String, action: &str, csrf: &str, label: &str, class: &s
     );
 }
 
+/// A labelled checkbox outside [`form`] (extra options of a confirmation).
+pub fn check_box(out: &mut String, name: &str, label: &str, checked: bool) {
+    let on = if checked { " checked" } else { "" };
+    let _ = write!(
+        out,
+        "<div class=\"field check\"><input type=\"checkbox\" id=\"f-{0}\" name=\"{0}\" value=\"true\"{on}><label for=\"f-{0}\">{1}</label></div>",
+        e(name),
+        e(label)
+    );
+}
+
 /// Rows per page of a long list.
 pub const PAGE_SIZE: usize = 50;
 

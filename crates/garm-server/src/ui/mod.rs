@@ -7,8 +7,10 @@
 //! every POST carries a CSRF token (an HMAC of the token's id, or before login a
 //! double-submit cookie).
 
+mod attest;
 mod auth;
 mod dashboard;
+mod deletes;
 mod entities;
 mod html;
 mod live;
@@ -51,6 +53,7 @@ pub fn routes() -> Router<App> {
         .merge(pools::routes())
         .merge(runners::routes())
         .merge(resources::routes())
+        .merge(deletes::routes())
 }
 
 /// A submitted form's fields (an unchecked checkbox is absent).

@@ -1,6 +1,6 @@
 //! Scale sets, endpoints, credentials, templates, proxies and the controller's settings.
 
-use super::html::{e, form, thead, Field, Kind};
+use super::html::{self, e, form, thead, Field, Kind};
 use super::{field, page, see_other, FormData, Fragment, Session};
 use crate::api::{controller, forge};
 use crate::error::ApiError;
@@ -91,7 +91,10 @@ async fn scale_set(
         let _ = write!(out, "<dt>{k}</dt><dd>{}</dd>", e(&v));
     }
     out.push_str("</dl>");
-    super::runners::instance_table(&mut out, "Runners", &instances);
+    let verdicts = super::attest::Verdicts::load(&app.store, [&set.pool])
+        .await
+        .map_err(store_fail)?;
+    super::runners::instance_table(&mut out, "Runners", &instances, &verdicts);
     Ok(page(&s, &frag, &set.name, "/ui/scalesets", true, &out))
 }
 
@@ -107,17 +110,23 @@ async fn render_endpoints(
     thead(
         &mut out,
         "GitHub endpoints",
-        &["Name", "Description", "Base URL", "API URL"],
+        &["Name", "Description", "Base URL", "API URL", "Actions"],
     );
     for x in &list {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
             e(&x.name),
             e(&x.description),
             e(&x.base_url),
             e(&x.api_base_url)
         );
+        super::deletes::link(
+            &mut out,
+            &format!("/ui/endpoints/{}/delete", html::url_part(&x.name)),
+            &format!("Delete {}…", x.name),
+        );
+        out.push_str("</td></tr>");
     }
     out.push_str("</tbody></table><h2>Add an endpoint</h2>");
     let val = |k: &str| v.get(k).cloned().unwrap_or_default();
@@ -186,20 +195,26 @@ async fn render_credentials(
     thead(
         &mut out,
         "GitHub credentials",
-        &["Name", "Description", "Endpoint", "Auth", "Rate limit"],
+        &["Name", "Description", "Endpoint", "Auth", "Rate limit", "Actions"],
     );
     for c in &list {
         let rate =
             forge::rate_limit(app, c.id).map_or(String::new(), |r| format!("{} of {} left", r.remaining, r.limit));
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
             e(&c.name),
             e(&c.description),
             e(&c.endpoint_name),
             e(c.secret.auth_type()),
             e(&rate)
         );
+        super::deletes::link(
+            &mut out,
+            &format!("/ui/credentials/{}/delete", c.id),
+            &format!("Delete {}…", c.name),
+        );
+        out.push_str("</td></tr>");
     }
     out.push_str("</tbody></table><h2>Add credentials (personal access token)</h2>");
     let val = |k: &str| v.get(k).cloned().unwrap_or_default();
