@@ -209,7 +209,7 @@ async fn show(
     out.push_str("</dl><p class=\"actions\">");
     let _ = write!(
         out,
-        "<a class=\"button\" href=\"/ui/pools/new?entity={}\">Add a pool</a> ",
+        "<a class=\"button\" href=\"/ui/pools/new?entity={0}\">Add a pool</a> <a class=\"button\" href=\"/ui/scalesets/new?entity={0}\">Add a scale set</a> ",
         html::url_part(&x.id)
     );
     html::button(
@@ -240,7 +240,7 @@ async fn show(
         );
     }
     out.push_str("</tbody></table>");
-    super::resources::scale_set_table(&mut out, &sets);
+    super::scalesets::scale_set_table(&mut out, &sets);
     let verdicts = super::attest::Verdicts::load(&app.store, pools.iter().chain(sets.iter().map(|x| &x.pool)))
         .await
         .map_err(fail)?;

@@ -17,6 +17,7 @@ mod live;
 mod pools;
 mod resources;
 mod runners;
+mod scalesets;
 
 use crate::error::ApiError;
 use crate::state::App;
@@ -54,6 +55,7 @@ pub fn routes() -> Router<App> {
         .merge(runners::routes())
         .merge(resources::routes())
         .merge(deletes::routes())
+        .merge(scalesets::routes())
 }
 
 /// A submitted form's fields (an unchecked checkbox is absent).

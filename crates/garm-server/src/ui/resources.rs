@@ -1,22 +1,20 @@
-//! Scale sets, endpoints, credentials, templates, proxies and the controller's settings.
+//! Endpoints, credentials, templates, proxies and the controller's settings.
 
 use super::html::{self, e, form, thead, Field, Kind};
 use super::{field, page, see_other, FormData, Fragment, Session};
 use crate::api::{controller, forge};
 use crate::error::ApiError;
 use crate::state::App;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Json, Router};
 use garm_api_types as api;
-use garm_store::{ScaleSetRecord, TemplateFilter};
+use garm_store::TemplateFilter;
 use std::fmt::Write;
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/ui/scalesets", get(scale_sets))
-        .route("/ui/scalesets/{id}", get(scale_set))
         .route("/ui/endpoints", get(endpoints).post(create_endpoint))
         .route("/ui/credentials", get(credentials).post(create_credentials))
         .route("/ui/templates", get(templates))
@@ -26,76 +24,6 @@ pub fn routes() -> Router<App> {
 
 fn store_fail(err: garm_store::StoreError) -> Response {
     super::fail(err.into())
-}
-
-pub fn scale_set_table(out: &mut String, sets: &[ScaleSetRecord]) {
-    if sets.is_empty() {
-        out.push_str("<p>Scale sets: none.</p>");
-        return;
-    }
-    thead(
-        out,
-        "Scale sets",
-        &["Scale set", "Provider", "Flavor", "State", "Desired runners", "Max"],
-    );
-    for s in sets {
-        let _ = write!(
-            out,
-            "<tr><td><a href=\"/ui/scalesets/{}\">{}</a></td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
-            s.id,
-            e(&s.name),
-            e(&s.pool.provider_name),
-            e(&s.pool.flavor),
-            e(&s.state),
-            e(&s.extended_state),
-            s.desired_runner_count,
-            s.pool.max_runners
-        );
-    }
-    out.push_str("</tbody></table>");
-}
-
-async fn scale_sets(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
-    let sets = app.store.scale_sets(None).await.map_err(store_fail)?;
-    let mut out = String::from("<h1>Scale sets</h1>");
-    scale_set_table(&mut out, &sets);
-    Ok(page(&s, &frag, "Scale sets", "/ui/scalesets", true, &out))
-}
-
-async fn scale_set(
-    State(app): State<App>,
-    s: Session,
-    frag: Fragment,
-    Path(id): Path<i64>,
-) -> Result<Response, Response> {
-    let set = app.store.scale_set(id).await.map_err(store_fail)?;
-    let instances = app.store.pool_instances(&set.pool.id).await.map_err(store_fail)?;
-    let mut out = format!("<h1>Scale set {}</h1><dl class=\"props\">", e(&set.name));
-    for (k, v) in [
-        ("State", format!("{} {}", set.state, set.extended_state)),
-        ("Service id", set.service_id.to_string()),
-        ("Provider", set.pool.provider_name.clone()),
-        ("Image / flavor", format!("{} / {}", set.pool.image, set.pool.flavor)),
-        (
-            "Runners",
-            format!(
-                "{} of max {}, min idle {}",
-                instances.len(),
-                set.pool.max_runners,
-                set.pool.min_idle_runners
-            ),
-        ),
-        ("Desired runners", set.desired_runner_count.to_string()),
-        ("Enabled", set.pool.enabled.to_string()),
-    ] {
-        let _ = write!(out, "<dt>{k}</dt><dd>{}</dd>", e(&v));
-    }
-    out.push_str("</dl>");
-    let verdicts = super::attest::Verdicts::load(&app.store, [&set.pool])
-        .await
-        .map_err(store_fail)?;
-    super::runners::instance_table(&mut out, "Runners", &instances, &verdicts);
-    Ok(page(&s, &frag, &set.name, "/ui/scalesets", true, &out))
 }
 
 async fn render_endpoints(

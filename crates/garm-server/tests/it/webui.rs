@@ -8,7 +8,7 @@ use garm_server::config::Config;
 use serde_json::json;
 use tower::ServiceExt;
 
-async fn with_ui() -> Harness {
+pub(crate) async fn with_ui() -> Harness {
     let dir = std::env::temp_dir().join(format!("garm-server-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = config_text(&dir) + "[apiserver.webui]\nenable = true\n";
@@ -49,14 +49,14 @@ pub(crate) async fn request(h: &Harness, method: Method, uri: &str, cookie: &str
     }
 }
 
-fn location(a: &Answer) -> &str {
+pub(crate) fn location(a: &Answer) -> &str {
     a.headers
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
 }
 
-fn hidden_csrf(body: &str) -> String {
+pub(crate) fn hidden_csrf(body: &str) -> String {
     let at = body.find("name=\"_csrf\" value=\"").expect("a CSRF field") + "name=\"_csrf\" value=\"".len();
     body[at..at + body[at..].find('"').unwrap()].to_string()
 }

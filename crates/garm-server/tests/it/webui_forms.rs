@@ -1,0 +1,241 @@
+//! The web UI's forms beyond pools and entities, in-process: scale sets, templates,
+//! proxies, GitHub App credentials and entity webhooks. Each goes through the REST API's
+//! handler, so what the form did is checked through the API, and each refuses a POST
+//! without the session's CSRF token.
+
+use crate::webui::{hidden_csrf, location, log_in, request, with_ui};
+use crate::{Harness, PASSPHRASE};
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A form body from pairs, percent-encoded.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A scale set row as if the Actions service had created it (service id 0: garm then
+/// never calls the service for it), so edit, toggle and delete can run without a fake.
+async fn add_scale_set(h: &Harness, repo_id: &str) -> i64 {
+    let store = garm_store::Store::connect(
+        &format!("sqlite://{}", h.dir.join("garm.db").display()),
+        garm_store::Sealer::new(PASSPHRASE),
+    )
+    .await
+    .unwrap();
+    let pool = garm_store::NewPool {
+        entity_id: repo_id.into(),
+        provider_name: "azure_external".into(),
+        runner_prefix: "garm".into(),
+        max_runners: 4,
+        min_idle_runners: 0,
+        bootstrap_timeout: 20,
+        image: "ubuntu".into(),
+        flavor: "Standard_D2s_v5".into(),
+        os_type: "linux".into(),
+        os_arch: "amd64".into(),
+        enabled: true,
+        extra_specs: None,
+        runner_group: "Default".into(),
+        enable_shell: false,
+        priority: 0,
+        template_id: None,
+        proxy_id: None,
+        tags: vec![],
+    };
+    let set = garm_store::NewScaleSet {
+        name: "ui-set".into(),
+        service_id: 0,
+        runner_group_id: 1,
+        disable_update: false,
+        state: "created".into(),
+    };
+    store.create_scale_set(&pool, &set).await.unwrap().id
+}
+
+#[tokio::test]
+async fn scale_sets_are_created_edited_toggled_and_deleted_through_the_api_handlers() {
+    let mut h = with_ui().await;
+    h.init().await;
+    h.add_pat("garm", "ghp_x").await;
+    let repo = h.add_repo("acme", "widgets", "s3cret").await;
+    let repo_id = repo["id"].as_str().unwrap().to_string();
+    let cookie = log_in(&h).await;
+
+    // Create: the API's validation answers before the Actions service is asked.
+    let new = request(
+        &h,
+        Method::GET,
+        &format!("/ui/scalesets/new?entity={repo_id}"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK);
+    assert!(new.body.contains("<label for=\"f-name\">Name</label>"), "{}", new.body);
+    assert!(
+        new.body.contains(&format!("<option value=\"{repo_id}\" selected>")),
+        "{}",
+        new.body
+    );
+    let csrf = hidden_csrf(&new.body);
+    let fields = |max: &str| {
+        vec![
+            ("entity", repo_id.clone()),
+            ("name", "ui-made".to_string()),
+            ("provider_name", "azure_external".to_string()),
+            ("image", "ubuntu".to_string()),
+            ("flavor", "Standard_D2s_v5".to_string()),
+            ("os_type", "linux".to_string()),
+            ("os_arch", "amd64".to_string()),
+            ("max_runners", max.to_string()),
+            ("min_idle_runners", "0".to_string()),
+            ("enabled", "true".to_string()),
+        ]
+    };
+    let body = |csrf: &str, max: &str| {
+        let mut pairs: Vec<(&str, String)> = fields(max);
+        pairs.push(("_csrf", csrf.to_string()));
+        form(&pairs.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+    };
+    let a = request(&h, Method::POST, "/ui/scalesets", &cookie, Some(&body("bad", "3"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let (status, api_said) = h
+        .send(
+            Method::POST,
+            &format!("/api/v1/repositories/{repo_id}/scalesets"),
+            Some(json!({"name": "ui-made", "provider_name": "azure_external", "image": "ubuntu", "flavor": "Standard_D2s_v5", "os_type": "linux", "os_arch": "amd64", "max_runners": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{api_said}");
+    let a = request(&h, Method::POST, "/ui/scalesets", &cookie, Some(&body(&csrf, "0"))).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body.contains("max_runners: cannot be 0"), "{}", a.body);
+    assert!(
+        a.body.contains("value=\"ui-made\""),
+        "what was typed is kept: {}",
+        a.body
+    );
+    assert_eq!(h.get("/api/v1/scalesets").await, json!([]), "nothing was created");
+
+    // Edit, disable, delete a scale set the service knows.
+    let id = add_scale_set(&h, &repo_id).await;
+    let shown = request(&h, Method::GET, &format!("/ui/scalesets/{id}"), &cookie, None).await;
+    assert!(shown.body.contains("<h1>Scale set ui-set</h1>"), "{}", shown.body);
+    assert!(
+        shown.body.contains(&format!("href=\"/ui/scalesets/{id}/edit\"")),
+        "{}",
+        shown.body
+    );
+    let edit = request(&h, Method::GET, &format!("/ui/scalesets/{id}/edit"), &cookie, None).await;
+    assert!(edit.body.contains("name=\"max_runners\" value=\"4\""), "{}", edit.body);
+    let edited = |max: &str, min: &str| {
+        form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", "ui-set"),
+            ("image", "ubuntu-24.04"),
+            ("flavor", "Standard_D2s_v5"),
+            ("os_type", "linux"),
+            ("os_arch", "amd64"),
+            ("max_runners", max),
+            ("min_idle_runners", min),
+            ("runner_bootstrap_timeout", "20"),
+            ("runner_prefix", "garm"),
+            ("runner_group", "Default"),
+            ("enabled", "true"),
+        ])
+    };
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/scalesets/{id}"),
+        &cookie,
+        Some(&edited("7", "9")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(
+        a.body.contains("min_idle_runners"),
+        "the API's sizing error: {}",
+        a.body
+    );
+    assert_eq!(h.get(&format!("/api/v1/scalesets/{id}")).await["max_runners"], 4);
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/scalesets/{id}"),
+        &cookie,
+        Some(&edited("7", "1")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let api: Value = h.get(&format!("/api/v1/scalesets/{id}")).await;
+    assert_eq!(api["max_runners"], 7, "{api}");
+    assert_eq!(api["image"], "ubuntu-24.04", "{api}");
+
+    let ask = request(&h, Method::GET, &format!("/ui/scalesets/{id}/delete"), &cookie, None).await;
+    assert!(ask.body.contains("<h1>Delete scale set ui-set?</h1>"), "{}", ask.body);
+    let only = form(&[("_csrf", csrf.as_str())]);
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/scalesets/{id}/delete"),
+        &cookie,
+        Some(&only),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(
+        a.body.contains("Not deleted: scale set is enabled; disable it first"),
+        "{}",
+        a.body
+    );
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/scalesets/{id}/toggle"),
+        &cookie,
+        Some("_csrf=x"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.get(&format!("/api/v1/scalesets/{id}")).await["enabled"], true);
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/scalesets/{id}/toggle"),
+        &cookie,
+        Some(&only),
+    )
+    .await;
+    assert_eq!(location(&a), format!("/ui/scalesets/{id}"));
+    let api = h.get(&format!("/api/v1/scalesets/{id}")).await;
+    assert_eq!(api["enabled"].as_bool(), None, "disabled (the API omits false): {api}");
+    assert_eq!(api["name"], "ui-set");
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/scalesets/{id}/delete"),
+        &cookie,
+        Some(&only),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (status, _) = h.send(Method::GET, &format!("/api/v1/scalesets/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the scale set is gone");
+}
