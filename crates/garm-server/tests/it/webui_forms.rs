@@ -239,3 +239,302 @@ async fn scale_sets_are_created_edited_toggled_and_deleted_through_the_api_handl
     let (status, _) = h.send(Method::GET, &format!("/api/v1/scalesets/{id}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the scale set is gone");
 }
+
+fn csrf_of(page: &crate::webui::Answer) -> String {
+    hidden_csrf(&page.body)
+}
+
+#[tokio::test]
+async fn templates_are_added_edited_and_deleted_and_system_ones_stay_read_only() {
+    let mut h = with_ui().await;
+    h.init().await;
+    let cookie = log_in(&h).await;
+    let list = request(&h, Method::GET, "/ui/templates", &cookie, None).await;
+    assert!(list.body.contains("system (read-only)"), "{}", list.body);
+    let csrf = csrf_of(&list);
+    let system = h.get("/api/v1/templates").await;
+    let system_id = system[0]["id"].as_i64().unwrap();
+    let shown = request(&h, Method::GET, &format!("/ui/templates/{system_id}"), &cookie, None).await;
+    assert!(shown.body.contains("System templates are read-only"), "{}", shown.body);
+    assert!(
+        !shown.body.contains("Save template"),
+        "no form for a system template: {}",
+        shown.body
+    );
+    // A POST anyway is refused by the API, with its message.
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/templates/{system_id}"),
+        &cookie,
+        Some(&form(&[("_csrf", &csrf), ("name", "mine"), ("data", "#!/bin/sh\n")])),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body.contains("system templates cannot be changed"), "{}", a.body);
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/templates/{system_id}/delete"),
+        &cookie,
+        Some(&form(&[("_csrf", &csrf)])),
+    )
+    .await;
+    assert!(
+        a.body.contains("Not deleted: system templates cannot be deleted"),
+        "{}",
+        a.body
+    );
+
+    let add = |data: &str, token: &str| {
+        form(&[
+            ("_csrf", token),
+            ("name", "ui-linux"),
+            ("description", "from the UI"),
+            ("os_type", "linux"),
+            ("forge_type", "github"),
+            ("data", data),
+        ])
+    };
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/templates",
+        &cookie,
+        Some(&add("#!/bin/sh\necho hi\n", "x")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/templates",
+        &cookie,
+        Some(&add("{{ .Broken ", &csrf)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body.contains("data: invalid template"), "{}", a.body);
+    assert!(a.body.contains("{{ .Broken"), "what was typed is kept: {}", a.body);
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/templates",
+        &cookie,
+        Some(&add("#!/bin/sh\r\necho {{ .RunnerName }}\r\n", &csrf)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let id: i64 = location(&a).rsplit('/').next().unwrap().parse().unwrap();
+    let api = h.get(&format!("/api/v1/templates/{id}")).await;
+    assert_eq!(api["name"], "ui-linux", "{api}");
+    assert_eq!(api["description"], "from the UI");
+    let edit = form(&[
+        ("_csrf", &csrf),
+        ("name", "ui-linux-2"),
+        ("description", "edited"),
+        ("data", "#!/bin/sh\necho two\n"),
+    ]);
+    let a = request(&h, Method::POST, &format!("/ui/templates/{id}"), &cookie, Some(&edit)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let shown = request(&h, Method::GET, &format!("/ui/templates/{id}"), &cookie, None).await;
+    assert!(shown.body.contains("echo two"), "{}", shown.body);
+    assert_eq!(h.get(&format!("/api/v1/templates/{id}")).await["name"], "ui-linux-2");
+    let ask = request(&h, Method::GET, &format!("/ui/templates/{id}/delete"), &cookie, None).await;
+    assert!(
+        ask.body.contains("<h1>Delete template ui-linux-2?</h1>"),
+        "{}",
+        ask.body
+    );
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/templates/{id}/delete"),
+        &cookie,
+        Some(&form(&[("_csrf", &csrf)])),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (status, _) = h.send(Method::GET, &format!("/api/v1/templates/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn proxies_are_added_edited_and_deleted_and_the_password_never_shown() {
+    let mut h = with_ui().await;
+    h.init().await;
+    let cookie = log_in(&h).await;
+    let list = request(&h, Method::GET, "/ui/proxies", &cookie, None).await;
+    let csrf = csrf_of(&list);
+    let secret = "Pr0xy-Secret-Value";
+    let add = |name: &str, url: &str| {
+        form(&[
+            ("_csrf", &csrf),
+            ("name", name),
+            ("description", "corp"),
+            ("http_proxy", url),
+            ("https_proxy", url),
+            ("no_proxy", "localhost"),
+            ("username", "svc"),
+            ("password", secret),
+        ])
+    };
+    let (status, api_said) = h
+        .send(
+            Method::POST,
+            "/api/v1/proxies",
+            Some(json!({"name": "bad", "http_proxy": "ftp://nope"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{api_said}");
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/proxies",
+        &cookie,
+        Some(&add("bad", "ftp://nope")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    let said = api_said["details"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| api_said["error"].as_str().unwrap());
+    assert!(
+        a.body.contains(&garm_server::ui::e(said).to_string()),
+        "the API's message {said:?}: {}",
+        a.body
+    );
+    assert!(!a.body.contains(secret), "the password is not echoed: {}", a.body);
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/proxies",
+        &cookie,
+        Some(&add("corp", "http://proxy.corp:3128")),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let id: i64 = location(&a).rsplit('/').next().unwrap().parse().unwrap();
+    let shown = request(&h, Method::GET, &format!("/ui/proxies/{id}"), &cookie, None).await;
+    assert!(shown.body.contains("Password: stored (not shown)."), "{}", shown.body);
+    assert!(!shown.body.contains(secret), "{}", shown.body);
+    assert!(
+        shown.body.contains("value=\"http://proxy.corp:3128\""),
+        "{}",
+        shown.body
+    );
+    // Editing with the password left empty keeps it.
+    let edit = form(&[
+        ("_csrf", &csrf),
+        ("name", "corp"),
+        ("http_proxy", "http://proxy2.corp:3128"),
+        ("https_proxy", "http://proxy2.corp:3128"),
+        ("username", "svc"),
+        ("password", ""),
+    ]);
+    let a = request(&h, Method::POST, &format!("/ui/proxies/{id}"), &cookie, Some(&edit)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        h.get(&format!("/api/v1/proxies/{id}")).await["http_proxy"],
+        "http://proxy2.corp:3128"
+    );
+    let shown = request(&h, Method::GET, &format!("/ui/proxies/{id}"), &cookie, None).await;
+    assert!(
+        shown.body.contains("Password: stored (not shown)."),
+        "kept: {}",
+        shown.body
+    );
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/proxies/{id}/delete"),
+        &cookie,
+        Some("_csrf=no"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/proxies/{id}/delete"),
+        &cookie,
+        Some(&form(&[("_csrf", &csrf)])),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(h.get("/api/v1/proxies").await, json!([]));
+}
+
+#[tokio::test]
+async fn github_app_credentials_are_added_and_the_key_never_echoed() {
+    let mut h = with_ui().await;
+    h.init().await;
+    let cookie = log_in(&h).await;
+    let page = request(&h, Method::GET, "/ui/credentials", &cookie, None).await;
+    assert!(
+        page.body
+            .contains("<label for=\"f-private_key\">Private key (PEM)</label>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-fill=\"f-private_key\""), "{}", page.body);
+    let csrf = csrf_of(&page);
+    let key = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../garm-forge/tests/testdata/test-only-app-key.pem"),
+    )
+    .unwrap();
+    let body = |token: &str, key: &str| {
+        form(&[
+            ("_csrf", token),
+            ("app_name", "ui-app"),
+            ("app_description", "an App"),
+            ("app_endpoint", "github.com"),
+            ("app_id", "123"),
+            ("installation_id", "456"),
+            ("private_key", key),
+        ])
+    };
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/credentials/app",
+        &cookie,
+        Some(&body("nope", &key)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let not_pkcs1 = "-----BEGIN PRIVATE KEY-----\nTUlJQ2VnSUJBREFOQmdrcWhraUc5dzBC\n-----END PRIVATE KEY-----\n";
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/credentials/app",
+        &cookie,
+        Some(&body(&csrf, not_pkcs1)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(a.body.contains("value=\"ui-app\""), "the name is kept: {}", a.body);
+    assert!(
+        !a.body.contains("TUlJQ2VnSUJBREFOQmdrcWhraUc5dzBC"),
+        "the key is not echoed: {}",
+        a.body
+    );
+    assert_eq!(h.get("/api/v1/github/credentials").await, json!([]));
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/credentials/app",
+        &cookie,
+        Some(&body(&csrf, &key.replace('\n', "\r\n"))),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let listed = h.get("/api/v1/github/credentials").await;
+    assert_eq!(listed[0]["name"], "ui-app", "{listed}");
+    assert_eq!(listed[0]["auth-type"], "app", "{listed}");
+    let page = request(&h, Method::GET, "/ui/credentials", &cookie, None).await;
+    assert!(page.body.contains("<td>ui-app</td>"), "{}", page.body);
+    let key_line = key.lines().nth(1).unwrap();
+    assert!(!page.body.contains(key_line), "the key is never shown");
+}
