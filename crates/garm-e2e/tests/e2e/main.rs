@@ -14,3 +14,4 @@ mod scalesets;
 mod streams;
 mod takeover;
 mod webui;
+mod webui_forms;

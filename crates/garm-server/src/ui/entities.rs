@@ -212,6 +212,14 @@ async fn show(
         "<a class=\"button\" href=\"/ui/pools/new?entity={0}\">Add a pool</a> <a class=\"button\" href=\"/ui/scalesets/new?entity={0}\">Add a scale set</a> ",
         html::url_part(&x.id)
     );
+    if super::hooks::managed(kind) {
+        let _ = write!(
+            out,
+            "<a class=\"button\" href=\"/ui/{}/{}/webhook\">Webhook: show, install or remove</a> ",
+            kind_path(kind),
+            html::url_part(&x.id)
+        );
+    }
     html::button(
         &mut out,
         &format!("/ui/{}/{}/delete", kind_path(kind), html::url_part(&x.id)),

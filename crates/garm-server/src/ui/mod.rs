@@ -12,6 +12,7 @@ mod auth;
 mod dashboard;
 mod deletes;
 mod entities;
+mod hooks;
 mod html;
 mod live;
 mod pools;
@@ -58,6 +59,7 @@ pub fn routes() -> Router<App> {
         .merge(deletes::routes())
         .merge(scalesets::routes())
         .merge(templates::routes())
+        .merge(hooks::routes())
 }
 
 /// A submitted form's fields (an unchecked checkbox is absent).

@@ -538,3 +538,31 @@ async fn github_app_credentials_are_added_and_the_key_never_echoed() {
     let key_line = key.lines().nth(1).unwrap();
     assert!(!page.body.contains(key_line), "the key is never shown");
 }
+
+/// The webhook forms refuse a POST without the session's token before GitHub is asked
+/// (the end-to-end test `webui_forms` drives them against the fake GitHub), and exist
+/// for repositories and organizations only, as the API's `/webhook` routes do.
+#[tokio::test]
+async fn webhook_forms_need_the_csrf_token_and_exist_where_the_api_routes_do() {
+    let mut h = with_ui().await;
+    h.init().await;
+    h.add_pat("garm", "ghp_x").await;
+    let repo = h.add_repo("acme", "widgets", "s3cret").await;
+    let id = repo["id"].as_str().unwrap();
+    let cookie = log_in(&h).await;
+    let page = request(&h, Method::GET, &format!("/ui/repositories/{id}"), &cookie, None).await;
+    assert!(
+        page.body.contains(&format!("href=\"/ui/repositories/{id}/webhook\"")),
+        "{}",
+        page.body
+    );
+    for path in [
+        format!("/ui/repositories/{id}/webhook"),
+        format!("/ui/repositories/{id}/webhook/delete"),
+    ] {
+        let a = request(&h, Method::POST, &path, &cookie, Some("_csrf=forged")).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let a = request(&h, Method::GET, &format!("/ui/enterprises/{id}/webhook"), &cookie, None).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
