@@ -9,6 +9,7 @@
 
 mod attest;
 mod auth;
+mod charts;
 mod dashboard;
 mod deletes;
 mod entities;

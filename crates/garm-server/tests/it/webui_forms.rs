@@ -566,3 +566,36 @@ async fn webhook_forms_need_the_csrf_token_and_exist_where_the_api_routes_do() {
     let a = request(&h, Method::GET, &format!("/ui/enterprises/{id}/webhook"), &cookie, None).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 }
+
+/// The dashboard draws one chart per latency histogram `/metrics` exports, each with its
+/// text alternative (the end-to-end browser test checks one with real observations).
+#[tokio::test]
+async fn the_dashboard_charts_the_latency_histograms_with_text_alternatives() {
+    let mut h = with_ui().await;
+    h.init().await;
+    let cookie = log_in(&h).await;
+    let page = request(&h, Method::GET, "/ui/", &cookie, None).await;
+    let body = &page.body;
+    assert!(body.contains("<h2 id=\"h-latency\">Latency</h2>"), "{body}");
+    for (n, name) in [
+        "garm_job_queued_to_in_progress_seconds",
+        "garm_job_queued_to_instance_created_seconds",
+        "garm_provider_create_seconds",
+        "garm_instance_created_to_runner_idle_seconds",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(body.contains(&format!("<code>{name}</code>")), "{name}: {body}");
+        assert!(
+            body.contains(&format!("role=\"img\" aria-labelledby=\"chart-{n}-t chart-{n}-sum\"")),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!("<span id=\"chart-{n}-sum\">no observations yet</span>")),
+            "{body}"
+        );
+    }
+    assert_eq!(body.matches("<figure class=\"chart\">").count(), 4);
+    assert_eq!(body.matches("<summary>Bucket counts</summary>").count(), 4);
+}
