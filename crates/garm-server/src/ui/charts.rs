@@ -62,8 +62,9 @@ pub fn chart(out: &mut String, n: usize, h: &HistogramView) {
         "no observations yet".to_string()
     } else {
         format!(
-            "{} observations; median {}, 95th percentile {}, mean {:.2}s",
+            "{} observation{}; median {}, 95th percentile {}, mean {:.2}s",
             h.count,
+            if h.count == 1 { "" } else { "s" },
             quantile(h, 0.5),
             quantile(h, 0.95),
             h.sum / h.count as f64
@@ -94,11 +95,17 @@ pub fn chart(out: &mut String, n: usize, h: &HistogramView) {
             step - 2.0,
             e(label)
         );
-        if i % 3 == 0 || i + 1 == bars.len() {
+        // Every third bound, and the overflow bucket at the right edge (right-aligned).
+        let last = i + 1 == bars.len();
+        if last || (i % 3 == 0 && i + 2 < bars.len()) {
+            let (tx, anchor) = if last {
+                (W - 1.0, " style=\"text-anchor: end\"")
+            } else {
+                (x + (step - 2.0) / 2.0, "")
+            };
             let _ = write!(
                 out,
-                "<text x=\"{:.1}\" y=\"{}\" class=\"tick\">{}</text>",
-                x + (step - 2.0) / 2.0,
+                "<text x=\"{tx:.1}\" y=\"{}\" class=\"tick\"{anchor}>{}</text>",
                 BASE + 12.0,
                 e(label.trim_start_matches("≤ "))
             );
@@ -171,5 +178,8 @@ mod tests {
         chart(&mut out, 0, &view(vec![0, 0, 0], 0, 0.0));
         assert!(out.contains("no observations yet"), "{out}");
         assert!(!out.contains("NaN"), "{out}");
+        let mut out = String::new();
+        chart(&mut out, 1, &view(vec![0, 1, 1], 1, 0.7));
+        assert!(out.contains("1 observation; median ≤ 1s"), "{out}");
     }
 }
