@@ -54,6 +54,25 @@ pub fn scope(kind: garm_store::EntityKind) -> &'static str {
     }
 }
 
+/// The latency histograms garm records, in the order the dashboard shows them.
+pub const LATENCY_HISTOGRAMS: [&str; 4] = [
+    "garm_job_queued_to_in_progress_seconds",
+    "garm_job_queued_to_instance_created_seconds",
+    "garm_provider_create_seconds",
+    "garm_instance_created_to_runner_idle_seconds",
+];
+
+/// One histogram as `/metrics` exports it: per bucket bound (seconds) the cumulative
+/// count of observations at or below it; `count` is the `+Inf` bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramView {
+    pub name: String,
+    pub bounds: &'static [f64],
+    pub cumulative: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
 /// The process's metrics; cheap to update from any task.
 #[derive(Default)]
 pub struct Metrics {
@@ -166,6 +185,21 @@ impl Metrics {
         names
     }
 
+    /// A histogram's current buckets (all zero before its first observation).
+    pub fn histogram(&self, name: &str) -> HistogramView {
+        let all = self.histograms.lock().expect("metrics lock");
+        let h = all.get(name);
+        HistogramView {
+            name: name.to_string(),
+            bounds: BUCKETS,
+            cumulative: (0..BUCKETS.len())
+                .map(|i| h.and_then(|h| h.counts.get(i).copied()).unwrap_or(0))
+                .collect(),
+            sum: h.map_or(0.0, |h| h.sum),
+            count: h.map_or(0, |h| h.total),
+        }
+    }
+
     /// Counters and histograms in the text exposition format.
     pub fn render(&self, out: &mut String) {
         let counters = self.counters.lock().expect("metrics lock");
@@ -188,6 +222,25 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_view_has_the_exported_buckets() {
+        let m = Metrics::default();
+        assert_eq!(m.histogram("garm_provider_create_seconds").count, 0);
+        m.observe_create(Duration::from_millis(40));
+        m.observe_create(Duration::from_secs(700));
+        let v = m.histogram("garm_provider_create_seconds");
+        assert_eq!(
+            (v.count, v.bounds.len(), v.cumulative.len()),
+            (2, BUCKETS.len(), BUCKETS.len())
+        );
+        assert_eq!(v.cumulative[2], 0, "le 0.025");
+        assert_eq!(v.cumulative[3], 1, "le 0.05");
+        assert_eq!(*v.cumulative.last().unwrap(), 1, "700 s is only in +Inf");
+        let mut text = String::new();
+        m.render(&mut text);
+        assert!(text.contains("garm_provider_create_seconds_bucket{le=\"0.05\"} 1"));
+    }
 
     #[test]
     fn counters_and_histograms_render_in_text_format() {

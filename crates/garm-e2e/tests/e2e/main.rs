@@ -15,3 +15,4 @@ mod scalesets;
 mod streams;
 mod takeover;
 mod webui;
+mod webui_forms;

@@ -6,7 +6,7 @@
 //! Screenshots go to a temporary folder, and to `docs/web-ui/` when `GARM_UI_SCREENSHOTS=1`.
 
 use garm_e2e::browser::Browser;
-use garm_e2e::{bin, wait_for, Api, Garm, ProviderSpec, TempDir, PASSWORD, PAT};
+use garm_e2e::{bin, metric, wait_for, Api, Garm, ProviderSpec, TempDir, PASSWORD, PAT};
 use garm_fake_github::{FakeConfig, FakeGithub, PatSpec};
 use serde_json::json;
 use std::time::Duration;
@@ -296,6 +296,28 @@ async fn an_operator_sets_up_garm_and_watches_jobs_in_the_browser() {
     assert!(text.contains(&format!("job-{job}")), "{text}");
     assert!(text.contains(&instance), "the jobs page names the runner: {text}");
     shots.take(&browser, "jobs").await;
+
+    // The dashboard's latency charts draw the histograms /metrics exports.
+    let observed = metric(&api.metrics().await, "garm_job_queued_to_in_progress_seconds_count") as u64;
+    assert!(observed >= 1, "the job's wait was observed");
+    browser.goto(&format!("{base}/ui/")).await.unwrap();
+    let text = browser.wait_text("Job queued to in progress", WAIT).await.unwrap();
+    let summary = if observed == 1 {
+        "1 observation; median ≤".to_string()
+    } else {
+        format!("{observed} observations; median ≤")
+    };
+    assert!(text.contains(&summary), "{text}");
+    let charts = browser
+        .script("return document.querySelectorAll('figure.chart svg[role=img] rect').length")
+        .await
+        .unwrap();
+    assert_eq!(charts, json!(4 * 17), "four charts of 17 buckets");
+    browser
+        .script("document.getElementById('h-latency').scrollIntoView(); return null")
+        .await
+        .unwrap();
+    shots.take(&browser, "latency").await;
 
     // Deleting the pool, once its runner is gone.
     wait_for("the instance to be deleted", WAIT, async || {

@@ -156,7 +156,10 @@ async fn update_endpoint(
     )))
 }
 
-async fn delete_endpoint(State(app): State<App>, Path(name): Path<String>) -> Result<super::Empty, ApiError> {
+pub(crate) async fn delete_endpoint(
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<super::Empty, ApiError> {
     app.store.delete_endpoint(&name).await?;
     // garm's delete event carries the name only.
     let gone = serde_json::json!({ "name": name });
@@ -335,7 +338,10 @@ async fn update_credentials(
     )))
 }
 
-async fn delete_credentials(State(app): State<App>, Path(id): Path<String>) -> Result<super::Empty, ApiError> {
+pub(crate) async fn delete_credentials(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<super::Empty, ApiError> {
     let gone = app.store.credentials(parse_id(&id)?).await?;
     app.store.delete_credentials(gone.id).await?;
     // garm's delete event carries the id, name and forge type only.

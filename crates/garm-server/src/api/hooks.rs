@@ -74,7 +74,7 @@ async fn hooks(app: &App, entity: &EntityRecord) -> Result<Vec<ForgeHook>, ApiEr
     forge.hooks().await.map_err(|e| forge_error(e.into()))
 }
 
-async fn install(
+pub(crate) async fn install(
     State(app): State<App>,
     kind: EntityKind,
     Path(id): Path<String>,
@@ -112,7 +112,7 @@ async fn install(
     Ok(Json(info(&hook)))
 }
 
-async fn show(
+pub(crate) async fn show(
     State(app): State<App>,
     kind: EntityKind,
     Path(id): Path<String>,
@@ -127,7 +127,11 @@ async fn show(
         .ok_or_else(|| ApiError::NotFound("no webhook of this controller is installed".into()))
 }
 
-async fn uninstall(State(app): State<App>, kind: EntityKind, Path(id): Path<String>) -> Result<Empty, ApiError> {
+pub(crate) async fn uninstall(
+    State(app): State<App>,
+    kind: EntityKind,
+    Path(id): Path<String>,
+) -> Result<Empty, ApiError> {
     remove_controller_hook(&app, kind, &id).await
 }
 

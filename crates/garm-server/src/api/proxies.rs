@@ -93,7 +93,10 @@ async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api
     Ok(Json(to_api(&app.store.proxy(parse_id(&id)?).await?)))
 }
 
-async fn create(State(app): State<App>, body: JsonBody<api::ProxyParams>) -> Result<Json<api::Proxy>, ApiError> {
+pub(crate) async fn create(
+    State(app): State<App>,
+    body: JsonBody<api::ProxyParams>,
+) -> Result<Json<api::Proxy>, ApiError> {
     let Json(p) = body?;
     let now = chrono::Utc::now();
     let record = ProxyRecord {
@@ -122,7 +125,7 @@ async fn create(State(app): State<App>, body: JsonBody<api::ProxyParams>) -> Res
     )))
 }
 
-async fn update(
+pub(crate) async fn update(
     State(app): State<App>,
     Path(id): Path<String>,
     body: JsonBody<api::ProxyParams>,
@@ -163,7 +166,7 @@ async fn update(
     )))
 }
 
-async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
+pub(crate) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
     let id = parse_id(&id)?;
     let gone = app.store.proxy(id).await?;
     app.store.delete_proxy(id).await?;

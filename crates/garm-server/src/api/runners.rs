@@ -109,13 +109,13 @@ async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<a
 #[derive(Debug, Deserialize, Default)]
 pub struct DeleteQuery {
     #[serde(default, rename = "forceRemove")]
-    force_remove: Option<String>,
+    pub(crate) force_remove: Option<String>,
     #[serde(default, rename = "bypassGHUnauthorized")]
-    bypass_gh_unauthorized: Option<String>,
+    pub(crate) bypass_gh_unauthorized: Option<String>,
 }
 
 /// Marks an instance for deletion (asynchronous, as in garm).
-async fn delete(
+pub(crate) async fn delete(
     State(app): State<App>,
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,

@@ -207,7 +207,7 @@ async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api
     Ok(Json(convert::scale_set(&app, &s, true).await?))
 }
 
-async fn update(
+pub(crate) async fn update(
     State(app): State<App>,
     Path(id): Path<String>,
     body: JsonBody<api::UpdateScaleSetParams>,
@@ -296,7 +296,7 @@ async fn apply_update(
     Ok(updated)
 }
 
-async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
+pub(crate) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
     let id = parse_id(&id)?;
     let s = match app.store.scale_set(id).await {
         Ok(s) => s,

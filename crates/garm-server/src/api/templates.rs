@@ -109,7 +109,7 @@ async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api
     Ok(Json(convert::template(&t, true)))
 }
 
-async fn create(
+pub(crate) async fn create(
     State(app): State<App>,
     headers: HeaderMap,
     body: JsonBody<api::CreateTemplateParams>,
@@ -154,7 +154,7 @@ async fn create(
     Ok(Json(published(&app, EntityType::Template, Operation::Create, out)))
 }
 
-async fn update(
+pub(crate) async fn update(
     State(app): State<App>,
     Path(id): Path<String>,
     body: JsonBody<api::UpdateTemplateParams>,
@@ -182,7 +182,7 @@ async fn update(
     Ok(Json(published(&app, EntityType::Template, Operation::Update, out)))
 }
 
-async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
+pub(crate) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Result<Empty, ApiError> {
     let t = app.store.template(parse_id(&id)?).await?;
     if t.is_system() {
         return Err(ApiError::bad("system templates cannot be deleted"));

@@ -1,5 +1,5 @@
 //! The dashboard: which jobs wait and why, runners by state, pools near their maximum, and
-//! recent failures. Also the "why is this job waiting" explanation the jobs page shows.
+//! recent failures, and the latency histograms as charts. Also the "why is this job waiting" explanation the jobs page shows.
 
 use super::html::{self, duration, e, thead};
 use super::{page, page_no, Fragment, Session};
@@ -218,5 +218,10 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out.push_str("</tbody></table>");
     }
     out.push_str("</section>");
+    let histograms: Vec<_> = garm_pool::metrics::LATENCY_HISTOGRAMS
+        .iter()
+        .map(|name| app.pool.metrics.histogram(name))
+        .collect();
+    super::charts::latency_section(&mut out, &histograms);
     Ok(out)
 }

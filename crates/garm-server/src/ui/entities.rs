@@ -209,9 +209,17 @@ async fn show(
     out.push_str("</dl><p class=\"actions\">");
     let _ = write!(
         out,
-        "<a class=\"button\" href=\"/ui/pools/new?entity={}\">Add a pool</a> ",
+        "<a class=\"button\" href=\"/ui/pools/new?entity={0}\">Add a pool</a> <a class=\"button\" href=\"/ui/scalesets/new?entity={0}\">Add a scale set</a> ",
         html::url_part(&x.id)
     );
+    if super::hooks::managed(kind) {
+        let _ = write!(
+            out,
+            "<a class=\"button\" href=\"/ui/{}/{}/webhook\">Webhook: show, install or remove</a> ",
+            kind_path(kind),
+            html::url_part(&x.id)
+        );
+    }
     html::button(
         &mut out,
         &format!("/ui/{}/{}/delete", kind_path(kind), html::url_part(&x.id)),
@@ -240,8 +248,11 @@ async fn show(
         );
     }
     out.push_str("</tbody></table>");
-    super::resources::scale_set_table(&mut out, &sets);
-    super::runners::instance_table(&mut out, "Instances", &instances);
+    super::scalesets::scale_set_table(&mut out, &sets);
+    let verdicts = super::attest::Verdicts::load(&app.store, pools.iter().chain(sets.iter().map(|x| &x.pool)))
+        .await
+        .map_err(fail)?;
+    super::runners::instance_table(&mut out, "Instances", &instances, &verdicts);
     out.push_str("<h2>Events</h2><ul class=\"msgs\">");
     for ev in events.iter().rev().take(20) {
         let _ = write!(

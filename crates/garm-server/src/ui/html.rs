@@ -67,6 +67,10 @@ pub enum Kind<'a> {
     Email,
     Url,
     Textarea,
+    /// A tall monospace text area (template text).
+    Code,
+    /// A text area whose value is never written back into the page (a private key).
+    SecretTextarea,
     Checkbox,
     /// (value, label) pairs.
     Select(Vec<(String, String)>),
@@ -145,12 +149,17 @@ pub fn form(out: &mut String, action: &str, csrf: &str, fields: &[Field], submit
             other => {
                 let _ = write!(out, "<div class=\"field\"><label for=\"{id}\">{}</label>", e(f.label));
                 match other {
-                    Kind::Textarea => {
+                    Kind::Textarea | Kind::Code | Kind::SecretTextarea => {
+                        let (rows, class, value) = match other {
+                            Kind::Code => ("18", " class=\"code\"", f.value.as_str()),
+                            Kind::SecretTextarea => ("6", " class=\"code\" autocomplete=\"off\"", ""),
+                            _ => ("3", "", f.value.as_str()),
+                        };
                         let _ = write!(
                             out,
-                            "<textarea id=\"{id}\" name=\"{}\" rows=\"3\"{req}{described}>{}</textarea>",
+                            "<textarea id=\"{id}\" name=\"{}\" rows=\"{rows}\"{class}{req}{described}>{}</textarea>",
                             e(f.name),
-                            e(&f.value)
+                            e(value)
                         );
                     }
                     Kind::Select(options) => {
@@ -196,6 +205,17 @@ pub fn button(out: &mut String, action: &str, csrf: &str, label: &str, class: &s
         e(action),
         e(csrf),
         e(class),
+        e(label)
+    );
+}
+
+/// A labelled checkbox outside [`form`] (extra options of a confirmation).
+pub fn check_box(out: &mut String, name: &str, label: &str, checked: bool) {
+    let on = if checked { " checked" } else { "" };
+    let _ = write!(
+        out,
+        "<div class=\"field check\"><input type=\"checkbox\" id=\"f-{0}\" name=\"{0}\" value=\"true\"{on}><label for=\"f-{0}\">{1}</label></div>",
+        e(name),
         e(label)
     );
 }

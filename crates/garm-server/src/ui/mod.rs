@@ -7,14 +7,20 @@
 //! every POST carries a CSRF token (an HMAC of the token's id, or before login a
 //! double-submit cookie).
 
+mod attest;
 mod auth;
+mod charts;
 mod dashboard;
+mod deletes;
 mod entities;
+mod hooks;
 mod html;
 mod live;
 mod pools;
 mod resources;
 mod runners;
+mod scalesets;
+mod templates;
 
 use crate::error::ApiError;
 use crate::state::App;
@@ -51,6 +57,10 @@ pub fn routes() -> Router<App> {
         .merge(pools::routes())
         .merge(runners::routes())
         .merge(resources::routes())
+        .merge(deletes::routes())
+        .merge(scalesets::routes())
+        .merge(templates::routes())
+        .merge(hooks::routes())
 }
 
 /// A submitted form's fields (an unchecked checkbox is absent).
@@ -116,6 +126,20 @@ pub struct Session {
     pub user: String,
     /// The token every POST of this session must carry.
     pub csrf: String,
+    /// The session's JWT, for the few API handlers that read the caller from the request
+    /// headers (template creation records its owner). Never rendered.
+    pub token: String,
+}
+
+impl Session {
+    /// The headers an API request of this session would carry (`Authorization: Bearer`).
+    pub fn api_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = format!("Bearer {}", self.token).parse() {
+            h.insert(header::AUTHORIZATION, v);
+        }
+        h
+    }
 }
 
 fn csrf_for(app: &App, token_id: &str) -> String {
@@ -157,6 +181,7 @@ impl FromRequestParts<App> for Session {
                 Ok(Session {
                     user,
                     csrf: csrf_for(app, &claims.token_id),
+                    token,
                 })
             }
             Err(_) => Err(to_login()),

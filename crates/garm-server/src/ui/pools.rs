@@ -194,7 +194,10 @@ async fn show(
         );
     }
     out.push_str("</p>");
-    super::runners::instance_table(&mut out, "Instances of this pool", &instances);
+    let verdicts = super::attest::Verdicts::load(&app.store, [&p])
+        .await
+        .map_err(|e| super::fail(e.into()))?;
+    super::runners::instance_table(&mut out, "Instances of this pool", &instances, &verdicts);
     Ok(page(&s, &frag, &format!("Pool {}", p.id), "/ui/pools", true, &out))
 }
 

@@ -1,98 +1,27 @@
-//! Scale sets, endpoints, credentials, templates, proxies and the controller's settings.
+//! Endpoints, credentials and the controller's settings.
 
-use super::html::{e, form, thead, Field, Kind};
+use super::html::{self, e, form, thead, Field, Kind};
 use super::{field, page, see_other, FormData, Fragment, Session};
 use crate::api::{controller, forge};
 use crate::error::ApiError;
 use crate::state::App;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use garm_api_types as api;
-use garm_store::{ScaleSetRecord, TemplateFilter};
 use std::fmt::Write;
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/ui/scalesets", get(scale_sets))
-        .route("/ui/scalesets/{id}", get(scale_set))
         .route("/ui/endpoints", get(endpoints).post(create_endpoint))
         .route("/ui/credentials", get(credentials).post(create_credentials))
-        .route("/ui/templates", get(templates))
-        .route("/ui/proxies", get(proxies))
+        .route("/ui/credentials/app", post(create_app_credentials))
         .route("/ui/controller", get(controller_page).post(update_controller))
 }
 
 fn store_fail(err: garm_store::StoreError) -> Response {
     super::fail(err.into())
-}
-
-pub fn scale_set_table(out: &mut String, sets: &[ScaleSetRecord]) {
-    if sets.is_empty() {
-        out.push_str("<p>Scale sets: none.</p>");
-        return;
-    }
-    thead(
-        out,
-        "Scale sets",
-        &["Scale set", "Provider", "Flavor", "State", "Desired runners", "Max"],
-    );
-    for s in sets {
-        let _ = write!(
-            out,
-            "<tr><td><a href=\"/ui/scalesets/{}\">{}</a></td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
-            s.id,
-            e(&s.name),
-            e(&s.pool.provider_name),
-            e(&s.pool.flavor),
-            e(&s.state),
-            e(&s.extended_state),
-            s.desired_runner_count,
-            s.pool.max_runners
-        );
-    }
-    out.push_str("</tbody></table>");
-}
-
-async fn scale_sets(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
-    let sets = app.store.scale_sets(None).await.map_err(store_fail)?;
-    let mut out = String::from("<h1>Scale sets</h1>");
-    scale_set_table(&mut out, &sets);
-    Ok(page(&s, &frag, "Scale sets", "/ui/scalesets", true, &out))
-}
-
-async fn scale_set(
-    State(app): State<App>,
-    s: Session,
-    frag: Fragment,
-    Path(id): Path<i64>,
-) -> Result<Response, Response> {
-    let set = app.store.scale_set(id).await.map_err(store_fail)?;
-    let instances = app.store.pool_instances(&set.pool.id).await.map_err(store_fail)?;
-    let mut out = format!("<h1>Scale set {}</h1><dl class=\"props\">", e(&set.name));
-    for (k, v) in [
-        ("State", format!("{} {}", set.state, set.extended_state)),
-        ("Service id", set.service_id.to_string()),
-        ("Provider", set.pool.provider_name.clone()),
-        ("Image / flavor", format!("{} / {}", set.pool.image, set.pool.flavor)),
-        (
-            "Runners",
-            format!(
-                "{} of max {}, min idle {}",
-                instances.len(),
-                set.pool.max_runners,
-                set.pool.min_idle_runners
-            ),
-        ),
-        ("Desired runners", set.desired_runner_count.to_string()),
-        ("Enabled", set.pool.enabled.to_string()),
-    ] {
-        let _ = write!(out, "<dt>{k}</dt><dd>{}</dd>", e(&v));
-    }
-    out.push_str("</dl>");
-    super::runners::instance_table(&mut out, "Runners", &instances);
-    Ok(page(&s, &frag, &set.name, "/ui/scalesets", true, &out))
 }
 
 async fn render_endpoints(
@@ -107,17 +36,23 @@ async fn render_endpoints(
     thead(
         &mut out,
         "GitHub endpoints",
-        &["Name", "Description", "Base URL", "API URL"],
+        &["Name", "Description", "Base URL", "API URL", "Actions"],
     );
     for x in &list {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
             e(&x.name),
             e(&x.description),
             e(&x.base_url),
             e(&x.api_base_url)
         );
+        super::deletes::link(
+            &mut out,
+            &format!("/ui/endpoints/{}/delete", html::url_part(&x.name)),
+            &format!("Delete {}…", x.name),
+        );
+        out.push_str("</td></tr>");
     }
     out.push_str("</tbody></table><h2>Add an endpoint</h2>");
     let val = |k: &str| v.get(k).cloned().unwrap_or_default();
@@ -180,29 +115,39 @@ async fn render_credentials(
     v: &FormData,
     error: Option<&str>,
 ) -> Result<Response, Response> {
+    // The error goes above the form that was sent.
+    let app_form = v.contains_key("app_name");
+    let (pat_error, app_error) = if app_form { (None, error) } else { (error, None) };
     let list = app.store.list_credentials("github").await.map_err(store_fail)?;
     let endpoints = app.store.endpoints("github").await.map_err(store_fail)?;
     let mut out = String::from("<h1>Credentials</h1>");
     thead(
         &mut out,
         "GitHub credentials",
-        &["Name", "Description", "Endpoint", "Auth", "Rate limit"],
+        &["Name", "Description", "Endpoint", "Auth", "Rate limit", "Actions"],
     );
     for c in &list {
         let rate =
             forge::rate_limit(app, c.id).map_or(String::new(), |r| format!("{} of {} left", r.remaining, r.limit));
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>",
             e(&c.name),
             e(&c.description),
             e(&c.endpoint_name),
             e(c.secret.auth_type()),
             e(&rate)
         );
+        super::deletes::link(
+            &mut out,
+            &format!("/ui/credentials/{}/delete", c.id),
+            &format!("Delete {}…", c.name),
+        );
+        out.push_str("</td></tr>");
     }
     out.push_str("</tbody></table><h2>Add credentials (personal access token)</h2>");
     let val = |k: &str| v.get(k).cloned().unwrap_or_default();
+    let endpoint_options: Vec<(String, String)> = endpoints.iter().map(|x| (x.name.clone(), x.name.clone())).collect();
     form(
         &mut out,
         "/ui/credentials",
@@ -210,16 +155,36 @@ async fn render_credentials(
         &[
             Field::new("name", "Name", Kind::Text).value(val("name")).required(),
             Field::new("description", "Description", Kind::Text).value(val("description")),
-            Field::new(
-                "endpoint",
-                "Endpoint",
-                Kind::Select(endpoints.iter().map(|x| (x.name.clone(), x.name.clone())).collect()),
-            )
-            .value(val("endpoint")),
+            Field::new("endpoint", "Endpoint", Kind::Select(endpoint_options.clone())).value(val("endpoint")),
             Field::new("token", "Personal access token", Kind::Password).required(),
         ],
         "Add credentials",
-        error,
+        pat_error,
+    );
+    // The App form's controls carry their own names, so both forms' labels stay unique.
+    out.push_str("<h2 id=\"app-credentials\">Add credentials (GitHub App)</h2><div class=\"field\"><label for=\"key-file\">Private key file (.pem), read into the key field below</label><input type=\"file\" id=\"key-file\" accept=\".pem,.key,text/plain\" data-fill=\"f-private_key\"></div>");
+    form(
+        &mut out,
+        "/ui/credentials/app",
+        &s.csrf,
+        &[
+            Field::new("app_name", "Name", Kind::Text)
+                .value(val("app_name"))
+                .required(),
+            Field::new("app_description", "Description", Kind::Text).value(val("app_description")),
+            Field::new("app_endpoint", "Endpoint", Kind::Select(endpoint_options)).value(val("app_endpoint")),
+            Field::new("app_id", "App id", Kind::Number)
+                .value(val("app_id"))
+                .required(),
+            Field::new("installation_id", "Installation id", Kind::Number)
+                .value(val("installation_id"))
+                .required(),
+            Field::new("private_key", "Private key (PEM)", Kind::SecretTextarea)
+                .required()
+                .help("Paste the key or choose its file above. It is stored sealed and never shown again."),
+        ],
+        "Add App credentials",
+        app_error,
     );
     Ok(page(s, frag, "Credentials", "/ui/credentials", false, &out))
 }
@@ -255,61 +220,46 @@ async fn create_credentials(
     }
 }
 
-async fn templates(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
-    let list = app
-        .store
-        .templates(&TemplateFilter::default())
-        .await
-        .map_err(store_fail)?;
-    let mut out = String::from("<h1>Templates</h1>");
-    thead(
-        &mut out,
-        "Runner install templates",
-        &["Id", "Name", "Description", "OS", "Forge", "Owner"],
-    );
-    for t in &list {
-        let owner = if t.owner_id.is_empty() {
-            "system"
-        } else {
-            t.owner_id.as_str()
+async fn create_app_credentials(
+    State(app): State<App>,
+    s: Session,
+    frag: Fragment,
+    Form(f): Form<FormData>,
+) -> Result<Response, Response> {
+    s.check(&f)?;
+    let result = async {
+        let id = |k: &str| {
+            let text = field(&f, k).trim();
+            text.parse::<i64>()
+                .map_err(|_| ApiError::bad(format!("{k}: must be a whole number, not {text:?}")))
         };
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            t.id,
-            e(&t.name),
-            e(&t.description),
-            e(&t.os_type),
-            e(&t.forge_type),
-            e(owner)
-        );
+        let params = api::CreateGithubCredentialsParams {
+            name: field(&f, "app_name").trim().into(),
+            description: field(&f, "app_description").into(),
+            endpoint: field(&f, "app_endpoint").into(),
+            auth_type: "app".into(),
+            pat: None,
+            app: Some(api::AppParams {
+                app_id: id("app_id")?,
+                installation_id: id("installation_id")?,
+                private_key_bytes: field(&f, "private_key")
+                    .replace("\r\n", "\n")
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            }),
+        };
+        forge::create_credentials(State(app.clone()), Ok(Json(params))).await
     }
-    out.push_str("</tbody></table>");
-    Ok(page(&s, &frag, "Templates", "/ui/templates", false, &out))
-}
-
-async fn proxies(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
-    let list = app.store.proxies().await.map_err(store_fail)?;
-    let mut out = String::from("<h1>Proxies</h1>");
-    thead(
-        &mut out,
-        "Named proxies",
-        &["Id", "Name", "Description", "HTTP", "HTTPS", "No proxy"],
-    );
-    for p in &list {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            p.id,
-            e(&p.name),
-            e(&p.description),
-            e(&p.http_proxy),
-            e(&p.https_proxy),
-            e(&p.no_proxy)
-        );
+    .await;
+    match result {
+        Ok(_) => Ok(see_other("/ui/credentials")),
+        Err(err) => {
+            let mut resp = render_credentials(&app, &s, &frag, &f, Some(&super::message(&err))).await?;
+            *resp.status_mut() = err.status();
+            Ok(resp)
+        }
     }
-    out.push_str("</tbody></table>");
-    Ok(page(&s, &frag, "Proxies", "/ui/proxies", false, &out))
 }
 
 async fn render_controller(app: &App, s: &Session, frag: &Fragment, error: Option<&str>) -> Result<Response, Response> {

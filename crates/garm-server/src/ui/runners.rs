@@ -1,5 +1,6 @@
 //! Instances (with their status messages: the bootstrap story of each) and jobs.
 
+use super::attest::{self, Verdicts};
 use super::html::{self, duration, e, filter, thead};
 use super::{page, page_no, Fragment, Session};
 use crate::state::App;
@@ -18,22 +19,33 @@ pub fn routes() -> Router<App> {
         .route("/ui/jobs", get(jobs))
 }
 
-/// A table of instances (shared by the pool, entity and instance pages).
-pub fn instance_table(out: &mut String, caption: &str, list: &[InstanceRecord]) {
+/// A table of instances (shared by the pool, entity and instance pages); lists with
+/// instances of attesting pools get an "Attestation" column with each verdict.
+pub fn instance_table(out: &mut String, caption: &str, list: &[InstanceRecord], verdicts: &Verdicts) {
     if list.is_empty() {
         let _ = write!(out, "<p>{}: none.</p>", e(caption));
         return;
     }
     let now = chrono::Utc::now();
-    thead(
-        out,
-        caption,
-        &["Instance", "Status", "Runner", "Pool", "Age", "Provider fault"],
-    );
+    let attest = verdicts.any() && list.iter().any(|i| verdicts.attests(&i.pool_id));
+    let cols: &[&str] = if attest {
+        &[
+            "Instance",
+            "Status",
+            "Runner",
+            "Pool",
+            "Age",
+            "Provider fault",
+            "Attestation",
+        ]
+    } else {
+        &["Instance", "Status", "Runner", "Pool", "Age", "Provider fault"]
+    };
+    thead(out, caption, cols);
     for i in list {
         let _ = write!(
             out,
-            "<tr><td><a href=\"/ui/instances/{}\">{}</a></td><td><span class=\"st st-{}\">{}</span></td><td><span class=\"st st-{}\">{}</span></td><td><a href=\"/ui/pools/{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><a href=\"/ui/instances/{}\">{}</a></td><td><span class=\"st st-{}\">{}</span></td><td><span class=\"st st-{}\">{}</span></td><td><a href=\"/ui/pools/{}\">{}</a></td><td>{}</td><td>{}</td>",
             html::url_part(&i.name),
             e(&i.name),
             i.status.as_str(),
@@ -45,6 +57,10 @@ pub fn instance_table(out: &mut String, caption: &str, list: &[InstanceRecord]) 
             duration((now - i.created_at).num_seconds()),
             e(&i.provider_fault)
         );
+        if attest {
+            let _ = write!(out, "<td>{}</td>", verdicts.badge(&i.pool_id, &i.id));
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
 }
@@ -75,7 +91,16 @@ async fn list(
         page_no(&q),
         &format!("/ui/instances?q={}&", html::url_part(&needle)),
     );
-    instance_table(&mut out, &format!("{} instances, newest first", shown.len()), rows);
+    let pools = app.store.pools(None).await.map_err(|e| super::fail(e.into()))?;
+    let verdicts = Verdicts::load(&app.store, &pools)
+        .await
+        .map_err(|e| super::fail(e.into()))?;
+    instance_table(
+        &mut out,
+        &format!("{} instances, newest first", shown.len()),
+        rows,
+        &verdicts,
+    );
     out.push_str(&nav);
     Ok(page(&s, &frag, "Instances", "/ui/instances", needle.is_empty(), &out))
 }
@@ -89,6 +114,8 @@ async fn show(
     let fail = |err: garm_store::StoreError| super::fail(err.into());
     let i = app.store.instance(&name).await.map_err(fail)?;
     let events = app.store.instance_events(&i.id).await.map_err(fail)?;
+    let pool = app.store.pool(&i.pool_id).await.ok();
+    let verdict = app.store.attestation(&i.id).await.map_err(fail)?;
     let mut out = String::new();
     let _ = write!(out, "<h1>Instance {}</h1><dl class=\"props\">", e(&i.name));
     let addresses: Vec<&str> = i.addresses.iter().map(|a| a.address.as_str()).collect();
@@ -128,7 +155,19 @@ async fn show(
     ] {
         let _ = write!(out, "<dt>{k}</dt><dd>{v}</dd>");
     }
-    out.push_str("</dl><h2>Status messages</h2>");
+    out.push_str("</dl><p class=\"actions\">");
+    super::deletes::link(
+        &mut out,
+        &format!("/ui/instances/{}/delete", html::url_part(&i.name)),
+        "Delete instance…",
+    );
+    out.push_str("</p>");
+    attest::section(
+        &mut out,
+        pool.as_ref().is_some_and(attest::pool_requires),
+        verdict.as_ref(),
+    );
+    out.push_str("<h2>Status messages</h2>");
     if events.is_empty() {
         out.push_str("<p>The instance has not reported anything yet.</p>");
     } else {

@@ -63,6 +63,8 @@ async fn world(fixed: bool) -> World {
         "provider_executable = \"/bin/true\"",
         &format!("provider_executable = \"{}\"", vm_id_provider(&dir).display()),
     );
+    // The web UI too, so the verdicts can be checked on its pages.
+    config.push_str("[apiserver.webui]\nenable = true\n");
     if fixed {
         config.push_str(
             "[attestation]\ntest_fixed_nonce = \"challenge\"\ni_understand_this_disables_replay_protection = true\n",
@@ -452,4 +454,123 @@ async fn a_pool_that_requires_the_vm_identity_refuses_a_provider_without_vm_ids(
     let (status, body) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
     Harness::assert_error(status, &body, StatusCode::FORBIDDEN, "vm_identity_unknown");
     w.assert_failed_for_deletion(&i.name).await;
+}
+
+/// The verdicts recorded through the metadata endpoints, as the web UI shows them: the
+/// instance page spells out the verdict and the attested facts, and the pool's instance
+/// list gets an "Attestation" column (accepted, refused with its code, awaiting evidence).
+#[tokio::test]
+async fn the_webui_shows_verdicts_on_the_instance_page_and_in_instance_lists() {
+    use crate::webui::{log_in, request};
+    let w = world(true).await;
+    let pool = w.pool(ATTESTING).await;
+    let (good, token) = w.instance(&pool, "garm-cvm-ui-good", true).await;
+    w.provider_reports(&good.name, V1_VM);
+    w.nonce(&token).await;
+    let (status, accepted) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let (bad, token) = w.instance(&pool, "garm-cvm-ui-elsewhere", true).await;
+    w.provider_reports(&bad.name, "0f5f2c1e-9a4b-4c1d-8e2f-123456789abc");
+    w.nonce(&token).await;
+    let (status, _) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (waiting, _) = w.instance(&pool, "garm-cvm-ui-waiting", true).await;
+    let plain_pool = w.pool(r#"{"confidential": true}"#).await;
+    let (plain, _) = w.instance(&plain_pool, "garm-plain-ui", true).await;
+
+    let cookie = log_in(&w.h).await;
+    let page = request(
+        &w.h,
+        Method::GET,
+        &format!("/ui/instances/{}", good.name),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    let facts = &accepted["facts"];
+    for want in [
+        "<h2 id=\"attestation\">Attestation</h2>".to_string(),
+        "<dt>Verdict</dt><dd><span class=\"st st-accepted\">accepted</span></dd>".into(),
+        "<dt>Reason code</dt><dd><code>accepted</code></dd>".into(),
+        "<dt>Platform</dt><dd>AMD SEV-SNP Milan".into(),
+        format!("<dt>VMPL</dt><dd>{}</dd>", facts["vmpl"]),
+        format!("<code class=\"hash\">{}</code>", facts["measurement"].as_str().unwrap()),
+        format!("<code>{}</code> (matches)", V1_VM),
+        format!("<code>{}</code>", V1_VM.to_ascii_uppercase()),
+        format!(
+            "bootloader {} tee {} snp {} microcode {}",
+            facts["reported_tcb"]["bootloader"],
+            facts["reported_tcb"]["tee"],
+            facts["reported_tcb"]["snp"],
+            facts["reported_tcb"]["microcode"]
+        ),
+        "debug allowed no".into(),
+        "24 PCR values".into(),
+        "2027-01-01 00:00:00 UTC".into(),
+    ] {
+        assert!(body.contains(&want), "the instance page lacks {want}: {body}");
+    }
+
+    let page = request(&w.h, Method::GET, &format!("/ui/instances/{}", bad.name), &cookie, None).await;
+    let body = &page.body;
+    assert!(
+        body.contains("<span class=\"st st-refused\">refused</span> <code>vm_mismatch</code>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("0f5f2c1e-9a4b-4c1d-8e2f-123456789abc</code> (does not match)"),
+        "{body}"
+    );
+    let api = w.h.get(&format!("/api/v1/instances/{}", bad.name)).await;
+    let detail = api["attestation"]["detail"].as_str().unwrap();
+    assert!(
+        body.contains(&garm_server::ui::e(detail).to_string()),
+        "the API's detail {detail}: {body}"
+    );
+
+    let page = request(
+        &w.h,
+        Method::GET,
+        &format!("/ui/instances/{}", waiting.name),
+        &cookie,
+        None,
+    )
+    .await;
+    assert!(page.body.contains("awaiting evidence"), "{}", page.body);
+    let page = request(
+        &w.h,
+        Method::GET,
+        &format!("/ui/instances/{}", plain.name),
+        &cookie,
+        None,
+    )
+    .await;
+    assert!(page.body.contains("Not required by this instance"), "{}", page.body);
+
+    let page = request(&w.h, Method::GET, &format!("/ui/pools/{pool}"), &cookie, None).await;
+    let body = &page.body;
+    assert!(body.contains("<th scope=\"col\">Attestation</th>"), "{body}");
+    for (name, badge) in [
+        (&good.name, "<span class=\"st st-accepted\">accepted</span>"),
+        (
+            &bad.name,
+            "<span class=\"st st-refused\">refused</span> <code>vm_mismatch</code>",
+        ),
+        (&waiting.name, "<span class=\"st st-pending\">awaiting evidence</span>"),
+    ] {
+        let row = &body[body.find(&format!(">{name}</a>")).unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(badge), "{name}: {row}");
+    }
+    let page = request(&w.h, Method::GET, &format!("/ui/pools/{plain_pool}"), &cookie, None).await;
+    assert!(
+        !page.body.contains(">Attestation</th>"),
+        "no column for a pool that does not attest"
+    );
+    let page = request(&w.h, Method::GET, "/ui/instances", &cookie, None).await;
+    let body = &page.body;
+    let row = &body[body.find(">garm-plain-ui</a>").unwrap()..];
+    assert!(row[..row.find("</tr>").unwrap()].contains("not required"), "{body}");
 }

@@ -16,6 +16,7 @@ mod login;
 mod streams;
 mod webhook_intake;
 mod webui;
+mod webui_forms;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

@@ -8,7 +8,7 @@ use garm_server::config::Config;
 use serde_json::json;
 use tower::ServiceExt;
 
-async fn with_ui() -> Harness {
+pub(crate) async fn with_ui() -> Harness {
     let dir = std::env::temp_dir().join(format!("garm-server-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = config_text(&dir) + "[apiserver.webui]\nenable = true\n";
@@ -20,13 +20,13 @@ async fn with_ui() -> Harness {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
 }
 
-async fn request(h: &Harness, method: Method, uri: &str, cookie: &str, form: Option<&str>) -> Answer {
+pub(crate) async fn request(h: &Harness, method: Method, uri: &str, cookie: &str, form: Option<&str>) -> Answer {
     let mut req = Request::builder().method(method).uri(uri);
     if !cookie.is_empty() {
         req = req.header(header::COOKIE, cookie);
@@ -49,20 +49,20 @@ async fn request(h: &Harness, method: Method, uri: &str, cookie: &str, form: Opt
     }
 }
 
-fn location(a: &Answer) -> &str {
+pub(crate) fn location(a: &Answer) -> &str {
     a.headers
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
 }
 
-fn hidden_csrf(body: &str) -> String {
+pub(crate) fn hidden_csrf(body: &str) -> String {
     let at = body.find("name=\"_csrf\" value=\"").expect("a CSRF field") + "name=\"_csrf\" value=\"".len();
     body[at..at + body[at..].find('"').unwrap()].to_string()
 }
 
 /// Logs in through the form; returns the session cookie.
-async fn log_in(h: &Harness) -> String {
+pub(crate) async fn log_in(h: &Harness) -> String {
     let page = request(h, Method::GET, "/ui/login", "", None).await;
     let pre = page.headers[header::SET_COOKIE]
         .to_str()
@@ -260,5 +260,215 @@ async fn the_event_stream_announces_changes() {
     assert!(
         !seen.contains("Standard_DC2as_v5"),
         "events name the change, not the object: {seen}"
+    );
+}
+
+/// A booting instance of `pool_id`, written straight to the store (as the pool manager would).
+async fn add_instance(h: &Harness, pool_id: &str, name: &str, status: garm_model::InstanceStatus) {
+    let store = garm_store::Store::connect(
+        &format!("sqlite://{}", h.dir.join("garm.db").display()),
+        garm_store::Sealer::new(crate::PASSPHRASE),
+    )
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let record = garm_store::InstanceRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.into(),
+        pool_id: pool_id.into(),
+        provider_id: Some(name.into()),
+        agent_id: 0,
+        os_type: "linux".into(),
+        os_arch: "amd64".into(),
+        os_name: String::new(),
+        os_version: String::new(),
+        addresses: vec![],
+        status,
+        runner_status: garm_model::RunnerStatus::Installing,
+        provider_fault: String::new(),
+        create_attempt: 1,
+        token_fetched: false,
+        jit_config: None,
+        runner_group: String::new(),
+        extra_labels: vec![],
+        generation: 0,
+        callback_url: String::new(),
+        metadata_url: String::new(),
+        heartbeat: now,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_instance(&record, 100).await.unwrap();
+}
+
+/// Endpoints, credentials and instances are deleted from a confirmation page, through the
+/// API's handlers: a refusal shows the API's own message and deletes nothing.
+#[tokio::test]
+async fn deleting_asks_first_and_shows_the_apis_refusal() {
+    let mut h = with_ui().await;
+    h.init().await;
+    h.post(
+        "/api/v1/github/endpoints",
+        json!({"name": "ghes.example", "description": "GHES", "base_url": "https://ghes.example", "api_base_url": "https://ghes.example/api/v3/", "upload_base_url": "https://ghes.example/uploads/"}),
+    )
+    .await;
+    let creds = h
+        .post(
+            "/api/v1/github/credentials",
+            json!({"name": "ghes-pat", "description": "PAT", "endpoint": "ghes.example", "auth_type": "pat", "pat": {"oauth2_token": "ghp_Ghes"}}),
+        )
+        .await;
+    let creds_id = creds["id"].as_i64().unwrap();
+    let cookie = log_in(&h).await;
+
+    let list = request(&h, Method::GET, "/ui/endpoints", &cookie, None).await;
+    assert!(
+        list.body.contains("href=\"/ui/endpoints/ghes.example/delete\""),
+        "{}",
+        list.body
+    );
+    let ask = request(&h, Method::GET, "/ui/endpoints/ghes.example/delete", &cookie, None).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(
+        ask.body.contains("<h1>Delete endpoint ghes.example?</h1>"),
+        "{}",
+        ask.body
+    );
+    assert!(ask.body.contains("href=\"/ui/endpoints\">Cancel</a>"), "{}", ask.body);
+    let csrf = hidden_csrf(&ask.body);
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/endpoints/ghes.example/delete",
+        &cookie,
+        Some("_csrf=x"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // In use by the credentials: the API refuses, and the page says what the API says.
+    let (status, api_refusal) = h
+        .send(Method::DELETE, "/api/v1/github/endpoints/ghes.example", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{api_refusal}");
+    let said = api_refusal["details"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| api_refusal["error"].as_str().unwrap());
+    let form = format!("_csrf={csrf}");
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/endpoints/ghes.example/delete",
+        &cookie,
+        Some(&form),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(
+        a.body.contains(&format!("Not deleted: {}", garm_server::ui::e(said))),
+        "the API's message {said:?}: {}",
+        a.body
+    );
+    assert_eq!(
+        h.get("/api/v1/github/endpoints/ghes.example").await["name"],
+        "ghes.example"
+    );
+
+    let list = request(&h, Method::GET, "/ui/credentials", &cookie, None).await;
+    let href = format!("/ui/credentials/{creds_id}/delete");
+    assert!(list.body.contains(&format!("href=\"{href}\"")), "{}", list.body);
+    let ask = request(&h, Method::GET, &href, &cookie, None).await;
+    assert!(
+        ask.body.contains("<h1>Delete credentials ghes-pat?</h1>"),
+        "{}",
+        ask.body
+    );
+    let a = request(&h, Method::POST, &href, &cookie, Some(&form)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(location(&a), "/ui/credentials");
+    let (status, _) = h
+        .send(Method::GET, &format!("/api/v1/github/credentials/{creds_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the credentials are gone");
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/endpoints/ghes.example/delete",
+        &cookie,
+        Some(&form),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (status, _) = h.send(Method::GET, "/api/v1/github/endpoints/ghes.example", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the endpoint is gone");
+
+    // An instance: refused while it is being created, marked for deletion once running.
+    h.add_pat("garm", "ghp_x").await;
+    let repo = h.add_repo("acme", "widgets", "s3cret").await;
+    let pool = h
+        .post(
+            &format!("/api/v1/repositories/{}/pools", repo["id"].as_str().unwrap()),
+            Harness::pool_body(),
+        )
+        .await;
+    let pool_id = pool["id"].as_str().unwrap();
+    add_instance(&h, pool_id, "garm-doomed", garm_model::InstanceStatus::Creating).await;
+    let shown = request(&h, Method::GET, "/ui/instances/garm-doomed", &cookie, None).await;
+    assert!(
+        shown.body.contains("href=\"/ui/instances/garm-doomed/delete\""),
+        "{}",
+        shown.body
+    );
+    let ask = request(&h, Method::GET, "/ui/instances/garm-doomed/delete", &cookie, None).await;
+    assert!(
+        ask.body.contains("<h1>Delete instance garm-doomed?</h1>"),
+        "{}",
+        ask.body
+    );
+    assert!(ask.body.contains("<label for=\"f-force_remove\">"), "{}", ask.body);
+    let a = request(
+        &h,
+        Method::POST,
+        "/ui/instances/garm-doomed/delete",
+        &cookie,
+        Some(&form),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    assert!(
+        a.body.contains("Not deleted: runner must be in one of the following states: running, error, pending_delete, pending_force_delete (it is creating)"),
+        "{}",
+        a.body
+    );
+    assert_eq!(h.get("/api/v1/instances/garm-doomed").await["status"], "creating");
+    let running = "garm-running";
+    add_instance(&h, pool_id, running, garm_model::InstanceStatus::Running).await;
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/instances/{running}/delete"),
+        &cookie,
+        Some("_csrf="),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.get(&format!("/api/v1/instances/{running}")).await["status"],
+        "running"
+    );
+    let force = format!("{form}&force_remove=true");
+    let a = request(
+        &h,
+        Method::POST,
+        &format!("/ui/instances/{running}/delete"),
+        &cookie,
+        Some(&force),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(location(&a), format!("/ui/instances/{running}"));
+    assert_eq!(
+        h.get(&format!("/api/v1/instances/{running}")).await["status"],
+        "pending_force_delete"
     );
 }

@@ -4,6 +4,18 @@
 // schedules a refresh. A slow timer refreshes anyway (ages, "waited" times), and fast while
 // the event stream is down. EventSource reconnects by itself; when it gives up (the
 // session ended, the server restarted) the script opens a new one with a growing delay.
+// A file chosen in an <input type=file data-fill=ID> is read into the text area ID (the
+// GitHub App private key): the file itself is never sent, only the text, as when pasted.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input || !input.getAttribute || !input.files || !input.files[0]) return;
+    var target = document.getElementById(input.getAttribute("data-fill") || "");
+    if (!target) return;
+    input.files[0].text().then(function (text) { target.value = text; });
+  });
+})();
 (function () {
   "use strict";
   var main = document.getElementById("main");
