@@ -203,6 +203,7 @@ impl Batch<'_> {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let store = self.store;
+        store.fence_instance(&mut self.tx, name).await?;
         let after = store.modify_instance_on(&mut self.tx, name, mode, change).await?;
         if store.feed_open() {
             self.changes
