@@ -208,7 +208,9 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
         Merge::Skip(outcome) => return Ok(outcome),
         Merge::Write(rec, nudge) => (*rec, nudge),
     };
-    let touched_pool = runner_state(ctx, &mut On::Store(&ctx.store), &mut rec).await?;
+    // A webhook is a fact, recorded by whichever replica receives it: no lease needed.
+    let facts = ctx.store.unfenced();
+    let touched_pool = runner_state(ctx, &mut On::Store(&facts), &mut rec).await?;
     let stored = ctx.store.put_job(&rec).await?;
     if let Some(pool) = touched_pool {
         ctx.nudge.pool(&pool);
@@ -296,7 +298,9 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
             }
         }
     }
-    let mut batch = ctx.store.batch().await?;
+    // Facts need no lease (see [`record`]).
+    let facts = ctx.store.unfenced();
+    let mut batch = facts.batch().await?;
     let keys: Vec<String> = items.iter().filter_map(|i| i.key.clone()).collect();
     let mut seen = batch.deliveries_seen(&keys).await?;
     let ids: Vec<i64> = items.iter().map(|i| i.event.job.id).collect();

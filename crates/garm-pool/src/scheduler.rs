@@ -94,7 +94,10 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
                 result
             };
             if let Err(err) = result {
-                if err.is_not_found() {
+                if err.is_lease_lost() {
+                    // Taken over mid-pass: the new holder does this work; nothing was written.
+                    tracing::info!(key = %id, error = %err, "reconcile dropped");
+                } else if err.is_not_found() {
                     if kind == 0 {
                         ctx.schedule.forget_entity(&id);
                     } else {
@@ -234,6 +237,10 @@ async fn queued_window(ctx: &Ctx, entity_id: &str) -> Result<Vec<JobRecord>, Sto
 }
 
 async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
+    // Another replica holds this entity's work (see [`crate::leases`]).
+    if !ctx.store.holds_entity(id) {
+        return Ok(());
+    }
     let entity = ctx.store.entity_any(id).await?;
     let queued: Vec<JobRecord> = queued_window(ctx, &entity.id).await?;
     let healthy = ensure_forge(ctx, &entity).await;
@@ -340,6 +347,9 @@ type QueuedJobs<'a> = std::collections::HashMap<i64, &'a JobRecord>;
 
 async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
     let pool = ctx.store.pool(id).await?;
+    if !ctx.store.holds_entity(&pool.entity_id) {
+        return Ok(());
+    }
     let instances = ctx.store.pool_instances_brief(id).await?;
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
     // Queued jobs this pool could take (more than its max_runners changes nothing), and
@@ -449,6 +459,10 @@ pub async fn orphans(ctx: &Arc<Ctx>, entity_ids: &[String]) {
     for id in entity_ids {
         if ctx.shutdown.is_cancelled() {
             return;
+        }
+        // Only the lease holder compares the forge and the providers with the store.
+        if !ctx.store.holds_entity(id) {
+            continue;
         }
         let Ok(entity) = ctx.store.entity_any(id).await else {
             continue;

@@ -12,6 +12,7 @@ mod bootstrap;
 mod config_props;
 mod connections;
 mod login;
+mod replicas;
 mod streams;
 mod webhook_intake;
 mod webui;

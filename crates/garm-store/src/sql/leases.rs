@@ -174,6 +174,12 @@ impl Store {
         Ok(())
     }
 
+    /// One trivial query: whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
     /// Every lease, by name.
     pub async fn leases(&self) -> Result<Vec<LeaseRecord>> {
         let sql = format!(
