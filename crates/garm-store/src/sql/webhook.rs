@@ -8,7 +8,7 @@
 //! (replicas sharing PostgreSQL) are seen within [`SHARED_VIEW_TTL`]; callers fall
 //! back to the database when the view misses or a signature does not verify.
 
-use super::pools::{deliveries_seen_on, put_jobs_on};
+use super::pools::put_jobs_on;
 use super::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,9 +128,35 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Which of `delivery_ids` are recorded (as [`Store::deliveries_seen`]).
-    pub async fn deliveries_seen(&mut self, delivery_ids: &[String]) -> Result<HashSet<String>> {
-        deliveries_seen_on(&mut self.tx, delivery_ids).await
+    /// Records the delivery keys among `delivery_ids` that no transaction recorded before and
+    /// returns them: the keys this batch now owns. A key another replica's batch is recording
+    /// at the same time waits for that batch to end (the primary key's lock) and is then
+    /// refused, so a delivery sent to two replicas is recorded once; if that batch rolls back
+    /// instead, this one gets it. Keys are claimed in sorted order, so two batches never wait
+    /// on each other in a cycle.
+    pub async fn claim_deliveries(&mut self, delivery_ids: &[String]) -> Result<HashSet<String>> {
+        let mut keys: Vec<&String> = delivery_ids.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let t = ts(&now());
+        let mut claimed = HashSet::new();
+        for chunk in keys.chunks(100) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id).bind(&t);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                claimed.insert(row.try_get::<String, _>("delivery_id")?);
+            }
+        }
+        Ok(claimed)
     }
 
     /// The stored jobs among `ids`, by workflow job id.
@@ -167,24 +193,6 @@ impl Batch<'_> {
                 };
                 self.changes.push((op, ChangedRow::Job(Box::new((*j).clone()))));
             }
-        }
-        Ok(())
-    }
-
-    /// Records delivery keys (as [`Store::record_delivery`]).
-    pub async fn record_deliveries(&mut self, delivery_ids: &[String]) -> Result<()> {
-        let t = ts(&now());
-        for chunk in delivery_ids.chunks(100) {
-            let values: Vec<String> = (0..chunk.len()).map(|n| format!("(${}, $1)", n + 2)).collect();
-            let sql = format!(
-                "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(&t);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ conformance!(
     a_lease_has_one_holder_until_it_expires_and_a_takeover_raises_the_token,
     a_replica_that_lost_its_lease_writes_nothing,
     a_released_lease_is_taken_at_once,
+    a_delivery_claimed_by_two_batches_at_once_is_recorded_once,
 );
 
 const TTL: Duration = Duration::from_millis(400);
@@ -156,4 +157,32 @@ async fn a_released_lease_is_taken_at_once(f: Fresh) {
         f.store.acquire_lease("entity:e2", "replica-b", TTL).await.unwrap(),
         Some(token + 1)
     );
+}
+
+/// Two replicas' intake batches record the same GitHub delivery at the same time: one owns
+/// it, the other waits for its commit and is told it is a redelivery.
+async fn a_delivery_claimed_by_two_batches_at_once_is_recorded_once(f: Fresh) {
+    let other = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
+    let keys: Vec<String> = vec!["7:guid-b".into(), "7:guid-a".into(), "7:guid-a".into()];
+    let mut first = f.store.batch().await.unwrap();
+    let mine = first.claim_deliveries(&keys).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    let contender = tokio::spawn(async move {
+        let mut second = other.batch().await.unwrap();
+        let got = second
+            .claim_deliveries(&["7:guid-c".into(), "7:guid-a".into()])
+            .await
+            .unwrap();
+        second.commit().await.unwrap();
+        got
+    });
+    // The contender cannot finish while the first batch is open (PostgreSQL waits on the key;
+    // SQLite's single writer waits on the whole transaction).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!contender.is_finished());
+    first.commit().await.unwrap();
+    let got = contender.await.unwrap();
+    assert_eq!(got.into_iter().collect::<Vec<_>>(), ["7:guid-c"]);
+    let all: Vec<String> = vec!["7:guid-a".into(), "7:guid-b".into(), "7:guid-c".into()];
+    assert_eq!(f.store.deliveries_seen(&all).await.unwrap().len(), 3);
 }
