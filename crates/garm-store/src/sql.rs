@@ -33,6 +33,8 @@ pub struct Store {
     changes: tokio::sync::broadcast::Sender<changes::Change>,
     /// The leases this handle's lease-acting writes are checked against ([`leases`]).
     fence: Option<std::sync::Arc<leases::Fence>>,
+    /// Other replicas on the same PostgreSQL ([`notify`]).
+    peers: Option<std::sync::Arc<notify::Peers>>,
 }
 
 pub(crate) fn ts(t: &Time) -> String {
@@ -123,8 +125,12 @@ impl Store {
             views: Default::default(),
             changes: changes::feed(),
             fence: None,
+            peers: None,
         };
         store.migrate().await?;
+        if backend == Backend::Postgres {
+            store.start_peers(url).await?;
+        }
         // An in-memory database is private to its one connection.
         if backend == Backend::Sqlite && !url.contains("memory") {
             let url = url.replacen("mode=rwc", "mode=rw", 1);
@@ -870,6 +876,7 @@ mod changes;
 mod creates;
 mod import;
 mod leases;
+mod notify;
 mod pools;
 mod proxies;
 mod scalesets;

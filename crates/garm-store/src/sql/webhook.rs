@@ -50,7 +50,7 @@ impl WebhookView {
 
 #[derive(Default)]
 pub(crate) struct ViewCache {
-    generation: AtomicU64,
+    pub(super) generation: AtomicU64,
     view: std::sync::RwLock<Option<Arc<WebhookView>>>,
     rebuild: tokio::sync::Mutex<()>,
 }
@@ -229,17 +229,19 @@ impl Batch<'_> {
     }
 }
 
-/// Bumps the view generation when dropped, i.e. after the write (and its commit) returned.
-pub(crate) struct BumpView<'a>(&'a ViewCache);
+/// Bumps the view generation when dropped, i.e. after the write (and its commit) returned,
+/// and tells other replicas to do the same.
+pub(crate) struct BumpView<'a>(&'a Store);
 
 impl Drop for BumpView<'_> {
     fn drop(&mut self) {
-        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.views.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.notify_peers("view");
     }
 }
 
 impl Store {
     pub(crate) fn bump_view_after(&self) -> BumpView<'_> {
-        BumpView(&self.views)
+        BumpView(self)
     }
 }

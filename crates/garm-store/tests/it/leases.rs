@@ -186,3 +186,48 @@ async fn a_delivery_claimed_by_two_batches_at_once_is_recorded_once(f: Fresh) {
     let all: Vec<String> = vec!["7:guid-a".into(), "7:guid-b".into(), "7:guid-c".into()];
     assert_eq!(f.store.deliveries_seen(&all).await.unwrap().len(), 3);
 }
+
+/// LISTEN/NOTIFY between two store handles (two replicas): a configuration write on one
+/// invalidates the other's webhook view at once, and a nudge reaches the other's subscribers.
+#[tokio::test]
+async fn postgres_replicas_hear_each_others_writes_within_a_second() {
+    let Some(f) = crate::fresh("postgres").await else {
+        eprintln!("GARM_TEST_POSTGRES_URL unset: skipping");
+        return;
+    };
+    let other = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
+    let mut nudges = other.subscribe_peers().expect("PostgreSQL has peers");
+    assert!(f.store.subscribe_peers().is_some() && f.store.peer_origin() != other.peer_origin());
+    f.store.seed_github_com().await.unwrap();
+    let before = other.webhook_view().await.unwrap();
+    assert!(before
+        .entity(EntityKind::Repository, "mkulke", "garm-playground", "github.com")
+        .is_none());
+    let started = std::time::Instant::now();
+    let (_, entity) = setup_entity(&f.store).await;
+    // Well under SHARED_VIEW_TTL (2 s): only the notification can explain a fresh view.
+    let seen = loop {
+        let view = other.webhook_view().await.unwrap();
+        if let Some(e) = view.entity(EntityKind::Repository, "mkulke", "garm-playground", "github.com") {
+            break e.id.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the other replica's view stayed stale"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(seen, entity.id);
+    // A nudge for work the sender does not hold reaches the other replica; its own does not
+    // come back to it.
+    let mut own = f.store.subscribe_peers().unwrap();
+    f.store.notify_peers(&format!("entity:{}", entity.id));
+    let got = tokio::time::timeout(Duration::from_secs(1), nudges.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, format!("entity:{}", entity.id));
+    assert!(tokio::time::timeout(Duration::from_millis(300), own.recv())
+        .await
+        .is_err());
+}
