@@ -10,6 +10,7 @@ mod forge_paths;
 mod intake;
 mod job_loop;
 mod reliability;
+mod replicas;
 mod scalesets;
 mod streams;
 mod takeover;
