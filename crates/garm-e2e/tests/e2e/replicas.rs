@@ -302,6 +302,19 @@ async fn sample(c: &Cluster, peak: &mut usize) {
     *peak = (*peak).max(per_pool.values().copied().max().unwrap_or(0));
 }
 
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The replicas first (SIGTERM, then kill), then their database.
+        self.replicas.clear();
+        if let Ok(admin) = std::env::var("GARM_TEST_POSTGRES_URL") {
+            let name = self.db_url.rsplit_once('/').map(|(_, n)| n.to_string()).unwrap_or_default();
+            let _ = Command::new("psql")
+                .args([admin.as_str(), "-tAc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .output();
+        }
+    }
+}
+
 fn signal(g: &Garm, sig: &str) {
     let pid = g.child.as_ref().unwrap().id().to_string();
     assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
@@ -311,7 +324,7 @@ fn burst() -> usize {
     std::env::var("GARM_E2E_REPLICA_BURST")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(150)
+        .unwrap_or(500)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
