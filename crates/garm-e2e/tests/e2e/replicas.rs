@@ -307,9 +307,17 @@ impl Drop for Cluster {
         // The replicas first (SIGTERM, then kill), then their database.
         self.replicas.clear();
         if let Ok(admin) = std::env::var("GARM_TEST_POSTGRES_URL") {
-            let name = self.db_url.rsplit_once('/').map(|(_, n)| n.to_string()).unwrap_or_default();
+            let name = self
+                .db_url
+                .rsplit_once('/')
+                .map(|(_, n)| n.to_string())
+                .unwrap_or_default();
             let _ = Command::new("psql")
-                .args([admin.as_str(), "-tAc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .args([
+                    admin.as_str(),
+                    "-tAc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
                 .output();
         }
     }
