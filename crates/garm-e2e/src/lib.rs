@@ -3,6 +3,7 @@
 //!
 //! No production code lives here. Tests wait on conditions, never on fixed sleeps.
 
+pub mod balancer;
 pub mod browser;
 
 use anyhow::{bail, Context};

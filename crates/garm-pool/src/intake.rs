@@ -210,7 +210,9 @@ pub async fn record(ctx: &Arc<Ctx>, owner: Owner, event: &WorkflowJobEvent) -> R
         Merge::Skip(outcome) => return Ok(outcome),
         Merge::Write(rec, nudge) => (*rec, nudge),
     };
-    let touched_pool = runner_state(ctx, &mut On::Store(&ctx.store), &mut rec).await?;
+    // A webhook is a fact, recorded by whichever replica receives it: no lease needed.
+    let facts = ctx.store.unfenced();
+    let touched_pool = runner_state(ctx, &mut On::Store(&facts), &mut rec).await?;
     let stored = ctx.store.put_job(&rec).await?;
     if let Some(pool) = touched_pool {
         ctx.nudge.pool(&pool);
@@ -298,18 +300,22 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
             }
         }
     }
-    let mut batch = ctx.store.batch().await?;
+    // Facts need no lease (see [`record`]).
+    let facts = ctx.store.unfenced();
+    let mut batch = facts.batch().await?;
+    // Keys first: a delivery another replica is recording right now waits for its commit and
+    // is then a redelivery here (see `Batch::claim_deliveries`); the job read comes after.
     let keys: Vec<String> = items.iter().filter_map(|i| i.key.clone()).collect();
-    let mut seen = batch.deliveries_seen(&keys).await?;
+    let mut claimed = batch.claim_deliveries(&keys).await?;
     let ids: Vec<i64> = items.iter().map(|i| i.event.job.id).collect();
     let mut jobs = batch.jobs(&ids).await?;
-    let mut new_keys = Vec::new();
     let mut done = Vec::with_capacity(items.len());
     let (mut pools_touched, mut entities) = (BTreeSet::new(), BTreeSet::new());
     let mut written = BTreeSet::new();
     for item in items {
+        // A key claimed by an earlier item of this batch, or recorded before: a redelivery.
         if let Some(key) = &item.key {
-            if seen.contains(key) {
+            if !claimed.remove(key) {
                 done.push(Done::Redelivery);
                 continue;
             }
@@ -337,17 +343,12 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
                 Outcome::Recorded { reason }
             }
         };
-        if let Some(key) = &item.key {
-            seen.insert(key.clone());
-            new_keys.push(key.clone());
-        }
         done.push(Done::Recorded(outcome));
     }
     // One row per job however often the batch named it, in id order (the lock order
-    // concurrent batches of other replicas use too); keys after their jobs.
+    // concurrent batches of other replicas use too); their keys commit with them.
     let rows: Vec<&JobRecord> = written.iter().filter_map(|id| jobs.get(id)).collect();
     batch.put_jobs(&rows).await?;
-    batch.record_deliveries(&new_keys).await?;
     batch.commit().await?;
     Ok((done, pools_touched, entities))
 }

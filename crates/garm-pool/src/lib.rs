@@ -9,6 +9,7 @@ pub mod act;
 pub mod bootstrap;
 pub mod forge;
 pub mod intake;
+pub mod leases;
 pub mod metrics;
 pub mod missed;
 pub mod plan;
@@ -105,6 +106,9 @@ pub struct Settings {
     pub missed_webhook_scan_max: Duration,
     /// A job queued this long is looked up on the forge (at most once per this period).
     pub queued_job_check_after: Duration,
+    /// With replicas (a fenced store): how long a lease outlives its last renewal; the keeper
+    /// renews every third of it ([`leases`]).
+    pub lease_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -124,6 +128,7 @@ impl Default for Settings {
             missed_webhook_scan: Duration::from_secs(30),
             missed_webhook_scan_max: Duration::from_secs(300),
             queued_job_check_after: Duration::from_secs(600),
+            lease_ttl: Duration::from_secs(15),
         }
     }
 }

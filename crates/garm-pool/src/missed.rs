@@ -213,7 +213,8 @@ pub async fn scan_entities(ctx: &Arc<Ctx>, only: Option<&[String]>) {
         return;
     };
     prune(ctx).await;
-    let wanted = |e: &&EntityRecord| only.is_none_or(|ids| ids.contains(&e.id));
+    // With replicas, only the holder of an entity's lease reads its delivery log (one budget).
+    let wanted = |e: &&EntityRecord| only.is_none_or(|ids| ids.contains(&e.id)) && ctx.store.holds_entity(&e.id);
     for entity in entities.iter().filter(wanted) {
         if ctx.shutdown.is_cancelled() {
             return;

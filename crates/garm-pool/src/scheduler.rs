@@ -28,13 +28,25 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
     let scanning = Arc::new(AtomicBool::new(false));
     let missed_running = Arc::new(AtomicBool::new(false));
     let mut last_listing: Option<Instant> = None;
+    // Nudges made here (webhooks, the API): if another replica holds the work, it is told.
+    let mut nudged: HashSet<(u8, String)> = HashSet::new();
+    // Nudges other replicas made for work this one may hold (see `Store::subscribe_peers`).
+    let mut peers = ctx.store.subscribe_peers();
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             key = rx.recv() => match key {
-                Some(key) => insert(&ctx, &mut dirty, key),
+                Some(key) => {
+                    nudged.insert(slot(&key));
+                    insert(&ctx, &mut dirty, key)
+                }
                 None => break,
             },
+            Some(topic) = from_peer(&mut peers) => {
+                if let Some(key) = peer_key(&topic) {
+                    insert(&ctx, &mut dirty, key);
+                }
+            }
             _ = tick.tick() => {
                 let now = Instant::now();
                 if last_listing.is_none_or(|at| now.duration_since(at) >= ctx.settings.idle_resync) {
@@ -75,6 +87,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
             }
         }
         while let Ok(key) = rx.try_recv() {
+            nudged.insert(slot(&key));
             insert(&ctx, &mut dirty, key);
         }
         // Entities first: matching jobs creates instances the pool passes then drive.
@@ -82,19 +95,23 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
             if ctx.shutdown.is_cancelled() {
                 break;
             }
+            let forward = nudged.remove(&(kind, id.clone()));
             let result = if kind == 0 {
-                let result = reconcile_entity(&ctx, &id).await;
+                let result = reconcile_entity(&ctx, &id, forward).await;
                 ctx.schedule.entity_checked(&id, &ctx.settings);
                 result
             } else {
-                let result = reconcile_pool(&ctx, &id).await;
+                let result = reconcile_pool(&ctx, &id, forward).await;
                 if result.is_err() {
                     ctx.schedule.pool_failed(&id, &ctx.settings);
                 }
                 result
             };
             if let Err(err) = result {
-                if err.is_not_found() {
+                if err.is_lease_lost() {
+                    // Taken over mid-pass: the new holder does this work; nothing was written.
+                    tracing::info!(key = %id, error = %err, "reconcile dropped");
+                } else if err.is_not_found() {
                     if kind == 0 {
                         ctx.schedule.forget_entity(&id);
                     } else {
@@ -108,6 +125,37 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
     }
     ctx.tasks.close();
     ctx.tasks.wait().await;
+}
+
+/// The dirty-set entry of `key`.
+fn slot(key: &Key) -> (u8, String) {
+    match key {
+        Key::Entity(id) => (0, id.clone()),
+        Key::Pool(id) => (1, id.clone()),
+    }
+}
+
+/// The next nudge from another replica; never ends without peers (SQLite).
+async fn from_peer(peers: &mut Option<tokio::sync::broadcast::Receiver<String>>) -> Option<String> {
+    let Some(rx) = peers else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(topic) => return Some(topic),
+            // Missed some: the timers catch up.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
+fn peer_key(topic: &str) -> Option<Key> {
+    match topic.split_once(':')? {
+        ("entity", id) => Some(Key::Entity(id.to_string())),
+        ("pool", id) => Some(Key::Pool(id.to_string())),
+        _ => None,
+    }
 }
 
 fn insert(ctx: &Ctx, dirty: &mut BTreeSet<(u8, String)>, key: Key) {
@@ -233,7 +281,15 @@ async fn queued_window(ctx: &Ctx, entity_id: &str) -> Result<Vec<JobRecord>, Sto
     Ok(jobs)
 }
 
-async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
+/// `forward`: the key was nudged here; if another replica holds the work, it is told.
+async fn reconcile_entity(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError> {
+    // Another replica holds this entity's work (see [`crate::leases`]).
+    if !ctx.store.holds_entity(id) {
+        if forward {
+            ctx.store.notify_peers(&format!("entity:{id}"));
+        }
+        return Ok(());
+    }
     let entity = ctx.store.entity_any(id).await?;
     let queued: Vec<JobRecord> = queued_window(ctx, &entity.id).await?;
     let healthy = ensure_forge(ctx, &entity).await;
@@ -338,8 +394,14 @@ async fn set_reason(ctx: &Ctx, queued: &QueuedJobs<'_>, id: i64, reason: &str) -
 /// An entity pass's queued jobs by workflow job id.
 type QueuedJobs<'a> = std::collections::HashMap<i64, &'a JobRecord>;
 
-async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str) -> Result<(), StoreError> {
+async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError> {
     let pool = ctx.store.pool(id).await?;
+    if !ctx.store.holds_entity(&pool.entity_id) {
+        if forward {
+            ctx.store.notify_peers(&format!("pool:{id}"));
+        }
+        return Ok(());
+    }
     let instances = ctx.store.pool_instances_brief(id).await?;
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
     // Queued jobs this pool could take (more than its max_runners changes nothing), and
@@ -449,6 +511,10 @@ pub async fn orphans(ctx: &Arc<Ctx>, entity_ids: &[String]) {
     for id in entity_ids {
         if ctx.shutdown.is_cancelled() {
             return;
+        }
+        // Only the lease holder compares the forge and the providers with the store.
+        if !ctx.store.holds_entity(id) {
+            continue;
         }
         let Ok(entity) = ctx.store.entity_any(id).await else {
             continue;

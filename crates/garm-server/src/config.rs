@@ -58,6 +58,8 @@ pub struct DefaultSection {
     pub webhook_url: Option<String>,
     pub log_file: Option<String>,
     pub enable_log_streamer: Option<bool>,
+    /// Go duration; how long a replica's leases outlive its last renewal.
+    pub lease_ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -336,6 +338,9 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub proxy: ProxySection,
     pub pool_manager: PoolManagerTimings,
+    /// `[default] lease_ttl`: on PostgreSQL, how long a replica's leases outlive its last
+    /// renewal (default 15 s); a replica that stops renewing loses its work this long after.
+    pub lease_ttl: Duration,
     /// `[apiserver] trusted_proxies`: requests from these take the client's address from
     /// `X-Forwarded-For` (see [`crate::client_addr`]).
     pub trusted_proxies: Vec<crate::client_addr::IpRange>,
@@ -739,10 +744,18 @@ impl Config {
             .max(missed_webhook_scan),
             queued_job_check_after: timing("pool_manager.queued_job_check_after", &pm.queued_job_check_after, 600)?,
         };
+        let lease_ttl = timing("default.lease_ttl", &raw.default.lease_ttl, 15)?;
+        if lease_ttl < Duration::from_secs(1) {
+            return Err(bad(
+                "default.lease_ttl",
+                "a lease lasts at least 1s (it is renewed every third of it)",
+            ));
+        }
 
         Ok(Self {
             attestation: attestation(&raw.attestation)?,
             pool_manager,
+            lease_ttl,
             enable_webhook_management: raw.default.enable_webhook_management,
             logging,
             metrics_enable: raw.metrics.enable,
@@ -812,6 +825,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "webhook_url",
             "log_file",
             "enable_log_streamer",
+            "lease_ttl",
         ],
     ),
     (

@@ -42,6 +42,7 @@ pub async fn build(config: config::Config) -> anyhow::Result<(App, tokio::sync::
         missed_webhook_scan: config.pool_manager.missed_webhook_scan,
         missed_webhook_scan_max: config.pool_manager.missed_webhook_scan_max,
         queued_job_check_after: config.pool_manager.queued_job_check_after,
+        lease_ttl: config.lease_ttl,
         ..garm_pool::Settings::default()
     };
     build_with(config, settings, Box::new(garm_pool::GithubConnector)).await
@@ -61,8 +62,15 @@ pub async fn build_with(
     let keys = std::sync::Arc::new(auth::Keys::new(&config.jwt_secret));
     let metrics = std::sync::Arc::new(garm_pool::Metrics::default());
     let providers = providers::from_config(&config, &controller.controller_id, &metrics);
+    // On PostgreSQL several replicas may share the database: the pool manager acts only on the
+    // entities whose lease this process holds, and its writes are fenced (`garm_pool::leases`).
+    // A single SQLite process does all the work, unfenced.
+    let pool_store = match store.backend() {
+        garm_store::Backend::Postgres => store.fenced(garm_store::Fence::new(replica_id())),
+        garm_store::Backend::Sqlite => store.clone(),
+    };
     let ctx = garm_pool::Ctx {
-        store: store.clone(),
+        store: pool_store,
         providers,
         forges: garm_pool::Forges::new(connector),
         tokens: std::sync::Arc::new(state::Minter(keys.clone())),
@@ -87,8 +95,16 @@ pub async fn build_with(
     ))
 }
 
+/// This process's replica id: unique per start (a restarted replica is a new one).
+fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "garm".into());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &nonce[..8])
+}
+
 /// Starts the scheduler; it stops when `app.pool.shutdown` is cancelled.
 pub fn start(app: &App, rx: tokio::sync::mpsc::UnboundedReceiver<state::Key>) -> tokio::task::JoinHandle<()> {
+    app.pool.tasks.spawn(garm_pool::leases::keep(app.pool.clone()));
     app.pool.tasks.spawn(garm_pool::scaleset::run(app.pool.clone()));
     tokio::spawn(garm_pool::scheduler::run(app.pool.clone(), rx))
 }

@@ -21,6 +21,10 @@ pub enum StoreError {
     Seal(#[source] crate::seal::SealError),
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A write acting on a lease this replica no longer holds (taken over, expired, or never
+    /// held): nothing was written; the work belongs to the lease's current holder.
+    #[error("lease {lease} is not held by this replica any more")]
+    LeaseLost { lease: String },
     #[error("corrupt row: {what}")]
     Corrupt { what: String },
 }
@@ -31,6 +35,9 @@ impl StoreError {
     }
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::LeaseLost { .. })
     }
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })

@@ -14,6 +14,7 @@ mod sql;
 pub use error::StoreError;
 pub use records::*;
 pub use seal::Sealer;
+pub use sql::{entity_lease, replica_lease, Fence, LeaseRecord};
 pub use sql::{
     AttestationRecord, Backend, Batch, Change, ChangeOp, ChangedRow, NewScaleSet, Placement, Store, Transition,
     WebhookView, FEED_CAPACITY, SHARED_VIEW_TTL,

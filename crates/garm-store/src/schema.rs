@@ -248,4 +248,14 @@ CREATE TABLE scalesets (
 ALTER TABLE jobs ADD COLUMN scaleset_job_id TEXT;
 CREATE UNIQUE INDEX jobs_scaleset_job ON jobs(scaleset_job_id);
 "#,
+    // Version 7: leases shared by replicas on one database (see `sql/leases.rs`). `expires_at`
+    // is milliseconds since the epoch by the database's clock; `token` grows on every takeover.
+    r#"
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+"#,
 ];

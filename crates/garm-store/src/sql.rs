@@ -31,6 +31,10 @@ pub struct Store {
     views: std::sync::Arc<webhook::ViewCache>,
     /// Committed instance and job writes, for live streams ([`changes`]).
     changes: tokio::sync::broadcast::Sender<changes::Change>,
+    /// The leases this handle's lease-acting writes are checked against ([`leases`]).
+    fence: Option<std::sync::Arc<leases::Fence>>,
+    /// Other replicas on the same PostgreSQL ([`notify`]).
+    peers: Option<std::sync::Arc<notify::Peers>>,
 }
 
 pub(crate) fn ts(t: &Time) -> String {
@@ -120,8 +124,13 @@ impl Store {
             sealer,
             views: Default::default(),
             changes: changes::feed(),
+            fence: None,
+            peers: None,
         };
         store.migrate().await?;
+        if backend == Backend::Postgres {
+            store.start_peers(url).await?;
+        }
         // An in-memory database is private to its one connection.
         if backend == Backend::Sqlite && !url.contains("memory") {
             let url = url.replacen("mode=rwc", "mode=rw", 1);
@@ -150,20 +159,32 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
+        // Replicas starting together: one migrates, the others wait and find nothing to do.
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_lock(7261756)").await?;
+        }
+        let result = self.migrate_on(&mut conn).await;
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_unlock(7261756)").await?;
+        }
+        result
+    }
+
+    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> Result<()> {
         // garm's tables would collide with ours; refuse before writing anything to its file.
         let garm_table = match self.backend {
             Backend::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'controller_infos'",
             Backend::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'controller_infos'",
         };
-        let n: i64 = sqlx::query(garm_table).fetch_one(&self.pool).await?.try_get("n")?;
+        let n: i64 = sqlx::query(garm_table).fetch_one(&mut *conn).await?.try_get("n")?;
         if n > 0 {
             return Err(StoreError::GarmDatabase);
         }
-        self.pool
-            .execute("CREATE TABLE IF NOT EXISTS garm_schema_version (version BIGINT NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS garm_schema_version (version BIGINT NOT NULL)")
             .await?;
         let found: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM garm_schema_version")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await?
             .try_get("v")?;
         let found = found.unwrap_or(0);
@@ -176,7 +197,7 @@ impl Store {
             Backend::Postgres => "BIGSERIAL PRIMARY KEY",
         };
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             for statement in migration.replace("{ID}", id).split(';') {
                 if !statement.trim().is_empty() {
                     tx.execute(statement).await?;
@@ -698,6 +719,8 @@ mod controller;
 mod creates;
 mod import;
 mod jobs;
+mod leases;
+mod notify;
 mod pools;
 mod proxies;
 mod scalesets;
@@ -706,6 +729,7 @@ mod webhook;
 pub use attestations::AttestationRecord;
 pub use changes::{Change, ChangeOp, ChangedRow, FEED_CAPACITY};
 pub use creates::Placement;
+pub use leases::{entity_lease, replica_lease, Fence, LeaseRecord};
 pub use pools::Transition;
 pub use scalesets::NewScaleSet;
 pub use webhook::{Batch, WebhookView, SHARED_VIEW_TTL};

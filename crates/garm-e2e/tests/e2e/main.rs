@@ -11,6 +11,7 @@ mod intake;
 mod job_loop;
 mod metrics;
 mod reliability;
+mod replicas;
 mod scalesets;
 mod streams;
 mod takeover;

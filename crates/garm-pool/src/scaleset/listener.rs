@@ -56,16 +56,23 @@ fn fingerprint(s: &ScaleSetRecord) -> String {
 fn supervise(ctx: &Arc<Ctx>, sets: &[ScaleSetRecord]) {
     let mut running = ctx.scale_sets.running.lock().expect("scale set lock");
     running.retain(|id, r| {
-        let keep = sets
-            .iter()
-            .any(|s| s.id == *id && s.pool.enabled && fingerprint(s) == r.fingerprint);
+        // A listener runs only on the replica holding its entity's lease (one message session).
+        let keep = sets.iter().any(|s| {
+            s.id == *id
+                && s.pool.enabled
+                && fingerprint(s) == r.fingerprint
+                && ctx.store.holds_entity(&s.pool.entity_id)
+        });
         if !keep || r.cancel.is_cancelled() {
             r.cancel.cancel();
             return false;
         }
         true
     });
-    for s in sets.iter().filter(|s| s.pool.enabled) {
+    for s in sets
+        .iter()
+        .filter(|s| s.pool.enabled && ctx.store.holds_entity(&s.pool.entity_id))
+    {
         if let Some(r) = running.get_mut(&s.id) {
             let due = r
                 .last_consolidation

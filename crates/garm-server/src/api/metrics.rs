@@ -138,6 +138,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         );
     }
     rate_limits(&app, &mut out).await?;
+    super::replicas::gauges(&app, &mut out);
     counters_and_histograms(&app.pool.metrics, &mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

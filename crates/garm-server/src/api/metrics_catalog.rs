@@ -265,6 +265,21 @@ pub const OURS: &[Family] = &[
         "garm_scaleset_message_to_create_seconds",
         "From a scale set message to the instance record it caused",
     ),
+    gauge(
+        "garm_leases_held",
+        &["replica"],
+        "Leases the answering replica holds, its liveness lease included (replicas on PostgreSQL only)",
+    ),
+    counter(
+        "garm_leases_acquired_total",
+        &[],
+        "Entity leases this replica took (replicas on PostgreSQL only)",
+    ),
+    counter(
+        "garm_leases_lost_total",
+        &[],
+        "Leases this replica found taken over by another (replicas on PostgreSQL only)",
+    ),
 ];
 
 /// A family by name, garm's or ours.

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod metrics_catalog;
 pub mod pools;
 pub mod proxies;
+pub mod replicas;
 pub mod runners;
 pub mod scalesets;
 pub mod templates;
@@ -86,6 +87,8 @@ pub fn routes(app: App) -> Router {
         .route("/api/v1/first-run", post(controller::first_run))
         .route("/api/v1/auth/login", post(controller::login))
         .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(replicas::healthz))
+        .route("/readyz", get(replicas::readyz))
         .merge(metadata::routes())
         .merge(
             Router::new()
@@ -103,6 +106,7 @@ pub fn routes(app: App) -> Router {
         .route("/api/v1/metrics-token", get(controller::metrics_token))
         .route("/api/v1/providers", get(runners::providers))
         .route("/api/v1/jobs", get(runners::jobs))
+        .route("/api/v1/leases", get(replicas::list))
         .merge(forge::routes())
         .merge(entities::routes())
         .merge(pools::routes())

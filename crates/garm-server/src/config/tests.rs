@@ -254,3 +254,14 @@ fn the_log_streamer_is_off_unless_asked_for_in_logging_or_default() {
     let both = fallback.replace("[logging]\n", "[logging]\nenable_log_streamer = false\n");
     assert!(!Config::parse(&both).unwrap().logging.streamer);
 }
+
+#[test]
+fn the_lease_ttl_defaults_to_fifteen_seconds_and_refuses_less_than_one() {
+    assert_eq!(Config::parse(&sample("")).unwrap().lease_ttl, Duration::from_secs(15));
+    let set = sample("").replace("[default]\n", "[default]\nlease_ttl = \"4s\"\n");
+    assert_eq!(Config::parse(&set).unwrap().lease_ttl, Duration::from_secs(4));
+    let short = sample("").replace("[default]\n", "[default]\nlease_ttl = \"200ms\"\n");
+    assert_eq!(Config::parse(&short).unwrap_err().key, "default.lease_ttl");
+    let garbage = sample("").replace("[default]\n", "[default]\nlease_ttl = \"soon\"\n");
+    assert_eq!(Config::parse(&garbage).unwrap_err().key, "default.lease_ttl");
+}

@@ -42,6 +42,7 @@ fn routes() -> Vec<(Method, String, String, Class)> {
     add(Method::GET, "/api/v1/metrics-token", "/api/v1/metrics-token", Admin);
     add(Method::GET, "/api/v1/providers", "/api/v1/providers", Admin);
     add(Method::GET, "/api/v1/jobs", "/api/v1/jobs", Admin);
+    add(Method::GET, "/api/v1/leases", "/api/v1/leases", Admin);
     for m in [Method::GET, Method::POST] {
         add(m, "/api/v1/github/endpoints", "/api/v1/github/endpoints", Admin);
     }

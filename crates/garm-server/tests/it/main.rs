@@ -13,6 +13,7 @@ mod config_props;
 mod connections;
 mod garm_routes;
 mod login;
+mod replicas;
 mod streams;
 mod webhook_intake;
 mod webui;

@@ -68,6 +68,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         }
+        self.fence_pool(&mut tx, &first.pool_id).await?;
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instances WHERE pool_id = $1")
             .bind(&first.pool_id)
             .fetch_one(&mut *tx)

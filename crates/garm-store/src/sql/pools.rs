@@ -418,16 +418,19 @@ impl Store {
         } else {
             None
         };
+        let mut tx = self.pool.begin().await?;
+        self.fence_instance(&mut tx, name).await?;
         sqlx::query(
             "DELETE FROM instance_attestations WHERE instance_id IN (SELECT id FROM instances WHERE name = $1)",
         )
         .bind(name)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         let done = sqlx::query("DELETE FROM instances WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         if let Some(before) = before.filter(|_| done.rows_affected() > 0) {
             self.instance_changed(ChangeOp::Delete, &before);
         }
@@ -487,6 +490,7 @@ impl Store {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let mut tx = self.pool.begin().await?;
+        self.fence_instance(&mut tx, name).await?;
         let after = self.modify_instance_on(&mut tx, name, mode, change).await?;
         tx.commit().await?;
         self.instance_changed(ChangeOp::Update, &after);

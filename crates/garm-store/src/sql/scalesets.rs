@@ -175,6 +175,7 @@ impl Store {
     /// at or below the stored one changes nothing (a replayed message).
     pub async fn record_scale_set_progress(&self, id: i64, p: &ScaleSetProgress) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        self.fence_scale_set(&mut tx, id).await?;
         let moved = sqlx::query("UPDATE scalesets SET last_message_id=$1, desired_runner_count=$2, updated_at=$3 WHERE id=$4 AND last_message_id < $1")
             .bind(p.last_message_id)
             .bind(p.desired_runner_count)

@@ -9,7 +9,6 @@
 //! back to the database when the view misses or a signature does not verify.
 
 use super::jobs::put_jobs_on;
-use super::pools::deliveries_seen_on;
 use super::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +50,7 @@ impl WebhookView {
 
 #[derive(Default)]
 pub(crate) struct ViewCache {
-    generation: AtomicU64,
+    pub(super) generation: AtomicU64,
     view: std::sync::RwLock<Option<Arc<WebhookView>>>,
     rebuild: tokio::sync::Mutex<()>,
 }
@@ -129,9 +128,35 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Which of `delivery_ids` are recorded (as [`Store::deliveries_seen`]).
-    pub async fn deliveries_seen(&mut self, delivery_ids: &[String]) -> Result<HashSet<String>> {
-        deliveries_seen_on(&mut self.tx, delivery_ids).await
+    /// Records the delivery keys among `delivery_ids` that no transaction recorded before and
+    /// returns them: the keys this batch now owns. A key another replica's batch is recording
+    /// at the same time waits for that batch to end (the primary key's lock) and is then
+    /// refused, so a delivery sent to two replicas is recorded once; if that batch rolls back
+    /// instead, this one gets it. Keys are claimed in sorted order, so two batches never wait
+    /// on each other in a cycle.
+    pub async fn claim_deliveries(&mut self, delivery_ids: &[String]) -> Result<HashSet<String>> {
+        let mut keys: Vec<&String> = delivery_ids.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let t = ts(&now());
+        let mut claimed = HashSet::new();
+        for chunk in keys.chunks(100) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id).bind(&t);
+            }
+            for row in query.fetch_all(&mut *self.tx).await? {
+                claimed.insert(row.try_get::<String, _>("delivery_id")?);
+            }
+        }
+        Ok(claimed)
     }
 
     /// The stored jobs among `ids`, by workflow job id.
@@ -172,24 +197,6 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Records delivery keys (as [`Store::record_delivery`]).
-    pub async fn record_deliveries(&mut self, delivery_ids: &[String]) -> Result<()> {
-        let t = ts(&now());
-        for chunk in delivery_ids.chunks(100) {
-            let values: Vec<String> = (0..chunk.len()).map(|n| format!("(${}, $1)", n + 2)).collect();
-            let sql = format!(
-                "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(&t);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
     /// The instance named `name_or_id` (as [`Store::instance`]).
     pub async fn instance(&mut self, name_or_id: &str) -> Result<InstanceRecord> {
         let store = self.store;
@@ -204,6 +211,7 @@ impl Batch<'_> {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let store = self.store;
+        store.fence_instance(&mut self.tx, name).await?;
         let after = store.modify_instance_on(&mut self.tx, name, mode, change).await?;
         if store.feed_open() {
             self.changes
@@ -221,17 +229,19 @@ impl Batch<'_> {
     }
 }
 
-/// Bumps the view generation when dropped, i.e. after the write (and its commit) returned.
-pub(crate) struct BumpView<'a>(&'a ViewCache);
+/// Bumps the view generation when dropped, i.e. after the write (and its commit) returned,
+/// and tells other replicas to do the same.
+pub(crate) struct BumpView<'a>(&'a Store);
 
 impl Drop for BumpView<'_> {
     fn drop(&mut self) {
-        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.views.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.notify_peers("view");
     }
 }
 
 impl Store {
     pub(crate) fn bump_view_after(&self) -> BumpView<'_> {
-        BumpView(&self.views)
+        BumpView(self)
     }
 }

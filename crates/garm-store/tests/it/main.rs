@@ -3,6 +3,7 @@
 
 mod conformance;
 mod import;
+mod leases;
 mod scalesets;
 
 use garm_store::{Sealer, Store};

@@ -1,0 +1,264 @@
+//! Leases: how replicas sharing one database split the pool manager's work, and the fence
+//! that keeps a replica from acting on work it no longer holds.
+//!
+//! A lease is a row (`leases`): a name, the replica holding it, a fencing token that grows by
+//! one on every takeover, and an expiry in milliseconds of the *database's* clock (replicas'
+//! clocks never compare with each other). The unit of work is the entity (`entity:<id>`): its
+//! holder matches the entity's jobs to its pools, sizes and drives those pools, runs its scale
+//! set listeners and scans its runners. Each replica also holds `replica:<id>`, which tells
+//! the others how many replicas are alive.
+//!
+//! # Fencing
+//! A [`Store`] made with [`Store::fenced`] checks, inside the transaction of every write that
+//! acts on a lease (instance inserts, instance changes and deletes, scale set progress), that
+//! the lease of the entity owning the row is still held by this replica with the token it
+//! believes it holds and has not expired. On PostgreSQL the lease row is read `FOR SHARE`, so
+//! a takeover (an `UPDATE` of that row) waits for the write to commit, and the new holder's
+//! reads come after it; SQLite has one writer. A refused write is [`StoreError::LeaseLost`]
+//! and writes nothing.
+
+use super::*;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The lease of an entity's work.
+pub fn entity_lease(entity_id: &str) -> String {
+    format!("entity:{entity_id}")
+}
+
+/// The liveness lease of a replica.
+pub fn replica_lease(replica_id: &str) -> String {
+    format!("replica:{replica_id}")
+}
+
+/// One lease row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub name: String,
+    pub holder: String,
+    pub token: i64,
+    /// Milliseconds since the epoch, database clock.
+    pub expires_at_ms: i64,
+    /// Whether it had expired when read (by the database's clock).
+    pub expired: bool,
+}
+
+/// What a replica holds, shared by its lease keeper (which writes it) and its fenced store
+/// handles (which check writes against it).
+#[derive(Debug)]
+pub struct Fence {
+    holder: String,
+    held: RwLock<HashMap<String, i64>>,
+}
+
+impl Fence {
+    pub fn new(holder: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            holder: holder.into(),
+            held: RwLock::default(),
+        })
+    }
+
+    /// This replica's id.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The token held for `lease`, if held.
+    pub fn token(&self, lease: &str) -> Option<i64> {
+        self.held.read().expect("lease map lock").get(lease).copied()
+    }
+
+    /// Records a lease as held (after an acquisition) with its token.
+    pub fn hold(&self, lease: &str, token: i64) {
+        self.held
+            .write()
+            .expect("lease map lock")
+            .insert(lease.to_string(), token);
+    }
+
+    /// Forgets a lease (lost or released).
+    pub fn drop_lease(&self, lease: &str) {
+        self.held.write().expect("lease map lock").remove(lease);
+    }
+
+    /// Every lease held, with its token.
+    pub fn held(&self) -> Vec<(String, i64)> {
+        let map = self.held.read().expect("lease map lock");
+        let mut all: Vec<(String, i64)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        all.sort();
+        all
+    }
+}
+
+impl Store {
+    /// The database's clock in milliseconds since the epoch, as an SQL expression.
+    pub(crate) fn now_ms_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// A handle whose lease-acting writes are checked against `fence` (see the module docs).
+    pub fn fenced(&self, fence: Arc<Fence>) -> Store {
+        let mut s = self.clone();
+        s.fence = Some(fence);
+        s
+    }
+
+    /// A handle that records facts without a lease (webhooks, callbacks, the API).
+    pub fn unfenced(&self) -> Store {
+        let mut s = self.clone();
+        s.fence = None;
+        s
+    }
+
+    /// The fence of this handle, if any.
+    pub fn fence(&self) -> Option<&Arc<Fence>> {
+        self.fence.as_ref()
+    }
+
+    /// Whether this replica may do the work of `entity_id`: always, without a fence.
+    pub fn holds_entity(&self, entity_id: &str) -> bool {
+        match &self.fence {
+            None => true,
+            Some(f) => f.token(&entity_lease(entity_id)).is_some(),
+        }
+    }
+
+    /// Takes `name` for `holder` for `ttl` if nobody holds it or its holder let it expire;
+    /// returns the new fencing token, or `None` if someone else holds it (or `holder` already
+    /// does, unexpired: renew that instead).
+    pub async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<i64>> {
+        let now = self.now_ms_sql();
+        let sql = format!(
+            "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, {now} + $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = leases.token + 1, expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= {now} RETURNING token"
+        );
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .bind(holder)
+            .bind(ttl.as_millis() as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("token")).transpose()?)
+    }
+
+    /// Extends a lease `holder` holds with `token`; false if it was taken over meanwhile.
+    pub async fn renew_lease(&self, name: &str, holder: &str, token: i64, ttl: Duration) -> Result<bool> {
+        let sql = format!(
+            "UPDATE leases SET expires_at = {} + $1 WHERE name = $2 AND holder = $3 AND token = $4",
+            self.now_ms_sql()
+        );
+        let done = sqlx::query(&sql)
+            .bind(ttl.as_millis() as i64)
+            .bind(name)
+            .bind(holder)
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Lets a lease expire now, so another replica takes it at its next try.
+    pub async fn release_lease(&self, name: &str, holder: &str, token: i64) -> Result<()> {
+        sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3")
+            .bind(name)
+            .bind(holder)
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One trivial query: whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1 AS one").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Every lease, by name.
+    pub async fn leases(&self) -> Result<Vec<LeaseRecord>> {
+        let sql = format!(
+            "SELECT name, holder, token, expires_at, CASE WHEN expires_at <= {} THEN 1 ELSE 0 END AS expired FROM leases ORDER BY name",
+            self.now_ms_sql()
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeaseRecord {
+                    name: r.try_get("name")?,
+                    holder: r.try_get("holder")?,
+                    token: r.try_get("token")?,
+                    expires_at_ms: r.try_get("expires_at")?,
+                    expired: r.try_get::<i64, _>("expired")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Refuses the write unless this handle's replica holds, unexpired and with the token it
+    /// believes it holds, the lease of the entity `row_sql` names. `row_sql` selects one
+    /// `entity_id` column from `$1` (bound to `key`). Nothing to check without a fence.
+    async fn check_fence(&self, conn: &mut sqlx::AnyConnection, row_sql: &str, key: &str) -> Result<()> {
+        let Some(fence) = &self.fence else {
+            return Ok(());
+        };
+        let Some(entity) = sqlx::query(row_sql).bind(key).fetch_optional(&mut *conn).await? else {
+            // The row is gone: the write itself reports it.
+            return Ok(());
+        };
+        let lease = entity_lease(&entity.try_get::<String, _>("entity_id")?);
+        let Some(token) = fence.token(&lease) else {
+            return Err(StoreError::LeaseLost { lease });
+        };
+        let lock = if self.backend == Backend::Postgres {
+            " FOR SHARE"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > {}{lock}",
+            self.now_ms_sql()
+        );
+        let found = sqlx::query(&sql)
+            .bind(&lease)
+            .bind(fence.holder())
+            .bind(token)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(StoreError::LeaseLost { lease }),
+        }
+    }
+
+    /// [`Store::check_fence`] for a write to instance `name`.
+    pub(crate) async fn fence_instance(&self, conn: &mut sqlx::AnyConnection, name: &str) -> Result<()> {
+        self.check_fence(
+            conn,
+            "SELECT p.entity_id AS entity_id FROM instances i JOIN pools p ON p.id = i.pool_id WHERE i.name = $1",
+            name,
+        )
+        .await
+    }
+
+    /// [`Store::check_fence`] for a write to pool `id` (instance inserts).
+    pub(crate) async fn fence_pool(&self, conn: &mut sqlx::AnyConnection, id: &str) -> Result<()> {
+        self.check_fence(conn, "SELECT entity_id FROM pools WHERE id = $1", id)
+            .await
+    }
+
+    /// [`Store::check_fence`] for a write to scale set `id`.
+    pub(crate) async fn fence_scale_set(&self, conn: &mut sqlx::AnyConnection, id: i64) -> Result<()> {
+        self.check_fence(
+            conn,
+            "SELECT p.entity_id AS entity_id FROM scalesets s JOIN pools p ON p.id = s.pool_id WHERE CAST(s.id AS TEXT) = $1",
+            &id.to_string(),
+        )
+        .await
+    }
+}
