@@ -78,7 +78,7 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
     }
     if problems.is_empty() {
         println!(
-            "tidy: {} crates, no file over {MAX_LINES} lines, no module cycle",
+            "tidy: {} crates, no file over {MAX_LINES} lines, no new module cycle",
             crates.len()
         );
         return Ok(());

@@ -486,271 +486,15 @@ impl Config {
     }
 
     fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
-        let level = raw.logging.log_level.clone().unwrap_or_else(|| "info".into());
-        if !["debug", "info", "warn", "error"].contains(&level.as_str()) {
-            return Err(bad(
-                "logging.log_level",
-                format!("{level:?} is not one of debug, info, warn, error"),
-            ));
-        }
-        let format = match raw.logging.log_format.as_deref().unwrap_or("text") {
-            "text" | "" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => return Err(bad("logging.log_format", format!("{other:?} is not text or json"))),
-        };
-        let logging = Logging {
-            file: raw
-                .logging
-                .log_file
-                .clone()
-                .or(raw.default.log_file.clone())
-                .filter(|f| !f.is_empty())
-                .map(PathBuf::from),
-            format,
-            level,
-            source: raw.logging.log_source,
-            streamer: raw
-                .logging
-                .enable_log_streamer
-                .or(raw.default.enable_log_streamer)
-                .unwrap_or(false),
-        };
-        for (key, value) in [
-            ("default.callback_url", &raw.default.callback_url),
-            ("default.metadata_url", &raw.default.metadata_url),
-            ("default.webhook_url", &raw.default.webhook_url),
-        ] {
-            if let Some(v) = value {
-                url::Url::parse(v).map_err(|err| bad(key, format!("invalid URL: {err}")))?;
-            }
-        }
-
-        let metrics_period = match raw.metrics.period.as_deref() {
-            None | Some("") => Duration::from_secs(60),
-            Some(p) => parse_go_duration(p).ok_or_else(|| bad("metrics.period", format!("{p:?} is not a duration")))?,
-        };
-
-        let jwt_secret = raw
-            .jwt_auth
-            .secret
-            .clone()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| bad("jwt_auth.secret", "missing"))?;
-        if !strong(&jwt_secret) {
-            return Err(bad("jwt_auth.secret", "too weak: use a long random string"));
-        }
-        let ttl_text = raw
-            .jwt_auth
-            .time_to_live
-            .clone()
-            .ok_or_else(|| bad("jwt_auth.time_to_live", "missing"))?;
-        let jwt_ttl = parse_go_duration(&ttl_text)
-            .ok_or_else(|| {
-                bad(
-                    "jwt_auth.time_to_live",
-                    format!("{ttl_text:?} is not a duration such as 8760h"),
-                )
-            })?
-            .max(Duration::from_secs(24 * 3600));
-
-        let bind_text = raw
-            .apiserver
-            .bind
-            .clone()
-            .ok_or_else(|| bad("apiserver.bind", "missing"))?;
-        let bind: IpAddr = bind_text
-            .parse()
-            .map_err(|_| bad("apiserver.bind", format!("{bind_text:?} is not an IP address")))?;
-        let port = raw.apiserver.port.ok_or_else(|| bad("apiserver.port", "missing"))?;
-        if !(1..=65535).contains(&port) {
-            return Err(bad("apiserver.port", format!("{port} is not between 1 and 65535")));
-        }
-        let tls = if raw.apiserver.use_tls {
-            let certificate = raw
-                .apiserver
-                .tls
-                .certificate
-                .clone()
-                .ok_or_else(|| bad("apiserver.tls.certificate", "missing while use_tls is true"))?;
-            let key = raw
-                .apiserver
-                .tls
-                .key
-                .clone()
-                .ok_or_else(|| bad("apiserver.tls.key", "missing while use_tls is true"))?;
-            for (k, p) in [("apiserver.tls.certificate", &certificate), ("apiserver.tls.key", &key)] {
-                if !p.is_file() {
-                    return Err(bad(k, format!("{} does not exist", p.display())));
-                }
-            }
-            Some(Tls { certificate, key })
-        } else {
-            None
-        };
-
+        let logging = validate::logging(&raw)?;
+        validate::urls(&raw)?;
+        let metrics_period = validate::metrics_period(&raw)?;
+        let (jwt_secret, jwt_ttl) = validate::jwt(&raw)?;
+        let (bind, port, tls) = validate::listener(&raw)?;
         let connections = connections(&raw.apiserver)?;
-
-        let db = &raw.database;
-        let passphrase = db
-            .passphrase
-            .clone()
-            .ok_or_else(|| bad("database.passphrase", "missing"))?;
-        if passphrase.chars().count() != 32 {
-            return Err(bad("database.passphrase", "must be exactly 32 characters"));
-        }
-        if !strong(&passphrase) {
-            return Err(bad("database.passphrase", "too weak: use 32 random characters"));
-        }
-        let database_url = match db.backend.as_deref() {
-            None | Some("") => return Err(bad("database.backend", "missing (sqlite3 or postgresql)")),
-            Some("sqlite3") => {
-                let file = db
-                    .sqlite3
-                    .db_file
-                    .clone()
-                    .ok_or_else(|| bad("database.sqlite3.db_file", "missing"))?;
-                if !file.is_absolute() {
-                    return Err(bad("database.sqlite3.db_file", "must be an absolute path"));
-                }
-                match file.parent() {
-                    Some(parent) if parent.is_dir() => {}
-                    _ => {
-                        return Err(bad(
-                            "database.sqlite3.db_file",
-                            format!("the directory of {} does not exist", file.display()),
-                        ))
-                    }
-                }
-                format!("sqlite://{}", file.display())
-            }
-            Some("postgresql") | Some("postgres") => postgres_url(&db.postgresql)?,
-            Some(other) => {
-                return Err(bad(
-                    "database.backend",
-                    format!("{other:?} is not sqlite3 or postgresql"),
-                ))
-            }
-        };
-
-        let mut providers: Vec<Provider> = Vec::new();
-        for (index, p) in raw.provider.iter().enumerate() {
-            let key = |k: &str| format!("provider[{index}].{k}");
-            let name = p
-                .name
-                .clone()
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| bad(&key("name"), "missing"))?;
-            if providers.iter().any(|q| q.name == name) {
-                return Err(bad(&key("name"), format!("duplicate provider name {name:?}")));
-            }
-            match p.provider_type.as_deref() {
-                Some("external") => {}
-                Some(other) => {
-                    return Err(bad(
-                        &key("provider_type"),
-                        format!("{other:?} is not supported (only external)"),
-                    ))
-                }
-                None => return Err(bad(&key("provider_type"), "missing")),
-            }
-            let ext = &p.external;
-            let executable = match (&ext.provider_executable, &ext.provider_dir) {
-                (Some(exe), _) => exe.clone(),
-                (None, Some(dir)) => dir.join("garm-external-provider"),
-                (None, None) => return Err(bad(&key("external.provider_executable"), "missing")),
-            };
-            if !executable.is_absolute() {
-                return Err(bad(&key("external.provider_executable"), "must be an absolute path"));
-            }
-            if !is_executable(&executable) {
-                return Err(bad(
-                    &key("external.provider_executable"),
-                    format!("{} does not exist or is not executable", executable.display()),
-                ));
-            }
-            if let Some(cfg) = &ext.config_file {
-                if !cfg.is_absolute() || !cfg.is_file() {
-                    return Err(bad(
-                        &key("external.config_file"),
-                        format!("{} must be an absolute path to an existing file", cfg.display()),
-                    ));
-                }
-            }
-            let interface_version = match ext.interface_version.as_deref() {
-                None | Some("") | Some("v0.1.0") => "v0.1.0",
-                Some("v0.1.1") => "v0.1.1",
-                Some(other) => {
-                    return Err(bad(
-                        &key("external.interface_version"),
-                        format!("{other:?} is not v0.1.0 or v0.1.1"),
-                    ))
-                }
-            };
-            providers.push(Provider {
-                name,
-                description: p.description.clone(),
-                disable_jit_config: p.disable_jit_config,
-                executable,
-                config_file: ext.config_file.clone(),
-                interface_version: interface_version.into(),
-                environment_variables: ext.environment_variables.clone(),
-                exec_timeout: (ext.exec_timeout_seconds > 0).then(|| Duration::from_secs(ext.exec_timeout_seconds)),
-            });
-        }
-
-        let timing = |key: &str, value: &Option<String>, default: u64| -> Result<Duration, ConfigError> {
-            match value.as_deref() {
-                None | Some("") => Ok(Duration::from_secs(default)),
-                Some(text) => parse_go_duration(text).ok_or_else(|| bad(key, format!("{text:?} is not a duration"))),
-            }
-        };
-        let pm = &raw.pool_manager;
-        let resync = timing("pool_manager.resync_interval", &pm.resync_interval, 5)?.max(Duration::from_millis(100));
-        let orphan_scan =
-            timing("pool_manager.orphan_scan_interval", &pm.orphan_scan_interval, 300)?.max(Duration::from_secs(1));
-        let missed_webhook_scan = timing(
-            "pool_manager.missed_webhook_scan_interval",
-            &pm.missed_webhook_scan_interval,
-            30,
-        )?
-        .max(Duration::from_secs(1));
-        let pool_manager = PoolManagerTimings {
-            resync,
-            idle_resync: timing("pool_manager.idle_resync_interval", &pm.idle_resync_interval, 300)?.max(resync),
-            scale_down_grace: timing("pool_manager.scale_down_grace", &pm.scale_down_grace, 300)?,
-            orphan_scan,
-            // Unset: six orphan scans (30 minutes with the default orphan scan).
-            provider_scan: match pm.provider_scan_interval.as_deref() {
-                None | Some("") => orphan_scan.saturating_mul(6),
-                Some(_) => timing("pool_manager.provider_scan_interval", &pm.provider_scan_interval, 0)?,
-            }
-            .max(orphan_scan),
-            forge_poll_share: match pm.forge_poll_share {
-                None => 0.1,
-                Some(share) if (0.0..=1.0).contains(&share) => share,
-                Some(share) => {
-                    return Err(bad(
-                        "pool_manager.forge_poll_share",
-                        format!("{share} is not between 0 and 1"),
-                    ))
-                }
-            },
-            missed_webhook_scan,
-            missed_webhook_scan_max: timing(
-                "pool_manager.missed_webhook_scan_max_interval",
-                &pm.missed_webhook_scan_max_interval,
-                300,
-            )?
-            .max(missed_webhook_scan),
-            queued_job_check_after: timing("pool_manager.queued_job_check_after", &pm.queued_job_check_after, 600)?,
-        };
-        let lease_ttl = timing("default.lease_ttl", &raw.default.lease_ttl, 15)?;
-        if lease_ttl < Duration::from_secs(1) {
-            return Err(bad(
-                "default.lease_ttl",
-                "a lease lasts at least 1s (it is renewed every third of it)",
-            ));
-        }
+        let (database_url, passphrase) = validate::database(&raw)?;
+        let providers = validate::providers(&raw)?;
+        let (pool_manager, lease_ttl) = validate::timings(&raw)?;
 
         Ok(Self {
             attestation: attestation(&raw.attestation)?,
@@ -764,7 +508,7 @@ impl Config {
             jwt_secret,
             jwt_ttl,
             bind,
-            port: port as u16,
+            port,
             tls,
             connections,
             cors_origins: raw.apiserver.cors_origins.clone(),
@@ -792,143 +536,6 @@ impl Config {
 
     pub fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name == name)
-    }
-}
-
-/// The keys each table of the file may have, by dotted path (`provider` for every `[[provider]]`);
-/// a table not listed here is not looked into. Keep in step with the `*Section` structs above
-/// (`every_known_key_is_read` in the tests checks that each leaf named here is read).
-/// `[attestation]` is not listed: unknown keys there are refused outright.
-pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "default",
-            "logging",
-            "metrics",
-            "jwt_auth",
-            "apiserver",
-            "database",
-            "proxy",
-            "provider",
-            "pool_manager",
-            "attestation",
-        ],
-    ),
-    (
-        "default",
-        &[
-            "enable_webhook_management",
-            "debug_server",
-            "callback_url",
-            "metadata_url",
-            "webhook_url",
-            "log_file",
-            "enable_log_streamer",
-            "lease_ttl",
-        ],
-    ),
-    (
-        "logging",
-        &[
-            "log_file",
-            "enable_log_streamer",
-            "log_format",
-            "log_level",
-            "log_source",
-        ],
-    ),
-    ("metrics", &["enable", "disable_auth", "period"]),
-    ("jwt_auth", &["secret", "time_to_live"]),
-    (
-        "apiserver",
-        &[
-            "bind",
-            "port",
-            "use_tls",
-            "cors_origins",
-            "tls",
-            "webui",
-            "header_read_timeout",
-            "idle_timeout",
-            "tls_handshake_timeout",
-            "max_connections",
-            "trusted_proxies",
-        ],
-    ),
-    ("apiserver.tls", &["certificate", "key"]),
-    ("apiserver.webui", &["enable"]),
-    ("database", &["backend", "passphrase", "debug", "sqlite3", "postgresql"]),
-    ("database.sqlite3", &["db_file", "busy_timeout_seconds"]),
-    (
-        "database.postgresql",
-        &["url", "username", "password", "hostname", "database", "port", "sslmode"],
-    ),
-    ("proxy", &["http_proxy", "https_proxy", "no_proxy"]),
-    (
-        "provider",
-        &["name", "provider_type", "description", "disable_jit_config", "external"],
-    ),
-    (
-        "provider.external",
-        &[
-            "provider_executable",
-            "provider_dir",
-            "config_file",
-            "interface_version",
-            "environment_variables",
-            "exec_timeout_seconds",
-        ],
-    ),
-    (
-        "pool_manager",
-        &[
-            "resync_interval",
-            "idle_resync_interval",
-            "scale_down_grace",
-            "orphan_scan_interval",
-            "provider_scan_interval",
-            "forge_poll_share",
-            "missed_webhook_scan_interval",
-            "missed_webhook_scan_max_interval",
-            "queued_job_check_after",
-        ],
-    ),
-];
-
-/// Appends the dotted names of the keys of `table` (at `path`) that [`KNOWN_KEYS`] lacks.
-fn unknown_keys(table: &toml::Table, path: &str, out: &mut Vec<String>) {
-    let Some((_, known)) = KNOWN_KEYS.iter().find(|(section, _)| *section == path) else {
-        return;
-    };
-    for (key, value) in table {
-        let here = if path.is_empty() {
-            key.clone()
-        } else {
-            format!("{path}.{key}")
-        };
-        if !known.contains(&key.as_str()) {
-            out.push(here);
-            continue;
-        }
-        match value {
-            toml::Value::Table(inner) => unknown_keys(inner, &here, out),
-            toml::Value::Array(items) => {
-                for (index, item) in items.iter().enumerate() {
-                    if let toml::Value::Table(inner) = item {
-                        let mut found = Vec::new();
-                        unknown_keys(inner, &here, &mut found);
-                        // `provider.external.x` reads better as `provider[1].external.x`.
-                        out.extend(
-                            found
-                                .into_iter()
-                                .map(|key| key.replacen(&here, &format!("{here}[{index}]"), 1)),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
     }
 }
 
@@ -970,6 +577,13 @@ fn is_executable(path: &Path) -> bool {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+mod keys;
+mod validate;
+
+use keys::unknown_keys;
+#[cfg(test)]
+use keys::KNOWN_KEYS;
 
 #[cfg(test)]
 mod tests;
