@@ -592,7 +592,8 @@ pub fn spawn_retry(ctx: &Arc<Ctx>, name: &str) {
 }
 
 /// Removes the instance's runner from the forge. A busy runner is refused
-/// ([`StepError::RunnerBusy`]); one the forge no longer knows counts as removed.
+/// ([`StepError::RunnerBusy`]); one the forge no longer knows counts as removed. An instance
+/// whose runner was removed already (scale-down, reaping) has `agent_id` 0 and costs no call.
 pub async fn remove_forge_runner(ctx: &Ctx, instance: &InstanceRecord) -> Result<(), StepError> {
     if instance.agent_id == 0 {
         return Ok(());
@@ -639,9 +640,9 @@ async fn ran_its_job(ctx: &Ctx, instance: &InstanceRecord) -> bool {
 pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepError> {
     let Some(_guard) = ctx.claim(name) else { return Ok(()) };
     let instance = ctx.store.instance(name).await?;
-    match remove_forge_runner(ctx, &instance).await {
-        Ok(()) | Err(StepError::RunnerBusy) if instance.runner_status == RunnerStatus::Terminated => {}
-        Ok(()) => {}
+    let removed = match remove_forge_runner(ctx, &instance).await {
+        Ok(()) => true,
+        Err(StepError::RunnerBusy) if instance.runner_status == RunnerStatus::Terminated => false,
         Err(StepError::RunnerBusy) => {
             // The forge says it is running a job after all: it is not stuck.
             ctx.store
@@ -650,9 +651,15 @@ pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepEr
             return Ok(());
         }
         Err(err) => return Err(err),
-    }
+    };
     ctx.store
-        .modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::PendingDelete)
+        .modify_instance(name, Transition::Forced, |i| {
+            i.status = InstanceStatus::PendingDelete;
+            if removed {
+                // The forge runner is gone: the delete must not remove it a second time.
+                i.agent_id = 0;
+            }
+        })
         .await?;
     let _ = ctx
         .store
@@ -684,7 +691,11 @@ pub async fn scale_down(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
         Err(err) => return Err(err),
     }
     ctx.store
-        .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::PendingDelete)
+        .modify_instance(name, Transition::Checked, |i| {
+            i.status = InstanceStatus::PendingDelete;
+            // The forge runner is gone: the delete must not remove it a second time.
+            i.agent_id = 0;
+        })
         .await?;
     tracing::info!(instance = %name, "idle runner scaled down");
     ctx.nudge.pool(&instance.pool_id);

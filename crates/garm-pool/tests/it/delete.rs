@@ -56,3 +56,27 @@ async fn a_runner_that_ran_its_job_is_not_removed_again_and_any_other_is() {
     let removed = w.forge.state().removed.clone();
     assert_eq!(removed, vec![22], "only the runner GitHub may still list is removed");
 }
+
+#[tokio::test]
+async fn a_runner_removed_by_scale_down_or_reaping_is_not_removed_again_by_the_delete() {
+    let settings = Settings {
+        scale_down_grace: Duration::ZERO,
+        ..Settings::default()
+    };
+    let w = World::new(settings).await;
+    w.instance("garm-surplus", 31, RunnerStatus::Idle, false).await;
+    w.instance("garm-stuck", 32, RunnerStatus::Idle, false).await;
+    act::scale_down(&w.ctx, "garm-surplus").await.unwrap();
+    act::reap(&w.ctx, "garm-stuck", "bootstrap timed out").await.unwrap();
+    assert_eq!(w.forge.state().removed, vec![31, 32], "each step removed its runner");
+
+    deleted(&w, "garm-surplus").await;
+    deleted(&w, "garm-stuck").await;
+    let state = w.forge.state();
+    assert_eq!(state.removed, vec![31, 32]);
+    let removals = state.calls.iter().filter(|c| **c == "remove_runner").count();
+    assert_eq!(
+        removals, 2,
+        "one GitHub call per runner: the deletes did not remove them again"
+    );
+}
