@@ -290,18 +290,24 @@ fn start_provision(ctx: &Arc<Ctx>, name: &str, guard: crate::InflightGuard, read
             note_forge_error(&ctx2, &name, &err).await;
             ctx2.record_failure(&name);
             let fault = err.chain();
-            let _ = ctx2
-                .store
-                .modify_instance(&name, Transition::Forced, |i| {
-                    i.status = InstanceStatus::Error;
-                    i.provider_fault = fault.clone();
-                })
-                .await;
+            crate::logged(
+                "marking the failed create",
+                "the instance stays in creating, which the next pool pass treats as interrupted and retries",
+                ctx2.store
+                    .modify_instance(&name, Transition::Forced, |i| {
+                        i.status = InstanceStatus::Error;
+                        i.provider_fault = fault.clone();
+                    })
+                    .await,
+            );
             if let Ok(i) = ctx2.store.instance(&name).await {
-                let _ = ctx2
-                    .store
-                    .add_instance_event(&i.id, "status", "error", &format!("create failed: {fault}"))
-                    .await;
+                crate::logged(
+                    "recording the create failure event",
+                    "the event is informational; the fault is on the instance",
+                    ctx2.store
+                        .add_instance_event(&i.id, "status", "error", &format!("create failed: {fault}"))
+                        .await,
+                );
             }
         } else {
             ctx2.clear_backoff(&name);
@@ -498,27 +504,41 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
         }
         Ok(created) => {
             let fault = String::from_utf8_lossy(&created.provider_fault).into_owned();
-            let _ = provider
-                .delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
-                .await;
+            delete_failed_machine(provider.as_ref(), name, pool).await;
             Err(StepError::ProviderReported { fault })
         }
         Err(err) => {
             if let Some(stderr) = err.stderr() {
-                let _ = ctx
-                    .store
-                    .add_instance_event(
-                        &instance.id,
-                        "status",
-                        "error",
-                        &format!("provider stderr: {}", stderr.trim()),
-                    )
-                    .await;
+                crate::logged(
+                    "recording the provider's stderr",
+                    "the event is informational; the error is logged and on the instance",
+                    ctx.store
+                        .add_instance_event(
+                            &instance.id,
+                            "status",
+                            "error",
+                            &format!("provider stderr: {}", stderr.trim()),
+                        )
+                        .await,
+                );
             }
-            let _ = provider
-                .delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
-                .await;
+            delete_failed_machine(provider.as_ref(), name, pool).await;
             Err(err.into())
+        }
+    }
+}
+
+/// Deletes whatever a failed create left behind. A machine the provider does not have is the
+/// usual case; any other failure is logged, and the provider scan deletes a machine no
+/// instance backs.
+async fn delete_failed_machine(provider: &dyn garm_provider::Provider, name: &str, pool: &PoolRecord) {
+    match provider
+        .delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
+        .await
+    {
+        Ok(_) | Err(garm_provider::ProviderError::NotFound) => {}
+        Err(err) => {
+            tracing::warn!(instance = %name, error = %garm_base::chain(&err), "deleting the machine of a failed create failed; the provider scan will delete it")
         }
     }
 }
@@ -661,15 +681,18 @@ pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepEr
             }
         })
         .await?;
-    let _ = ctx
-        .store
-        .add_instance_event(
-            &instance.id,
-            "status",
-            "warning",
-            &format!("removing instance: {reason}"),
-        )
-        .await;
+    crate::logged(
+        "recording why the instance is reaped",
+        "the event is informational; the reason is logged below",
+        ctx.store
+            .add_instance_event(
+                &instance.id,
+                "status",
+                "warning",
+                &format!("removing instance: {reason}"),
+            )
+            .await,
+    );
     tracing::info!(instance = %name, reason, "instance reaped");
     ctx.nudge.pool(&instance.pool_id);
     Ok(())
@@ -718,13 +741,16 @@ pub fn spawn_delete(ctx: &Arc<Ctx>, name: &str) {
                 tracing::warn!(instance = %name, error = %err.chain(), "delete failed; will retry");
                 ctx2.record_failure(&name);
                 let fault = err.chain();
-                let _ = ctx2
-                    .store
-                    .modify_instance(&name, Transition::Forced, |i| {
-                        i.status = previous;
-                        i.provider_fault = fault.clone();
-                    })
-                    .await;
+                crate::logged(
+                    "putting back the status of a failed delete",
+                    "an instance left in deleting is deleted again by the next pool pass",
+                    ctx2.store
+                        .modify_instance(&name, Transition::Forced, |i| {
+                            i.status = previous;
+                            i.provider_fault = fault.clone();
+                        })
+                        .await,
+                );
                 pool_id
             }
         };

@@ -245,6 +245,19 @@ impl Drop for InflightGuard {
 }
 
 /// The label garm adds to runners so they can be traced to this controller.
+/// A write (or call) whose failure cannot be acted on where it happens. The failure is logged
+/// with `what` was lost and `why` going on is safe (what repairs it), instead of dropped
+/// silently; the value is returned when there is one.
+pub(crate) fn logged<T, E: std::error::Error>(what: &str, why: &str, result: Result<T, E>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(err) => {
+            tracing::warn!(error = %garm_base::chain(&err), repaired_by = why, "{what} failed");
+            None
+        }
+    }
+}
+
 pub fn controller_label(controller_id: &str) -> String {
     format!("runner-controller-id={controller_id}")
 }

@@ -480,7 +480,11 @@ async fn queued_jobs(ctx: &Arc<Ctx>, entity: &EntityRecord, forge: &dyn Forge) -
                     job_id = job.workflow_job_id,
                     "the forge no longer has a job we thought queued; forgetting it"
                 );
-                let _ = ctx.store.delete_job(job.workflow_job_id).await;
+                crate::logged(
+                    "forgetting a job the forge no longer has",
+                    "the next scan asks the forge again and forgets it then",
+                    ctx.store.delete_job(job.workflow_job_id).await,
+                );
                 ctx.nudge.entity(&entity.id);
             }
             Err(err) => return Err(err),

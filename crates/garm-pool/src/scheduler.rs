@@ -224,16 +224,25 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
         Ok(_) => {
             ctx.clear_backoff(&key);
             if !entity.pool_manager_running {
-                let _ = ctx.store.set_pool_manager_status(&entity.id, true, "").await;
-                let _ = ctx
-                    .store
-                    .add_entity_event(
-                        &entity.id,
-                        "status",
-                        "info",
-                        "pool manager running: runner downloads fetched",
-                    )
-                    .await;
+                // Both only report: an unrecorded status is written again by the next pass,
+                // which still finds it stale.
+                crate::logged(
+                    "recording the pool manager as running",
+                    "the next entity pass writes it again",
+                    ctx.store.set_pool_manager_status(&entity.id, true, "").await,
+                );
+                crate::logged(
+                    "recording the pool manager's start event",
+                    "the event is informational",
+                    ctx.store
+                        .add_entity_event(
+                            &entity.id,
+                            "status",
+                            "info",
+                            "pool manager running: runner downloads fetched",
+                        )
+                        .await,
+                );
                 tracing::info!(entity = %entity.display_name(), "pool manager running");
             }
             true
@@ -242,8 +251,16 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
             ctx.record_failure_capped(&key, std::time::Duration::from_secs(60));
             let reason = err.chain();
             if entity.pool_manager_running || entity.failure_reason != reason {
-                let _ = ctx.store.set_pool_manager_status(&entity.id, false, &reason).await;
-                let _ = ctx.store.add_entity_event(&entity.id, "status", "error", &reason).await;
+                crate::logged(
+                    "recording the pool manager as failing",
+                    "the next entity pass, after its backoff, writes it again",
+                    ctx.store.set_pool_manager_status(&entity.id, false, &reason).await,
+                );
+                crate::logged(
+                    "recording the pool manager's failure event",
+                    "the event is informational; the reason is logged below",
+                    ctx.store.add_entity_event(&entity.id, "status", "error", &reason).await,
+                );
                 tracing::warn!(entity = %entity.display_name(), error = %reason, "pool manager failing");
             }
             false
@@ -581,12 +598,16 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
                             continue;
                         }
                         tracing::warn!(pool = %pool.id, provider_instance = %orphan.name, "deleting a provider instance the store does not know");
-                        let _ = provider
-                            .delete(
-                                &orphan.provider_id,
-                                garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()),
-                            )
-                            .await;
+                        crate::logged(
+                            "deleting a provider instance the store does not know",
+                            "the next provider scan tries again",
+                            provider
+                                .delete(
+                                    &orphan.provider_id,
+                                    garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()),
+                                )
+                                .await,
+                        );
                     }
                 }
                 Err(err) => tracing::debug!(pool = %pool.id, error = %err, "listing provider instances failed"),
@@ -603,7 +624,11 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
             .any(|i| i.name == runner.name || (i.agent_id != 0 && i.agent_id == runner.id));
         if !backed && !runner.busy && ctx.store.instance(&runner.name).await.is_err() {
             tracing::warn!(entity = %entity.display_name(), runner = %runner.name, "removing a forge runner no instance backs");
-            let _ = forge.remove_runner(runner.id).await;
+            crate::logged(
+                "removing a forge runner no instance backs",
+                "the next orphan scan tries again",
+                forge.remove_runner(runner.id).await,
+            );
         }
     }
     // Long enough that a runner registered after the list above was read is not taken for gone.
@@ -654,7 +679,11 @@ async fn lost_instances(
             Some(p) => format!("the provider reports the instance {}", p.status.as_str()),
         };
         tracing::warn!(instance = %i.name, reason, "instance lost outside garm; replacing it");
-        let _ = ctx.store.add_instance_event(&i.id, "status", "warning", &reason).await;
+        crate::logged(
+            "recording why an instance is replaced",
+            "the event is informational; the reason is logged above",
+            ctx.store.add_instance_event(&i.id, "status", "warning", &reason).await,
+        );
         mark_gone(ctx, i).await;
     }
 }
@@ -662,12 +691,15 @@ async fn lost_instances(
 /// Marks an instance whose runner or machine vanished outside garm for deletion and
 /// nudges its pool (which deletes it and refills to the minimum).
 async fn mark_gone(ctx: &Arc<Ctx>, i: &garm_store::InstanceRecord) {
-    let _ = ctx
-        .store
-        .modify_instance(&i.name, Transition::Forced, |r| {
-            r.runner_status = garm_model::RunnerStatus::Terminated;
-            r.status = InstanceStatus::PendingDelete;
-        })
-        .await;
+    crate::logged(
+        "marking a vanished instance for deletion",
+        "the next orphan scan finds it gone again and retries",
+        ctx.store
+            .modify_instance(&i.name, Transition::Forced, |r| {
+                r.runner_status = garm_model::RunnerStatus::Terminated;
+                r.status = InstanceStatus::PendingDelete;
+            })
+            .await,
+    );
     ctx.nudge.pool(&i.pool_id);
 }

@@ -121,7 +121,11 @@ async fn keep_alive(ctx: Arc<Ctx>, id: i64, cancel: CancellationToken) {
             Err(err) => {
                 let message = err.chain();
                 tracing::warn!(scale_set = id, error = %message, "scale set listener stopped; restarting");
-                let _ = ctx.store.set_scale_set_state(id, "error", &message).await;
+                crate::logged(
+                    "recording the listener's error on the scale set",
+                    "the state is what the API shows; the listener restarts either way",
+                    ctx.store.set_scale_set_state(id, "error", &message).await,
+                );
                 if let StepError::Store(e) = &err {
                     if e.is_not_found() {
                         break;
