@@ -492,6 +492,20 @@ pub struct World {
     pub garm: Garm,
     pub repo_id: String,
     pub secret: String,
+    /// Held for the world's life: a story that needs the machine alone waits for it.
+    _turn: tokio::sync::OwnedRwLockReadGuard<()>,
+}
+
+/// Stories share the machine (two at a time, as the test harness runs them), except one that
+/// loads it so heavily that a neighbour's timeouts would measure the load rather than garm (the
+/// replicas' 500-job burst runs three garms): it takes [`alone`], which waits for every
+/// [`World`] to end and keeps new ones from starting until it is dropped.
+static TURNS: std::sync::LazyLock<std::sync::Arc<tokio::sync::RwLock<()>>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::RwLock::new(())));
+
+/// The machine to oneself until the guard is dropped (see [`TURNS`]).
+pub async fn alone() -> tokio::sync::OwnedRwLockWriteGuard<()> {
+    TURNS.clone().write_owned().await
 }
 
 impl World {
@@ -512,6 +526,7 @@ impl World {
         hook: bool,
         tweak: impl FnOnce(&mut FakeConfig),
     ) -> anyhow::Result<Self> {
+        let turn = TURNS.clone().read_owned().await;
         let mut config = FakeConfig {
             runner_binary: bin("garm-fake-runner"),
             pats: vec![PatSpec::new(PAT, &["repo", "admin:org"])],
@@ -563,6 +578,7 @@ impl World {
             garm,
             repo_id,
             secret,
+            _turn: turn,
         })
     }
 

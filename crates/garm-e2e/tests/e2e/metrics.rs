@@ -80,8 +80,8 @@ async fn every_documented_metric_is_served_with_its_type_and_labels() {
     let docs = documented();
     assert_eq!(
         docs.keys().filter(|n| !n.ends_with("_seconds")).count(),
-        32,
-        "garm's 30 families and our 2 counters"
+        35,
+        "garm's 30 families, our 2 missed-webhook counters and the 3 lease families"
     );
     let world = World::start(&[SANDBOX]).await.unwrap();
     let api = &world.garm.api;

@@ -36,6 +36,9 @@ struct Cluster {
     replicas: Vec<Garm>,
     /// Kept running for as long as the cluster.
     _balancer: Balancer,
+    /// The machine to this story alone (`garm_e2e::alone`): three garms and a burst of 500 jobs
+    /// would turn a neighbouring story's timeouts into measurements of the load.
+    _alone: tokio::sync::OwnedRwLockWriteGuard<()>,
     db_url: String,
     pools: HashMap<String, String>,
 }
@@ -43,6 +46,7 @@ struct Cluster {
 impl Cluster {
     async fn start(copies: usize) -> Option<Self> {
         let admin = std::env::var("GARM_TEST_POSTGRES_URL").ok()?;
+        let alone = garm_e2e::alone().await;
         let name = format!("garm_e2e_{}", uuid::Uuid::new_v4().simple());
         psql(&admin, &format!("CREATE DATABASE {name}"));
         let db_url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
@@ -156,6 +160,7 @@ impl Cluster {
             fake,
             replicas,
             _balancer: balancer,
+            _alone: alone,
             db_url,
             pools,
         })
