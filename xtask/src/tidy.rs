@@ -147,7 +147,6 @@ pub fn crate_paths(text: &str) -> BTreeSet<String> {
             }
             rest = after;
         }
-        // `use super::x` from a top-level module's file reaches a sibling top-level module.
     }
     found
 }
