@@ -332,6 +332,35 @@ pub fn fail(err: ApiError) -> Response {
     error_page(&err)
 }
 
+/// A store error rendered as the API would answer it.
+pub fn store_fail(err: garm_store::StoreError) -> Response {
+    fail(err.into())
+}
+
+/// Options of a select whose labels are its values.
+pub fn opts(values: &[&str]) -> Vec<(String, String)> {
+    values.iter().map(|v| (v.to_string(), v.to_string())).collect()
+}
+
+/// Options of a select naming each entity by its kind and name.
+pub fn entity_options(entities: &[garm_store::EntityRecord]) -> Vec<(String, String)> {
+    entities
+        .iter()
+        .map(|x| (x.id.clone(), format!("{} {}", x.kind.as_str(), x.display_name())))
+        .collect()
+}
+
+/// A whole-number form field as JSON; empty is 0.
+pub fn number(f: &FormData, name: &str) -> Result<serde_json::Value, ApiError> {
+    let text = field(f, name).trim();
+    if text.is_empty() {
+        return Ok(serde_json::json!(0));
+    }
+    text.parse::<u32>()
+        .map(|n| serde_json::json!(n))
+        .map_err(|_| ApiError::bad(format!("{name}: must be a whole number")))
+}
+
 /// The plural path segment of an entity kind.
 pub fn kind_path(kind: garm_store::EntityKind) -> &'static str {
     match kind {

@@ -2,7 +2,7 @@
 //! (`crate::api::pools`), so a form is validated exactly as the API validates a request.
 
 use super::html::{self, e, filter, form, thead, Field, Kind};
-use super::{checked, field, page, page_no, see_other, FormData, Fragment, Session};
+use super::{checked, entity_options, field, number, opts, page, page_no, see_other, FormData, Fragment, Session};
 use crate::api::pools as api_pools;
 use crate::error::ApiError;
 use crate::state::App;
@@ -201,17 +201,6 @@ async fn show(
     Ok(page(&s, &frag, &format!("Pool {}", p.id), "/ui/pools", true, &out))
 }
 
-fn entity_options(entities: &[garm_store::EntityRecord]) -> Vec<(String, String)> {
-    entities
-        .iter()
-        .map(|x| (x.id.clone(), format!("{} {}", x.kind.as_str(), x.display_name())))
-        .collect()
-}
-
-fn opts(values: &[&str]) -> Vec<(String, String)> {
-    values.iter().map(|v| (v.to_string(), v.to_string())).collect()
-}
-
 /// The create and edit forms share their controls; `v` holds the values shown.
 fn pool_fields<'a>(app: &App, v: &FormData, entities: Option<Vec<(String, String)>>) -> Vec<Field<'a>> {
     let val = |k: &str, d: &str| v.get(k).cloned().unwrap_or_else(|| d.to_string());
@@ -261,16 +250,6 @@ fn pool_fields<'a>(app: &App, v: &FormData, entities: Option<Vec<(String, String
         Field::new("enable_shell", "Enable shell", Kind::Checkbox).value(val("enable_shell", "")),
     ]);
     fields
-}
-
-fn number(f: &FormData, name: &str) -> Result<Value, ApiError> {
-    let text = field(f, name).trim();
-    if text.is_empty() {
-        return Ok(json!(0));
-    }
-    text.parse::<u32>()
-        .map(|n| json!(n))
-        .map_err(|_| ApiError::bad(format!("{name}: must be a whole number")))
 }
 
 /// The REST body a pool form stands for (the API's own types parse it).

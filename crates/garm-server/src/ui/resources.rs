@@ -1,7 +1,7 @@
 //! Endpoints, credentials and the controller's settings.
 
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, page, see_other, FormData, Fragment, Session};
+use super::{field, page, see_other, store_fail, FormData, Fragment, Session};
 use crate::api::{controller, forge};
 use crate::error::ApiError;
 use crate::state::App;
@@ -18,10 +18,6 @@ pub fn routes() -> Router<App> {
         .route("/ui/credentials", get(credentials).post(create_credentials))
         .route("/ui/credentials/app", post(create_app_credentials))
         .route("/ui/controller", get(controller_page).post(update_controller))
-}
-
-fn store_fail(err: garm_store::StoreError) -> Response {
-    super::fail(err.into())
 }
 
 async fn render_endpoints(

@@ -91,7 +91,12 @@ async fn list(
         page_no(&q),
         &format!("/ui/instances?q={}&", html::url_part(&needle)),
     );
-    let pools = app.store.pools(None).await.map_err(|e| super::fail(e.into()))?;
+    // Scale sets' pools too: their runners may have to attest as well.
+    let pools = app
+        .store
+        .pools_and_scale_sets(None)
+        .await
+        .map_err(|e| super::fail(e.into()))?;
     let verdicts = Verdicts::load(&app.store, &pools)
         .await
         .map_err(|e| super::fail(e.into()))?;

@@ -5,7 +5,7 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{checked, field, page, see_other, FormData, Fragment, Session};
+use super::{checked, entity_options, field, number, opts, page, see_other, store_fail, FormData, Fragment, Session};
 use crate::api::scalesets as api_sets;
 use crate::error::ApiError;
 use crate::state::App;
@@ -27,10 +27,6 @@ pub fn routes() -> Router<App> {
         .route("/ui/scalesets/{id}/edit", get(edit_form))
         .route("/ui/scalesets/{id}/toggle", post(toggle))
         .route("/ui/scalesets/{id}/delete", get(ask_delete).post(delete))
-}
-
-fn store_fail(err: garm_store::StoreError) -> Response {
-    super::fail(err.into())
 }
 
 pub fn scale_set_table(out: &mut String, sets: &[ScaleSetRecord]) {
@@ -141,10 +137,6 @@ async fn show(State(app): State<App>, s: Session, frag: Fragment, Path(id): Path
     Ok(page(&s, &frag, &set.name, "/ui/scalesets", true, &out))
 }
 
-fn opts(values: &[&str]) -> Vec<(String, String)> {
-    values.iter().map(|v| (v.to_string(), v.to_string())).collect()
-}
-
 /// The create and edit forms share their controls; `v` holds the values shown; `create`
 /// adds the entity and provider (fixed once the scale set exists).
 fn fields<'a>(app: &App, v: &FormData, entities: Option<Vec<(String, String)>>) -> Vec<Field<'a>> {
@@ -207,16 +199,6 @@ fn fields<'a>(app: &App, v: &FormData, entities: Option<Vec<(String, String)>>) 
     out
 }
 
-fn number(f: &FormData, name: &str) -> Result<Value, ApiError> {
-    let text = field(f, name).trim();
-    if text.is_empty() {
-        return Ok(json!(0));
-    }
-    text.parse::<u32>()
-        .map(|n| json!(n))
-        .map_err(|_| ApiError::bad(format!("{name}: must be a whole number")))
-}
-
 /// The REST body a form stands for; the API's own types parse it (`create`: the
 /// `CreateScaleSetParams` keys, else `UpdateScaleSetParams`'s).
 fn body(f: &FormData, create: bool) -> Result<String, ApiError> {
@@ -272,11 +254,7 @@ async fn render_new(
     if entities.is_empty() {
         out.push_str("<p>Add a <a href=\"/ui/repositories\">repository</a>, organization or enterprise first.</p>");
     } else {
-        let options = entities
-            .iter()
-            .map(|x| (x.id.clone(), format!("{} {}", x.kind.as_str(), x.display_name())))
-            .collect();
-        let fields = fields(app, values, Some(options));
+        let fields = fields(app, values, Some(entity_options(&entities)));
         form(&mut out, "/ui/scalesets", &s.csrf, &fields, "Create scale set", error);
     }
     let mut resp = page(s, frag, "Add a scale set", "/ui/scalesets", false, &out);

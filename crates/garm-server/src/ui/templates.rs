@@ -5,7 +5,7 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, page, see_other, FormData, Fragment, Session};
+use super::{field, opts, page, see_other, store_fail, FormData, Fragment, Session};
 use crate::api::{proxies as api_proxies, templates as api_templates};
 use crate::error::ApiError;
 use crate::state::App;
@@ -27,17 +27,9 @@ pub fn routes() -> Router<App> {
         .route("/ui/proxies/{id}/delete", get(ask_proxy).post(delete_proxy))
 }
 
-fn store_fail(err: garm_store::StoreError) -> Response {
-    super::fail(err.into())
-}
-
 fn with_status(mut resp: Response, err: &ApiError) -> Response {
     *resp.status_mut() = err.status();
     resp
-}
-
-fn opts(values: &[&str]) -> Vec<(String, String)> {
-    values.iter().map(|v| (v.to_string(), v.to_string())).collect()
 }
 
 // ---- templates ------------------------------------------------------------------
