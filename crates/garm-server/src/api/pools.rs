@@ -354,7 +354,7 @@ async fn instances(
     let pool = visible_pool(&app, &pool_id).await?;
     let outdated = q.outdated_only.as_deref() == Some("true");
     let list = app.store.pool_instances(&pool_id).await?;
-    let context = super::runners::ListContext::read(&app).await?;
+    let context = super::runners::ListContext::read(&app, &list).await?;
     Ok(Json(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)

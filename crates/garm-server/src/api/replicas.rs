@@ -79,7 +79,7 @@ pub fn gauges(app: &App, out: &mut String) {
         let _ = writeln!(
             out,
             "garm_leases_held{{replica=\"{}\"}} {}",
-            fence.holder().replace('\\', "\\\\").replace('"', "\\\""),
+            super::metrics::esc(fence.holder()),
             fence.held().len()
         );
     }

@@ -39,11 +39,13 @@ pub(crate) struct ListContext {
 }
 
 impl ListContext {
-    pub(crate) async fn read(app: &App) -> Result<Self, ApiError> {
+    /// What listing `instances` needs besides them (their jobs only, not the whole table).
+    pub(crate) async fn read(app: &App, instances: &[InstanceRecord]) -> Result<Self, ApiError> {
+        let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
         Ok(Self {
             providers: providers_by_pool(app).await?,
             verdicts: app.store.attestations().await?,
-            jobs: app.store.jobs_by_instance().await?,
+            jobs: app.store.jobs_by_instance(&names).await?,
         })
     }
 
@@ -68,8 +70,9 @@ fn verdict_json(recorded: &garm_store::AttestationRecord) -> Option<serde_json::
 }
 
 async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::Instance>>, ApiError> {
-    let context = ListContext::read(&app).await?;
-    Ok(Json(render(&app.store.instances().await?, &context)))
+    let list = app.store.instances().await?;
+    let context = ListContext::read(&app, &list).await?;
+    Ok(Json(render(&list, &context)))
 }
 
 pub async fn list_for_entity(
@@ -78,8 +81,9 @@ pub async fn list_for_entity(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
     app.store.entity(kind, &id).await?;
-    let context = ListContext::read(&app).await?;
-    Ok(Json(render(&app.store.entity_instances(&id).await?, &context)))
+    let list = app.store.entity_instances(&id).await?;
+    let context = ListContext::read(&app, &list).await?;
+    Ok(Json(render(&list, &context)))
 }
 
 async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<api::Instance>, ApiError> {
@@ -96,10 +100,9 @@ async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<a
         .and_then(verdict_json);
     if let Some(job) = app
         .store
-        .jobs()
+        .jobs_by_instance(&[instance.name.as_str()])
         .await?
-        .iter()
-        .find(|j| j.instance_name.as_deref() == Some(instance.name.as_str()))
+        .get(&instance.name)
     {
         out.job = Some(Box::new(convert::job(job)));
     }
