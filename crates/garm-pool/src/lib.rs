@@ -244,7 +244,6 @@ impl Drop for InflightGuard {
     }
 }
 
-/// The label garm adds to runners so they can be traced to this controller.
 /// A write (or call) whose failure cannot be acted on where it happens. The failure is logged
 /// with `what` was lost and `why` going on is safe (what repairs it), instead of dropped
 /// silently; the value is returned when there is one.
@@ -258,6 +257,7 @@ pub(crate) fn logged<T, E: std::error::Error>(what: &str, why: &str, result: Res
     }
 }
 
+/// The label garm adds to runners so they can be traced to this controller.
 pub fn controller_label(controller_id: &str) -> String {
     format!("runner-controller-id={controller_id}")
 }

@@ -417,6 +417,10 @@ async fn reconcile_pool(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), S
         if forward {
             ctx.store.notify_peers(&format!("pool:{id}"));
         }
+        // Not ours: due again only at the idle resync (the keeper nudges it when it takes
+        // the entity's lease), not at every tick.
+        ctx.schedule
+            .pool_checked(id, ctx.settings.idle_resync, false, &ctx.settings);
         return Ok(());
     }
     let instances = ctx.store.pool_instances_brief(id).await?;

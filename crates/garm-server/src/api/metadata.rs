@@ -480,8 +480,10 @@ async fn attestation_evidence(
     let mut verdict = tokio::task::spawn_blocking(move || garm_attest::verify(&evidence, &nonce, &checked, at))
         .await
         .map_err(ApiError::internal)?;
-    if verdict.accepted {
-        // Genuine and within policy: now it must also be the VM garm's provider created.
+    let names_its_vm = verdict.facts.as_ref().is_some_and(|f| f.vm_unique_id.is_some());
+    if verdict.accepted && (names_its_vm || policy.require_vm_identity) {
+        // Genuine and within policy: now it must also be the VM garm's provider created (the
+        // provider is asked only when there is a VM id to compare, or the pool requires one).
         let provider_vm_id = provider_vm_id(&app, &caller).await.map_err(|reason| {
             tracing::warn!(instance = %instance.name, pool = %instance.pool_id, %reason, "attestation not decided: the provider could not be asked for the VM's id");
             ApiError::Unavailable(format!(
