@@ -12,7 +12,9 @@ pub mod verify;
 
 pub use evidence::{Evidence, FormatError, WireQuote};
 pub use policy::{from_extra_specs, Policy, PoolAttestation, Product, Tcb};
-pub use verify::{apply_policy, bind_vm_identity, verify, verify_hardware, Facts, Refusal, Verdict};
+pub use verify::{
+    apply_policy, bind_vm_identity, refuse_vm_not_found, verify, verify_hardware, Facts, Refusal, Verdict,
+};
 
 /// Where nonces come from.
 pub trait NonceSource: Send + Sync {

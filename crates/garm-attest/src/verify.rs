@@ -68,6 +68,10 @@ pub enum Refusal {
     VmMismatch { evidence: String, provider: String },
     #[error("the pool requires the VM's identity to be checked, but {0}")]
     VmIdentityUnknown(&'static str),
+    #[error(
+        "the instance's provider has no VM for this instance, so the evidence cannot come from the VM garm created"
+    )]
+    VmNotFound,
 }
 
 impl Refusal {
@@ -95,6 +99,7 @@ impl Refusal {
             Refusal::PcrNotExpected(_) => "pcr_not_expected",
             Refusal::VmMismatch { .. } => "vm_mismatch",
             Refusal::VmIdentityUnknown(_) => "vm_identity_unknown",
+            Refusal::VmNotFound => "vm_not_found",
         }
     }
 }
@@ -208,6 +213,17 @@ pub fn bind_vm_identity(verdict: &mut Verdict, provider_vm_id: Option<&str>, pol
     let at = UNIX_EPOCH + std::time::Duration::from_secs(verdict.verified_at);
     let facts = verdict.facts.take();
     *verdict = Verdict::new(at, &outcome, facts);
+}
+
+/// Refuses an accepted verdict because the instance's provider no longer has (or never had)
+/// a VM for the instance: whatever sent the evidence, it is not the VM garm created.
+pub fn refuse_vm_not_found(verdict: &mut Verdict) {
+    if !verdict.accepted {
+        return;
+    }
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(verdict.verified_at);
+    let facts = verdict.facts.take();
+    *verdict = Verdict::new(at, &Err(Refusal::VmNotFound), facts);
 }
 
 /// Everything the hardware and the vTPM vouch for; no pool policy yet.

@@ -241,40 +241,39 @@ pub enum Done {
     Recorded(Outcome),
 }
 
-/// Records one delivery: its job, then its key (unless the key was seen before).
+/// Records one delivery: a batch of one, so its key is claimed and its job written in one
+/// transaction, exactly as in [`record_batch`].
 ///
 /// # Guarantees
-/// The key is written only after the job, so a crash in between leaves the delivery
-/// unrecorded and it is redelivered; intake is idempotent, so handling it twice is harmless.
+/// The same delivery arriving at two replicas at once is recorded by one of them; the other
+/// waits for that commit and answers [`Done::Redelivery`]. A crash before the commit leaves
+/// neither key nor job, so GitHub's redelivery is recorded.
 pub async fn record_one(ctx: &Arc<Ctx>, item: Item) -> Result<Done, StoreError> {
-    if let Some(key) = &item.key {
-        if !ctx.store.deliveries_seen(std::slice::from_ref(key)).await?.is_empty() {
-            return Ok(Done::Redelivery);
-        }
+    let (mut done, pools, entities) = try_batch(ctx, std::slice::from_ref(&item)).await?;
+    nudge_all(ctx, pools, entities);
+    Ok(done.pop().expect("a batch of one answers once"))
+}
+
+fn nudge_all(ctx: &Ctx, pools: BTreeSet<String>, entities: BTreeSet<String>) {
+    for pool in pools {
+        ctx.nudge.pool(&pool);
     }
-    let outcome = record(ctx, item.owner, &item.event).await?;
-    if let Some(key) = &item.key {
-        ctx.store.record_delivery(key).await?;
+    for entity in entities {
+        ctx.nudge.entity(&entity);
     }
-    Ok(Done::Recorded(outcome))
 }
 
 /// Records many deliveries in one transaction (one commit), in order, each as
 /// [`record_one`] would; answers one result per item, after the commit.
 ///
 /// # Guarantees
-/// Every job and key of the batch is committed together, keys after their jobs, or
-/// nothing is. If the batch fails, each delivery is retried on its own, so one bad
+/// Every job and key of the batch is committed together, or nothing is; keys are claimed
+/// first (in sorted order), so a delivery another replica is recording is a redelivery here. If the batch fails, each delivery is retried on its own, so one bad
 /// delivery fails alone.
 pub async fn record_batch(ctx: &Arc<Ctx>, items: Vec<Item>) -> Vec<Result<Done, StoreError>> {
     match try_batch(ctx, &items).await {
         Ok((done, pools, entities)) => {
-            for pool in pools {
-                ctx.nudge.pool(&pool);
-            }
-            for entity in entities {
-                ctx.nudge.entity(&entity);
-            }
+            nudge_all(ctx, pools, entities);
             done.into_iter().map(Ok).collect()
         }
         Err(err) => {

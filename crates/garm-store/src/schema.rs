@@ -258,4 +258,8 @@ CREATE TABLE leases (
     expires_at BIGINT NOT NULL
 );
 "#,
+    // Version 8: instance lists read their instances' jobs by `instance_name`.
+    r#"
+CREATE INDEX jobs_instance_name ON jobs(instance_name);
+"#,
 ];

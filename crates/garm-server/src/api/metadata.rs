@@ -490,7 +490,10 @@ async fn attestation_evidence(
                 "the evidence could not be matched with the VM the provider created ({reason}); get a new nonce and post the evidence again"
             ))
         })?;
-        garm_attest::bind_vm_identity(&mut verdict, provider_vm_id.as_deref(), &policy);
+        match provider_vm_id {
+            ProviderVm::Reported(id) => garm_attest::bind_vm_identity(&mut verdict, id.as_deref(), &policy),
+            ProviderVm::Gone => garm_attest::refuse_vm_not_found(&mut verdict),
+        }
     }
     let recorded = serde_json::to_string(&verdict).expect("a verdict serializes");
     app.store
@@ -520,10 +523,18 @@ async fn attestation_evidence(
     Err(ApiError::Forbidden(reason))
 }
 
-/// The VM id the instance's provider reports (`GetInstance`'s `vm_id`, Azure's ARM `vmId`),
-/// `None` when the provider reports none or no longer knows the instance. An error is a
-/// provider that could not be asked; no verdict is recorded then.
-async fn provider_vm_id(app: &App, caller: &Caller) -> Result<Option<String>, String> {
+/// What the instance's provider says of its VM.
+enum ProviderVm {
+    /// The instance exists; its VM id (`GetInstance`'s `vm_id`, Azure's ARM `vmId`), if the
+    /// provider reports one.
+    Reported(Option<String>),
+    /// The provider has no such instance.
+    Gone,
+}
+
+/// Asks the instance's provider for its VM. An error is a provider that could not be asked;
+/// no verdict is recorded then.
+async fn provider_vm_id(app: &App, caller: &Caller) -> Result<ProviderVm, String> {
     let pool = &caller.pool;
     let provider = app
         .pool
@@ -535,8 +546,10 @@ async fn provider_vm_id(app: &App, caller: &Caller) -> Result<Option<String>, St
         .get(id, garm_provider::PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
         .await
     {
-        Ok(found) => Ok(Some(found.vm_id).filter(|vm_id| !vm_id.trim().is_empty())),
-        Err(garm_provider::ProviderError::NotFound) => Ok(None),
+        Ok(found) => Ok(ProviderVm::Reported(
+            Some(found.vm_id).filter(|vm_id| !vm_id.trim().is_empty()),
+        )),
+        Err(garm_provider::ProviderError::NotFound) => Ok(ProviderVm::Gone),
         Err(err) => Err(crate::error::chain(&err)),
     }
 }

@@ -295,3 +295,29 @@ pub fn header(out: &mut String, name: &str) {
         let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/metrics.md is the operator's copy of this catalog: every family appears there with
+    /// its type and exactly its labels, in this order.
+    #[test]
+    fn the_metrics_page_lists_every_family_with_its_type_and_labels() {
+        let page = include_str!("../../../../docs/metrics.md");
+        for f in GARM.iter().chain(OURS) {
+            let row = page
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", f.name)))
+                .unwrap_or_else(|| panic!("{} is not in docs/metrics.md", f.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[2], f.kind.as_str(), "type of {}", f.name);
+            let documented: Vec<&str> = cells[3]
+                .split(',')
+                .map(|l| l.trim().trim_matches('`'))
+                .filter(|l| !l.is_empty() && *l != "—")
+                .collect();
+            assert_eq!(documented, f.labels, "labels of {}", f.name);
+        }
+    }
+}

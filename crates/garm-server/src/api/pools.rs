@@ -354,11 +354,11 @@ async fn instances(
     let pool = visible_pool(&app, &pool_id).await?;
     let outdated = q.outdated_only.as_deref() == Some("true");
     let list = app.store.pool_instances(&pool_id).await?;
-    let context = super::runners::ListContext::read(&app, &list).await?;
+    let context = super::runners::ListContext::for_pool(&app, &pool, &list).await?;
     Ok(Json(
         list.iter()
             .filter(|i| !outdated || i.generation < pool.generation)
-            .map(|i| context.instance(i, Some(&pool.provider_name)))
+            .map(|i| context.instance(i, None))
             .collect(),
     ))
 }

@@ -41,9 +41,28 @@ pub(crate) struct ListContext {
 impl ListContext {
     /// What listing `instances` needs besides them (their jobs only, not the whole table).
     pub(crate) async fn read(app: &App, instances: &[InstanceRecord]) -> Result<Self, ApiError> {
+        Self::with_providers(app, instances, providers_by_pool(app).await?).await
+    }
+
+    /// [`ListContext::read`] for the instances of one pool the caller has read already, so
+    /// no other pool is read.
+    pub(crate) async fn for_pool(
+        app: &App,
+        pool: &garm_store::PoolRecord,
+        instances: &[InstanceRecord],
+    ) -> Result<Self, ApiError> {
+        let providers = HashMap::from([(pool.id.clone(), (pool.provider_name.clone(), pool.scale_set_id))]);
+        Self::with_providers(app, instances, providers).await
+    }
+
+    async fn with_providers(
+        app: &App,
+        instances: &[InstanceRecord],
+        providers: HashMap<String, (String, Option<i64>)>,
+    ) -> Result<Self, ApiError> {
         let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
         Ok(Self {
-            providers: providers_by_pool(app).await?,
+            providers,
             verdicts: app.store.attestations().await?,
             jobs: app.store.jobs_by_instance(&names).await?,
         })

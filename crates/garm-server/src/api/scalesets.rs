@@ -343,6 +343,6 @@ async fn instances(
         .into_iter()
         .filter(|i| !outdated || i.generation < s.pool.generation)
         .collect();
-    let context = super::runners::ListContext::read(&app, &list).await?;
+    let context = super::runners::ListContext::for_pool(&app, &s.pool, &list).await?;
     Ok(Json(super::runners::render(&list, &context)))
 }

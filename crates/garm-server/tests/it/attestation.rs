@@ -21,7 +21,8 @@ fn evidence(name: &str) -> Value {
 }
 
 /// A provider whose `GetInstance` reports the VM id written to `<dir>/vm-ids/<instance>`
-/// (none without the file), and fails while `<dir>/provider-down` exists.
+/// (none without the file), fails while `<dir>/provider-down` exists, and has no such
+/// instance (exit 30) when `<dir>/vm-ids/<instance>` reads `gone`.
 fn vm_id_provider(dir: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir.join("vm-ids")).unwrap();
@@ -35,6 +36,7 @@ fn vm_id_provider(dir: &std::path::Path) -> std::path::PathBuf {
 if [ -f "{d}/provider-down" ]; then echo "the cloud API answered 503" >&2; exit 1; fi
 vm=""
 [ -f "{d}/vm-ids/$GARM_INSTANCE_ID" ] && vm=$(cat "{d}/vm-ids/$GARM_INSTANCE_ID")
+if [ "$vm" = gone ]; then echo "no such instance" >&2; exit 30; fi
 printf '{{"provider_id":"%s","name":"%s","status":"running","vm_id":"%s"}}' "$GARM_INSTANCE_ID" "$GARM_INSTANCE_ID" "$vm"
 "#
         ),
@@ -415,6 +417,23 @@ async fn evidence_from_another_vm_than_the_providers_is_refused_and_the_instance
     w.assert_failed_for_deletion(&i.name).await;
     let shown = w.h.get(&format!("/api/v1/instances/{}", i.name)).await;
     assert_eq!(shown["attestation"]["reason"], "vm_mismatch", "{shown}");
+    let (status, _) = w.jit(&token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Evidence for an instance its provider does not have: whatever sent it is not the VM garm
+/// created, so the verdict is a refusal (not "no VM id reported"), even without
+/// `require_vm_identity`.
+#[tokio::test]
+async fn evidence_for_an_instance_the_provider_does_not_have_is_refused() {
+    let w = world(true).await;
+    let pool = w.pool(ATTESTING).await;
+    let (i, token) = w.instance(&pool, "garm-cvm-vanished", true).await;
+    w.provider_reports(&i.name, "gone");
+    w.nonce(&token).await;
+    let (status, body) = w.post_evidence(&token, evidence("evidence-v1.json")).await;
+    Harness::assert_error(status, &body, StatusCode::FORBIDDEN, "vm_not_found");
+    w.assert_failed_for_deletion(&i.name).await;
     let (status, _) = w.jit(&token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
