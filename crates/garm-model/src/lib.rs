@@ -7,6 +7,7 @@
 pub mod labels;
 pub mod names;
 pub mod pool;
+pub mod settings_error;
 pub mod status;
 
 pub use garm_base::Secret;

@@ -21,7 +21,7 @@
 //! no bidirectional-override or invisible formatting characters, which can make a name
 //! display as something it is not.
 
-use crate::pool::PoolSettingsError;
+use crate::settings_error::PoolSettingsError;
 
 /// Longest runner prefix: `<prefix>-` plus 12 random characters fits a 63-character DNS label.
 pub const MAX_RUNNER_PREFIX: usize = 50;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::settings_error::PoolSettingsError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OsType {
@@ -53,23 +55,6 @@ impl OsArch {
             Self::Amd64 => "amd64",
             Self::Arm => "arm",
             Self::Arm64 => "arm64",
-        }
-    }
-}
-
-/// A pool setting that garm refuses, with the JSON field it concerns.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct PoolSettingsError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl PoolSettingsError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
         }
     }
 }
