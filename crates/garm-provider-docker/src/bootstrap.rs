@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use garm_provider_protocol::BootstrapInstance;
 
 use crate::extra_specs::ExtraSpecs;
-
-/// Where the bootstrap files live in the container.
-pub const BOOTSTRAP_DIR: &str = "/garm";
+use crate::reserved::BOOTSTRAP_DIR;
 
 /// The container's entrypoint and command: bash runs the bootstrap entry point.
 pub const ENTRYPOINT: [&str; 1] = ["/bin/bash"];

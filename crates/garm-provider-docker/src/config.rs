@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::container::RESERVED_LABEL_PREFIX;
+use crate::reserved::RESERVED_LABEL_PREFIX;
 
 /// The engine socket when the config names none.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";

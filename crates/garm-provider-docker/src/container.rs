@@ -11,21 +11,9 @@ use garm_provider_protocol::{Address, BootstrapInstance, ProviderInstance, Provi
 use crate::bootstrap::{COMMAND, ENTRYPOINT};
 use crate::config::{Config, Flavor};
 use crate::extra_specs::ExtraSpecs;
-
-/// Labels starting with this belong to the provider; the config may not set them.
-pub const RESERVED_LABEL_PREFIX: &str = "garm.";
-/// The controller that owns the container; every command filters on it.
-pub const LABEL_CONTROLLER_ID: &str = "garm.controller-id";
-/// The pool the instance belongs to; `ListInstances` filters on it.
-pub const LABEL_POOL_ID: &str = "garm.pool-id";
-/// The instance name (also the container name and the `provider_id`).
-pub const LABEL_INSTANCE_NAME: &str = "garm.instance-name";
-/// The pool's `os_type`.
-pub const LABEL_OS_TYPE: &str = "garm.os-type";
-/// The pool's `os_arch`.
-pub const LABEL_OS_ARCH: &str = "garm.os-arch";
-/// The pool's flavor.
-pub const LABEL_FLAVOR: &str = "garm.flavor";
+use crate::reserved::{
+    LABEL_CONTROLLER_ID, LABEL_FLAVOR, LABEL_INSTANCE_NAME, LABEL_OS_ARCH, LABEL_OS_TYPE, LABEL_POOL_ID,
+};
 
 /// Who asks for a container, and with what.
 pub struct Request<'a> {

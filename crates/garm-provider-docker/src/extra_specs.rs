@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer};
 
-use crate::bootstrap::BOOTSTRAP_DIR;
+use crate::reserved::BOOTSTRAP_DIR;
 
 /// The checked extra specs of a pool.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -20,6 +20,7 @@ mod config;
 mod container;
 mod extra_specs;
 mod provider;
+mod reserved;
 
 use config::Config;
 use provider::DockerProvider;

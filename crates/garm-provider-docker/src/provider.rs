@@ -16,8 +16,9 @@ use tokio::sync::OnceCell;
 
 use crate::bootstrap::Files;
 use crate::config::Config;
-use crate::container::{self, Request, LABEL_CONTROLLER_ID, LABEL_POOL_ID};
+use crate::container::{self, Request};
 use crate::extra_specs::{ExtraSpecs, SCHEMA};
+use crate::reserved::{LABEL_CONTROLLER_ID, LABEL_POOL_ID};
 
 /// The newest Engine API version we ask for; older engines are negotiated down.
 const API_VERSION: ClientVersion = ClientVersion {
