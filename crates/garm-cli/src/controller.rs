@@ -112,7 +112,7 @@ fn update_body(args: ControllerUpdateArgs) -> anyhow::Result<Value> {
         body.insert("minimum_job_age_backoff".into(), Value::from(backoff));
     }
     if let Some(path) = args.ca_bundle {
-        let bundle = crate::login::read_pem_file(&path, "CA bundle")?;
+        let bundle = crate::pem::read_pem_file(&path, "CA bundle")?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(bundle);
         body.insert("ca_cert_bundle".into(), Value::String(encoded));
     }

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use crate::client::Client;
-use crate::login::read_pem_file;
+use crate::pem::read_pem_file;
 use crate::table::Table;
 use crate::value::{self, text};
 use crate::Ctx;

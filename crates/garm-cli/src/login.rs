@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use crate::client::Client;
+use crate::pem::read_pem_file;
 use crate::profile::Manager;
 use crate::table::Table;
 use crate::{controller, value, Ctx, Format};
@@ -243,15 +244,6 @@ fn user_table(user: &Value) -> Table {
     table.field("Email", value::text(user, &["email"]));
     table.field("Enabled", value::flag(user, &["enabled"]));
     table
-}
-
-/// Reads a PEM file and checks that it holds at least one PEM block.
-pub fn read_pem_file(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let data = std::fs::read(path).with_context(|| format!("reading {what} file {}", path.display()))?;
-    if !String::from_utf8_lossy(&data).contains("-----BEGIN ") {
-        anyhow::bail!("failed to decode PEM block in {}", path.display());
-    }
-    Ok(data)
 }
 
 /// The flag's value, or a line read from stdin after a prompt on stderr.

@@ -14,6 +14,7 @@ mod entity;
 mod forge;
 mod job;
 mod login;
+mod pem;
 mod pool;
 mod profile;
 mod proxy;

@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 use crate::client::Client;
-use crate::entity::{self, Kind};
+use crate::entity::EntityArgs;
 use crate::table::{Cell, Table};
 use crate::value::{self, text};
 use crate::{runner, Ctx};
@@ -70,45 +70,6 @@ pub struct PoolRunnerListArgs {
     /// Include additional info.
     #[arg(short = 'l', long)]
     pub long: bool,
-}
-
-/// `-r/--repo`, `-o/--org`, `-e/--enterprise` and the `--endpoint` that disambiguates names.
-#[derive(Debug, Args)]
-pub struct EntityArgs {
-    /// The repository (ID or owner/name).
-    #[arg(short = 'r', long)]
-    pub repo: Option<String>,
-    /// The organization (ID or name).
-    #[arg(short = 'o', long)]
-    pub org: Option<String>,
-    /// The enterprise (ID or name).
-    #[arg(short = 'e', long)]
-    pub enterprise: Option<String>,
-    /// The endpoint, when several entities share the name.
-    #[arg(long)]
-    pub endpoint: Option<String>,
-}
-
-impl EntityArgs {
-    /// The selected entity, if any.
-    pub fn selected(&self) -> Option<(Kind, &str)> {
-        [
-            (Kind::Repo, &self.repo),
-            (Kind::Org, &self.org),
-            (Kind::Enterprise, &self.enterprise),
-        ]
-        .into_iter()
-        .find_map(|(kind, given)| given.as_deref().map(|id| (kind, id)))
-    }
-
-    /// The selected entity's API path (`/repositories/<id>`), resolving friendly names.
-    pub fn resolve(&self, client: &Client) -> anyhow::Result<Option<String>> {
-        let Some((kind, id)) = self.selected() else {
-            return Ok(None);
-        };
-        let id = entity::resolve(client, kind, id, self.endpoint.as_deref())?;
-        Ok(Some(format!("{}/{id}", kind.path())))
-    }
 }
 
 #[derive(Debug, Args)]

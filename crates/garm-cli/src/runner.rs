@@ -3,7 +3,7 @@
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::Value;
 
-use crate::pool::EntityArgs;
+use crate::entity::EntityArgs;
 use crate::table::{Cell, Table};
 use crate::value::{self, text};
 use crate::Ctx;

@@ -4,7 +4,8 @@ use clap::{ArgGroup, Args, CommandFactory, Subcommand};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-use crate::pool::{self, EntityArgs, PoolRunnerRotateArgs};
+use crate::entity::EntityArgs;
+use crate::pool::{self, PoolRunnerRotateArgs};
 use crate::table::{Cell, Table};
 use crate::value::{self, text};
 use crate::{runner, Ctx};
