@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::SettingsPatch;
-use crate::faults::{FaultRule, FaultState};
+use crate::fault_rules::{FaultRule, FaultState};
 use crate::ops;
 use crate::reply::Reply;
 use crate::request::Req;

@@ -24,6 +24,7 @@ pub mod boot;
 mod compute;
 pub mod config;
 mod control;
+mod fault_rules;
 pub mod faults;
 pub mod journal;
 mod network;

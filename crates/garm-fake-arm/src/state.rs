@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::boot::Boot;
 use crate::config::{FakeConfig, Settings};
-use crate::faults::FaultState;
+use crate::fault_rules::FaultState;
 use crate::journal::Entry;
 
 /// A resource group.
