@@ -22,7 +22,6 @@ pub const MAX_LINES: usize = 800;
 const KNOWN_CYCLES: &[&str] = &[
     "crates/garm-fake-github: actions → auth → body → config → jobs → payload → rest → scalesets → state → world → actions",
     "crates/garm-pool: act → scaleset → act",
-    "crates/garm-provider-azure: extra_specs → plan → test_support → userdata → extra_specs",
     "crates/garm-server: api → auth → events → lifecycle → state → stream → ui → api",
 ];
 

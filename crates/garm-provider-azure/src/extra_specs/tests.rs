@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// A well-formed RSA key from the upstream SSH example. (The generated throwaway key is
+/// checked against `check_ssh_public_key` in the plan's tests.)
+const RSA_KEY: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCeClRAk2ipUs/l5voIsDC5q9RI+YSRd1Bvd/O+axgY4WiBzG+4FwJWZm/mLLe5DoOdHQwmU2FrKXZSW4w2sYE70KeWnrFViCOX5MTVvJgPE8ClugNl8RWth/tU849DvM9sT7vFgfVSHcAS2yDRyDlueii+8nF2ym8XWAPltFVCyLHRsyBp5YPqK8JFYIa1eybKsY3hEAxRCA+/7bq8et+Gj3coOsuRmrehav7rE6N12Pb80I6ofa6SM5XNYq4Xk0iYNx7R3kdz0Jj9XgZYWjAHjJmT0gTRoOnt6upOuxK7xI/ykWrllgpXrCPu3Ymz+c+ujaqcxDopnAl2lmf69/J1 me@host";
+
 fn parse(json: &str) -> Result<CheckedSpecs, AzureError> {
     ExtraSpecs::parse(Some(json))
 }
@@ -47,7 +51,7 @@ fn every_documented_key_parses() {
     let json = serde_json::json!({
         "allocate_public_ip": true, "open_inbound_ports": {"Tcp": [22], "Udp": [53], "Icmp": [1]},
         "storage_account_type": "Premium_LRS", "disk_size_gb": 64, "extra_tags": {"team": "ci"},
-        "ssh_public_keys": [crate::plan::throwaway_ssh_key()], "confidential": true,
+        "ssh_public_keys": [RSA_KEY], "confidential": true,
         "confidential_disk_encryption": "DiskWithVMGuestState", "disk_encryption_set_id": des,
         "trustedlaunch": false, "use_ephemeral_storage": false, "virtual_network_cidr": "10.30.0.0/16",
         "use_accelerated_networking": true,
@@ -76,10 +80,7 @@ fn values_azure_would_refuse_are_refused_early() {
 
 #[test]
 fn ssh_keys_must_be_openssh_public_keys() {
-    assert!(check_ssh_public_key(&crate::plan::throwaway_ssh_key()).is_ok());
-    // A well-formed RSA key from the upstream SSH example.
-    let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCeClRAk2ipUs/l5voIsDC5q9RI+YSRd1Bvd/O+axgY4WiBzG+4FwJWZm/mLLe5DoOdHQwmU2FrKXZSW4w2sYE70KeWnrFViCOX5MTVvJgPE8ClugNl8RWth/tU849DvM9sT7vFgfVSHcAS2yDRyDlueii+8nF2ym8XWAPltFVCyLHRsyBp5YPqK8JFYIa1eybKsY3hEAxRCA+/7bq8et+Gj3coOsuRmrehav7rE6N12Pb80I6ofa6SM5XNYq4Xk0iYNx7R3kdz0Jj9XgZYWjAHjJmT0gTRoOnt6upOuxK7xI/ykWrllgpXrCPu3Ymz+c+ujaqcxDopnAl2lmf69/J1 me@host";
-    assert!(check_ssh_public_key(rsa).is_ok());
+    assert!(check_ssh_public_key(RSA_KEY).is_ok());
     assert!(check_ssh_public_key("ssh-rsa").is_err());
     assert!(check_ssh_public_key("ssh-dss AAAA").is_err());
     assert!(check_ssh_public_key("ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQCe").is_err());
