@@ -394,7 +394,7 @@ pub(crate) async fn jobs(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &Runners) 
             workflow_job_id,
             scaleset_job_id: None,
             run_id: row.int("run_id")?,
-            action: row.text("action")?,
+            action: row.text("action")?.into(),
             status: row.text("status")?,
             conclusion: row.text("conclusion")?,
             name: row.text("name")?,

@@ -4,6 +4,7 @@
 //! This crate does no IO and knows no wire format: the REST shapes live in
 //! `garm-api-types`, SQL in `garm-store`, forge JSON in `garm-forge`.
 
+pub mod job;
 pub mod labels;
 pub mod names;
 pub mod pool;
@@ -11,6 +12,7 @@ pub mod settings_error;
 pub mod status;
 
 pub use garm_base::Secret;
+pub use job::JobAction;
 pub use labels::{job_matches_pool, order_candidates, BalancerType};
 pub use pool::{OsArch, OsType, PoolSettingsError};
 pub use status::{InstanceStatus, RunnerStatus, TransitionError};

@@ -53,7 +53,7 @@ fn merge(existing: Option<&JobRecord>, owner: &Owner, event: &WorkflowJobEvent, 
     let job = &event.job;
     let action = event.action.as_str();
     if let Some(ex) = existing {
-        if rank(action) < rank(&ex.action) {
+        if rank(action) < rank(ex.action.as_str()) {
             tracing::info!(job_id = job.id, action = %action, stored = %ex.action, "ignoring an action older than the stored one");
             return Merge::Skip(Outcome::Stale);
         }
@@ -63,7 +63,7 @@ fn merge(existing: Option<&JobRecord>, owner: &Owner, event: &WorkflowJobEvent, 
     if rec.run_id == 0 {
         rec.run_id = job.run_id;
     }
-    rec.action = action.to_string();
+    rec.action = event.action.clone();
     rec.status = if job.status.is_empty() {
         action.to_string()
     } else {
@@ -158,7 +158,7 @@ impl On<'_, '_> {
 /// For `in_progress` and `completed` jobs that ran on one of our runners: records the
 /// runner's state and returns the instance's pool (to nudge).
 async fn runner_state(ctx: &Ctx, on: &mut On<'_, '_>, rec: &mut JobRecord) -> Result<Option<String>, StoreError> {
-    let action = rec.action.clone();
+    let action = rec.action.to_string();
     if !matches!(action.as_str(), "in_progress" | "completed") || rec.runner_name.is_empty() {
         return Ok(None);
     }

@@ -216,7 +216,7 @@ pub fn job_record(set: &ScaleSetRecord, entity: &EntityRecord, base_url: &str, m
         workflow_job_id: synthetic_job_id(&m.job_id),
         scaleset_job_id: Some(m.job_id.clone()),
         run_id: m.workflow_run_id,
-        action: m.event_name.clone(),
+        action: m.event_name.clone().into(),
         status: status.into(),
         conclusion,
         name: m.job_display_name.clone(),

@@ -1,7 +1,7 @@
 //! Rows as the rest of garm-rs sees them, secrets already opened.
 
 use chrono::{DateTime, Utc};
-use garm_model::{BalancerType, InstanceStatus, RunnerStatus, Secret};
+use garm_model::{BalancerType, InstanceStatus, JobAction, RunnerStatus, Secret};
 
 pub type Time = DateTime<Utc>;
 
@@ -255,7 +255,8 @@ pub struct JobRecord {
     /// The Actions service's job id of a scale set job.
     pub scaleset_job_id: Option<String>,
     pub run_id: i64,
-    pub action: String,
+    /// Stored as its spelling; an unknown one is kept as read (`JobAction::Other`).
+    pub action: JobAction,
     pub status: String,
     pub conclusion: String,
     pub name: String,

@@ -24,39 +24,9 @@ impl WorkflowJobEvent {
     }
 }
 
-/// The `action` of a `workflow_job` delivery. Unknown actions are kept, not rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobAction {
-    Queued,
-    Waiting,
-    InProgress,
-    Completed,
-    Other(String),
-}
-
-impl JobAction {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Queued => "queued",
-            Self::Waiting => "waiting",
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Other(other) => other,
-        }
-    }
-}
-
-impl From<String> for JobAction {
-    fn from(action: String) -> Self {
-        match action.as_str() {
-            "queued" => Self::Queued,
-            "waiting" => Self::Waiting,
-            "in_progress" => Self::InProgress,
-            "completed" => Self::Completed,
-            _ => Self::Other(action),
-        }
-    }
-}
+/// The `action` of a `workflow_job` delivery: garm-model's [`JobAction`], which keeps unknown
+/// actions rather than rejecting them.
+pub use garm_model::JobAction;
 
 /// One workflow job, as in the webhook's `workflow_job` object and in `GET .../actions/jobs/{id}`.
 ///

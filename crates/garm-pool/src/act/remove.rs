@@ -5,7 +5,7 @@ use super::{owner, StepError};
 use crate::metrics::scope;
 use crate::Ctx;
 use garm_forge::ForgeError;
-use garm_model::{InstanceStatus, RunnerStatus};
+use garm_model::{InstanceStatus, JobAction, RunnerStatus};
 use garm_provider::PoolRef;
 use garm_store::{InstanceRecord, Transition};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ async fn ran_its_job(ctx: &Ctx, instance: &InstanceRecord) -> bool {
     };
     matches!(
         ctx.store.job(job).await,
-        Ok(Some(j)) if j.action == "completed" && j.runner_name == instance.name
+        Ok(Some(j)) if j.action == JobAction::Completed && j.runner_name == instance.name
     )
 }
 

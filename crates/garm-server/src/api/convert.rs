@@ -280,7 +280,7 @@ pub fn job(j: &JobRecord) -> api::Job {
         },
         scaleset_job_id: j.scaleset_job_id.clone().unwrap_or_default(),
         run_id: j.run_id,
-        action: j.action.clone(),
+        action: j.action.as_str().to_owned(),
         conclusion: j.conclusion.clone(),
         status: j.status.clone(),
         name: j.name.clone(),

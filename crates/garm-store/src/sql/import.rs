@@ -343,7 +343,7 @@ async fn import_job(tx: &mut sqlx::AnyConnection, j: &JobRecord, now: Time) -> R
     sqlx::query("INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)")
         .bind(j.workflow_job_id)
         .bind(j.run_id)
-        .bind(&j.action)
+        .bind(j.action.as_str())
         .bind(&j.status)
         .bind(&j.conclusion)
         .bind(&j.name)

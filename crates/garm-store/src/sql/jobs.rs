@@ -42,7 +42,7 @@ impl Store {
             workflow_job_id: r.try_get("workflow_job_id")?,
             scaleset_job_id: r.try_get("scaleset_job_id")?,
             run_id: r.try_get("run_id")?,
-            action: r.try_get("action")?,
+            action: r.try_get::<String, _>("action")?.into(),
             status: r.try_get("status")?,
             conclusion: r.try_get("conclusion")?,
             name: r.try_get("name")?,
@@ -202,7 +202,7 @@ pub(crate) async fn put_jobs_on(conn: &mut sqlx::AnyConnection, jobs: &[&JobReco
             query = query
                 .bind(j.workflow_job_id)
                 .bind(j.run_id)
-                .bind(j.action.clone())
+                .bind(j.action.as_str().to_owned())
                 .bind(j.status.clone())
                 .bind(j.conclusion.clone())
                 .bind(j.name.clone())

@@ -255,7 +255,7 @@ async fn put_scale_set_job_on(tx: &mut sqlx::Transaction<'_, sqlx::Any>, j: &Job
             }
             sqlx::query("UPDATE jobs SET run_id=$1, action=$2, status=$3, conclusion=$4, name=$5, started_at=COALESCE($6, started_at), completed_at=COALESCE($7, completed_at), runner_id=$8, runner_name=$9, runner_group_name=$10, repository_name=$11, repository_owner=$12, workflow_run_url=$13, labels=$14, updated_at=$15 WHERE scaleset_job_id=$16")
                 .bind(j.run_id)
-                .bind(&j.action)
+                .bind(j.action.as_str())
                 .bind(&j.status)
                 .bind(&j.conclusion)
                 .bind(&j.name)
@@ -278,7 +278,7 @@ async fn put_scale_set_job_on(tx: &mut sqlx::Transaction<'_, sqlx::Any>, j: &Job
                 .bind(j.workflow_job_id)
                 .bind(&key)
                 .bind(j.run_id)
-                .bind(&j.action)
+                .bind(j.action.as_str())
                 .bind(&j.status)
                 .bind(&j.conclusion)
                 .bind(&j.name)

@@ -2,7 +2,7 @@
 
 use crate::{conformance, Fresh, PASSPHRASE};
 use chrono::Utc;
-use garm_model::{BalancerType, InstanceStatus, RunnerStatus, Secret};
+use garm_model::{BalancerType, InstanceStatus, JobAction, RunnerStatus, Secret};
 use garm_store::*;
 
 conformance!(
@@ -423,9 +423,18 @@ async fn jobs_are_upserted_by_workflow_job_id(f: Fresh) {
     job.status = "completed".into();
     let second = f.store.put_job(&job).await.unwrap();
     assert_eq!(first.id, second.id);
+    assert_eq!(first.action, JobAction::Queued);
+    assert_eq!(second.action, JobAction::Completed);
     assert_eq!(second.status, "completed");
     assert_eq!(f.store.jobs().await.unwrap().len(), 1);
     assert_eq!(second.labels, job.labels);
+
+    // An action garm-rs has no variant for is stored and read back with its spelling.
+    job.action = "requested".into();
+    f.store.put_job(&job).await.unwrap();
+    let read = f.store.jobs().await.unwrap().remove(0);
+    assert_eq!(read.action, JobAction::Other("requested".into()));
+    assert_eq!(read.action.as_str(), "requested");
 }
 
 async fn queued_jobs_are_read_per_entity_and_a_reason_never_reopens_a_finished_job(f: Fresh) {
