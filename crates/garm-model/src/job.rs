@@ -91,10 +91,21 @@ mod tests {
 
     #[test]
     fn every_spelling_reads_back_as_it_was_written() {
-        for text in ["queued", "waiting", "in_progress", "completed", "JobAssigned", "", "Queued"] {
+        for text in [
+            "queued",
+            "waiting",
+            "in_progress",
+            "completed",
+            "JobAssigned",
+            "",
+            "Queued",
+        ] {
             let action: JobAction = text.parse().unwrap();
             assert_eq!(action.as_str(), text);
-            assert_eq!(serde_json::to_string(&action).unwrap(), serde_json::to_string(text).unwrap());
+            assert_eq!(
+                serde_json::to_string(&action).unwrap(),
+                serde_json::to_string(text).unwrap()
+            );
             let back: JobAction = serde_json::from_str(&serde_json::to_string(text).unwrap()).unwrap();
             assert_eq!(back, action);
         }

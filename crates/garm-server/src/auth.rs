@@ -80,14 +80,24 @@ pub fn random_token_id() -> String {
         .collect()
 }
 
-/// `Authorization: <scheme> <token>` (scheme not checked, as garm), else the `garm_token` cookie.
-pub fn bearer(headers: &HeaderMap, allow_cookie: bool) -> Option<String> {
+/// Where a request's token may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFrom {
+    /// Only the `Authorization` header (API clients, runners).
+    Header,
+    /// The header, else the web UI's `garm_token` cookie.
+    HeaderOrCookie,
+}
+
+/// `Authorization: <scheme> <token>` (scheme not checked, as garm), else the `garm_token` cookie
+/// when `from` allows it.
+pub fn bearer(headers: &HeaderMap, from: TokenFrom) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let text = value.to_str().ok()?;
         let parts: Vec<&str> = text.split(' ').collect();
         return (parts.len() == 2 && !parts[1].is_empty()).then(|| parts[1].to_string());
     }
-    if !allow_cookie {
+    if from == TokenFrom::Header {
         return None;
     }
     let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
@@ -99,7 +109,7 @@ pub fn bearer(headers: &HeaderMap, allow_cookie: bool) -> Option<String> {
 /// Checks a user token: signature, expiry, the user exists, is enabled and admin, and the
 /// token's generation is current.
 pub async fn admin_claims(app: &App, headers: &HeaderMap) -> Result<UserClaims, ApiError> {
-    let token = bearer(headers, true).ok_or(ApiError::AuthFailed)?;
+    let token = bearer(headers, TokenFrom::HeaderOrCookie).ok_or(ApiError::AuthFailed)?;
     admin_claims_of(app, &token).await
 }
 

@@ -75,7 +75,11 @@ async fn a_batch_keeps_redeliveries_order_and_runner_states() {
     let store = &w.ctx.store;
     assert_eq!(store.job(1).await.unwrap().unwrap().status, "queued");
     let two = store.job(2).await.unwrap().unwrap();
-    assert_eq!(two.action, JobAction::Completed, "an older action never overwrites a newer one");
+    assert_eq!(
+        two.action,
+        JobAction::Completed,
+        "an older action never overwrites a newer one"
+    );
     assert_eq!(two.instance_name.as_deref(), Some(runner.name.as_str()));
     let instance = store.instance(&runner.name).await.unwrap();
     assert_eq!(instance.runner_status, RunnerStatus::Terminated);

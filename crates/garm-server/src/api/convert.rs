@@ -77,8 +77,17 @@ pub fn event(e: &EventRecord) -> api::EntityEvent {
     }
 }
 
-/// A pool. `full` adds extra specs and instances, as garm's single-pool reads do.
-pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, ApiError> {
+/// How much of a pool, scale set or template a response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// What listings show: no extra specs, instances or template text.
+    Summary,
+    /// What single-object reads show, as garm's do.
+    Full,
+}
+
+/// A pool. [`Detail::Full`] adds extra specs and instances, as garm's single-pool reads do.
+pub async fn pool(app: &App, p: &PoolRecord, detail: Detail) -> Result<api::Pool, ApiError> {
     let owner = app.store.entity_any(&p.entity_id).await?;
     let endpoint_rec = app.store.endpoint(&owner.endpoint_name).await?;
     let mut out = api::Pool {
@@ -136,7 +145,7 @@ pub async fn pool(app: &App, p: &PoolRecord, full: bool) -> Result<api::Pool, Ap
             out.enterprise_name = owner.name.clone();
         }
     }
-    if full {
+    if detail == Detail::Full {
         out.extra_specs = p
             .extra_specs
             .as_deref()
@@ -157,8 +166,8 @@ pub fn mark_scale_set(out: &mut api::Instance, scale_set: Option<i64>) {
 }
 
 /// garm's `ScaleSet`: the shared fields come from the pool behind it.
-pub async fn scale_set(app: &App, s: &garm_store::ScaleSetRecord, full: bool) -> Result<api::ScaleSet, ApiError> {
-    let p = pool(app, &s.pool, false).await?;
+pub async fn scale_set(app: &App, s: &garm_store::ScaleSetRecord, detail: Detail) -> Result<api::ScaleSet, ApiError> {
+    let p = pool(app, &s.pool, Detail::Summary).await?;
     let mut out = api::ScaleSet {
         runner_prefix: p.runner_prefix,
         created_at: Some(s.created_at),
@@ -202,7 +211,7 @@ pub async fn scale_set(app: &App, s: &garm_store::ScaleSetRecord, full: bool) ->
         proxy_id: p.proxy_id,
         proxy_name: p.proxy_name,
     };
-    if full {
+    if detail == Detail::Full {
         out.extra_specs = s
             .pool
             .extra_specs
@@ -349,8 +358,8 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// A template; `with_data` adds its text (base64), which listings leave `null`.
-pub fn template(t: &garm_store::TemplateRecord, with_data: bool) -> api::Template {
+/// A template; [`Detail::Full`] adds its text (base64), which listings leave `null`.
+pub fn template(t: &garm_store::TemplateRecord, detail: Detail) -> api::Template {
     api::Template {
         id: t.id as u64,
         created_at: Some(t.created_at),
@@ -359,7 +368,7 @@ pub fn template(t: &garm_store::TemplateRecord, with_data: bool) -> api::Templat
         description: t.description.clone(),
         os_type: t.os_type.clone(),
         forge_type: t.forge_type.clone(),
-        data: with_data.then(|| base64::engine::general_purpose::STANDARD.encode(t.data.as_bytes())),
+        data: (detail == Detail::Full).then(|| base64::engine::general_purpose::STANDARD.encode(t.data.as_bytes())),
         owner_id: t.owner_id.clone(),
     }
 }

@@ -1,6 +1,7 @@
 //! Repositories, organizations and enterprises, with their pools and instances.
 
-use super::{convert, pools, Empty};
+use super::convert::{self, Detail};
+use super::{pools, Empty};
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};
@@ -155,7 +156,7 @@ pub(crate) async fn create(
 pub async fn detailed(app: &App, e: &EntityRecord) -> Result<api::Entity, ApiError> {
     let mut out = convert::entity(app, e).await?;
     for p in app.store.pools(Some(&e.id)).await? {
-        out.pool.push(convert::pool(app, &p, true).await?);
+        out.pool.push(convert::pool(app, &p, Detail::Full).await?);
     }
     out.events = app
         .store

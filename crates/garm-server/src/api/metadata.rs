@@ -1,7 +1,7 @@
 //! The instance-facing endpoints: what a booting runner fetches and reports, under
 //! `/api/v1/metadata` and `/api/v1/callbacks`, authenticated by its instance token.
 
-use crate::auth::{bearer, InstanceClaims};
+use crate::auth::{bearer, InstanceClaims, TokenFrom};
 use crate::error::ApiError;
 use crate::state::App;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -47,7 +47,7 @@ impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers, false).ok_or(ApiError::AuthFailed)?;
+        let token = bearer(&parts.headers, TokenFrom::Header).ok_or(ApiError::AuthFailed)?;
         let claims: InstanceClaims = app.keys.verify(&token)?;
         if claims.is_agent {
             return Err(ApiError::AuthFailed);

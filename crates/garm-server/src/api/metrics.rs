@@ -2,7 +2,7 @@
 //! `metrics_catalog`, with its `# HELP` and `# TYPE` lines even before it has a sample).
 
 use super::metrics_catalog::{self as catalog, header as family};
-use crate::auth::{bearer, UserClaims};
+use crate::auth::{bearer, TokenFrom, UserClaims};
 use crate::error::ApiError;
 use crate::state::App;
 use axum::extract::State;
@@ -19,7 +19,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         return Ok((StatusCode::NOT_FOUND, "404 page not found").into_response());
     }
     if !app.config.metrics_disable_auth {
-        let token = bearer(&headers, false).ok_or(ApiError::AuthFailed)?;
+        let token = bearer(&headers, TokenFrom::Header).ok_or(ApiError::AuthFailed)?;
         let claims: UserClaims = app.keys.verify(&token)?;
         if !claims.read_metrics {
             return Err(ApiError::AuthFailed);

@@ -1,6 +1,7 @@
 //! Pools: per entity and global.
 
-use super::{convert, Empty};
+use super::convert::{self, Detail};
+use super::Empty;
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};
@@ -42,7 +43,7 @@ fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
 async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::Pool>>, ApiError> {
     let mut out = Vec::new();
     for p in app.store.pools(None).await? {
-        out.push(convert::pool(&app, &p, false).await?);
+        out.push(convert::pool(&app, &p, Detail::Summary).await?);
     }
     Ok(Json(out))
 }
@@ -55,7 +56,7 @@ pub async fn list_for_entity(
     app.store.entity(kind, &id).await?;
     let mut out = Vec::new();
     for p in app.store.pools(Some(&id)).await? {
-        out.push(convert::pool(&app, &p, false).await?);
+        out.push(convert::pool(&app, &p, Detail::Summary).await?);
     }
     Ok(Json(out))
 }
@@ -129,7 +130,7 @@ pub async fn create(
     let pool = app.store.create_pool(&new).await?;
     tracing::info!(pool = %pool.id, entity = %entity.display_name(), provider = %pool.provider_name, max_runners = pool.max_runners, min_idle_runners = pool.min_idle_runners, "pool created");
     crate::events::pool_changed(&app, &pool.id);
-    let out = convert::pool(&app, &pool, true).await?;
+    let out = convert::pool(&app, &pool, Detail::Full).await?;
     Ok(Json(published(&app, EntityType::Pool, Operation::Create, out)))
 }
 
@@ -148,7 +149,7 @@ pub async fn show_for_entity(
     Path((id, pool_id)): Path<(String, String)>,
 ) -> Result<Json<api::Pool>, ApiError> {
     let pool = pool_of(&app, kind, &id, &pool_id).await?;
-    Ok(Json(convert::pool(&app, &pool, true).await?))
+    Ok(Json(convert::pool(&app, &pool, Detail::Full).await?))
 }
 
 pub async fn update_for_entity(
@@ -173,7 +174,7 @@ pub async fn delete_for_entity(
 
 /// Deletes a pool and publishes it (as it was).
 async fn deleted(app: &App, gone: PoolRecord) -> Result<Empty, ApiError> {
-    let out = convert::pool(app, &gone, false).await?;
+    let out = convert::pool(app, &gone, Detail::Summary).await?;
     app.store.delete_pool(&gone.id).await?;
     tracing::info!(pool = %gone.id, "pool deleted");
     app.streams.publish(EntityType::Pool, Operation::Delete, &out);
@@ -183,7 +184,7 @@ async fn deleted(app: &App, gone: PoolRecord) -> Result<Empty, ApiError> {
 
 async fn show(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Json<api::Pool>, ApiError> {
     let pool = visible_pool(&app, &pool_id).await?;
-    Ok(Json(convert::pool(&app, &pool, true).await?))
+    Ok(Json(convert::pool(&app, &pool, Detail::Full).await?))
 }
 
 pub(crate) async fn update(
@@ -321,7 +322,7 @@ async fn apply_update(app: &App, mut pool: PoolRecord, p: api::UpdatePoolParams)
     let updated = app.store.update_pool(&pool, tags.as_deref()).await?;
     tracing::info!(pool = %updated.id, enabled = updated.enabled, max_runners = updated.max_runners, min_idle_runners = updated.min_idle_runners, "pool updated");
     crate::events::pool_changed(app, &updated.id);
-    let out = convert::pool(app, &updated, true).await?;
+    let out = convert::pool(app, &updated, Detail::Full).await?;
     Ok(Json(published(app, EntityType::Pool, Operation::Update, out)))
 }
 

@@ -2,6 +2,7 @@
 
 use super::{convert, Empty};
 use crate::error::ApiError;
+use crate::lifecycle::OnUnauthorized;
 use crate::state::App;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -144,7 +145,11 @@ pub(crate) async fn delete(
 ) -> Result<Empty, ApiError> {
     let instance = app.store.instance(&name).await?;
     let force = q.force_remove.as_deref() == Some("true");
-    let bypass = q.bypass_gh_unauthorized.as_deref() == Some("true");
+    let on_unauthorized = if q.bypass_gh_unauthorized.as_deref() == Some("true") {
+        OnUnauthorized::RemoveAnyway
+    } else {
+        OnUnauthorized::Refuse
+    };
     if !instance.status.deletable_by_api() {
         return Err(ApiError::bad(format!(
             "runner must be in one of the following states: running, error, pending_delete, pending_force_delete (it is {})",
@@ -156,7 +161,7 @@ pub(crate) async fn delete(
     {
         return Ok(Empty);
     }
-    crate::lifecycle::remove_forge_runner(&app, &instance, bypass).await?;
+    crate::lifecycle::remove_forge_runner(&app, &instance, on_unauthorized).await?;
     let target = if force {
         InstanceStatus::PendingForceDelete
     } else {

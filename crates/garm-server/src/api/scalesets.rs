@@ -2,7 +2,8 @@
 //! validated before anything reaches the Actions service; the service's scale set is created
 //! before the row and removed again if the row cannot be written.
 
-use super::{convert, Empty};
+use super::convert::{self, Detail};
+use super::Empty;
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};
@@ -60,7 +61,7 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
 async fn list_all(State(app): State<App>) -> Result<Json<Vec<api::ScaleSet>>, ApiError> {
     let mut out = Vec::new();
     for s in app.store.scale_sets(None).await? {
-        out.push(convert::scale_set(&app, &s, false).await?);
+        out.push(convert::scale_set(&app, &s, Detail::Summary).await?);
     }
     Ok(Json(out))
 }
@@ -73,7 +74,7 @@ pub async fn list_for_entity(
     app.store.entity(kind, &id).await?;
     let mut out = Vec::new();
     for s in app.store.scale_sets(Some(&id)).await? {
-        out.push(convert::scale_set(&app, &s, false).await?);
+        out.push(convert::scale_set(&app, &s, Detail::Summary).await?);
     }
     Ok(Json(out))
 }
@@ -198,13 +199,13 @@ pub async fn create(
     };
     tracing::info!(scale_set = created.id, service_id = created.service_id, name = %created.name, entity = %entity.display_name(), "scale set created");
     crate::events::pool_changed(&app, &created.pool.id);
-    let out = convert::scale_set(&app, &created, true).await?;
+    let out = convert::scale_set(&app, &created, Detail::Full).await?;
     Ok(Json(published(&app, EntityType::ScaleSet, Operation::Create, out)))
 }
 
 async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api::ScaleSet>, ApiError> {
     let s = app.store.scale_set(parse_id(&id)?).await?;
-    Ok(Json(convert::scale_set(&app, &s, true).await?))
+    Ok(Json(convert::scale_set(&app, &s, Detail::Full).await?))
 }
 
 pub(crate) async fn update(
@@ -215,7 +216,7 @@ pub(crate) async fn update(
     let Json(p) = body?;
     let s = app.store.scale_set(parse_id(&id)?).await?;
     let updated = apply_update(&app, s, p).await?;
-    let out = convert::scale_set(&app, &updated, true).await?;
+    let out = convert::scale_set(&app, &updated, Detail::Full).await?;
     Ok(Json(published(&app, EntityType::ScaleSet, Operation::Update, out)))
 }
 
@@ -317,7 +318,7 @@ pub(crate) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Re
             .await
             .map_err(|e| service_error(e.into()))?;
     }
-    let out = convert::scale_set(&app, &s, false).await?;
+    let out = convert::scale_set(&app, &s, Detail::Summary).await?;
     app.store.delete_scale_set(id).await?;
     tracing::info!(scale_set = id, name = %s.name, "scale set deleted");
     app.streams.publish(EntityType::ScaleSet, Operation::Delete, &out);

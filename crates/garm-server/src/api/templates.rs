@@ -2,7 +2,8 @@
 //! restore, with garm's rules: the text must parse as a Go template, the built-in (system)
 //! templates can only be restored, and a template a pool uses cannot be deleted.
 
-use super::{convert, Empty};
+use super::convert::{self, Detail};
+use super::Empty;
 use crate::auth::admin_claims;
 use crate::error::ApiError;
 use crate::state::App;
@@ -101,12 +102,14 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json
         forge_type: q.forge_type.filter(|s| !s.is_empty()),
     };
     let all = app.store.templates(&filter).await?;
-    Ok(Json(all.iter().map(|t| convert::template(t, false)).collect()))
+    Ok(Json(
+        all.iter().map(|t| convert::template(t, Detail::Summary)).collect(),
+    ))
 }
 
 async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api::Template>, ApiError> {
     let t = app.store.template(parse_id(&id)?).await?;
-    Ok(Json(convert::template(&t, true)))
+    Ok(Json(convert::template(&t, Detail::Full)))
 }
 
 pub(crate) async fn create(
@@ -150,7 +153,7 @@ pub(crate) async fn create(
         })
         .await?;
     tracing::info!(template = created.id, name = %created.name, "template created");
-    let out = convert::template(&created, true);
+    let out = convert::template(&created, Detail::Full);
     Ok(Json(published(&app, EntityType::Template, Operation::Create, out)))
 }
 
@@ -178,7 +181,7 @@ pub(crate) async fn update(
     }
     let updated = app.store.update_template(&t).await?;
     tracing::info!(template = updated.id, name = %updated.name, "template updated");
-    let out = convert::template(&updated, true);
+    let out = convert::template(&updated, Detail::Full);
     Ok(Json(published(&app, EntityType::Template, Operation::Update, out)))
 }
 
@@ -189,8 +192,11 @@ pub(crate) async fn delete(State(app): State<App>, Path(id): Path<String>) -> Re
     }
     app.store.delete_template(t.id).await?;
     tracing::info!(template = t.id, name = %t.name, "template deleted");
-    app.streams
-        .publish(EntityType::Template, Operation::Delete, &convert::template(&t, false));
+    app.streams.publish(
+        EntityType::Template,
+        Operation::Delete,
+        &convert::template(&t, Detail::Summary),
+    );
     Ok(Empty)
 }
 
@@ -212,7 +218,7 @@ async fn restore(State(app): State<App>, body: JsonBody<api::RestoreTemplateRequ
         app.streams.publish(
             EntityType::Template,
             Operation::Update,
-            &convert::template(&restored, true),
+            &convert::template(&restored, Detail::Full),
         );
     }
     Ok(Empty)

@@ -129,8 +129,8 @@ pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 /// the connection ends, to stop the checks.
 pub fn session(app: &App, headers: &HeaderMap) -> Session {
     let revoked = CancellationToken::new();
-    let claims =
-        crate::auth::bearer(headers, true).and_then(|token| app.keys.verify::<crate::auth::UserClaims>(&token).ok());
+    let claims = crate::auth::bearer(headers, crate::auth::TokenFrom::HeaderOrCookie)
+        .and_then(|token| app.keys.verify::<crate::auth::UserClaims>(&token).ok());
     let closing = app.streams.closing.clone();
     let Some(claims) = claims else {
         return Session {

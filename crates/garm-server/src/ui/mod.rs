@@ -66,6 +66,13 @@ pub fn routes() -> Router<App> {
 /// A submitted form's fields (an unchecked checkbox is absent).
 pub type FormData = HashMap<String, String>;
 
+/// Whether a form makes a new object or edits a stored one (the two share their controls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormMode {
+    Create,
+    Edit,
+}
+
 pub fn field<'a>(form: &'a FormData, name: &str) -> &'a str {
     form.get(name).map(String::as_str).unwrap_or("")
 }

@@ -2,7 +2,9 @@
 //! (`crate::api::pools`), so a form is validated exactly as the API validates a request.
 
 use super::html::{self, e, filter, form, thead, Field, Kind};
-use super::{checked, entity_options, field, number, opts, page, page_no, see_other, FormData, Fragment, Session};
+use super::{
+    checked, entity_options, field, number, opts, page, page_no, see_other, FormData, FormMode, Fragment, Session,
+};
 use crate::api::pools as api_pools;
 use crate::error::ApiError;
 use crate::state::App;
@@ -253,7 +255,7 @@ fn pool_fields<'a>(app: &App, v: &FormData, entities: Option<Vec<(String, String
 }
 
 /// The REST body a pool form stands for (the API's own types parse it).
-fn pool_body(f: &FormData, create: bool) -> Result<String, ApiError> {
+fn pool_body(f: &FormData, mode: FormMode) -> Result<String, ApiError> {
     let mut body = Map::new();
     for k in [
         "image",
@@ -292,7 +294,7 @@ fn pool_body(f: &FormData, create: bool) -> Result<String, ApiError> {
             serde_json::from_str(specs).map_err(|err| ApiError::bad(format!("extra_specs: not JSON: {err}")))?;
         body.insert("extra_specs".into(), parsed);
     }
-    if create {
+    if mode == FormMode::Create {
         body.insert("provider_name".into(), json!(field(f, "provider_name")));
     }
     Ok(Value::Object(body).to_string())
@@ -338,7 +340,7 @@ async fn create(
     let result = async {
         let entity = app.store.entity_any(field(&f, "entity")).await?;
         let params: api::CreatePoolParams =
-            serde_json::from_str(&pool_body(&f, true)?).map_err(|err| ApiError::bad(err.to_string()))?;
+            serde_json::from_str(&pool_body(&f, FormMode::Create)?).map_err(|err| ApiError::bad(err.to_string()))?;
         let Json(pool) = api_pools::create(State(app.clone()), entity.kind, Path(entity.id), Ok(Json(params))).await?;
         Ok::<_, ApiError>(pool.id)
     }
@@ -406,7 +408,7 @@ async fn update(
     s.check(&f)?;
     let result = async {
         let params: api::UpdatePoolParams =
-            serde_json::from_str(&pool_body(&f, false)?).map_err(|err| ApiError::bad(err.to_string()))?;
+            serde_json::from_str(&pool_body(&f, FormMode::Edit)?).map_err(|err| ApiError::bad(err.to_string()))?;
         api_pools::update(State(app.clone()), Path(id.clone()), Ok(Json(params))).await
     }
     .await;

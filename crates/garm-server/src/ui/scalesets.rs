@@ -5,7 +5,9 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{checked, entity_options, field, number, opts, page, see_other, store_fail, FormData, Fragment, Session};
+use super::{
+    checked, entity_options, field, number, opts, page, see_other, store_fail, FormData, FormMode, Fragment, Session,
+};
 use crate::api::scalesets as api_sets;
 use crate::error::ApiError;
 use crate::state::App;
@@ -199,14 +201,18 @@ fn fields<'a>(app: &App, v: &FormData, entities: Option<Vec<(String, String)>>) 
     out
 }
 
-/// The REST body a form stands for; the API's own types parse it (`create`: the
+/// The REST body a form stands for; the API's own types parse it (on create the
 /// `CreateScaleSetParams` keys, else `UpdateScaleSetParams`'s).
-fn body(f: &FormData, create: bool) -> Result<String, ApiError> {
+fn body(f: &FormData, mode: FormMode) -> Result<String, ApiError> {
     let mut body = Map::new();
     for k in ["name", "image", "flavor", "os_type", "os_arch", "runner_prefix"] {
         body.insert(k.into(), json!(field(f, k).trim()));
     }
-    let group_key = if create { "github-runner-group" } else { "runner_group" };
+    let group_key = if mode == FormMode::Create {
+        "github-runner-group"
+    } else {
+        "runner_group"
+    };
     body.insert(group_key.into(), json!(field(f, "runner_group").trim()));
     for k in ["min_idle_runners", "max_runners", "runner_bootstrap_timeout"] {
         body.insert(k.into(), number(f, k)?);
@@ -220,7 +226,7 @@ fn body(f: &FormData, create: bool) -> Result<String, ApiError> {
             serde_json::from_str(specs).map_err(|err| ApiError::bad(format!("extra_specs: not JSON: {err}")))?;
         body.insert("extra_specs".into(), parsed);
     }
-    if create {
+    if mode == FormMode::Create {
         body.insert("provider_name".into(), json!(field(f, "provider_name")));
         let labels: Vec<&str> = field(f, "labels")
             .split(',')
@@ -272,7 +278,7 @@ async fn create(
     let result = async {
         let entity = app.store.entity_any(field(&f, "entity")).await?;
         let params: api::CreateScaleSetParams =
-            serde_json::from_str(&body(&f, true)?).map_err(|err| ApiError::bad(err.to_string()))?;
+            serde_json::from_str(&body(&f, FormMode::Create)?).map_err(|err| ApiError::bad(err.to_string()))?;
         let Json(set) = api_sets::create(State(app.clone()), entity.kind, Path(entity.id), Ok(Json(params))).await?;
         Ok::<_, ApiError>(set.id)
     }
@@ -340,7 +346,7 @@ async fn update(
     s.check(&f)?;
     let result = async {
         let params: api::UpdateScaleSetParams =
-            serde_json::from_str(&body(&f, false)?).map_err(|err| ApiError::bad(err.to_string()))?;
+            serde_json::from_str(&body(&f, FormMode::Edit)?).map_err(|err| ApiError::bad(err.to_string()))?;
         api_sets::update(State(app.clone()), Path(id.to_string()), Ok(Json(params))).await
     }
     .await;

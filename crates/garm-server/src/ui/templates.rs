@@ -5,7 +5,7 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, opts, page, see_other, store_fail, FormData, Fragment, Session};
+use super::{field, opts, page, see_other, store_fail, FormData, FormMode, Fragment, Session};
 use crate::api::{proxies as api_proxies, templates as api_templates};
 use crate::error::ApiError;
 use crate::state::App;
@@ -241,9 +241,9 @@ async fn delete_template(
 
 // ---- proxies --------------------------------------------------------------------
 
-fn proxy_fields<'a>(v: &FormData, editing: bool) -> Vec<Field<'a>> {
+fn proxy_fields<'a>(v: &FormData, mode: FormMode) -> Vec<Field<'a>> {
     let val = |k: &str| v.get(k).cloned().unwrap_or_default();
-    let password_help = if editing {
+    let password_help = if mode == FormMode::Edit {
         "Leave empty to keep the stored password; clear the username to remove both."
     } else {
         "Optional; stored sealed and never shown again."
@@ -261,7 +261,7 @@ fn proxy_fields<'a>(v: &FormData, editing: bool) -> Vec<Field<'a>> {
     ]
 }
 
-fn proxy_params(f: &FormData, editing: bool) -> api::ProxyParams {
+fn proxy_params(f: &FormData, mode: FormMode) -> api::ProxyParams {
     let text = |k: &str| Some(field(f, k).trim().to_string());
     let password = field(f, "password");
     api::ProxyParams {
@@ -272,7 +272,7 @@ fn proxy_params(f: &FormData, editing: bool) -> api::ProxyParams {
         no_proxy: text("no_proxy"),
         username: text("username"),
         // On edit an empty password keeps the stored one.
-        password: (!(editing && password.is_empty())).then(|| password.to_string()),
+        password: (!(mode == FormMode::Edit && password.is_empty())).then(|| password.to_string()),
     }
 }
 
@@ -309,7 +309,7 @@ async fn render_proxies(
         &mut out,
         "/ui/proxies",
         &s.csrf,
-        &proxy_fields(v, false),
+        &proxy_fields(v, FormMode::Create),
         "Add proxy",
         error,
     );
@@ -327,7 +327,7 @@ async fn create_proxy(
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
     s.check(&f)?;
-    match api_proxies::create(State(app.clone()), Ok(Json(proxy_params(&f, false)))).await {
+    match api_proxies::create(State(app.clone()), Ok(Json(proxy_params(&f, FormMode::Create)))).await {
         Ok(Json(p)) => Ok(see_other(&format!("/ui/proxies/{}", p.id))),
         Err(err) => Ok(with_status(
             render_proxies(&app, &s, &frag, &f, Some(&super::message(&err))).await?,
@@ -364,7 +364,7 @@ fn render_proxy(s: &Session, frag: &Fragment, p: &ProxyRecord, v: &FormData, err
         &mut out,
         &format!("/ui/proxies/{}", p.id),
         &s.csrf,
-        &proxy_fields(v, true),
+        &proxy_fields(v, FormMode::Edit),
         "Save proxy",
         error,
     );
@@ -390,7 +390,7 @@ async fn update_proxy(
     match api_proxies::update(
         State(app.clone()),
         Path(id.to_string()),
-        Ok(Json(proxy_params(&f, true))),
+        Ok(Json(proxy_params(&f, FormMode::Edit))),
     )
     .await
     {
