@@ -170,7 +170,55 @@ pub struct Ctx {
     pub scale_sets: scaleset::Listeners,
 }
 
+/// What a process hands the pool manager to build its [`Ctx`]; the rest of the context is
+/// the pool manager's own working state and starts empty.
+pub struct Wiring {
+    pub store: Store,
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub forges: Forges,
+    pub tokens: Arc<dyn TokenMinter>,
+    pub controller_id: String,
+    pub settings: Settings,
+    pub nudge: Nudge,
+    pub metrics: Arc<Metrics>,
+}
+
 impl Ctx {
+    /// A context with nothing in flight, no backoff, no cursors or schedule yet, and
+    /// `settings.provider_concurrency` provider calls allowed at once.
+    pub fn new(wiring: Wiring) -> Self {
+        let Wiring {
+            store,
+            providers,
+            forges,
+            tokens,
+            controller_id,
+            settings,
+            nudge,
+            metrics,
+        } = wiring;
+        Self {
+            store,
+            providers,
+            forges,
+            tokens,
+            controller_id,
+            provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
+            settings,
+            nudge,
+            metrics,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            inflight: Default::default(),
+            backoff: Default::default(),
+            turns: Default::default(),
+            queue_cursor: Default::default(),
+            missed: Default::default(),
+            schedule: Default::default(),
+            scale_sets: Default::default(),
+        }
+    }
+
     /// Claims `name` for one lifecycle step; `None` if a step is already running for it.
     pub fn claim(self: &Arc<Self>, name: &str) -> Option<InflightGuard> {
         let mut set = self.inflight.lock().expect("inflight lock is never poisoned");

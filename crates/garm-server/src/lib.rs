@@ -69,26 +69,16 @@ pub async fn build_with(
         garm_store::Backend::Postgres => store.fenced(garm_store::Fence::new(replica_id())),
         garm_store::Backend::Sqlite => store.clone(),
     };
-    let ctx = garm_pool::Ctx {
+    let ctx = garm_pool::Ctx::new(garm_pool::Wiring {
         store: pool_store,
         providers,
         forges: garm_pool::Forges::new(connector),
         tokens: std::sync::Arc::new(state::Minter(keys.clone())),
         controller_id: controller.controller_id.clone(),
+        settings,
         nudge,
         metrics,
-        shutdown: tokio_util::sync::CancellationToken::new(),
-        tasks: tokio_util::task::TaskTracker::new(),
-        inflight: Default::default(),
-        backoff: Default::default(),
-        turns: Default::default(),
-        queue_cursor: Default::default(),
-        missed: Default::default(),
-        schedule: Default::default(),
-        scale_sets: Default::default(),
-        provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
-        settings,
-    };
+    });
     Ok((
         App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)),
         rx,

@@ -9,7 +9,7 @@ use garm_model::{BalancerType, InstanceStatus, RunnerStatus, Secret};
 use garm_pool::forge::{ForgeRunner, Tool};
 use garm_pool::{
     Ctx, Forge, ForgeConnector, ForgeDelivery, ForgeDeliveryPage, ForgeHook, ForgeRateLimit, Forges, Metrics, Nudge,
-    Settings, TokenMinter,
+    Settings, TokenMinter, Wiring,
 };
 use garm_provider::FakeProvider;
 use garm_store::{
@@ -256,26 +256,20 @@ impl World {
         let mut providers: HashMap<String, Arc<dyn garm_provider::Provider>> = HashMap::new();
         providers.insert("fake".into(), provider.clone());
         let (nudge, _rx) = Nudge::channel();
-        let ctx = Ctx {
+        let ctx = Ctx::new(Wiring {
             store,
             providers,
             forges: Forges::new(Box::new(Connector(forge.clone()))),
             tokens: Arc::new(Minter),
             controller_id: controller.controller_id,
-            settings,
+            // Four provider calls at once, as the tests have always run.
+            settings: Settings {
+                provider_concurrency: 4,
+                ..settings
+            },
             nudge,
             metrics: Arc::new(Metrics::default()),
-            shutdown: tokio_util::sync::CancellationToken::new(),
-            tasks: tokio_util::task::TaskTracker::new(),
-            inflight: Default::default(),
-            backoff: Default::default(),
-            turns: Default::default(),
-            queue_cursor: Default::default(),
-            missed: Default::default(),
-            schedule: Default::default(),
-            scale_sets: Default::default(),
-            provider_slots: tokio::sync::Semaphore::new(4),
-        };
+        });
         Self {
             ctx: Arc::new(ctx),
             forge,
