@@ -25,6 +25,9 @@ pub fn fixtures_dir() -> PathBuf {
 #[derive(Clone)]
 pub struct Hooks {
     queued: Arc<String>,
+    /// HMAC state after the secret and the `queued` template's bytes before its first job id,
+    /// which every `queued` delivery shares (see [`Hooks::queued`]).
+    queued_head: Arc<(usize, Hmac<Sha256>)>,
     completed: Arc<String>,
     secret: Arc<String>,
 }
@@ -60,8 +63,13 @@ fn template(file: &str, base: &str, owner: &str, repo: &str, labels: &[&str]) ->
 impl Hooks {
     /// Templates for `owner/repo` on the endpoint whose web root is `base`, for jobs asking for `labels`.
     pub fn new(base: &str, owner: &str, repo: &str, labels: &[&str], secret: &str) -> anyhow::Result<Self> {
+        let queued = template("dotcom-05-queued.json", base, owner, repo, labels)?;
+        let head = queued.find(ID).expect("template() checks that the id is there");
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+        mac.update(&queued.as_bytes()[..head]);
         Ok(Self {
-            queued: Arc::new(template("dotcom-05-queued.json", base, owner, repo, labels)?),
+            queued: Arc::new(queued),
+            queued_head: Arc::new((head, mac)),
             completed: Arc::new(template("dotcom-01-completed.json", base, owner, repo, labels)?),
             secret: Arc::new(secret.to_owned()),
         })
@@ -76,9 +84,31 @@ impl Hooks {
         }
     }
 
-    /// A `queued` delivery of job `id`.
+    /// The `queued` payload with the job id placeholder (for an outside load generator).
+    pub fn queued_template(&self) -> (&str, &str) {
+        (&self.queued, ID)
+    }
+
+    /// The repository's webhook secret.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// A `queued` delivery of job `id`, signed over all of its body. The payload's keys are
+    /// sorted, so the job id comes late (in `workflow_job`): the HMAC of the constant part
+    /// before it is taken once, and each delivery hashes only the rest of its own body.
     pub fn queued(&self, id: u64) -> Delivery {
-        self.sign(self.queued.replace(ID, &id.to_string()))
+        let (head, mac) = &*self.queued_head;
+        let tail = self.queued[*head..].replace(ID, &id.to_string());
+        let mut mac = mac.clone();
+        mac.update(tail.as_bytes());
+        let mut body = Vec::with_capacity(head + tail.len());
+        body.extend_from_slice(&self.queued.as_bytes()[..*head]);
+        body.extend_from_slice(tail.as_bytes());
+        Delivery {
+            signature: format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            body,
+        }
     }
 
     /// A `completed` delivery of job `id`, which ran on `runner`.
@@ -137,4 +167,23 @@ pub async fn send_all(url: &str, mut deliveries: Vec<Delivery>, connections: usi
         done??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_deliveries_are_signed_over_their_whole_body() {
+        let hooks = Hooks::new("https://github.com", "acme", "app", &["linux"], "s3cret").expect("fixtures load");
+        let (a, b) = (hooks.queued(7001), hooks.queued(7002));
+        assert_ne!(a.body, b.body);
+        assert_ne!(a.signature, b.signature);
+        for (d, id) in [(a, "7001"), (b, "7002")] {
+            let text = String::from_utf8(d.body.clone()).expect("utf-8");
+            assert!(text.contains(&format!("\"id\":{id}")) && !text.contains(ID));
+            let whole = hooks.sign(text);
+            assert_eq!(d.signature, whole.signature);
+        }
+    }
 }

@@ -27,7 +27,10 @@ pub async fn run(opts: &Options, sizes: &Sizes) -> anyhow::Result<Value> {
             tokio::time::sleep(sizes.settle).await;
             let hooks = world.hooks(0, labels)?;
             eprintln!("garm-bench: intake, {kind} labels, {connections} connections");
-            let mut result = load(&mut world, &hooks, connections, sizes).await?;
+            let mut result = match std::env::var("GARM_BENCH_INTAKE_WRK") {
+                Ok(wrk) if !wrk.is_empty() => super::wrk::load(&mut world, &hooks, &wrk, connections, sizes).await?,
+                _ => load(&mut world, &hooks, connections, sizes).await?,
+            };
             result["labels"] = json!(kind);
             eprintln!("garm-bench:   {result}");
             runs.push(result);

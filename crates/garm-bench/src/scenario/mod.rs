@@ -4,6 +4,7 @@ pub mod intake;
 pub mod latency;
 pub mod scale;
 pub mod scaleset;
+pub mod wrk;
 
 use crate::stats::{self, Proc};
 use crate::world::World;
