@@ -30,8 +30,9 @@ pub use forge::{
 };
 pub use metrics::Metrics;
 
-/// What a reconciler should look at again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What a reconciler should look at again; also the scheduler's key. Entities order before
+/// pools (matching jobs creates instances the pool passes then drive).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
     /// Match the entity's queued jobs to its pools.
     Entity(String),
