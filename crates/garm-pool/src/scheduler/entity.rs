@@ -3,7 +3,7 @@
 
 use super::dispatch::Decision;
 use crate::act;
-use crate::plan::{self, EntityView, JobStep};
+use crate::plan::{self, EntityView, JobVerdict};
 use crate::Ctx;
 use garm_store::{EntityRecord, JobRecord, StoreError};
 use std::sync::Arc;
@@ -130,40 +130,33 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError>
         display_name: entity.display_name(),
         balancer: entity.balancer,
         pools,
-        queued: queued.clone(),
+        queued,
         min_job_age: Duration::from_secs(u64::from(controller.minimum_job_age_backoff)),
         now: chrono::Utc::now(),
         turn,
         max_create_attempts: ctx.settings.max_create_attempts,
     };
-    let (steps, turn) = plan::jobs(&view);
-    ctx.turns.lock().expect("turns lock").insert(id.to_string(), turn);
-    let by_id: QueuedJobs = queued.iter().map(|j| (j.workflow_job_id, j)).collect();
+    let plan = plan::jobs(&view);
+    ctx.turns.lock().expect("turns lock").insert(id.to_string(), plan.turn);
     // Jobs served from the same pool are created together (one transaction) from what
-    // provisioning needs, read once per pool.
-    let mut by_pool: Vec<(String, Vec<&JobRecord>)> = Vec::new();
-    for step in steps {
-        match step {
-            JobStep::CreateFor {
-                workflow_job_id,
-                pool_id,
-            } => {
-                let Some(job) = by_id.get(&workflow_job_id).copied() else {
-                    continue;
-                };
-                match by_pool.iter_mut().find(|(p, _)| *p == pool_id) {
-                    Some((_, jobs)) => jobs.push(job),
-                    None => by_pool.push((pool_id, vec![job])),
+    // provisioning needs, read once per pool; oldest job first.
+    let mut by_pool: Vec<(&str, Vec<&JobRecord>)> = Vec::new();
+    for job in &view.queued {
+        match plan.verdicts.get(&job.workflow_job_id) {
+            Some(JobVerdict::Create { pool_id }) => match by_pool.iter_mut().find(|(p, _)| p == pool_id) {
+                Some((_, jobs)) => jobs.push(job),
+                None => by_pool.push((pool_id, vec![job])),
+            },
+            Some(verdict) => {
+                if let Some(reason) = verdict.reason() {
+                    set_reason(ctx, job, reason).await?;
                 }
             }
-            JobStep::Reason {
-                workflow_job_id,
-                reason,
-            } => set_reason(ctx, &by_id, workflow_job_id, &reason).await?,
+            None => {}
         }
     }
     for (pool_id, jobs) in by_pool {
-        let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == pool_id) else {
+        let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == *pool_id) else {
             continue;
         };
         let created = match act::prepare(ctx, pool, &entity, &controller).await {
@@ -183,17 +176,9 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError>
             match placement {
                 act::JobPlacement::Created(name) => {
                     tracing::info!(job_id = id, pool = %pool_id, instance = %name, "pool chosen for job");
-                    set_reason(ctx, &by_id, id, "").await?;
+                    set_reason(ctx, job, "").await?;
                 }
-                act::JobPlacement::PoolFull => {
-                    set_reason(
-                        ctx,
-                        &by_id,
-                        id,
-                        "every matching pool is at max_runners; waiting for room",
-                    )
-                    .await?
-                }
+                act::JobPlacement::PoolFull => set_reason(ctx, job, plan::WAITING_FOR_ROOM).await?,
                 // Its reason column is written only while queued: nothing to record.
                 act::JobPlacement::JobNotQueued => {}
             }
@@ -205,14 +190,11 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError>
 /// Records why a queued job waits (or that it no longer does). Only the reason column of
 /// a still-queued row is written: a copy of the whole row read before a `completed`
 /// webhook was recorded would otherwise make the job look queued again.
-async fn set_reason(ctx: &Ctx, queued: &QueuedJobs<'_>, id: i64, reason: &str) -> Result<(), StoreError> {
-    if let Some(job) = queued.get(&id) {
-        if job.reason != reason && ctx.store.set_queued_job_reason(id, reason).await? && !reason.is_empty() {
-            tracing::info!(job_id = id, reason, "job waiting");
-        }
+/// `job` is one this pass read as queued; the reason is the plan's.
+async fn set_reason(ctx: &Ctx, job: &JobRecord, reason: &str) -> Result<(), StoreError> {
+    let id = job.workflow_job_id;
+    if job.reason != reason && ctx.store.set_queued_job_reason(id, reason).await? && !reason.is_empty() {
+        tracing::info!(job_id = id, reason, "job waiting");
     }
     Ok(())
 }
-
-/// An entity pass's queued jobs by workflow job id.
-type QueuedJobs<'a> = std::collections::HashMap<i64, &'a JobRecord>;

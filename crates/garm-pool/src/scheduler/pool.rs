@@ -42,12 +42,7 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<Reconciled, Sto
         }
         None => {
             let queued: Vec<JobRecord> = ctx.store.queued_jobs_of(&entity.id, 0, QUEUE_WINDOW).await?;
-            let tags: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
-            let matching = queued
-                .iter()
-                .filter(|j| garm_model::job_matches_pool(&j.labels, &tags))
-                .count() as u32;
-            (None, matching)
+            (None, plan::queued_matching(&pool, &queued))
         }
     };
     let served: Vec<i64> = instances
