@@ -12,4 +12,4 @@ pub mod status;
 pub use garm_base::Secret;
 pub use labels::{job_matches_pool, order_candidates, BalancerType};
 pub use pool::{OsArch, OsType, PoolSettingsError};
-pub use status::{InstanceStatus, RunnerStatus, TransitionError};
+pub use status::{check_recreate, InstanceStatus, RunnerStatus, TransitionError};

@@ -292,11 +292,12 @@ fn start_provision(ctx: &Arc<Ctx>, name: &str, guard: crate::InflightGuard, read
             note_forge_error(&ctx2, &name, &err).await;
             ctx2.record_failure(&name);
             let fault = err.chain();
+            // Checked: an instance a `completed` webhook sent on its way out meanwhile stays so.
             crate::logged(
                 "marking the failed create",
-                "the instance stays in creating, which the next pool pass treats as interrupted and retries",
+                "the instance keeps its status: creating is treated as interrupted and retried by the next pool pass; one on its way out is deleted",
                 ctx2.store
-                    .modify_instance(&name, Transition::Forced, |i| {
+                    .modify_instance(&name, Transition::Checked, |i| {
                         i.status = InstanceStatus::Error;
                         i.provider_fault = fault.clone();
                     })
@@ -590,7 +591,7 @@ pub fn spawn_retry(ctx: &Arc<Ctx>, name: &str) {
                 .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
                 .await?;
             ctx2.store
-                .modify_instance(&name, Transition::Forced, |i| {
+                .modify_instance(&name, Transition::Recreate, |i| {
                     i.create_attempt += 1;
                     i.status = InstanceStatus::PendingCreate;
                     i.runner_status = RunnerStatus::Pending;
