@@ -53,16 +53,16 @@ pub struct Prepared {
     writes: Writes,
 }
 
-/// Reads what [`Prepared`] holds for `pool` of `entity`.
+/// What [`Prepared`] holds for `pool` of `entity`; `equipped` is the entity's forge side, read
+/// once by the caller (an entity pass shares it between its pools).
 pub async fn prepare(
     ctx: &Arc<Ctx>,
     pool: &PoolRecord,
     entity: &EntityRecord,
     controller: &ControllerRecord,
+    equipped: &crate::forge::Equipped,
 ) -> Result<Arc<Prepared>, StepError> {
-    let forge = ctx.forges.for_entity(&ctx.store, entity).await?;
-    let tools = ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await?;
-    let endpoint = ctx.store.endpoint(&entity.endpoint_name).await?;
+    let crate::forge::Equipped { forge, endpoint, tools } = equipped.clone();
     let proxy = match pool.proxy_id {
         Some(id) => Some(ctx.store.proxy(id).await?),
         None => None,
@@ -358,7 +358,8 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
             let pool = ctx.store.pool(&instance.pool_id).await?;
             let entity = owner(ctx, &pool).await?;
             let controller = ctx.store.controller().await?;
-            let prepared = prepare(ctx, &pool, &entity, &controller).await?;
+            let equipped = ctx.forges.equipped(&ctx.store, &entity, ctx.settings.tools_ttl).await?;
+            let prepared = prepare(ctx, &pool, &entity, &controller, &equipped).await?;
             let queued_at = match crate::job_of(&instance.extra_labels) {
                 Some(job) => ctx.store.job(job).await.ok().flatten().and_then(|j| j.created_at),
                 None => None,

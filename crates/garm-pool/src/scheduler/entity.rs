@@ -3,6 +3,7 @@
 
 use super::dispatch::Decision;
 use crate::act;
+use crate::forge::Equipped;
 use crate::plan::{self, EntityView, JobVerdict};
 use crate::Ctx;
 use garm_store::{EntityRecord, JobRecord, StoreError};
@@ -11,14 +12,17 @@ use std::time::Duration;
 
 /// Keeps the entity's pool manager status current: running once runner downloads are
 /// known, failing (with the forge's reason) when credentials or the forge fail.
-async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
+///
+/// Returns the entity's forge side (client, endpoint, runner downloads), read once for the
+/// whole pass, or `None` while it fails.
+async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> Option<Equipped> {
     // A failing entity is retried with backoff (5 s doubling, at most a minute), not every pass.
     let key = format!("entity:{}", entity.id);
     if !entity.pool_manager_running && !entity.failure_reason.is_empty() && !ctx.may_retry(&key) {
-        return false;
+        return None;
     }
-    match ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await {
-        Ok(_) => {
+    match ctx.forges.equipped(&ctx.store, entity, ctx.settings.tools_ttl).await {
+        Ok(equipped) => {
             ctx.clear_backoff(&key);
             if !entity.pool_manager_running {
                 // Both only report: an unrecorded status is written again by the next pass,
@@ -42,7 +46,7 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
                 );
                 tracing::info!(entity = %entity.display_name(), "pool manager running");
             }
-            true
+            Some(equipped)
         }
         Err(err) => {
             ctx.record_failure_capped(&key, std::time::Duration::from_secs(60));
@@ -60,7 +64,7 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> bool {
                 );
                 tracing::warn!(entity = %entity.display_name(), error = %reason, "pool manager failing");
             }
-            false
+            None
         }
     }
 }
@@ -115,10 +119,10 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError>
     }
     let entity = ctx.store.entity_any(id).await?;
     let queued: Vec<JobRecord> = queued_window(ctx, &entity.id).await?;
-    let healthy = ensure_forge(ctx, &entity).await;
-    if queued.is_empty() || !healthy {
+    let equipped = ensure_forge(ctx, &entity).await;
+    let Some(equipped) = equipped.filter(|_| !queued.is_empty()) else {
         return Ok(());
-    }
+    };
     let mut pools = Vec::new();
     for p in ctx.store.pools(Some(id)).await? {
         let instances = ctx.store.pool_instances_brief(&p.id).await?;
@@ -159,7 +163,7 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError>
         let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == *pool_id) else {
             continue;
         };
-        let created = match act::prepare(ctx, pool, &entity, &controller).await {
+        let created = match act::prepare(ctx, pool, &entity, &controller, &equipped).await {
             Ok(prep) => act::create_for_jobs(ctx, &prep, &jobs).await,
             Err(err) => Err(err),
         };
