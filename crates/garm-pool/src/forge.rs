@@ -407,6 +407,8 @@ impl ForgeAccessError {
 pub struct Forges {
     connector: Box<dyn ForgeConnector>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// How many times [`Forges::client`] read credentials and their endpoint.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl Forges {
@@ -414,6 +416,7 @@ impl Forges {
         Self {
             connector,
             cache: Mutex::new(HashMap::new()),
+            reads: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -433,6 +436,7 @@ impl Forges {
         store: &garm_store::Store,
         entity: &EntityRecord,
     ) -> Result<(Arc<dyn Forge>, EndpointRecord), ForgeAccessError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let creds = store.credentials(entity.credentials_id).await?;
         let endpoint = store.endpoint(&creds.endpoint_name).await?;
         let fingerprint = format!(
@@ -500,6 +504,12 @@ impl Forges {
             }
         };
         Ok(Equipped { forge, endpoint, tools })
+    }
+
+    /// How many times credentials and their endpoint were read from the store (one of each per
+    /// [`Forges::client`]); tests check that a pass reads them once.
+    pub fn store_reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether runner downloads are cached for `entity` (the pool manager is "running").

@@ -17,7 +17,7 @@ mod orphans;
 mod pool;
 
 pub use dispatch::{next, Decision, ErrorPolicy, Next, Reconciled};
-pub use entity::QUEUE_WINDOW;
+pub use entity::{reconcile as reconcile_entity, QUEUE_WINDOW};
 pub use orphans::orphans;
 
 use crate::{Ctx, Key};

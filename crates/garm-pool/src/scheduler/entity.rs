@@ -102,7 +102,7 @@ async fn queued_window(ctx: &Ctx, entity_id: &str) -> Result<Vec<JobRecord>, Sto
 /// Reconciles one entity. `forward`: the key was nudged here; if another replica holds the
 /// work, it is told. An entity is looked at again at the idle resync ([`Decision::Done`]);
 /// one with queued jobs or a failing forge is made dirty at every tick anyway.
-pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Decision {
+pub async fn reconcile(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Decision {
     match pass(ctx, id, forward).await {
         Ok(()) => Decision::Done,
         Err(err) => Decision::failed(err),
