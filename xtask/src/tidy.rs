@@ -25,7 +25,6 @@ const KNOWN_CYCLES: &[&str] = &[
     "crates/garm-fake-arm: faults → ops → state → faults",
     "crates/garm-fake-github: actions → auth → body → config → jobs → payload → rest → scalesets → state → world → actions",
     "crates/garm-model: names → pool → names",
-    "crates/garm-pool: act → scaleset → act",
     "crates/garm-provider-azure: extra_specs → plan → test_support → userdata → extra_specs",
     "crates/garm-provider-docker: bootstrap → extra_specs → bootstrap",
     "crates/garm-provider-docker: config → container → config",

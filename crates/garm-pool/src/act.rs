@@ -23,10 +23,9 @@ use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod error;
 mod remove;
 
-pub use error::StepError;
+pub use crate::step::StepError;
 pub use remove::{reap, remove_forge_runner, scale_down, spawn_delete};
 
 fn random_suffix() -> String {

@@ -15,6 +15,7 @@ pub mod missed;
 pub mod plan;
 pub mod scaleset;
 pub mod scheduler;
+pub mod step;
 pub mod wake;
 
 use garm_provider::Provider;
