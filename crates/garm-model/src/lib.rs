@@ -15,4 +15,4 @@ pub use garm_base::Secret;
 pub use job::JobAction;
 pub use labels::{job_matches_pool, order_candidates, BalancerType};
 pub use pool::{OsArch, OsType, PoolSettingsError};
-pub use status::{InstanceStatus, RunnerStatus, TransitionError};
+pub use status::{check_recreate, InstanceStatus, RunnerStatus, TransitionError};

@@ -73,21 +73,25 @@ impl InstanceStatus {
         }
     }
 
-    /// garm's table 5.11; same-state changes are always allowed.
+    /// garm's table 5.11, plus two moves of garm-rs's own lifecycle: a create that fails before
+    /// the provider was asked goes `pending_create` → `error` (retried like any failed create),
+    /// and a failed delete goes `deleting` → `pending_delete` / `pending_force_delete` (its
+    /// status before, so the next pool pass deletes it again). Same-state changes are always
+    /// allowed.
     pub fn can_become(self, to: Self) -> bool {
         use InstanceStatus::*;
         if self == to {
             return true;
         }
         match self {
-            PendingCreate => matches!(to, PendingDelete | Creating | PendingForceDelete),
+            PendingCreate => matches!(to, PendingDelete | Creating | PendingForceDelete | Error),
             Creating => matches!(to, Error | Running),
             Running => matches!(to, PendingDelete | PendingForceDelete | Stopped | Unknown),
             Stopped => matches!(to, PendingDelete | PendingForceDelete | Running | Unknown),
             Error => matches!(to, PendingDelete | PendingForceDelete | Unknown | Deleting),
             PendingDelete => matches!(to, Deleting | PendingForceDelete),
             PendingForceDelete => matches!(to, Deleting),
-            Deleting => matches!(to, Error | Deleted),
+            Deleting => matches!(to, Error | Deleted | PendingDelete | PendingForceDelete),
             Deleted => false,
             Unknown => true,
         }
@@ -120,6 +124,24 @@ impl InstanceStatus {
             Self::PendingDelete | Self::PendingForceDelete | Self::Deleting | Self::Deleted
         )
     }
+}
+
+/// The one restart the transition tables do not hold: garm-rs retrying a failed create
+/// starts the instance over, `error` → `pending_create`, with a new runner (`pending`), from
+/// whatever state the failed runner was in. Nothing else passes.
+pub fn check_recreate(
+    from: InstanceStatus,
+    to: InstanceStatus,
+    runner_to: RunnerStatus,
+) -> Result<(), TransitionError> {
+    if from == InstanceStatus::Error && to == InstanceStatus::PendingCreate && runner_to == RunnerStatus::Pending {
+        return Ok(());
+    }
+    Err(TransitionError {
+        kind: "instance recreate",
+        from: from.to_string(),
+        to: format!("{to} (runner {runner_to})"),
+    })
 }
 
 impl RunnerStatus {
@@ -231,6 +253,45 @@ mod tests {
         assert!(Deleted.check(Running).is_err());
         assert!(PendingForceDelete.check(PendingDelete).is_err());
         assert!(Creating.check(Stopped).is_err());
+    }
+
+    #[test]
+    fn a_create_that_failed_before_the_provider_was_asked_is_an_error() {
+        use InstanceStatus::*;
+        assert!(PendingCreate.check(Error).is_ok());
+        assert!(
+            Running.check(Error).is_err(),
+            "a running instance does not fall back to error"
+        );
+        assert!(
+            PendingDelete.check(Error).is_err(),
+            "a finished job's instance stays on its way out"
+        );
+    }
+
+    #[test]
+    fn a_failed_delete_goes_back_to_the_pending_delete_it_came_from() {
+        use InstanceStatus::*;
+        assert!(Deleting.check(PendingDelete).is_ok());
+        assert!(Deleting.check(PendingForceDelete).is_ok());
+        assert!(Deleting.check(Running).is_err());
+        assert!(Deleting.check(PendingCreate).is_err());
+    }
+
+    #[test]
+    fn only_a_failed_create_is_recreated_and_only_with_a_new_runner() {
+        use InstanceStatus::*;
+        // The runner's own table refuses going back to pending (a callback must not do that);
+        // a recreate is a new runner, whatever state the old one reached.
+        for runner_before in [RunnerStatus::Installing, RunnerStatus::Failed] {
+            assert!(runner_before.check(RunnerStatus::Pending).is_err());
+        }
+        assert!(check_recreate(Error, PendingCreate, RunnerStatus::Pending).is_ok());
+        assert!(Error.check(PendingCreate).is_err(), "not an ordinary transition");
+        assert!(check_recreate(Error, PendingCreate, RunnerStatus::Idle).is_err());
+        assert!(check_recreate(Running, PendingCreate, RunnerStatus::Pending).is_err());
+        assert!(check_recreate(PendingDelete, PendingCreate, RunnerStatus::Pending).is_err());
+        assert!(check_recreate(Error, Running, RunnerStatus::Pending).is_err());
     }
 
     #[test]

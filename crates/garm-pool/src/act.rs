@@ -23,10 +23,9 @@ use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod error;
 mod remove;
 
-pub use error::StepError;
+pub use crate::step::StepError;
 pub use remove::{reap, remove_forge_runner, scale_down, spawn_delete};
 
 fn random_suffix() -> String {
@@ -53,16 +52,16 @@ pub struct Prepared {
     writes: Writes,
 }
 
-/// Reads what [`Prepared`] holds for `pool` of `entity`.
+/// What [`Prepared`] holds for `pool` of `entity`; `equipped` is the entity's forge side, read
+/// once by the caller (an entity pass shares it between its pools).
 pub async fn prepare(
     ctx: &Arc<Ctx>,
     pool: &PoolRecord,
     entity: &EntityRecord,
     controller: &ControllerRecord,
+    equipped: &crate::forge::Equipped,
 ) -> Result<Arc<Prepared>, StepError> {
-    let forge = ctx.forges.for_entity(&ctx.store, entity).await?;
-    let tools = ctx.forges.tools(&ctx.store, entity, ctx.settings.tools_ttl).await?;
-    let endpoint = ctx.store.endpoint(&entity.endpoint_name).await?;
+    let crate::forge::Equipped { forge, endpoint, tools } = equipped.clone();
     let proxy = match pool.proxy_id {
         Some(id) => Some(ctx.store.proxy(id).await?),
         None => None,
@@ -292,11 +291,12 @@ fn start_provision(ctx: &Arc<Ctx>, name: &str, guard: crate::InflightGuard, read
             note_forge_error(&ctx2, &name, &err).await;
             ctx2.record_failure(&name);
             let fault = err.chain();
+            // Checked: an instance a `completed` webhook sent on its way out meanwhile stays so.
             crate::logged(
                 "marking the failed create",
-                "the instance stays in creating, which the next pool pass treats as interrupted and retries",
+                "the instance keeps its status: creating is treated as interrupted and retried by the next pool pass; one on its way out is deleted",
                 ctx2.store
-                    .modify_instance(&name, Transition::Forced, |i| {
+                    .modify_instance(&name, Transition::Checked, |i| {
                         i.status = InstanceStatus::Error;
                         i.provider_fault = fault.clone();
                     })
@@ -357,7 +357,8 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
             let pool = ctx.store.pool(&instance.pool_id).await?;
             let entity = owner(ctx, &pool).await?;
             let controller = ctx.store.controller().await?;
-            let prepared = prepare(ctx, &pool, &entity, &controller).await?;
+            let equipped = ctx.forges.equipped(&ctx.store, &entity, ctx.settings.tools_ttl).await?;
+            let prepared = prepare(ctx, &pool, &entity, &controller, &equipped).await?;
             let queued_at = match crate::job_of(&instance.extra_labels) {
                 Some(job) => ctx.store.job(job).await.ok().flatten().and_then(|j| j.created_at),
                 None => None,
@@ -590,7 +591,7 @@ pub fn spawn_retry(ctx: &Arc<Ctx>, name: &str) {
                 .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
                 .await?;
             ctx2.store
-                .modify_instance(&name, Transition::Forced, |i| {
+                .modify_instance(&name, Transition::Recreate, |i| {
                     i.create_attempt += 1;
                     i.status = InstanceStatus::PendingCreate;
                     i.runner_status = RunnerStatus::Pending;

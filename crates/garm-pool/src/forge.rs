@@ -371,6 +371,14 @@ impl Forge for GithubForge {
     }
 }
 
+/// An entity's forge client, the endpoint it was built for and its runner downloads.
+#[derive(Clone)]
+pub struct Equipped {
+    pub forge: Arc<dyn Forge>,
+    pub endpoint: EndpointRecord,
+    pub tools: Vec<Tool>,
+}
+
 struct Cached {
     /// Credentials id and update time, endpoint update time: a change rebuilds the client.
     fingerprint: String,
@@ -399,6 +407,8 @@ impl ForgeAccessError {
 pub struct Forges {
     connector: Box<dyn ForgeConnector>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// How many times [`Forges::client`] read credentials and their endpoint.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl Forges {
@@ -406,6 +416,7 @@ impl Forges {
         Self {
             connector,
             cache: Mutex::new(HashMap::new()),
+            reads: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -415,6 +426,17 @@ impl Forges {
         store: &garm_store::Store,
         entity: &EntityRecord,
     ) -> Result<Arc<dyn Forge>, ForgeAccessError> {
+        Ok(self.client(store, entity).await?.0)
+    }
+
+    /// The forge client of `entity` and the endpoint it speaks to: one read of the credentials
+    /// and one of their endpoint.
+    pub async fn client(
+        &self,
+        store: &garm_store::Store,
+        entity: &EntityRecord,
+    ) -> Result<(Arc<dyn Forge>, EndpointRecord), ForgeAccessError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let creds = store.credentials(entity.credentials_id).await?;
         let endpoint = store.endpoint(&creds.endpoint_name).await?;
         let fingerprint = format!(
@@ -426,7 +448,7 @@ impl Forges {
         let mut cache = self.cache.lock().expect("forge cache lock");
         if let Some(c) = cache.get(&entity.id) {
             if c.fingerprint == fingerprint {
-                return Ok(c.forge.clone());
+                return Ok((c.forge.clone(), endpoint));
             }
         }
         let forge = self.connector.connect(entity, &endpoint, &creds)?;
@@ -438,7 +460,7 @@ impl Forges {
                 tools: None,
             },
         );
-        Ok(forge)
+        Ok((forge, endpoint))
     }
 
     /// Runner downloads of `entity`, fetched at most once per `ttl`.
@@ -448,19 +470,46 @@ impl Forges {
         entity: &EntityRecord,
         ttl: Duration,
     ) -> Result<Vec<Tool>, ForgeAccessError> {
-        let forge = self.for_entity(store, entity).await?;
-        if let Some(c) = self.cache.lock().expect("forge cache lock").get(&entity.id) {
-            if let Some((at, tools)) = &c.tools {
-                if at.elapsed() < ttl {
-                    return Ok(tools.clone());
+        Ok(self.equipped(store, entity, ttl).await?.tools)
+    }
+
+    /// What an entity pass or a provisioning step needs from the forge side, read once: the
+    /// client, its endpoint and the runner downloads (fetched at most once per `ttl`).
+    pub async fn equipped(
+        &self,
+        store: &garm_store::Store,
+        entity: &EntityRecord,
+        ttl: Duration,
+    ) -> Result<Equipped, ForgeAccessError> {
+        let (forge, endpoint) = self.client(store, entity).await?;
+        let cached = self
+            .cache
+            .lock()
+            .expect("forge cache lock")
+            .get(&entity.id)
+            .and_then(|c| {
+                c.tools
+                    .as_ref()
+                    .filter(|(at, _)| at.elapsed() < ttl)
+                    .map(|(_, t)| t.clone())
+            });
+        let tools = match cached {
+            Some(tools) => tools,
+            None => {
+                let tools = forge.tools().await?;
+                if let Some(c) = self.cache.lock().expect("forge cache lock").get_mut(&entity.id) {
+                    c.tools = Some((Instant::now(), tools.clone()));
                 }
+                tools
             }
-        }
-        let tools = forge.tools().await?;
-        if let Some(c) = self.cache.lock().expect("forge cache lock").get_mut(&entity.id) {
-            c.tools = Some((Instant::now(), tools.clone()));
-        }
-        Ok(tools)
+        };
+        Ok(Equipped { forge, endpoint, tools })
+    }
+
+    /// How many times credentials and their endpoint were read from the store (one of each per
+    /// [`Forges::client`]); tests check that a pass reads them once.
+    pub fn store_reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether runner downloads are cached for `entity` (the pool manager is "running").

@@ -9,7 +9,7 @@ pub mod resolve;
 
 use crate::Ctx;
 use garm_forge::webhook::WorkflowJobEvent;
-use garm_model::{job_matches_pool, InstanceStatus, RunnerStatus};
+use garm_model::{InstanceStatus, RunnerStatus};
 use garm_store::{
     Batch, EntityKind, EntityRecord, InstanceRecord, JobRecord, PoolRecord, Store, StoreError, Transition, WebhookView,
 };
@@ -103,7 +103,7 @@ fn merge(existing: Option<&JobRecord>, owner: &Owner, event: &WorkflowJobEvent, 
                 EntityKind::Enterprise => rec.enterprise_id = Some(entity.id.clone()),
             }
             let reason = if action == "queued" {
-                queued_reason(entity, pools, &rec)
+                crate::plan::unserved_reason(&entity.display_name(), pools, &rec.labels).unwrap_or_default()
             } else {
                 String::new()
             };
@@ -350,23 +350,4 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
     batch.put_jobs(&rows).await?;
     batch.commit().await?;
     Ok((done, pools_touched, entities))
-}
-
-/// Why a queued job of `entity` cannot be served, or empty if one of its `pools` matches.
-fn queued_reason(entity: &EntityRecord, pools: &[PoolRecord], job: &JobRecord) -> String {
-    if job.labels.is_empty() {
-        return "the job has no labels".into();
-    }
-    let matches = pools.iter().any(|p| {
-        p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
-    });
-    if matches {
-        String::new()
-    } else {
-        format!(
-            "no enabled pool of {} matches labels [{}]",
-            entity.display_name(),
-            job.labels.join(", ")
-        )
-    }
 }

@@ -15,6 +15,7 @@ pub mod missed;
 pub mod plan;
 pub mod scaleset;
 pub mod scheduler;
+pub mod step;
 pub mod wake;
 
 use garm_provider::Provider;
@@ -30,8 +31,9 @@ pub use forge::{
 };
 pub use metrics::Metrics;
 
-/// What a reconciler should look at again.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What a reconciler should look at again; also the scheduler's key. Entities order before
+/// pools (matching jobs creates instances the pool passes then drive).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
     /// Match the entity's queued jobs to its pools.
     Entity(String),

@@ -5,7 +5,7 @@ use crate::{job_of, Settings};
 use chrono::{DateTime, Utc};
 use garm_model::{job_matches_pool, order_candidates, BalancerType, InstanceStatus, RunnerStatus};
 use garm_store::{InstanceRecord, JobRecord, PoolRecord};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// One step of a pool reconcile.
@@ -217,20 +217,85 @@ pub struct EntityView {
     pub max_create_attempts: i64,
 }
 
-/// One decision about a queued job.
+/// What the plan says about one queued job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobStep {
-    /// Create an instance in this pool for this job.
-    CreateFor { workflow_job_id: i64, pool_id: String },
-    /// Record why the job is waiting (empty: it is not waiting on us).
-    Reason { workflow_job_id: i64, reason: String },
+pub enum JobVerdict {
+    /// Create an instance for the job in this pool.
+    Create { pool_id: String },
+    /// An available runner of a matching pool will take it: it does not wait on us (its
+    /// reason is cleared).
+    Covered,
+    /// An instance made for it is on its way, being retried, or just finished it: nothing to
+    /// do and nothing to record.
+    Claimed,
+    /// It waits; `reason` says why (shown in the UI, the API and the logs).
+    Waits { reason: String },
+}
+
+impl JobVerdict {
+    /// The reason column this verdict asks for: empty when the job does not wait on us,
+    /// `None` when the column is left as it is.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            JobVerdict::Create { .. } | JobVerdict::Covered => Some(""),
+            JobVerdict::Claimed => None,
+            JobVerdict::Waits { reason } => Some(reason),
+        }
+    }
+}
+
+/// The entity plan: a verdict per queued job, keyed by workflow job id, and the round-robin
+/// turn to start the next pass with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPlan {
+    pub verdicts: BTreeMap<i64, JobVerdict>,
+    pub turn: usize,
+}
+
+/// Why a job waits when every pool that matches it is full.
+pub const WAITING_FOR_ROOM: &str = "every matching pool is at max_runners; waiting for room";
+
+/// Whether `pool`'s tags satisfy every one of `labels` (enabled or not).
+pub fn labels_match(pool: &PoolRecord, labels: &[String]) -> bool {
+    job_matches_pool(labels, &pool.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
+}
+
+/// Whether `pool` can serve a job with `labels`: enabled, and its tags satisfy the labels.
+pub fn serves(pool: &PoolRecord, labels: &[String]) -> bool {
+    pool.enabled && labels_match(pool, labels)
+}
+
+/// How many of `queued` the pool's tags satisfy (the pool pass keeps that many idle runners
+/// from being scaled down).
+pub fn queued_matching(pool: &PoolRecord, queued: &[JobRecord]) -> u32 {
+    queued.iter().filter(|j| labels_match(pool, &j.labels)).count() as u32
+}
+
+/// Why a job with `labels` can be served by none of `pools` of the entity `display_name`, or
+/// `None` when one can. Intake records it when the job arrives; the entity plan when it passes.
+pub fn unserved_reason<'a>(
+    display_name: &str,
+    pools: impl IntoIterator<Item = &'a PoolRecord>,
+    labels: &[String],
+) -> Option<String> {
+    if labels.is_empty() {
+        return Some("the job has no labels".into());
+    }
+    if pools.into_iter().any(|p| serves(p, labels)) {
+        return None;
+    }
+    Some(format!(
+        "no enabled pool of {display_name} matches labels [{}]",
+        labels.join(", ")
+    ))
 }
 
 /// Matches queued jobs to pools: a job that no available runner can take gets an
 /// instance at once; one that an available runner could take waits for it until the
-/// minimum job age has passed. `max_runners` is respected across the whole plan.
-pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
-    let mut steps = Vec::new();
+/// minimum job age has passed. `max_runners` is respected across the whole plan. Every
+/// queued job gets exactly one verdict.
+pub fn jobs(view: &EntityView) -> JobPlan {
+    let mut verdicts = BTreeMap::new();
     let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
     let mut claimed: HashSet<i64> = HashSet::new();
     let mut free: HashMap<&str, u32> = HashMap::new();
@@ -271,27 +336,20 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
     for job in &view.queued {
         let id = job.workflow_job_id;
         if claimed.contains(&id) {
+            verdicts.insert(id, JobVerdict::Claimed);
             continue;
         }
         let candidates: Vec<(&PoolRecord, u32)> = view
             .pools
             .iter()
             .map(|(p, _)| p)
-            .filter(|p| {
-                p.enabled && job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>())
-            })
+            .filter(|p| serves(p, &job.labels))
             .map(|p| (p, p.priority))
             .collect();
         if candidates.is_empty() {
-            let reason = format!(
-                "no enabled pool of {} matches labels [{}]",
-                view.display_name,
-                job.labels.join(", ")
-            );
-            steps.push(JobStep::Reason {
-                workflow_job_id: id,
-                reason,
-            });
+            let pools = view.pools.iter().map(|(p, _)| p);
+            let reason = unserved_reason(&view.display_name, pools, &job.labels).unwrap_or_default();
+            verdicts.insert(id, JobVerdict::Waits { reason });
             continue;
         }
         let young = job.created_at.is_some_and(|t| age(view.now, t) < view.min_job_age);
@@ -306,10 +364,7 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
                 if let Some(n) = stale.get_mut(pool.id.as_str()) {
                     *n = (*n).min(left);
                 }
-                steps.push(JobStep::Reason {
-                    workflow_job_id: id,
-                    reason: String::new(),
-                });
+                verdicts.insert(id, JobVerdict::Covered);
                 continue;
             }
         }
@@ -319,10 +374,7 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
         {
             *stale.get_mut(pool.id.as_str()).expect("every pool has a stale count") -= 1;
             *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
-            steps.push(JobStep::Reason {
-                workflow_job_id: id,
-                reason: String::new(),
-            });
+            verdicts.insert(id, JobVerdict::Covered);
             continue;
         }
         let with_room: Vec<(&PoolRecord, u32)> = candidates
@@ -334,21 +386,19 @@ pub fn jobs(view: &EntityView) -> (Vec<JobStep>, usize) {
             Some(p) => {
                 *count.get_mut(p.id.as_str()).expect("every pool has a count") += 1;
                 turn += 1;
-                steps.push(JobStep::CreateFor {
-                    workflow_job_id: id,
-                    pool_id: p.id.clone(),
-                });
+                verdicts.insert(id, JobVerdict::Create { pool_id: p.id.clone() });
             }
             None => {
-                let reason = "every matching pool is at max_runners; waiting for room".to_string();
-                steps.push(JobStep::Reason {
-                    workflow_job_id: id,
-                    reason,
-                });
+                verdicts.insert(
+                    id,
+                    JobVerdict::Waits {
+                        reason: WAITING_FOR_ROOM.into(),
+                    },
+                );
             }
         }
     }
-    (steps, turn)
+    JobPlan { verdicts, turn }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 mod listener;
 
-use crate::act::StepError;
+use crate::step::StepError;
 use crate::{Ctx, Forge};
 use garm_forge::actions::{ActionsClient, JobMessage, Label, RunnerSetting, ScaleSet};
 use garm_model::{InstanceStatus, RunnerStatus, Secret};

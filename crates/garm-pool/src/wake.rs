@@ -19,7 +19,7 @@
 //! pool's provider instances, at once.
 
 use crate::plan::PoolView;
-use crate::Settings;
+use crate::{Key, Settings};
 use chrono::{DateTime, Utc};
 use garm_model::{InstanceStatus, RunnerStatus};
 use std::collections::{HashMap, HashSet};
@@ -37,7 +37,7 @@ pub fn phase(id: &str) -> f64 {
 }
 
 /// `now + d`, or a year from now when that does not fit.
-fn after(now: Instant, d: Duration) -> Instant {
+pub(crate) fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
@@ -136,66 +136,61 @@ impl Schedule {
         self.inner.lock().expect("schedule lock is never poisoned")
     }
 
-    /// A pool was reconciled: due again after `delay`, at the latest after the safety net.
-    pub fn pool_checked(&self, id: &str, delay: Duration, suspect: bool, settings: &Settings) {
-        let delay = delay.min(spread(id, settings.idle_resync)).max(settings.resync);
+    /// The reconcile of `key` is due again at `at` (the scheduler's dispatch decides when;
+    /// see `scheduler::dispatch`).
+    pub fn set_due(&self, key: &Key, at: Instant) {
         let mut inner = self.lock();
-        inner.pools.insert(id.to_string(), after(Instant::now(), delay));
-        if suspect {
-            inner.suspect.insert(id.to_string());
+        match key {
+            Key::Entity(id) => inner.entities.insert(id.clone(), at),
+            Key::Pool(id) => inner.pools.insert(id.clone(), at),
+        };
+    }
+
+    /// The pool's provider may hold something the store does not know (a create or delete
+    /// failed there): its entity's next orphan scan lists it.
+    pub fn suspect(&self, pool: &str) {
+        self.lock().suspect.insert(pool.to_string());
+    }
+
+    /// `key` no longer exists: drop everything booked for it.
+    pub fn forget(&self, key: &Key) {
+        let mut inner = self.lock();
+        match key {
+            Key::Pool(id) => {
+                inner.pools.remove(id);
+                inner.listed.remove(id);
+                inner.suspect.remove(id);
+            }
+            Key::Entity(id) => {
+                inner.entities.remove(id);
+                inner.orphans.remove(id);
+                inner.missed.remove(id);
+            }
         }
     }
 
-    /// A pool reconcile failed: try again after `resync`.
-    pub fn pool_failed(&self, id: &str, settings: &Settings) {
-        self.lock()
-            .pools
-            .insert(id.to_string(), after(Instant::now(), settings.resync));
-    }
-
-    /// An entity was reconciled: due again after the safety net.
-    pub fn entity_checked(&self, id: &str, settings: &Settings) {
-        let due = after(Instant::now(), spread(id, settings.idle_resync).max(settings.resync));
-        self.lock().entities.insert(id.to_string(), due);
-    }
-
-    pub fn forget_pool(&self, id: &str) {
-        let mut inner = self.lock();
-        inner.pools.remove(id);
-        inner.listed.remove(id);
-        inner.suspect.remove(id);
-    }
-
-    pub fn forget_entity(&self, id: &str) {
-        let mut inner = self.lock();
-        inner.entities.remove(id);
-        inner.orphans.remove(id);
-        inner.missed.remove(id);
-    }
-
-    /// Whether the pool (`pool == true`) or entity was reconciled since the start.
-    pub fn knows(&self, pool: bool, id: &str) -> bool {
+    /// Whether `key` was reconciled since the start.
+    pub fn knows(&self, key: &Key) -> bool {
         let inner = self.lock();
-        if pool {
-            inner.pools.contains_key(id)
-        } else {
-            inner.entities.contains_key(id)
+        match key {
+            Key::Pool(id) => inner.pools.contains_key(id),
+            Key::Entity(id) => inner.entities.contains_key(id),
         }
     }
 
-    /// Pools and entities whose reconcile is due at `now`: `(0, entity)` and `(1, pool)`.
-    pub fn due(&self, now: Instant) -> Vec<(u8, String)> {
+    /// Pools and entities whose reconcile is due at `now`.
+    pub fn due(&self, now: Instant) -> Vec<Key> {
         let inner = self.lock();
         let entities = inner
             .entities
             .iter()
             .filter(|(_, t)| **t <= now)
-            .map(|(id, _)| (0, id.clone()));
+            .map(|(id, _)| Key::Entity(id.clone()));
         let pools = inner
             .pools
             .iter()
             .filter(|(_, t)| **t <= now)
-            .map(|(id, _)| (1, id.clone()));
+            .map(|(id, _)| Key::Pool(id.clone()));
         entities.chain(pools).collect()
     }
 
@@ -471,7 +466,7 @@ mod tests {
         );
         s.orphans_finished();
         assert!(!s.should_list("p2", false, &settings), "a pool created after the start");
-        s.pool_checked("p2", Duration::MAX, true, &settings);
+        s.suspect("p2");
         assert!(s.should_list("p2", false, &settings), "a failed provider call");
         s.listed("p2");
         assert!(!s.should_list("p2", false, &settings));

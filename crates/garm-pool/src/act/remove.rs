@@ -63,7 +63,7 @@ pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepEr
         Ok(()) => true,
         Err(StepError::RunnerBusy) if instance.runner_status == RunnerStatus::Terminated => false,
         Err(StepError::RunnerBusy) => {
-            // The forge says it is running a job after all: it is not stuck.
+            // The forge says it is running a job after all: it is not stuck (the forge's fact).
             ctx.store
                 .modify_instance(name, Transition::Forced, |i| i.runner_status = RunnerStatus::Active)
                 .await?;
@@ -72,7 +72,7 @@ pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepEr
         Err(err) => return Err(err),
     };
     ctx.store
-        .modify_instance(name, Transition::Forced, |i| {
+        .modify_instance(name, Transition::Checked, |i| {
             i.status = InstanceStatus::PendingDelete;
             if removed {
                 // The forge runner is gone: the delete must not remove it a second time.
@@ -105,6 +105,7 @@ pub async fn scale_down(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
         Ok(()) => {}
         Err(StepError::RunnerBusy) => {
             tracing::info!(instance = %name, "not scaling down: the runner is busy");
+            // The forge's fact: its runner took a job.
             ctx.store
                 .modify_instance(name, Transition::Forced, |i| i.runner_status = RunnerStatus::Active)
                 .await?;
@@ -144,7 +145,7 @@ pub fn spawn_delete(ctx: &Arc<Ctx>, name: &str) {
                     "putting back the status of a failed delete",
                     "an instance left in deleting is deleted again by the next pool pass",
                     ctx2.store
-                        .modify_instance(&name, Transition::Forced, |i| {
+                        .modify_instance(&name, Transition::Checked, |i| {
                             i.status = previous;
                             i.provider_fault = fault.clone();
                         })
@@ -179,7 +180,7 @@ async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFail
     let fail = |err: StepError| (err, previous, Some(instance.pool_id.clone()));
     // No jitter (garm waits 0–2 s): `provider_slots` already bounds a burst of deletes.
     ctx.store
-        .modify_instance(name, Transition::Forced, |i| i.status = InstanceStatus::Deleting)
+        .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::Deleting)
         .await
         .map_err(|e| fail(e.into()))?;
     let pool = ctx.store.pool(&instance.pool_id).await.map_err(|e| fail(e.into()))?;

@@ -233,13 +233,7 @@ fn a_queued_job_without_idle_capacity_gets_an_instance_at_once() {
         vec![(pool("p1", 0, 4, &["self-hosted", "linux"]), vec![])],
         vec![job(1, &["self-hosted", "linux"], 0)],
     );
-    assert_eq!(
-        jobs(&v).0,
-        vec![JobStep::CreateFor {
-            workflow_job_id: 1,
-            pool_id: "p1".into()
-        }]
-    );
+    assert_eq!(verdicts(&v), vec![(1, JobVerdict::Create { pool_id: "p1".into() })]);
 }
 
 #[test]
@@ -250,16 +244,10 @@ fn a_young_job_waits_for_an_idle_runner_and_an_old_one_does_not() {
         vec![job(1, &["linux"], 5), job(2, &["linux"], 5)],
     );
     assert_eq!(
-        jobs(&v).0,
+        verdicts(&v),
         vec![
-            JobStep::Reason {
-                workflow_job_id: 1,
-                reason: String::new()
-            },
-            JobStep::CreateFor {
-                workflow_job_id: 2,
-                pool_id: "p1".into()
-            }
+            (1, JobVerdict::Covered),
+            (2, JobVerdict::Create { pool_id: "p1".into() })
         ],
         "one idle runner covers one job; the second gets its own instance"
     );
@@ -267,13 +255,7 @@ fn a_young_job_waits_for_an_idle_runner_and_an_old_one_does_not() {
         vec![(pool("p1", 1, 4, &["linux"]), vec![idle])],
         vec![job(1, &["linux"], 60)],
     );
-    assert_eq!(
-        jobs(&v).0,
-        vec![JobStep::CreateFor {
-            workflow_job_id: 1,
-            pool_id: "p1".into()
-        }]
-    );
+    assert_eq!(verdicts(&v), vec![(1, JobVerdict::Create { pool_id: "p1".into() })]);
 }
 
 #[test]
@@ -282,9 +264,9 @@ fn jobs_that_match_no_pool_say_why() {
         vec![(pool("p1", 0, 4, &["linux"]), vec![])],
         vec![job(1, &["self-hosted", "gpu"], 0)],
     );
-    let (steps, _) = jobs(&v);
+    let steps = verdicts(&v);
     assert!(
-        matches!(&steps[0], JobStep::Reason { reason, .. } if reason.contains("no enabled pool") && reason.contains("gpu"))
+        matches!(&steps[0], (1, JobVerdict::Waits { reason }) if reason.contains("no enabled pool") && reason.contains("gpu"))
     );
 }
 
@@ -293,10 +275,13 @@ fn a_burst_never_plans_more_than_max_runners() {
     let queued: Vec<JobRecord> = (0..200).map(|n| job(n, &["linux"], 0)).collect();
     let existing = vec![inst("busy", InstanceStatus::Running, RunnerStatus::Active, 1)];
     let v = entity(vec![(pool("p1", 0, 10, &["linux"]), existing)], queued);
-    let (steps, _) = jobs(&v);
-    let creates = steps.iter().filter(|s| matches!(s, JobStep::CreateFor { .. })).count();
+    let steps = verdicts(&v);
+    let creates = steps
+        .iter()
+        .filter(|s| matches!(s, (_, JobVerdict::Create { .. })))
+        .count();
     assert_eq!(creates, 9);
-    assert!(matches!(steps.last().unwrap(), JobStep::Reason { reason, .. } if reason.contains("max_runners")));
+    assert!(matches!(steps.last().unwrap(), (199, JobVerdict::Waits { reason }) if reason == super::WAITING_FOR_ROOM));
 }
 
 #[test]
@@ -307,7 +292,7 @@ fn a_job_with_a_runner_on_its_way_is_not_served_twice() {
         vec![(pool("p1", 0, 4, &["linux"]), vec![spawned])],
         vec![job(7, &["linux"], 100)],
     );
-    assert!(jobs(&v).0.is_empty());
+    assert_eq!(verdicts(&v), vec![(7, JobVerdict::Claimed)]);
 }
 
 #[test]
@@ -320,11 +305,10 @@ fn higher_priority_pools_are_filled_first_and_round_robin_rotates_ties() {
         vec![(low_a, vec![]), (high, vec![]), (low_b, vec![])],
         (0..3).map(|n| job(n, &["linux"], 0)).collect(),
     );
-    let pools: Vec<String> = jobs(&v)
-        .0
+    let pools: Vec<String> = verdicts(&v)
         .into_iter()
         .filter_map(|s| match s {
-            JobStep::CreateFor { pool_id, .. } => Some(pool_id),
+            (_, JobVerdict::Create { pool_id }) => Some(pool_id),
             _ => None,
         })
         .collect();
@@ -359,21 +343,15 @@ fn a_job_whose_instance_failed_to_create_waits_for_the_retry_instead_of_a_second
         ..Default::default()
     };
     j.created_at = Some(now() - Span::minutes(5));
-    let (steps, _) = jobs(&entity(
+    let steps = verdicts(&entity(
         vec![(pool("p1", 0, 10, &["linux"]), vec![failed.clone()])],
         vec![j.clone()],
     ));
-    assert!(steps.is_empty(), "{steps:?}");
+    assert_eq!(steps, vec![(7, JobVerdict::Claimed)]);
     // Out of attempts: the job gets a new instance.
     failed.create_attempt = 5;
-    let (steps, _) = jobs(&entity(vec![(pool("p1", 0, 10, &["linux"]), vec![failed])], vec![j]));
-    assert_eq!(
-        steps,
-        vec![JobStep::CreateFor {
-            workflow_job_id: 7,
-            pool_id: "p1".into()
-        }]
-    );
+    let steps = verdicts(&entity(vec![(pool("p1", 0, 10, &["linux"]), vec![failed])], vec![j]));
+    assert_eq!(steps, vec![(7, JobVerdict::Create { pool_id: "p1".into() })]);
 }
 
 #[test]
@@ -381,24 +359,18 @@ fn a_job_whose_runner_just_finished_it_is_not_served_again_while_the_completion_
     // The `completed` webhook marked the instance before its job row says completed.
     let mut done = inst("a", InstanceStatus::PendingDelete, RunnerStatus::Terminated, 0);
     done.extra_labels = vec![crate::job_label(7)];
-    let (steps, _) = jobs(&entity(
+    let steps = verdicts(&entity(
         vec![(pool("p1", 0, 10, &["linux"]), vec![done.clone()])],
         vec![job(7, &["linux"], 100)],
     ));
-    assert!(steps.is_empty(), "{steps:?}");
+    assert_eq!(steps, vec![(7, JobVerdict::Claimed)]);
     // Long after (the job really is still queued, e.g. its runner took another job): served.
     done.updated_at = now() - Span::minutes(1);
-    let (steps, _) = jobs(&entity(
+    let steps = verdicts(&entity(
         vec![(pool("p1", 0, 10, &["linux"]), vec![done])],
         vec![job(7, &["linux"], 100)],
     ));
-    assert_eq!(
-        steps,
-        vec![JobStep::CreateFor {
-            workflow_job_id: 7,
-            pool_id: "p1".into()
-        }]
-    );
+    assert_eq!(steps, vec![(7, JobVerdict::Create { pool_id: "p1".into() })]);
 }
 
 #[test]
@@ -407,33 +379,21 @@ fn a_runner_whose_job_started_elsewhere_takes_the_next_queued_job_instead_of_a_n
     // is free while job 2 still reads queued: "a" is its runner, not a new instance.
     let mut a = inst("a", InstanceStatus::Running, RunnerStatus::Installing, 0);
     a.extra_labels = vec![crate::job_label(1)];
-    let (steps, _) = jobs(&entity(
+    let steps = verdicts(&entity(
         vec![(pool("p1", 0, 10, &["linux"]), vec![a.clone()])],
         vec![job(2, &["linux"], 100)],
     ));
-    assert_eq!(
-        steps,
-        vec![JobStep::Reason {
-            workflow_job_id: 2,
-            reason: String::new()
-        }]
-    );
+    assert_eq!(steps, vec![(2, JobVerdict::Covered)]);
     // One such runner serves one job: the second queued job gets an instance.
-    let (steps, _) = jobs(&entity(
+    let steps = verdicts(&entity(
         vec![(pool("p1", 0, 10, &["linux"]), vec![a])],
         vec![job(2, &["linux"], 100), job(3, &["linux"], 100)],
     ));
     assert_eq!(
         steps,
         vec![
-            JobStep::Reason {
-                workflow_job_id: 2,
-                reason: String::new()
-            },
-            JobStep::CreateFor {
-                workflow_job_id: 3,
-                pool_id: "p1".into()
-            }
+            (2, JobVerdict::Covered),
+            (3, JobVerdict::Create { pool_id: "p1".into() })
         ]
     );
 }
@@ -485,4 +445,59 @@ fn a_scale_set_above_its_target_removes_idle_runners_counting_those_leaving() {
     assert_eq!(downs, vec![Step::ScaleDown { name: "old".into() }]);
     v.scale_set_target = Some(4);
     assert!(!pool_steps(&v).iter().any(|s| matches!(s, Step::ScaleDown { .. })));
+}
+
+/// The plan's verdicts in job id order.
+fn verdicts(v: &EntityView) -> Vec<(i64, JobVerdict)> {
+    jobs(v).verdicts.into_iter().collect()
+}
+
+#[test]
+fn every_queued_job_gets_one_verdict_keyed_by_its_id_whatever_the_order() {
+    let idle = inst("a", InstanceStatus::Running, RunnerStatus::Idle, 1);
+    let queued = vec![
+        job(30, &["linux"], 5),
+        job(10, &["gpu"], 5),
+        job(20, &["linux"], 5),
+        job(40, &[], 5),
+    ];
+    let plan = jobs(&entity(vec![(pool("p1", 1, 4, &["linux"]), vec![idle])], queued));
+    assert_eq!(plan.verdicts.len(), 4);
+    assert_eq!(
+        plan.verdicts[&30],
+        JobVerdict::Covered,
+        "the oldest queued job takes the idle runner"
+    );
+    assert_eq!(plan.verdicts[&20], JobVerdict::Create { pool_id: "p1".into() });
+    assert!(matches!(&plan.verdicts[&10], JobVerdict::Waits { reason } if reason.contains("matches labels [gpu]")));
+    assert_eq!(
+        plan.verdicts[&40],
+        JobVerdict::Waits {
+            reason: "the job has no labels".into()
+        }
+    );
+    assert_eq!(plan.turn, 1);
+}
+
+#[test]
+fn the_reason_intake_records_is_the_one_the_plan_gives() {
+    let mut off = pool("off", 0, 4, &["gpu"]);
+    off.enabled = false;
+    let on = pool("on", 0, 4, &["linux"]);
+    let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(super::unserved_reason("acme", [&off, &on], &labels(&["linux"])), None);
+    assert_eq!(
+        super::unserved_reason("acme", [&off, &on], &labels(&["self-hosted", "gpu"])).as_deref(),
+        Some("no enabled pool of acme matches labels [self-hosted, gpu]"),
+        "a disabled pool serves nothing"
+    );
+    assert_eq!(
+        super::unserved_reason("acme", [&on], &[]).as_deref(),
+        Some("the job has no labels")
+    );
+    // The pool pass counts matching jobs by tags alone, enabled or not.
+    let queued = vec![job(1, &["gpu"], 0), job(2, &["linux"], 0), job(3, &["GPU"], 0)];
+    assert_eq!(super::queued_matching(&off, &queued), 2);
+    assert_eq!(JobVerdict::Claimed.reason(), None);
+    assert_eq!(JobVerdict::Covered.reason(), Some(""));
 }

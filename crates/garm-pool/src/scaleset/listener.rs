@@ -2,7 +2,7 @@
 //! the listener itself (session, long poll, message handling, acknowledgement).
 
 use super::{apply_runner_facts, consolidate, ensure_in_service, job_record, Running};
-use crate::act::StepError;
+use crate::step::StepError;
 use crate::Ctx;
 use garm_forge::actions::{ActionsClient, Message, Session};
 use garm_store::{ScaleSetProgress, ScaleSetRecord};

@@ -7,5 +7,6 @@ mod delete;
 mod missed;
 mod proxy;
 mod race;
+mod reads;
 mod scale_down;
 mod support;

@@ -30,7 +30,15 @@ async fn a_completed_webhook_landing_after_the_pass_read_its_job_stops_the_creat
     w.ctx.store.put_job(&done).await.unwrap();
 
     let controller = w.ctx.store.controller().await.unwrap();
-    let prepared = act::prepare(&w.ctx, &w.pool, &w.entity, &controller).await.unwrap();
+    let equipped = w
+        .ctx
+        .forges
+        .equipped(&w.ctx.store, &w.entity, w.ctx.settings.tools_ttl)
+        .await
+        .unwrap();
+    let prepared = act::prepare(&w.ctx, &w.pool, &w.entity, &controller, &equipped)
+        .await
+        .unwrap();
     let jobs: Vec<&JobRecord> = read_by_pass.iter().collect();
     let placed = act::create_for_jobs(&w.ctx, &prepared, &jobs).await.unwrap();
     assert_eq!(placed[0], act::JobPlacement::JobNotQueued);

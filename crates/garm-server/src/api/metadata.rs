@@ -178,7 +178,7 @@ async fn registration_token(State(app): State<App>, caller: Caller) -> Result<Re
         .await
         .map_err(|err| ApiError::internal(std::io::Error::other(err.to_string())))?;
     app.store
-        .modify_instance(&i.name, Transition::Forced, |r| r.token_fetched = true)
+        .modify_instance(&i.name, Transition::Checked, |r| r.token_fetched = true)
         .await?;
     app.store
         .add_instance_event(&i.id, "fetchToken", "info", "runner registration token was retrieved")

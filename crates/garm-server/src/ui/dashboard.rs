@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::state::App;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use garm_model::{job_matches_pool, InstanceStatus};
+use garm_model::InstanceStatus;
 use garm_store::{JobRecord, PoolRecord};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -29,7 +29,7 @@ pub fn why_waiting(job: &JobRecord, pools: &[&PoolRecord], count: &HashMap<&str,
         .iter()
         .copied()
         .filter(|p| owners.iter().any(|o| o.as_deref() == Some(p.entity_id.as_str())))
-        .filter(|p| job_matches_pool(&job.labels, &p.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()))
+        .filter(|p| garm_pool::plan::labels_match(p, &job.labels))
         .collect();
     if matching.is_empty() {
         return "no pool matches these labels".into();

@@ -474,9 +474,14 @@ impl Store {
 /// Whether a status change goes through garm's transition tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
-    /// Refuse changes the tables forbid (API, callbacks, reconcilers).
+    /// Refuse changes the tables forbid (API, callbacks, garm-rs's own decisions).
     Checked,
-    /// Write whatever the caller decided (webhook-driven runner states, recovery).
+    /// garm-rs retrying a failed create: only `error` → `pending_create` with the runner back
+    /// at `pending` ([`garm_model::check_recreate`]).
+    Recreate,
+    /// Write what an outside party reported (webhook- and Actions-service-driven runner
+    /// states, a runner or machine the forge or provider no longer has, a runner the forge
+    /// says is busy).
     Forced,
 }
 
@@ -513,9 +518,13 @@ impl Store {
         let before = self.instance_from(&row)?;
         let mut after = before.clone();
         change(&mut after);
-        if mode == Transition::Checked {
-            before.status.check(after.status)?;
-            before.runner_status.check(after.runner_status)?;
+        match mode {
+            Transition::Checked => {
+                before.status.check(after.status)?;
+                before.runner_status.check(after.runner_status)?;
+            }
+            Transition::Recreate => garm_model::check_recreate(before.status, after.status, after.runner_status)?,
+            Transition::Forced => {}
         }
         after.updated_at = now();
         let addresses: Vec<(&str, &str)> = after

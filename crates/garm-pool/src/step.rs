@@ -1,4 +1,6 @@
-//! [`StepError`]: why a lifecycle step failed, with every cause it can have.
+//! [`StepError`]: why a lifecycle step failed, with every cause it can have. Its own module
+//! (re-exported as `act::StepError`) so the scale set code, which `act` calls, need not
+//! import `act`.
 
 use crate::forge::ForgeAccessError;
 use garm_forge::ForgeError;

@@ -1,0 +1,70 @@
+//! One entity pass reads the entity's credentials and endpoint once, however many pools it
+//! creates instances in.
+
+use crate::support::World;
+use garm_pool::scheduler::{reconcile_entity, Decision};
+use garm_pool::Settings;
+use garm_store::{JobRecord, NewPool};
+
+fn queued(id: i64, entity: &str, labels: &[&str]) -> JobRecord {
+    JobRecord {
+        workflow_job_id: id,
+        scaleset_job_id: None,
+        action: "queued".into(),
+        status: "queued".into(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        repo_id: Some(entity.to_owned()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_entity_pass_creating_in_two_pools_reads_credentials_and_endpoint_once() {
+    let w = World::new(Settings::default()).await;
+    let gpu = w
+        .ctx
+        .store
+        .create_pool(&NewPool {
+            entity_id: w.entity.id.clone(),
+            provider_name: "fake".into(),
+            runner_prefix: "gpu".into(),
+            max_runners: 10,
+            min_idle_runners: 0,
+            bootstrap_timeout: 20,
+            image: "i".into(),
+            flavor: "f".into(),
+            os_type: "linux".into(),
+            os_arch: "amd64".into(),
+            enabled: true,
+            extra_specs: None,
+            runner_group: String::new(),
+            enable_shell: false,
+            priority: 0,
+            template_id: None,
+            proxy_id: None,
+            tags: vec!["self-hosted".into(), "gpu".into()],
+        })
+        .await
+        .unwrap();
+    for (id, labels) in [
+        (1, ["self-hosted", "linux"]),
+        (2, ["self-hosted", "gpu"]),
+        (3, ["self-hosted", "linux"]),
+    ] {
+        w.ctx.store.put_job(&queued(id, &w.entity.id, &labels)).await.unwrap();
+    }
+    let before = w.ctx.forges.store_reads();
+    let decision = reconcile_entity(&w.ctx, &w.entity.id, false).await;
+    assert!(matches!(decision, Decision::Done), "{decision:?}");
+    w.ctx.tasks.close();
+    w.ctx.tasks.wait().await;
+    let instances = w.ctx.store.entity_instances(&w.entity.id).await.unwrap();
+    assert_eq!(instances.len(), 3, "one instance per job");
+    assert_eq!(instances.iter().filter(|i| i.pool_id == gpu.id).count(), 1);
+    assert_eq!(instances.iter().filter(|i| i.pool_id == w.pool.id).count(), 2);
+    assert_eq!(
+        w.ctx.forges.store_reads() - before,
+        1,
+        "the pass and the provisioning it started read credentials and endpoint once"
+    );
+}
