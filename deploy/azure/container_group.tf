@@ -79,6 +79,8 @@ locals {
 }
 
 resource "azurerm_container_group" "garm" {
+  # SQLite mode only; PostgreSQL mode runs the replica groups of replicas.tf instead.
+  count               = local.postgres ? 0 : 1
   name                = local.group_name
   resource_group_name = azurerm_resource_group.garm.name
   location            = azurerm_resource_group.garm.location

@@ -14,7 +14,8 @@ locals {
   suffix         = random_string.suffix.result
   dns_name_label = var.dns_name_label != "" ? var.dns_name_label : "garm-${local.suffix}"
   # Computed here rather than read from the container group, which needs it for Caddy and bootstrap.
-  fqdn             = "${local.dns_name_label}.${azurerm_resource_group.garm.location}.azurecontainer.io"
+  # In PostgreSQL mode, the Application Gateway's name instead (replicas.tf).
+  fqdn             = local.postgres ? local.front_fqdn : "${local.dns_name_label}.${azurerm_resource_group.garm.location}.azurecontainer.io"
   base_url         = "https://${local.fqdn}"
   image_repository = "${azurerm_container_registry.garm.login_server}/garm-azure"
   image            = "${local.image_repository}:${var.image_tag}"

@@ -1,11 +1,13 @@
 # What the operator needs after `terraform apply` (docs/deploy-azure.md walks through them).
 
 locals {
-  az_group = "--resource-group ${azurerm_resource_group.garm.name} --name ${azurerm_container_group.garm.name}"
+  # The SQLite group, or in PostgreSQL mode the first replica group (whose init container sets
+  # garm up); exactly one of the two lists is not empty.
+  az_group = "--resource-group ${azurerm_resource_group.garm.name} --name ${concat(azurerm_container_group.garm[*].name, azurerm_container_group.replica[*].name)[0]}"
 }
 
 output "fqdn" {
-  description = "Public name of garm."
+  description = "Public name of garm (in PostgreSQL mode, of the Application Gateway in front of the replicas)."
   value       = local.fqdn
 }
 
@@ -99,4 +101,19 @@ output "webhook_secret" {
   description = "Initial secret of the GitHub webhook; after a rotation (docs/deploy-azure.md) garm and GitHub hold the secret and this output is stale."
   value       = random_password.webhook_secret.result
   sensitive   = true
+}
+
+output "front_public_ip" {
+  description = "PostgreSQL mode: the Application Gateway's public IP address (point front_hostname's DNS record here)."
+  value       = one(azurerm_public_ip.front[*].ip_address)
+}
+
+output "postgres_server_name" {
+  description = "PostgreSQL mode: the flexible server's name (private access only; its password is in the Terraform state, never in an output)."
+  value       = one(azurerm_postgresql_flexible_server.garm[*].name)
+}
+
+output "replica_groups" {
+  description = "PostgreSQL mode: the replica container groups with their private IP addresses (the gateway's backend pool)."
+  value       = { for g in azurerm_container_group.replica : g.name => g.ip_address }
 }

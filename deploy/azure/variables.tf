@@ -265,3 +265,125 @@ variable "log_retention_days" {
     error_message = "log_retention_days is between 30 and 730."
   }
 }
+
+# PostgreSQL mode and replicas (replicas.tf; docs/high-availability.md, "Deploying replicas on Azure").
+
+variable "database" {
+  description = "\"sqlite\": one container group, SQLite on local disk with snapshots to the file share (the default). \"postgres\": Azure Database for PostgreSQL flexible server with private access, replica_count container groups in a virtual network behind an Application Gateway."
+  type        = string
+  default     = "sqlite"
+
+  validation {
+    condition     = contains(["sqlite", "postgres"], var.database)
+    error_message = "database is \"sqlite\" or \"postgres\"."
+  }
+}
+
+variable "replica_count" {
+  description = "Container groups running garm on the one PostgreSQL database. More than 1 needs database = \"postgres\" (a SQLite file belongs to one process)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.replica_count >= 1 && var.replica_count <= 10 && floor(var.replica_count) == var.replica_count
+    error_message = "replica_count is a whole number from 1 to 10."
+  }
+
+  validation {
+    condition     = var.replica_count == 1 || var.database == "postgres"
+    error_message = "replica_count above 1 needs database = \"postgres\": a SQLite file belongs to one process."
+  }
+}
+
+variable "postgres_sku" {
+  description = "SKU of the flexible server: B_Standard_B1ms (burstable, 1 vCore, 2 GiB) by default; a General Purpose SKU (GP_Standard_D2ds_v5) for zone-redundant high availability."
+  type        = string
+  default     = "B_Standard_B1ms"
+
+  validation {
+    condition     = can(regex("^(B|GP|MO)_Standard_", var.postgres_sku))
+    error_message = "postgres_sku is a flexible server SKU such as B_Standard_B1ms or GP_Standard_D2ds_v5."
+  }
+}
+
+variable "postgres_storage_mb" {
+  description = "Storage of the flexible server in MB (32768 is the smallest)."
+  type        = number
+  default     = 32768
+}
+
+variable "postgres_version" {
+  description = "PostgreSQL major version of the flexible server."
+  type        = string
+  default     = "16"
+}
+
+variable "postgres_high_availability" {
+  description = "Zone-redundant high availability: a standby server in another zone that takes over when the primary's zone fails. Doubles the server's compute and storage cost; not available on burstable (B_) SKUs."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.postgres_high_availability || !startswith(var.postgres_sku, "B_")
+    error_message = "Zone-redundant high availability needs a General Purpose or Memory Optimized postgres_sku, not a burstable one."
+  }
+}
+
+variable "postgres_backup_retention_days" {
+  description = "Days of point-in-time restore the flexible server keeps (7 to 35)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.postgres_backup_retention_days >= 7 && var.postgres_backup_retention_days <= 35
+    error_message = "postgres_backup_retention_days is between 7 and 35."
+  }
+}
+
+variable "vnet_address_space" {
+  description = "Address space of the virtual network of the PostgreSQL mode; a /16 split into /24 subnets (container groups, PostgreSQL, Application Gateway)."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "front_hostname" {
+  description = "Host name of garm behind the Application Gateway (PostgreSQL mode), which the TLS certificate must name. Empty: <dns label>.<location>.cloudapp.azure.com, the gateway's public IP's DNS name."
+  type        = string
+  default     = ""
+}
+
+variable "tls_certificate_pfx" {
+  description = "PostgreSQL mode: the front's TLS certificate and key as a base64-encoded PKCS#12 (PFX) file for front_hostname, e.g. filebase64(\"garm.pfx\")."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "tls_certificate_password" {
+  description = "PostgreSQL mode: the password of tls_certificate_pfx."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "front_capacity" {
+  description = "Application Gateway (Standard_v2) instances; 2 or more spreads the front over availability zones' failures."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.front_capacity >= 1 && var.front_capacity <= 10
+    error_message = "front_capacity is between 1 and 10."
+  }
+}
+
+variable "postgres_admin_login" {
+  description = "Administrator login of the flexible server, which garm connects as (its password is generated)."
+  type        = string
+  default     = "garmadmin"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.postgres_admin_login)) && !contains(["admin", "administrator", "root", "azure_superuser", "postgres"], var.postgres_admin_login)
+    error_message = "postgres_admin_login is lowercase letters, digits and underscores, and not a reserved name (admin, root, postgres, …)."
+  }
+}

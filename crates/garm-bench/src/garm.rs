@@ -11,7 +11,16 @@ pub const PASSPHRASE: &str = "Zr4Kx8Lm2Np6Qs0Tv3Wy7Bd1Fh5Jk9Mc";
 pub const PASSWORD: &str = "Bench-Mark_at-Dawn!73q";
 pub const PROVIDER: &str = "bench";
 
-/// A running `garm` on a fresh SQLite database in `dir`.
+/// The database a `garm` runs on.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// A fresh SQLite file in the garm's directory.
+    Sqlite,
+    /// A PostgreSQL database (URL), which several replicas may share.
+    Postgres(String),
+}
+
+/// A running `garm` in `dir` (config, log, provider state), on SQLite there or on PostgreSQL.
 pub struct Garm {
     child: Option<Child>,
     pub dir: PathBuf,
@@ -24,8 +33,11 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Garm {
-    /// Writes the config (SQLite in `dir`, the fast provider) and starts garm; returns once HTTP answers.
-    pub async fn start(binary: &Path, provider: &Path, dir: &Path) -> anyhow::Result<Self> {
+    /// Writes the config (database `db`, the fast provider) and starts garm; returns once HTTP
+    /// answers. Replicas on one PostgreSQL database get the same configuration but for the
+    /// port and the log file.
+    pub async fn start_on(binary: &Path, provider: &Path, dir: &Path, db: &Db) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
         let port = free_port()?;
         let provider_dir = dir.join("provider");
         std::fs::create_dir_all(&provider_dir)?;
@@ -48,10 +60,8 @@ time_to_live = "8760h"
 bind = "127.0.0.1"
 port = {port}
 [database]
-backend = "sqlite3"
 passphrase = "{PASSPHRASE}"
-[database.sqlite3]
-db_file = "{db}"
+{database}
 [[provider]]
 name = "{PROVIDER}"
 provider_type = "external"
@@ -62,7 +72,13 @@ config_file = "{pconf}"
 interface_version = "v0.1.1"
 "#,
             log = dir.join("garm.log").display(),
-            db = dir.join("garm.db").display(),
+            database = match db {
+                Db::Sqlite => format!(
+                    "backend = \"sqlite3\"\n[database.sqlite3]\ndb_file = \"{}\"",
+                    dir.join("garm.db").display()
+                ),
+                Db::Postgres(url) => format!("backend = \"postgresql\"\n[database.postgresql]\nurl = \"{url}\""),
+            },
             exe = provider.display(),
             pconf = provider_dir.join("config.toml").display(),
         );

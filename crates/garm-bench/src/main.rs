@@ -4,12 +4,13 @@
 //!
 //! It measures webhook intake, queued webhook to `CreateInstance`, `completed` webhook to
 //! `DeleteInstance`, GitHub calls per job, memory and idle CPU with many pools and instances,
-//! and a restart; it writes the results as JSON and prints a Markdown table next to garm's
+//! a restart, and intake against several replicas on one PostgreSQL; it writes the results as JSON and prints a Markdown table next to garm's
 //! published figures. It never talks to anything but 127.0.0.1, and every loop is bounded in
 //! count and time. It does not judge the numbers: `--quick` only checks that it all still runs.
 
 mod calls;
 mod garm;
+mod pg;
 mod prom;
 mod proxy;
 mod report;
@@ -46,7 +47,7 @@ struct Cli {
     /// The provider binary (default: `garm-bench-provider` next to this one).
     #[arg(long)]
     provider: Option<PathBuf>,
-    /// Run only these measurements (comma-separated: intake, latency, scale, scaleset).
+    /// Run only these measurements (comma-separated: intake, latency, scale, scaleset, replicas).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Keep each garm's directory (config, database, log, provider state).
@@ -133,7 +134,7 @@ fn main() -> anyhow::Result<()> {
     let wanted = |name: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == name);
     let mut failed = Vec::new();
     runtime.block_on(async {
-        for name in ["intake", "latency", "scale", "scaleset"] {
+        for name in ["intake", "latency", "scale", "scaleset", "replicas"] {
             if !wanted(name) {
                 continue;
             }
@@ -141,6 +142,7 @@ fn main() -> anyhow::Result<()> {
                 "intake" => scenario::intake::run(&opts, &sizes).await,
                 "latency" => scenario::latency::run(&opts, &sizes).await,
                 "scaleset" => scenario::scaleset::run(&opts, &sizes).await,
+                "replicas" => scenario::replicas::run(&opts, &sizes).await,
                 _ => scenario::scale::run(&opts, &sizes).await,
             };
             match result {

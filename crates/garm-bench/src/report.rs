@@ -280,6 +280,36 @@ pub fn table(r: &Value) -> String {
             }),
         );
     }
+    for run in r["replicas"].as_array().into_iter().flatten() {
+        let n = run["replicas"].as_u64().unwrap_or(0);
+        let what = if run["database"] == "sqlite" {
+            format!(
+                "Intake for the replica comparison: 1 process on SQLite, {} connections",
+                run["connections"]
+            )
+        } else {
+            format!(
+                "Intake, {n} replica{} on one PostgreSQL, {} connections round robin",
+                if n == 1 { "" } else { "s" },
+                run["connections"]
+            )
+        };
+        let pg = num(run, "postgres_backends_cpu_cores")
+            .map(|c| format!(", PostgreSQL {} cores", fmt(Some(c), "")))
+            .unwrap_or_default();
+        row(
+            &what,
+            "",
+            Some(format!(
+                "{}/s, p50 {} p99 {}, garm {} cores{pg}, other processes {} cores",
+                fmt(num(run, "requests_per_s"), ""),
+                ms(num(run, "latency_ms/p50")),
+                ms(num(run, "latency_ms/p99")),
+                fmt(num(run, "server_cpu_cores"), ""),
+                fmt(num(run, "other_processes_cpu_cores"), ""),
+            )),
+        );
+    }
     let mut out =
         String::from("| Measure | garm (Go), from the issue | target (issue 8) | garm-rs |\n|---|---|---|---|\n");
     for (what, garm, target, ours) in rows {

@@ -74,6 +74,16 @@ impl Proc {
         })
     }
 
+    /// Several processes as one: CPU ticks added up, memory the largest process's.
+    pub fn sum(procs: impl IntoIterator<Item = Proc>) -> Proc {
+        procs.into_iter().fold(Proc::default(), |acc, p| Proc {
+            rss_kb: acc.rss_kb.max(p.rss_kb),
+            hwm_kb: acc.hwm_kb.max(p.hwm_kb),
+            ticks: acc.ticks + p.ticks,
+            child_ticks: acc.child_ticks + p.child_ticks,
+        })
+    }
+
     pub fn rss_mb(&self) -> f64 {
         round2(self.rss_kb as f64 / 1024.0)
     }
@@ -81,6 +91,41 @@ impl Proc {
     pub fn hwm_mb(&self) -> f64 {
         round2(self.hwm_kb as f64 / 1024.0)
     }
+}
+
+/// CPU clock ticks so far of each PostgreSQL backend serving database `database` (the
+/// process title names the database), by process id.
+pub fn postgres_backend_ticks(database: &str) -> std::collections::HashMap<u32, u64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let title = String::from_utf8_lossy(&cmdline);
+        if title.starts_with("postgres: ") && title.split_whitespace().any(|w| w == database) {
+            if let Some(p) = Proc::read(pid) {
+                out.insert(pid, p.ticks);
+            }
+        }
+    }
+    out
+}
+
+/// Cores the backends in `after` used since `before` (a backend new since then counts whole).
+pub fn postgres_cores(
+    before: &std::collections::HashMap<u32, u64>,
+    after: &std::collections::HashMap<u32, u64>,
+    elapsed: Duration,
+) -> f64 {
+    let ticks: u64 = after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+        .sum();
+    round3(ticks as f64 / clock_ticks() / elapsed.as_secs_f64().max(1e-9))
 }
 
 /// Busy clock ticks of the whole machine so far (`/proc/stat`: everything but idle and iowait).
@@ -140,6 +185,24 @@ mod tests {
         assert_eq!(percentile(&v, 0.99), 99.0);
         assert_eq!(percentile(&v, 0.999), 100.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn summed_processes_add_cpu_and_keep_the_largest_memory() {
+        let a = Proc {
+            rss_kb: 10,
+            hwm_kb: 20,
+            ticks: 3,
+            child_ticks: 1,
+        };
+        let b = Proc {
+            rss_kb: 30,
+            hwm_kb: 15,
+            ticks: 4,
+            child_ticks: 2,
+        };
+        let s = Proc::sum([a, b]);
+        assert_eq!((s.rss_kb, s.hwm_kb, s.ticks, s.child_ticks), (30, 20, 7, 3));
     }
 
     #[test]

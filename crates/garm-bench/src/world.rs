@@ -2,7 +2,7 @@
 //! database with the fast provider, initialised with an endpoint, credentials and repositories.
 
 use crate::calls::CallLog;
-use crate::garm::{Api, Garm, PASSWORD, PROVIDER};
+use crate::garm::{Api, Db, Garm, PASSWORD, PROVIDER};
 use crate::proxy::Proxy;
 use crate::stats::Proc;
 use crate::webhook::Hooks;
@@ -40,6 +40,10 @@ pub struct World {
     /// The endpoint's web root (the proxy), which payloads' `html_url`s must use.
     pub base: String,
     pub garm: Garm,
+    /// Further `garm` processes on the same PostgreSQL database (`add_replica`).
+    pub replicas: Vec<Garm>,
+    db: Db,
+    binaries: Options,
     pub api: Api,
     pub repos: Vec<Repo>,
     pub calls: CallLog,
@@ -49,6 +53,11 @@ pub struct World {
 impl World {
     /// Starts everything and registers `n_repos` repositories (`bench/app0`, ...).
     pub async fn start(opts: &Options, tag: &str, n_repos: usize) -> anyhow::Result<Self> {
+        Self::start_on(opts, tag, n_repos, Db::Sqlite).await
+    }
+
+    /// The same with garm on database `db`.
+    pub async fn start_on(opts: &Options, tag: &str, n_repos: usize, db: Db) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("garm-bench-{tag}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -65,7 +74,7 @@ impl World {
         .context("starting the fake GitHub")?;
         let proxy = Proxy::serve(listener, fake.addr())?;
         fake.state().add_org(OWNER);
-        let garm = Garm::start(&opts.garm, &opts.provider, &dir).await?;
+        let garm = Garm::start_on(&opts.garm, &opts.provider, &dir, &db).await?;
         let mut api = Api::new(&garm.url());
         let url = garm.url();
         api.call(
@@ -140,6 +149,9 @@ impl World {
             proxy,
             base,
             garm,
+            replicas: Vec::new(),
+            db,
+            binaries: opts.clone(),
             api,
             repos,
             calls,
@@ -181,6 +193,37 @@ impl World {
 
     pub fn webhook_url(&self) -> String {
         format!("{}/webhooks", self.garm.url())
+    }
+
+    /// Starts one more `garm` with the same configuration on the same PostgreSQL database (its
+    /// own port, log and directory); returns once it answers HTTP.
+    pub async fn add_replica(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(matches!(self.db, Db::Postgres(_)), "replicas need PostgreSQL");
+        let dir = self.dir.join(format!("replica{}", self.replicas.len() + 1));
+        let garm = Garm::start_on(&self.binaries.garm, &self.binaries.provider, &dir, &self.db).await?;
+        self.replicas.push(garm);
+        Ok(())
+    }
+
+    /// Every replica's webhook URL, the first garm's first.
+    pub fn webhook_urls(&self) -> Vec<String> {
+        std::iter::once(&self.garm)
+            .chain(&self.replicas)
+            .map(|g| format!("{}/webhooks", g.url()))
+            .collect()
+    }
+
+    /// Every replica's process id, the first garm's first.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(&self.garm)
+            .chain(&self.replicas)
+            .map(Garm::pid)
+            .collect()
+    }
+
+    /// `/proc` figures of every replica, summed (memory figures are the largest replica's).
+    pub fn procs(&self) -> Proc {
+        Proc::sum(self.pids().into_iter().filter_map(Proc::read))
     }
 
     /// `/proc` figures of the garm process.
@@ -280,6 +323,9 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        for replica in &mut self.replicas {
+            replica.stop(Duration::from_secs(30));
+        }
         self.garm.stop(Duration::from_secs(30));
         if self.keep {
             eprintln!("garm-bench: kept {}", self.dir.display());

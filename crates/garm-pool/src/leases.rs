@@ -1,9 +1,9 @@
 //! The lease keeper: how replicas on one PostgreSQL split the pool manager's work.
 //!
 //! Every third of the lease time to live it renews this replica's liveness lease and every
-//! lease it holds (a failed renewal means another replica took it over: the lease is dropped
-//! from the fence at once, so the scheduler and the listeners stop acting on it and any write
-//! still in flight is refused by the store), then takes unheld or expired entity leases up to
+//! lease it holds in one statement (a lease the statement did not renew was taken over by
+//! another replica: it is dropped from the fence at once, so the scheduler and the listeners
+//! stop acting on it and any write still in flight is refused by the store), then takes unheld or expired entity leases up to
 //! its fair share (entities ÷ live replicas, rounded up) and gives back one lease per round
 //! while it holds more than that share, so work spreads out as replicas join. A newly
 //! acquired entity is reconciled at once. At shutdown it releases what it holds, so the others
@@ -43,12 +43,17 @@ pub async fn round(ctx: &Ctx, fence: &Fence, ttl: Duration) -> Result<(), StoreE
     let store = &ctx.store;
     let me = fence.holder().to_string();
     let mine = replica_lease(&me);
-    // Renew what is held; a failed renewal is a takeover.
-    for (name, token) in fence.held() {
-        if !store.renew_lease(&name, &me, token, ttl).await? {
-            fence.drop_lease(&name);
-            ctx.metrics.inc("garm_leases_lost_total", &[]);
-            tracing::warn!(lease = %name, token, "lease lost to another replica; its work stops here");
+    // Renew what is held, in one statement; a lease it did not renew was taken over.
+    let held = fence.held();
+    if !held.is_empty() {
+        let renewed: std::collections::HashSet<(String, i64)> =
+            store.renew_leases(&me, &held, ttl).await?.into_iter().collect();
+        for (name, token) in held {
+            if !renewed.contains(&(name.clone(), token)) {
+                fence.drop_lease(&name);
+                ctx.metrics.inc("garm_leases_lost_total", &[]);
+                tracing::warn!(lease = %name, token, "lease lost to another replica; its work stops here");
+            }
         }
     }
     if fence.token(&mine).is_none() {

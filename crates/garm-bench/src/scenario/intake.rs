@@ -31,6 +31,8 @@ pub async fn run(opts: &Options, sizes: &Sizes) -> anyhow::Result<Value> {
                 Ok(wrk) if !wrk.is_empty() => super::wrk::load(&mut world, &hooks, &wrk, connections, sizes).await?,
                 _ => load(&mut world, &hooks, connections, sizes).await?,
             };
+            // Whatever garm still does after the last answer (reconciles of the backlog).
+            tokio::time::sleep(Duration::from_secs(1)).await;
             result["labels"] = json!(kind);
             eprintln!("garm-bench:   {result}");
             runs.push(result);
@@ -47,21 +49,25 @@ struct Worker {
     errors: u64,
 }
 
-async fn load(world: &mut World, hooks: &Hooks, connections: usize, sizes: &Sizes) -> anyhow::Result<Value> {
+/// Sends `queued` deliveries over `connections` workers for `sizes.intake_duration`; with
+/// several replicas, request number i goes to replica i mod n (each worker keeps one keep-alive
+/// connection per replica, `connections` requests are in flight). CPU is summed over replicas.
+pub async fn load(world: &mut World, hooks: &Hooks, connections: usize, sizes: &Sizes) -> anyhow::Result<Value> {
     let ids = Arc::new(AtomicU64::new(world.job_ids(sizes.intake_max_requests).start));
     let sent = Arc::new(AtomicU64::new(0));
     let max = sizes.intake_max_requests;
     world.calls.poll();
     let mark = world.calls.calls.len();
-    let sampler = RssSampler::start(world.garm.pid());
-    let before = world.proc();
+    let samplers: Vec<RssSampler> = world.pids().into_iter().map(RssSampler::start).collect();
+    let urls = Arc::new(world.webhook_urls());
+    let before = world.procs();
     let bench_before = Proc::read(std::process::id()).unwrap_or_default();
     let busy_before = stats::machine_busy_ticks();
     let start = Instant::now();
     let deadline = start + sizes.intake_duration;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let (ids, sent, hooks, url) = (ids.clone(), sent.clone(), hooks.clone(), world.webhook_url());
+        let (ids, sent, hooks, urls) = (ids.clone(), sent.clone(), hooks.clone(), urls.clone());
         workers.spawn(async move {
             let client = webhook::client();
             let mut w = Worker {
@@ -70,10 +76,15 @@ async fn load(world: &mut World, hooks: &Hooks, connections: usize, sizes: &Size
                 ok: 0,
                 errors: 0,
             };
-            while Instant::now() < deadline && sent.fetch_add(1, Ordering::Relaxed) < max {
+            loop {
+                let n = sent.fetch_add(1, Ordering::Relaxed);
+                if Instant::now() >= deadline || n >= max {
+                    break;
+                }
+                let url = &urls[n as usize % urls.len()];
                 let delivery = hooks.queued(ids.fetch_add(1, Ordering::Relaxed));
                 let sent = Instant::now();
-                let status = webhook::send(&client, &url, delivery).await;
+                let status = webhook::send(&client, url, delivery).await;
                 w.latencies_us.push(sent.elapsed().as_micros() as f64);
                 let second = start.elapsed().as_secs() as usize;
                 if w.per_second.len() <= second {
@@ -104,7 +115,7 @@ async fn load(world: &mut World, hooks: &Hooks, connections: usize, sizes: &Size
         errors += w.errors;
     }
     let elapsed = start.elapsed();
-    let after = world.proc();
+    let after = world.procs();
     let bench_after = Proc::read(std::process::id()).unwrap_or_default();
     let others = stats::others_cores(
         (busy_before, stats::machine_busy_ticks()),
@@ -112,13 +123,14 @@ async fn load(world: &mut World, hooks: &Hooks, connections: usize, sizes: &Size
         (&bench_before, &bench_after),
         elapsed,
     );
-    let peak = sampler.finish().await;
+    let mut peak: f64 = 0.0;
+    for sampler in samplers {
+        peak = peak.max(sampler.finish().await);
+    }
     world.calls.poll();
     let creates = world.calls.since(mark, "CreateInstance").count();
     let (cpu, cpu_with_children) = stats::cores(&before, &after, elapsed);
     let (bench_cpu, _) = stats::cores(&bench_before, &bench_after, elapsed);
-    // Whatever garm still does after the last answer (reconciles of the backlog).
-    tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(json!({
         "connections": connections,
         "duration_s": stats::round2(elapsed.as_secs_f64()),

@@ -2,6 +2,7 @@
 
 pub mod intake;
 pub mod latency;
+pub mod replicas;
 pub mod scale;
 pub mod scaleset;
 pub mod wrk;
@@ -33,6 +34,12 @@ pub struct Sizes {
     pub repos: usize,
     pub pools_per_repo: usize,
     pub instances_per_pool: Vec<u32>,
+    /// Replica counts of the PostgreSQL intake measurement, one fresh database each.
+    pub replica_counts: Vec<usize>,
+    /// Length of each replica intake run.
+    pub replica_duration: Duration,
+    /// Requests in flight during a replica intake run.
+    pub replica_connections: usize,
     /// Jobs announced to a scale set at once, one fresh garm each.
     pub scale_set_jobs: Vec<usize>,
     /// CPU is read at half of this and at its end.
@@ -57,6 +64,9 @@ impl Sizes {
             repos: 100,
             pools_per_repo: 10,
             instances_per_pool: vec![1, 10],
+            replica_counts: vec![1, 2, 3],
+            replica_duration: Duration::from_secs(20),
+            replica_connections: 16,
             scale_set_jobs: vec![1, 1000],
             idle_window: Duration::from_secs(60),
             settle: Duration::from_secs(5),
@@ -78,6 +88,9 @@ impl Sizes {
             repos: 2,
             pools_per_repo: 5,
             instances_per_pool: vec![1, 3],
+            replica_counts: vec![1, 2, 3],
+            replica_duration: Duration::from_secs(1),
+            replica_connections: 16,
             scale_set_jobs: vec![1, 20],
             idle_window: Duration::from_secs(2),
             settle: Duration::from_secs(1),

@@ -4,6 +4,7 @@ mod dockerfile;
 mod group;
 mod scripts;
 mod terraform;
+mod terraform_postgres;
 
 use std::path::{Path, PathBuf};
 

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 /// Every top-level block of every `.tf` file.
-struct Terraform {
-    blocks: Vec<Block>,
+pub(crate) struct Terraform {
+    pub(crate) blocks: Vec<Block>,
 }
 
 impl Terraform {
-    fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let dir = root().join("deploy/azure");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
@@ -30,7 +30,7 @@ impl Terraform {
     }
 
     /// The block `ident "label" "label" { … }`.
-    fn block(&self, ident: &str, labels: &[&str]) -> &Body {
+    pub(crate) fn block(&self, ident: &str, labels: &[&str]) -> &Body {
         self.blocks
             .iter()
             .find(|b| b.identifier() == ident && b.labels().iter().map(|l| l.as_str()).eq(labels.iter().copied()))
@@ -38,12 +38,12 @@ impl Terraform {
             .body()
     }
 
-    fn resource(&self, kind: &str, name: &str) -> &Body {
+    pub(crate) fn resource(&self, kind: &str, name: &str) -> &Body {
         self.block("resource", &[kind, name])
     }
 
     /// Names of the resources of one kind.
-    fn resources(&self, kind: &str) -> Vec<&str> {
+    pub(crate) fn resources(&self, kind: &str) -> Vec<&str> {
         let of_kind = self
             .blocks
             .iter()
@@ -52,7 +52,7 @@ impl Terraform {
     }
 
     /// `local.<name>`, from whichever `locals` block defines it.
-    fn local(&self, name: &str) -> &Expression {
+    pub(crate) fn local(&self, name: &str) -> &Expression {
         let locals = self.blocks.iter().filter(|b| b.identifier() == "locals");
         locals
             .flat_map(|b| b.body().attributes())
@@ -69,18 +69,18 @@ impl Terraform {
     }
 }
 
-fn expr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+pub(crate) fn expr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
     body.attributes().find(|a| a.key() == key).map(|a| a.expr())
 }
 
 /// An attribute's expression as HCL text, for checking what it references.
-fn text(body: &Body, key: &str) -> String {
+pub(crate) fn text(body: &Body, key: &str) -> String {
     expr(body, key)
         .unwrap_or_else(|| panic!("no attribute {key}"))
         .to_string()
 }
 
-fn string(body: &Body, key: &str) -> Option<String> {
+pub(crate) fn string(body: &Body, key: &str) -> Option<String> {
     match expr(body, key)? {
         Expression::String(s) => Some(s.clone()),
         _ => None,
@@ -88,7 +88,7 @@ fn string(body: &Body, key: &str) -> Option<String> {
 }
 
 /// A list attribute: plain strings as themselves, anything else as HCL text.
-fn list(body: &Body, key: &str) -> Vec<String> {
+pub(crate) fn list(body: &Body, key: &str) -> Vec<String> {
     match expr(body, key) {
         Some(Expression::Array(items)) => items
             .iter()
@@ -101,11 +101,11 @@ fn list(body: &Body, key: &str) -> Vec<String> {
     }
 }
 
-fn flag(body: &Body, key: &str) -> bool {
+pub(crate) fn flag(body: &Body, key: &str) -> bool {
     matches!(expr(body, key), Some(Expression::Bool(true)))
 }
 
-fn children<'a>(body: &'a Body, ident: &str) -> Vec<&'a Body> {
+pub(crate) fn children<'a>(body: &'a Body, ident: &str) -> Vec<&'a Body> {
     body.blocks()
         .filter(|b| b.identifier() == ident)
         .map(|b| b.body())
@@ -113,7 +113,7 @@ fn children<'a>(body: &'a Body, ident: &str) -> Vec<&'a Body> {
 }
 
 /// The containers of the group by name: the init container under `init:<name>`.
-fn containers(group: &Body) -> BTreeMap<String, &Body> {
+pub(crate) fn containers(group: &Body) -> BTreeMap<String, &Body> {
     let mut out = BTreeMap::new();
     for c in children(group, "container") {
         out.insert(string(c, "name").expect("container name"), c);
@@ -141,7 +141,7 @@ const SECRET_VARS: &[&str] = &[
 ];
 
 /// Expressions that carry secret values.
-const SECRET_SOURCES: &[&str] = &["random_password.", "var.github_token"];
+pub(crate) const SECRET_SOURCES: &[&str] = &["random_password.", "var.github_token"];
 
 #[test]
 fn terraform_fmt_check_passes() {
@@ -175,9 +175,12 @@ fn the_supporting_resources_exist() {
     ] {
         tf.resource(kind, name);
     }
+    // SQLite mode's one group on the share, and PostgreSQL mode's replica groups, which mount
+    // no share at all (postgres_mode_* below); `count` makes them exclusive.
+    assert_eq!(tf.resources("azurerm_container_group"), ["garm", "replica"]);
     assert_eq!(
-        tf.resources("azurerm_container_group"),
-        ["garm"],
+        text(tf.resource("azurerm_container_group", "garm"), "count"),
+        "local.postgres ? 0 : 1",
         "one manager, never two on the same share"
     );
 

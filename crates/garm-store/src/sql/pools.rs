@@ -1,5 +1,6 @@
 //! Pools, tags and instances (jobs are in `jobs.rs`).
 
+use super::leases::FenceChecked;
 use super::*;
 
 impl Store {
@@ -495,8 +496,9 @@ impl Store {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let mut tx = self.pool.begin().await?;
-        self.fence_instance(&mut tx, name).await?;
-        let after = self.modify_instance_on(&mut tx, name, mode, change).await?;
+        let after = self
+            .modify_instance_on(&mut tx, name, mode, change, &mut FenceChecked::default())
+            .await?;
         tx.commit().await?;
         self.instance_changed(ChangeOp::Update, &after);
         Ok(after)
@@ -509,6 +511,7 @@ impl Store {
         name: &str,
         mode: Transition,
         change: impl FnOnce(&mut InstanceRecord),
+        checked: &mut FenceChecked,
     ) -> Result<InstanceRecord> {
         let row = sqlx::query(&format!("SELECT {INSTANCE_COLS} FROM instances WHERE name = $1"))
             .bind(name)
@@ -516,6 +519,9 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("instance {name}")))?;
         let before = self.instance_from(&row)?;
+        // The fence goes by the row's pool, read with it: no query of its own for a pool this
+        // transaction checked already.
+        self.fence_pool_once(tx, &before.pool_id, checked).await?;
         let mut after = before.clone();
         change(&mut after);
         match mode {

@@ -9,6 +9,7 @@
 //! back to the database when the view misses or a signature does not verify.
 
 use super::jobs::put_jobs_on;
+use super::leases::FenceChecked;
 use super::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +114,7 @@ impl Store {
             tx: self.pool.begin().await?,
             known_jobs: HashSet::new(),
             changes: Vec::new(),
+            fenced: FenceChecked::default(),
         })
     }
 }
@@ -125,6 +127,8 @@ pub struct Batch<'a> {
     known_jobs: HashSet<i64>,
     /// What the change feed gets once the batch commits.
     changes: Vec<(ChangeOp, ChangedRow)>,
+    /// Pools whose lease this batch's transaction has checked.
+    fenced: FenceChecked,
 }
 
 impl Batch<'_> {
@@ -211,8 +215,9 @@ impl Batch<'_> {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let store = self.store;
-        store.fence_instance(&mut self.tx, name).await?;
-        let after = store.modify_instance_on(&mut self.tx, name, mode, change).await?;
+        let after = store
+            .modify_instance_on(&mut self.tx, name, mode, change, &mut self.fenced)
+            .await?;
         if store.feed_open() {
             self.changes
                 .push((ChangeOp::Update, ChangedRow::Instance(Box::new(after.clone()))));

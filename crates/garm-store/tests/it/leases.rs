@@ -11,6 +11,9 @@ conformance!(
     a_replica_that_lost_its_lease_writes_nothing,
     a_released_lease_is_taken_at_once,
     a_delivery_claimed_by_two_batches_at_once_is_recorded_once,
+    one_renewal_statement_renews_what_is_held_and_leaves_out_what_was_taken,
+    a_batch_checks_each_pool_once_and_still_refuses_a_lost_entity,
+    a_scale_set_write_is_fenced_by_its_entity,
 );
 
 const TTL: Duration = Duration::from_millis(400);
@@ -157,6 +160,127 @@ async fn a_released_lease_is_taken_at_once(f: Fresh) {
         f.store.acquire_lease("entity:e2", "replica-b", TTL).await.unwrap(),
         Some(token + 1)
     );
+}
+
+async fn one_renewal_statement_renews_what_is_held_and_leaves_out_what_was_taken(f: Fresh) {
+    let other = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
+    let long = Duration::from_secs(60);
+    // r1 and r3 are held for long; r2 is left to expire and is taken by another replica.
+    for (name, ttl) in [("entity:r1", long), ("entity:r2", TTL), ("entity:r3", long)] {
+        assert_eq!(f.store.acquire_lease(name, "replica-a", ttl).await.unwrap(), Some(1));
+    }
+    let held = |names: &[&str]| -> Vec<(String, i64)> { names.iter().map(|n| (n.to_string(), 1)).collect() };
+    let mut renewed = f
+        .store
+        .renew_leases("replica-a", &held(&["entity:r1", "entity:r3"]), long)
+        .await
+        .unwrap();
+    renewed.sort();
+    assert_eq!(renewed, held(&["entity:r1", "entity:r3"]));
+    tokio::time::sleep(TTL + Duration::from_millis(200)).await;
+    assert_eq!(
+        other.acquire_lease("entity:r2", "replica-b", long).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(other.acquire_lease("entity:r1", "replica-b", long).await.unwrap(), None);
+    // A renewal naming all three, one that never existed and r1 with a wrong token renews
+    // only what A still holds with the token it names.
+    let mut all = held(&["entity:r1", "entity:r2", "entity:r3", "entity:never"]);
+    all.push(("entity:r1".into(), 7));
+    let mut renewed = f.store.renew_leases("replica-a", &all, TTL).await.unwrap();
+    renewed.sort();
+    assert_eq!(renewed, held(&["entity:r1", "entity:r3"]));
+    let seen = f.store.leases().await.unwrap();
+    let r2 = seen.iter().find(|l| l.name == "entity:r2").unwrap();
+    assert_eq!((r2.holder.as_str(), r2.token, r2.expired), ("replica-b", 2, false));
+    // The renewal set r1 and r3 to expire after TTL: they lapse, so it did write them.
+    tokio::time::sleep(TTL + Duration::from_millis(200)).await;
+    let seen = f.store.leases().await.unwrap();
+    assert!(seen.iter().filter(|l| l.holder == "replica-a").all(|l| l.expired));
+    assert!(f.store.renew_leases("replica-a", &[], TTL).await.unwrap().is_empty());
+}
+
+async fn a_batch_checks_each_pool_once_and_still_refuses_a_lost_entity(f: Fresh) {
+    let (_, held_entity) = setup_entity(&f.store).await;
+    let mut other = held_entity.clone();
+    other.id = String::new();
+    other.name = "another-repository".into();
+    let lost_entity = f.store.create_entity(&other).await.unwrap();
+    let held_pool = f.store.create_pool(&new_pool(&held_entity.id, 10)).await.unwrap();
+    let lost_pool = f.store.create_pool(&new_pool(&lost_entity.id, 10)).await.unwrap();
+    for (pool, name) in [(&held_pool, "held-1"), (&held_pool, "held-2"), (&lost_pool, "lost-1")] {
+        f.store
+            .create_instance(&new_instance(&pool.id, name), 10)
+            .await
+            .unwrap();
+    }
+    let fence = Fence::new("replica-a");
+    let a = f.store.fenced(fence.clone());
+    let lease = entity_lease(&held_entity.id);
+    fence.hold(
+        &lease,
+        a.acquire_lease(&lease, "replica-a", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let mut batch = a.batch().await.unwrap();
+    for name in ["held-1", "held-2"] {
+        batch
+            .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::Creating)
+            .await
+            .unwrap();
+    }
+    let err = batch
+        .modify_instance("lost-1", Transition::Checked, |i| i.status = InstanceStatus::Creating)
+        .await
+        .unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    batch.commit().await.unwrap();
+    for (name, status) in [
+        ("held-1", InstanceStatus::Creating),
+        ("held-2", InstanceStatus::Creating),
+        ("lost-1", InstanceStatus::PendingCreate),
+    ] {
+        assert_eq!(f.store.instance(name).await.unwrap().status, status, "{name}");
+    }
+}
+
+async fn a_scale_set_write_is_fenced_by_its_entity(f: Fresh) {
+    let (_, entity) = setup_entity(&f.store).await;
+    let set = f
+        .store
+        .create_scale_set(
+            &new_pool(&entity.id, 4),
+            &NewScaleSet {
+                name: "fenced".into(),
+                service_id: 9,
+                runner_group_id: 1,
+                disable_update: false,
+                state: "created".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let fence = Fence::new("replica-a");
+    let a = f.store.fenced(fence.clone());
+    let progress = |n| ScaleSetProgress {
+        last_message_id: n,
+        desired_runner_count: n,
+        jobs: Vec::new(),
+    };
+    let err = a.record_scale_set_progress(set.id, &progress(1)).await.unwrap_err();
+    assert!(err.is_lease_lost(), "{err}");
+    let lease = entity_lease(&entity.id);
+    fence.hold(
+        &lease,
+        a.acquire_lease(&lease, "replica-a", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(a.record_scale_set_progress(set.id, &progress(2)).await.unwrap());
+    assert_eq!(f.store.scale_set(set.id).await.unwrap().last_message_id, 2);
 }
 
 /// Two replicas' intake batches record the same GitHub delivery at the same time: one owns
