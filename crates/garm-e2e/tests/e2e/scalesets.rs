@@ -54,12 +54,27 @@ fn queue(world: &World, run_for: Duration) -> u64 {
 }
 
 async fn all_completed(world: &World, jobs: &[u64], timeout: Duration) {
-    wait_for("every job to complete on the fake", timeout, async || {
-        jobs.iter()
-            .all(|j| world.job_status(*j).as_deref() == Some("completed"))
-            .then_some(())
-    })
-    .await;
+    let start = std::time::Instant::now();
+    while !jobs
+        .iter()
+        .all(|j| world.job_status(*j).as_deref() == Some("completed"))
+    {
+        if start.elapsed() > timeout {
+            // Say where it stuck: the fake's view of each job, garm's instances, garm's log.
+            let statuses: Vec<_> = jobs.iter().map(|j| (*j, world.job_status(*j))).collect();
+            let fake_jobs = world.fake.state().scale_set_jobs();
+            let instances = world.garm.api.instances().await;
+            let log = world.garm.log();
+            let tail: Vec<&str> = log.lines().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!(
+                "timed out after {timeout:?} waiting for every job to complete on the fake\n\
+                 job statuses: {statuses:?}\nfake scale set jobs: {fake_jobs:?}\n\
+                 garm instances: {instances:?}\ngarm log (tail):\n{}",
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn no_instances_left(world: &World) {

@@ -19,7 +19,7 @@ esac
 
 report_failure() {
     echo "garm-bootstrap: $1" >&2
-    curl --silent --show-error --fail --retry 5 --retry-delay 5 --connect-timeout 20 \
+    curl --silent --show-error --fail --retry 5 --retry-connrefused --retry-delay 5 --connect-timeout 20 \
         -X POST \
         -H "Content-Type: application/json" \
         -H "Authorization: Bearer $GARM_INSTANCE_TOKEN" \
@@ -31,7 +31,7 @@ report_failure() {
 SCRIPT_FILE=$(mktemp "${TMPDIR:-/tmp}/garm-install-script.XXXXXX") || exit 1
 trap 'rm -f "$SCRIPT_FILE"' EXIT
 
-if ! curl --silent --show-error --fail --location --retry 5 --retry-delay 5 --connect-timeout 20 \
+if ! curl --silent --show-error --fail --location --retry 5 --retry-connrefused --retry-delay 5 --connect-timeout 20 \
     -H "Authorization: Bearer $GARM_INSTANCE_TOKEN" \
     -o "$SCRIPT_FILE" "$METADATA_URL/install-script/"; then
     report_failure "failed to fetch the install script from the metadata service"

@@ -220,7 +220,7 @@ fn linux_wrapper_renders_to_a_plain_script() {
     assert!(wrapper.starts_with("#!/bin/bash\n"));
     assert!(wrapper.contains("\nwrapper-jwt-token\n"));
     assert!(wrapper.contains(r#""$METADATA_URL/install-script/""#));
-    assert!(wrapper.contains("--retry 5"));
+    assert!(wrapper.contains("--retry 5 --retry-connrefused"));
     assert!(wrapper.contains("failed to fetch install script (HTTP ${HTTP_CODE:-000}): "));
     assert!(wrapper.contains("http://proxy:3128"));
     assert!(!wrapper.contains("{{"));
