@@ -65,7 +65,14 @@ async fn all_completed(world: &World, jobs: &[u64], timeout: Duration) {
             let fake_jobs = world.fake.state().scale_set_jobs();
             let instances = world.garm.api.instances().await;
             let log = world.garm.log();
-            let tail: Vec<&str> = log.lines().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(120)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             panic!(
                 "timed out after {timeout:?} waiting for every job to complete on the fake\n\
                  job statuses: {statuses:?}\nfake scale set jobs: {fake_jobs:?}\n\

@@ -37,7 +37,11 @@ pub struct FakeGarm {
 
 impl FakeGarm {
     pub fn start(routes: HashMap<String, (u16, Vec<u8>)>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake garm");
+        Self::start_on(TcpListener::bind("127.0.0.1:0").expect("bind fake garm"), routes)
+    }
+
+    /// Serves `routes` on a listener the caller bound (a fixed port, to play a restart).
+    pub fn start_on(listener: TcpListener, routes: HashMap<String, (u16, Vec<u8>)>) -> Self {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&requests);

@@ -427,3 +427,42 @@ fn wrapper_runs_the_fetched_install_script() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
     assert!(statuses(&garm).is_empty());
 }
+
+#[test]
+fn wrapper_rides_out_a_garm_restart() {
+    if !sandbox_available("wrapper_rides_out_a_garm_restart") {
+        return;
+    }
+    // garm is down (its port refuses connections) when the machine boots, and back 2 s later.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let scratch = ScratchDir::new("wrapper-restart");
+    let marker: PathBuf = scratch.path().join("install-ran");
+    let script = format!("#!/bin/bash\necho ran > '{}'\nexit 3\n", marker.display());
+    let mut routes: HashMap<_, _> = callback_routes().into_iter().collect();
+    routes.extend([route("GET", "/metadata/install-script/", 200, script)]);
+    let base = format!("http://127.0.0.1:{port}");
+    let context = json!({
+        "MetadataURL": format!("{base}/metadata"),
+        "CallbackURL": format!("{base}/callbacks"),
+        "CallbackToken": "wrapper-token",
+        "HTTPProxy": "",
+        "HTTPSProxy": "",
+        "NoProxy": "",
+    });
+    let wrapper = render(wrapper_template("linux"), &context);
+    let restart = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+        FakeGarm::start_on(listener, routes)
+    });
+
+    let outcome = run_script(scratch.path(), "wrapper.sh", &wrapper);
+    let garm = restart.join().unwrap();
+    assert_eq!(outcome.status.code(), Some(3), "{}", outcome.stderr);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
+    assert!(statuses(&garm).is_empty(), "no failure was reported");
+}
