@@ -26,13 +26,31 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         }
     }
     let mut out = String::new();
+    health(&app, &mut out).await?;
+    let entities = app.store.all_entities().await?;
+    entity_gauges(&mut out, &entities);
+    let pools = app.store.pools(None).await?;
+    let owner_of = |id: &str| entities.iter().find(|e| e.id == id);
+    pool_gauges(&mut out, &pools, &owner_of);
+    let scale_sets = app.store.scale_sets(None).await?;
+    scale_set_gauges(&mut out, &scale_sets, &owner_of);
+    runner_gauges(&mut out, &app.store.instances().await?, &pools, &scale_sets, &owner_of);
+    job_gauges(&mut out, &app.store.jobs().await?);
+    rate_limits(&app, &mut out).await?;
+    super::replicas::gauges(&app, &mut out);
+    counters_and_histograms(&app.pool.metrics, &mut out);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// `garm_health` (the controller's URLs) and `garm_provider_info`.
+async fn health(app: &App, out: &mut String) -> Result<(), ApiError> {
     let c = app.store.controller().await?;
     let controller_webhook = if c.webhook_url.is_empty() {
         String::new()
     } else {
         format!("{}/{}", c.webhook_url, c.controller_id)
     };
-    family(&mut out, "garm_health");
+    family(out, "garm_health");
     let _ = writeln!(
         out,
         "garm_health{{metadata_url=\"{}\",callback_url=\"{}\",webhook_url=\"{}\",controller_webhook_url=\"{}\",controller_id=\"{}\"}} 1",
@@ -42,7 +60,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         esc(&controller_webhook),
         c.controller_id
     );
-    family(&mut out, "garm_provider_info");
+    family(out, "garm_provider_info");
     for p in &app.config.providers {
         let _ = writeln!(
             out,
@@ -51,19 +69,23 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             esc(&p.description)
         );
     }
-    let entities = app.store.all_entities().await?;
+    Ok(())
+}
+
+/// `garm_{repository,organization,enterprise}_info` and `…_pool_manager_status`.
+fn entity_gauges(out: &mut String, entities: &[garm_store::EntityRecord]) {
     for (kind, label) in [
         (garm_store::EntityKind::Repository, "repository"),
         (garm_store::EntityKind::Organization, "organization"),
         (garm_store::EntityKind::Enterprise, "enterprise"),
     ] {
         let of_kind: Vec<_> = entities.iter().filter(|e| e.kind == kind).collect();
-        family(&mut out, &format!("garm_{label}_info"));
+        family(out, &format!("garm_{label}_info"));
         for e in &of_kind {
             let name = esc(&e.display_name());
             let _ = writeln!(out, "garm_{label}_info{{name=\"{name}\",id=\"{}\"}} 1", e.id);
         }
-        family(&mut out, &format!("garm_{label}_pool_manager_status"));
+        family(out, &format!("garm_{label}_pool_manager_status"));
         for e in &of_kind {
             let name = esc(&e.display_name());
             let _ = writeln!(
@@ -75,8 +97,14 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             );
         }
     }
-    let pools = app.store.pools(None).await?;
-    let owner_of = |id: &str| entities.iter().find(|e| e.id == id);
+}
+
+/// The five `garm_pool_*` families, one line per pool each.
+fn pool_gauges<'a>(
+    out: &mut String,
+    pools: &[garm_store::PoolRecord],
+    owner_of: &dyn Fn(&str) -> Option<&'a garm_store::EntityRecord>,
+) {
     for name in [
         "garm_pool_info",
         "garm_pool_status",
@@ -84,8 +112,8 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         "garm_pool_min_idle_runners",
         "garm_pool_bootstrap_timeout",
     ] {
-        family(&mut out, name);
-        for p in &pools {
+        family(out, name);
+        for p in pools {
             let (owner, kind) = owner_of(&p.entity_id)
                 .map(|e| (e.display_name(), e.kind.as_str()))
                 .unwrap_or_default();
@@ -103,10 +131,18 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             let _ = writeln!(out, "{line}");
         }
     }
-    let scale_sets = app.store.scale_sets(None).await?;
-    scale_set_gauges(&mut out, &scale_sets, &owner_of);
-    family(&mut out, "garm_runner_status");
-    for i in app.store.instances().await? {
+}
+
+/// `garm_runner_status`: one line per instance, of a pool or of a scale set.
+fn runner_gauges<'a>(
+    out: &mut String,
+    instances: &[garm_store::InstanceRecord],
+    pools: &[garm_store::PoolRecord],
+    scale_sets: &[garm_store::ScaleSetRecord],
+    owner_of: &dyn Fn(&str) -> Option<&'a garm_store::EntityRecord>,
+) {
+    family(out, "garm_runner_status");
+    for i in instances {
         let Some(p) = pools.iter().find(|p| p.id == i.pool_id) else {
             if let Some(s) = scale_sets.iter().find(|s| s.pool.id == i.pool_id) {
                 let (owner, kind) = owner_of(&s.pool.entity_id)
@@ -129,18 +165,18 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Result<Respo
             i.name, i.status, i.runner_status, esc(&owner), p.id, esc(&p.provider_name)
         );
     }
-    family(&mut out, "garm_job_status");
-    for j in app.store.jobs().await? {
+}
+
+/// `garm_job_status`: one line per recorded job.
+fn job_gauges(out: &mut String, jobs: &[garm_store::JobRecord]) {
+    family(out, "garm_job_status");
+    for j in jobs {
         let _ = writeln!(
             out,
             "garm_job_status{{job_id=\"{}\",workflow_job_id=\"{}\",scaleset_job_id=\"{}\",workflow_run_id=\"{}\",name=\"{}\",status=\"{}\",conclusion=\"{}\",runner_name=\"{}\",owner=\"{}\",repository=\"{}\",requested_labels=\"{}\"}} 1",
             j.id, if j.scaleset_job_id.is_some() { 0 } else { j.workflow_job_id }, esc(j.scaleset_job_id.as_deref().unwrap_or_default()), j.run_id, esc(&j.name), esc(&j.status), esc(&j.conclusion), esc(&j.runner_name), esc(&j.repository_owner), esc(&j.repository_name), esc(&j.labels.join(","))
         );
     }
-    rate_limits(&app, &mut out).await?;
-    super::replicas::gauges(&app, &mut out);
-    counters_and_histograms(&app.pool.metrics, &mut out);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
 /// The pool manager's counters and histograms: every catalogued family, then any other family

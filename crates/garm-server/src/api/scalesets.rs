@@ -88,47 +88,12 @@ pub async fn create(
     let Json(p) = body?;
     let entity = app.store.entity(kind, &id).await?;
     // Everything is checked before the service hears of it.
-    if p.name.is_empty() {
-        return Err(ApiError::bad("name: missing scale set name"));
-    }
-    check_provider_value("name", &p.name).map_err(settings_error)?;
-    if p.provider_name.is_empty() {
-        return Err(ApiError::bad("provider_name: missing provider"));
-    }
-    if app.config.provider(&p.provider_name).is_none() {
-        return Err(ApiError::bad(format!(
-            "provider_name: no provider named {:?} is configured",
-            p.provider_name
-        )));
-    }
-    if p.max_runners == 0 {
-        return Err(ApiError::bad("max_runners: cannot be 0"));
-    }
-    if p.image.is_empty() {
-        return Err(ApiError::bad("image: missing image"));
-    }
-    if p.flavor.is_empty() {
-        return Err(ApiError::bad("flavor: missing flavor"));
-    }
-    check_provider_value("image", &p.image).map_err(settings_error)?;
-    check_provider_value("flavor", &p.flavor).map_err(settings_error)?;
-    if !p.runner_prefix.is_empty() {
-        check_runner_prefix(&p.runner_prefix).map_err(settings_error)?;
-    }
-    check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
-    let labels = if p.labels.is_empty() {
-        Vec::new()
-    } else {
-        normalize_tags(&p.labels).map_err(settings_error)?
-    };
-    let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
-    let os_arch = OsArch::parse(&p.os_arch).map_err(settings_error)?;
-    let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
-    if let Some(raw) = &extra_specs {
-        check_extra_specs(raw).map_err(settings_error)?;
-        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
-    }
-    super::pools::check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
+    let Checked {
+        labels,
+        os_type,
+        os_arch,
+        extra_specs,
+    } = check_create(&app, &p)?;
     let endpoint = app.store.endpoint(&entity.endpoint_name).await?;
     if endpoint.endpoint_type != "github" {
         return Err(ApiError::bad("scale sets are only supported for github entities"));
@@ -201,6 +166,65 @@ pub async fn create(
     crate::events::pool_changed(&app, &created.pool.id);
     let out = convert::scale_set(&app, &created, Detail::Full).await?;
     Ok(Json(published(&app, EntityType::ScaleSet, Operation::Create, out)))
+}
+
+/// A scale set request's settings, checked and normalised.
+struct Checked {
+    labels: Vec<String>,
+    os_type: OsType,
+    os_arch: OsArch,
+    extra_specs: Option<String>,
+}
+
+/// Checks a create request as garm does, before the Actions service is called.
+fn check_create(app: &App, p: &api::CreateScaleSetParams) -> Result<Checked, ApiError> {
+    if p.name.is_empty() {
+        return Err(ApiError::bad("name: missing scale set name"));
+    }
+    check_provider_value("name", &p.name).map_err(settings_error)?;
+    if p.provider_name.is_empty() {
+        return Err(ApiError::bad("provider_name: missing provider"));
+    }
+    if app.config.provider(&p.provider_name).is_none() {
+        return Err(ApiError::bad(format!(
+            "provider_name: no provider named {:?} is configured",
+            p.provider_name
+        )));
+    }
+    if p.max_runners == 0 {
+        return Err(ApiError::bad("max_runners: cannot be 0"));
+    }
+    if p.image.is_empty() {
+        return Err(ApiError::bad("image: missing image"));
+    }
+    if p.flavor.is_empty() {
+        return Err(ApiError::bad("flavor: missing flavor"));
+    }
+    check_provider_value("image", &p.image).map_err(settings_error)?;
+    check_provider_value("flavor", &p.flavor).map_err(settings_error)?;
+    if !p.runner_prefix.is_empty() {
+        check_runner_prefix(&p.runner_prefix).map_err(settings_error)?;
+    }
+    check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
+    let labels = if p.labels.is_empty() {
+        Vec::new()
+    } else {
+        normalize_tags(&p.labels).map_err(settings_error)?
+    };
+    let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
+    let os_arch = OsArch::parse(&p.os_arch).map_err(settings_error)?;
+    let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
+    if let Some(raw) = &extra_specs {
+        check_extra_specs(raw).map_err(settings_error)?;
+        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
+    }
+    super::pools::check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
+    Ok(Checked {
+        labels,
+        os_type,
+        os_arch,
+        extra_specs,
+    })
 }
 
 async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api::ScaleSet>, ApiError> {

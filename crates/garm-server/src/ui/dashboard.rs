@@ -75,7 +75,6 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     let count: HashMap<&str, u32> = counts.per_pool.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     let by_status: BTreeMap<&str, u32> = counts.by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     let by_runner: BTreeMap<&str, u32> = counts.by_runner_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    let pool_refs: Vec<&PoolRecord> = pools.iter().collect();
 
     let mut out = String::with_capacity(16 * 1024);
     out.push_str("<h1>Dashboard</h1>");
@@ -90,20 +89,41 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         pools.len(),
         by_status.get("error").copied().unwrap_or(0)
     );
+    queued_section(&mut out, &queued, jobs_page, &pools, &count, now);
+    states_section(&mut out, &by_status, &by_runner);
+    near_full_section(&mut out, &pools, &count, &entities);
+    failures_section(app, &mut out, now).await?;
+    let histograms: Vec<_> = garm_pool::metrics::LATENCY_HISTOGRAMS
+        .iter()
+        .map(|name| app.pool.metrics.histogram(name))
+        .collect();
+    super::charts::latency_section(&mut out, &histograms);
+    Ok(out)
+}
 
+/// The queued jobs, oldest first, with why each has no runner yet.
+fn queued_section(
+    out: &mut String,
+    queued: &[JobRecord],
+    jobs_page: usize,
+    pools: &[PoolRecord],
+    count: &HashMap<&str, u32>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let pool_refs: Vec<&PoolRecord> = pools.iter().collect();
     out.push_str("<section aria-labelledby=\"h-queued\"><h2 id=\"h-queued\">Queued jobs</h2>");
     if queued.is_empty() {
         out.push_str("<p>No job is waiting.</p>");
     } else {
-        let (rows, nav) = html::page(&queued, jobs_page, "/ui/?");
+        let (rows, nav) = html::page(queued, jobs_page, "/ui/?");
         thead(
-            &mut out,
+            out,
             "Jobs waiting for a runner, oldest first",
             &["Job", "Repository", "Labels", "Waited", "Why no runner yet"],
         );
         for j in rows {
             let waited = j.created_at.map_or(0, |t| (now - t).num_seconds());
-            let ours = why_waiting(j, &pool_refs, &count);
+            let ours = why_waiting(j, &pool_refs, count);
             let _ = write!(
                 out,
                 "<tr><td>{} <small>{}</small></td><td>{}/{}</td><td>{}</td><td>{}</td><td class=\"why\">",
@@ -132,9 +152,12 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out.push_str(&nav);
     }
     out.push_str("</section>");
+}
 
+/// Instances counted by instance status and by runner status.
+fn states_section(out: &mut String, by_status: &BTreeMap<&str, u32>, by_runner: &BTreeMap<&str, u32>) {
     out.push_str("<div class=\"cols\"><section aria-labelledby=\"h-states\"><h2 id=\"h-states\">Runners by state</h2>");
-    thead(&mut out, "Instances by instance status", &["Instance status", "Count"]);
+    thead(out, "Instances by instance status", &["Instance status", "Count"]);
     for st in InstanceStatus::ALL {
         if let Some(n) = by_status.get(st.as_str()) {
             let _ = write!(
@@ -145,8 +168,8 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         }
     }
     out.push_str("</tbody></table>");
-    thead(&mut out, "Instances by runner status", &["Runner status", "Count"]);
-    for (st, n) in &by_runner {
+    thead(out, "Instances by runner status", &["Runner status", "Count"]);
+    for (st, n) in by_runner {
         let _ = write!(
             out,
             "<tr><td><span class=\"st st-{0}\">{0}</span></td><td>{n}</td></tr>",
@@ -154,7 +177,15 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         );
     }
     out.push_str("</tbody></table></section>");
+}
 
+/// Pools at 80 % or more of their `max_runners`.
+fn near_full_section(
+    out: &mut String,
+    pools: &[PoolRecord],
+    count: &HashMap<&str, u32>,
+    entities: &HashMap<String, String>,
+) {
     out.push_str("<section aria-labelledby=\"h-full\"><h2 id=\"h-full\">Pools near their maximum</h2>");
     let mut near: Vec<(&PoolRecord, u32)> = pools
         .iter()
@@ -167,7 +198,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out.push_str("<p>No pool is at 80% of its maximum.</p>");
     } else {
         thead(
-            &mut out,
+            out,
             "Pools at 80% or more of max_runners",
             &["Pool", "Entity", "Runners"],
         );
@@ -186,14 +217,17 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out.push_str("</tbody></table>");
     }
     out.push_str("</section></div>");
+}
 
+/// The last instances in error with their latest status messages.
+async fn failures_section(app: &App, out: &mut String, now: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
     out.push_str("<section aria-labelledby=\"h-fail\"><h2 id=\"h-fail\">Recent failures</h2>");
     let failed = app.store.recent_instances_in(InstanceStatus::Error, 10).await?;
     if failed.is_empty() {
         out.push_str("<p>No instance is in error.</p>");
     } else {
         thead(
-            &mut out,
+            out,
             "Instances in error, newest first",
             &["Instance", "Pool", "When", "Status messages"],
         );
@@ -218,10 +252,5 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
         out.push_str("</tbody></table>");
     }
     out.push_str("</section>");
-    let histograms: Vec<_> = garm_pool::metrics::LATENCY_HISTOGRAMS
-        .iter()
-        .map(|name| app.pool.metrics.histogram(name))
-        .collect();
-    super::charts::latency_section(&mut out, &histograms);
-    Ok(out)
+    Ok(())
 }
