@@ -14,6 +14,7 @@ mod aci_local;
 mod bench;
 mod demo;
 mod images;
+mod layers;
 mod tidy;
 
 use anyhow::Context;

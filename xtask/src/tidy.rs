@@ -8,6 +8,9 @@
 //!   that cannot be read, changed or tested one without the other. The cycles that predate
 //!   this check are listed in [`KNOWN_CYCLES`], which may only shrink.
 //!
+//! - Crate dependencies, ARCHITECTURE.md's table of them and dropped store results: see
+//!   `layers.rs`.
+//!
 //! It reads the sources only; it never builds anything.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +49,14 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         }
         let src = krate.join("src");
         if src.is_dir() {
+            for file in rust_files(&src)? {
+                for (line, statement) in crate::layers::dropped_store_results(&std::fs::read_to_string(&file)?) {
+                    problems.push(format!(
+                        "{}:{line}: `{statement}` drops a store result: handle it, or log what was lost and why going on is safe (garm-pool: `logged`)",
+                        file.strip_prefix(&root).unwrap_or(&file).display()
+                    ));
+                }
+            }
             let name = krate.strip_prefix(&root).unwrap_or(krate).display().to_string();
             for cycle in module_cycles(&src)? {
                 let text = format!("{name}: {}", cycle.join(" → "));
@@ -57,6 +68,7 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
             }
         }
     }
+    problems.extend(crate::layers::check(&root, &crates)?);
     for stale in KNOWN_CYCLES.iter().filter(|c| !known.contains(**c)) {
         problems.push(format!(
             "KNOWN_CYCLES lists `{stale}`, which is no longer there: remove it from xtask/src/tidy.rs"
@@ -70,7 +82,7 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
     }
     if problems.is_empty() {
         println!(
-            "tidy: {} crates, no file over {MAX_LINES} lines, no new module cycle",
+            "tidy: {} crates, no file over {MAX_LINES} lines, no new module cycle, dependencies as LAYERS allows, no dropped store result",
             crates.len()
         );
         return Ok(());
