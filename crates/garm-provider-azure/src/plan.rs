@@ -243,23 +243,7 @@ impl InstancePlan {
         let ephemeral = raw.use_ephemeral_storage.unwrap_or(config.use_ephemeral_storage);
         let security = check_specs(config, specs, &mut notes)?;
         if let Security::Confidential { .. } = security {
-            if !is_confidential_size(&vm_size) {
-                return Err(refused(format!(
-                    "flavor {vm_size} is not a confidential VM size; use a DCasv5/ECasv5, DCadsv5/ECadsv5 (or v6, or the Intel TDX DCes/ECes) size such as Standard_DC2as_v5"
-                )));
-            }
-            if image.is_confidential_image() == Some(false) {
-                return Err(refused(format!(
-                    "image {} is not a confidential VM image; use a CVM image such as Canonical:0001-com-ubuntu-confidential-vm-jammy:22_04-lts-cvm:latest",
-                    bootstrap.image
-                )));
-            }
-            if !matches!(bootstrap.arch.as_str(), "amd64" | "x86_64" | "x64") {
-                return Err(refused(format!(
-                    "confidential VMs are x86-64 only; the pool's arch is {}",
-                    bootstrap.arch
-                )));
-            }
+            check_confidential(bootstrap, &vm_size, &image)?;
         }
         let confidential = matches!(security, Security::Confidential { .. });
 
@@ -277,84 +261,9 @@ impl InstancePlan {
             ephemeral,
         };
 
-        let mut rules = Vec::new();
-        for protocol in ["Tcp", "Udp"] {
-            let ports: Vec<u16> = raw
-                .open_inbound_ports
-                .as_ref()
-                .and_then(|ports| ports.get(protocol))
-                .cloned()
-                .unwrap_or_default();
-            let mut seen = Vec::new();
-            for port in ports {
-                if seen.contains(&port) {
-                    continue;
-                }
-                seen.push(port);
-                // One counter across protocols: ARM refuses two rules with the same priority.
-                let priority = 200 + rules.len() as u16;
-                rules.push(NsgRule {
-                    name: format!("inbound_{protocol}_{port}"),
-                    protocol: protocol.to_owned(),
-                    port,
-                    priority,
-                });
-            }
-        }
-        if rules.len() > 1000 {
-            return Err(refused("open_inbound_ports asks for more than 1000 rules"));
-        }
-        for protocol in &specs.ignored_protocols {
-            notes.push(format!("open_inbound_ports.{protocol} is ignored (only Tcp and Udp)"));
-        }
-
-        let isolated = !raw
-            .disable_isolated_networks
-            .unwrap_or(config.disable_isolated_networks);
-        let subnet = specs.vnet_subnet_id.clone().or_else(|| config.vnet_subnet_id.clone());
-        let (vnet, existing_subnet) = match (isolated, subnet) {
-            (false, Some(subnet)) => (None, Some(subnet)),
-            (false, None) => {
-                notes.push(
-                    "disable_isolated_networks is set but no vnet_subnet_id; creating a per-instance network"
-                        .to_owned(),
-                );
-                (
-                    Some(specs.virtual_network_cidr.unwrap_or(config.virtual_network_cidr)),
-                    None,
-                )
-            }
-            (true, _) => (
-                Some(specs.virtual_network_cidr.unwrap_or(config.virtual_network_cidr)),
-                None,
-            ),
-        };
-        let network = NetworkPlan {
-            public_ip: raw.allocate_public_ip.unwrap_or(false),
-            rules,
-            vnet,
-            existing_subnet,
-            accelerated: raw
-                .use_accelerated_networking
-                .unwrap_or(config.use_accelerated_networking),
-        };
-
-        let (os_name, os_version) = image.os_name_and_version();
-        let mut instance_tags: BTreeMap<String, String> = raw.extra_tags.clone().unwrap_or_default();
-        // The provider's own tags win over extra_tags of the same name (compared case-insensitively, as Azure does).
-        let own = [
-            (tags::CONTROLLER_ID, controller_id.to_owned()),
-            (tags::POOL_ID, pool_id.to_owned()),
-            (tags::OS_TYPE, os.as_str().to_owned()),
-            (tags::OS_ARCH, bootstrap.arch.clone()),
-            (tags::OS_NAME, os_name),
-            (tags::OS_VERSION, os_version),
-        ];
-        instance_tags.retain(|key, _| !own.iter().any(|(name, _)| key.eq_ignore_ascii_case(name)));
-        for (key, value) in own {
-            instance_tags.insert(key.to_owned(), value);
-        }
-
+        let rules = inbound_rules(specs, &mut notes)?;
+        let network = network_plan(config, specs, rules, &mut notes);
+        let instance_tags = instance_tags(controller_id, pool_id, bootstrap, os, &image, specs);
         let mut ssh_keys = raw.ssh_public_keys.clone().unwrap_or_default();
         if os == OsType::Linux && ssh_keys.is_empty() {
             ssh_keys.push(throwaway_ssh_key());
@@ -382,6 +291,126 @@ impl InstancePlan {
             notes,
         })
     }
+}
+
+/// A confidential pool needs a confidential size, a confidential image and x86-64.
+fn check_confidential(bootstrap: &BootstrapInstance, vm_size: &str, image: &Image) -> Result<(), AzureError> {
+    if !is_confidential_size(vm_size) {
+        return Err(refused(format!(
+            "flavor {vm_size} is not a confidential VM size; use a DCasv5/ECasv5, DCadsv5/ECadsv5 (or v6, or the Intel TDX DCes/ECes) size such as Standard_DC2as_v5"
+        )));
+    }
+    if image.is_confidential_image() == Some(false) {
+        return Err(refused(format!(
+            "image {} is not a confidential VM image; use a CVM image such as Canonical:0001-com-ubuntu-confidential-vm-jammy:22_04-lts-cvm:latest",
+            bootstrap.image
+        )));
+    }
+    if !matches!(bootstrap.arch.as_str(), "amd64" | "x86_64" | "x64") {
+        return Err(refused(format!(
+            "confidential VMs are x86-64 only; the pool's arch is {}",
+            bootstrap.arch
+        )));
+    }
+    Ok(())
+}
+
+/// The network security rules of `open_inbound_ports` (Tcp and Udp, no repeats).
+fn inbound_rules(specs: &CheckedSpecs, notes: &mut Vec<String>) -> Result<Vec<NsgRule>, AzureError> {
+    let raw = &specs.raw;
+    let mut rules = Vec::new();
+    for protocol in ["Tcp", "Udp"] {
+        let ports: Vec<u16> = raw
+            .open_inbound_ports
+            .as_ref()
+            .and_then(|ports| ports.get(protocol))
+            .cloned()
+            .unwrap_or_default();
+        let mut seen = Vec::new();
+        for port in ports {
+            if seen.contains(&port) {
+                continue;
+            }
+            seen.push(port);
+            // One counter across protocols: ARM refuses two rules with the same priority.
+            let priority = 200 + rules.len() as u16;
+            rules.push(NsgRule {
+                name: format!("inbound_{protocol}_{port}"),
+                protocol: protocol.to_owned(),
+                port,
+                priority,
+            });
+        }
+    }
+    if rules.len() > 1000 {
+        return Err(refused("open_inbound_ports asks for more than 1000 rules"));
+    }
+    for protocol in &specs.ignored_protocols {
+        notes.push(format!("open_inbound_ports.{protocol} is ignored (only Tcp and Udp)"));
+    }
+    Ok(rules)
+}
+
+/// Where the instance's NIC goes: a network of its own, or the configured subnet.
+fn network_plan(config: &Config, specs: &CheckedSpecs, rules: Vec<NsgRule>, notes: &mut Vec<String>) -> NetworkPlan {
+    let raw = &specs.raw;
+    let isolated = !raw
+        .disable_isolated_networks
+        .unwrap_or(config.disable_isolated_networks);
+    let subnet = specs.vnet_subnet_id.clone().or_else(|| config.vnet_subnet_id.clone());
+    let (vnet, existing_subnet) = match (isolated, subnet) {
+        (false, Some(subnet)) => (None, Some(subnet)),
+        (false, None) => {
+            notes.push(
+                "disable_isolated_networks is set but no vnet_subnet_id; creating a per-instance network".to_owned(),
+            );
+            (
+                Some(specs.virtual_network_cidr.unwrap_or(config.virtual_network_cidr)),
+                None,
+            )
+        }
+        (true, _) => (
+            Some(specs.virtual_network_cidr.unwrap_or(config.virtual_network_cidr)),
+            None,
+        ),
+    };
+    NetworkPlan {
+        public_ip: raw.allocate_public_ip.unwrap_or(false),
+        rules,
+        vnet,
+        existing_subnet,
+        accelerated: raw
+            .use_accelerated_networking
+            .unwrap_or(config.use_accelerated_networking),
+    }
+}
+
+/// The instance's tags: the pool's `extra_tags`, then the provider's own (which win).
+fn instance_tags(
+    controller_id: &str,
+    pool_id: &str,
+    bootstrap: &BootstrapInstance,
+    os: OsType,
+    image: &Image,
+    specs: &CheckedSpecs,
+) -> BTreeMap<String, String> {
+    let raw = &specs.raw;
+    let (os_name, os_version) = image.os_name_and_version();
+    let mut instance_tags: BTreeMap<String, String> = raw.extra_tags.clone().unwrap_or_default();
+    // The provider's own tags win over extra_tags of the same name (compared case-insensitively, as Azure does).
+    let own = [
+        (tags::CONTROLLER_ID, controller_id.to_owned()),
+        (tags::POOL_ID, pool_id.to_owned()),
+        (tags::OS_TYPE, os.as_str().to_owned()),
+        (tags::OS_ARCH, bootstrap.arch.clone()),
+        (tags::OS_NAME, os_name),
+        (tags::OS_VERSION, os_version),
+    ];
+    instance_tags.retain(|key, _| !own.iter().any(|(name, _)| key.eq_ignore_ascii_case(name)));
+    for (key, value) in own {
+        instance_tags.insert(key.to_owned(), value);
+    }
+    instance_tags
 }
 
 #[cfg(test)]
