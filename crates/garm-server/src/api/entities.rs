@@ -1,7 +1,7 @@
 //! Repositories, organizations and enterprises, with their pools and instances.
 
-use super::convert::{self, Detail};
 use super::{pools, Empty};
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};

@@ -1,6 +1,6 @@
 //! GitHub endpoints and credentials.
 
-use super::convert;
+use crate::convert;
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};

@@ -1,7 +1,7 @@
 //! Pools: per entity and global.
 
-use super::convert::{self, Detail};
 use super::Empty;
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};

@@ -2,8 +2,8 @@
 //! validated before anything reaches the Actions service; the service's scale set is created
 //! before the row and removed again if the row cannot be written.
 
-use super::convert::{self, Detail};
 use super::Empty;
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
 use crate::stream::{published, EntityType, Operation};

@@ -9,7 +9,7 @@
 use super::hub::Message;
 use super::socket::{self, Pace, Reply, Session};
 use super::{EntityType, Operation, Streams};
-use crate::api::convert;
+use crate::convert;
 use crate::state::App;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -130,7 +130,7 @@ pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn session(app: &App, headers: &HeaderMap) -> Session {
     let revoked = CancellationToken::new();
     let claims = crate::auth::bearer(headers, crate::auth::TokenFrom::HeaderOrCookie)
-        .and_then(|token| app.keys.verify::<crate::auth::UserClaims>(&token).ok());
+        .and_then(|token| app.keys.verify::<crate::tokens::UserClaims>(&token).ok());
     let closing = app.streams.closing.clone();
     let Some(claims) = claims else {
         return Session {
