@@ -25,6 +25,7 @@ pub mod state;
 pub mod stream;
 pub mod tokens;
 pub mod ui;
+pub mod ws;
 
 pub use routes::service;
 pub use state::App;
@@ -82,10 +83,10 @@ pub async fn build_with(
         nudge,
         metrics,
     });
-    Ok((
-        App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)),
-        rx,
-    ))
+    let app = App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx));
+    // Instance and job changes reach the events stream from the store's feed.
+    ws::events::relay(app.store.clone(), app.streams.clone(), app.pool.shutdown.clone());
+    Ok((app, rx))
 }
 
 /// This process's replica id: unique per start (a restarted replica is a new one).

@@ -93,7 +93,7 @@ pub fn routes(app: App) -> Router {
         .merge(runners::routes())
         .merge(templates::routes())
         .merge(proxies::routes())
-        .merge(crate::stream::routes())
+        .merge(crate::ws::routes())
         .merge(if app.config.enable_webhook_management {
             hooks::routes()
         } else {

@@ -36,8 +36,6 @@ impl App {
         let nudge = pool.nudge.clone();
         let attest = crate::attest::Attestor::from_config(&config.attestation);
         let streams = crate::stream::Streams::new(config.logging.streamer.then(crate::stream::logs::hub));
-        // Instance and job changes reach the events stream from the store's feed.
-        crate::stream::events::relay(store.clone(), streams.clone(), pool.shutdown.clone());
         Self(Arc::new(Inner {
             streams,
             attest,
