@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
@@ -78,15 +78,15 @@ fn exchange(state: &FakeState, ctx: &Ctx, bytes: &Bytes) -> ApiResult {
         return Err(ApiError::not_found());
     }
     state.quiet(|w, now| {
-        if let Some(failure) = crate::scalesets::injected_failure(w, "runner-registration") {
+        if let Some(failure) = injected_failure(w, "runner-registration") {
             return Ok(failure);
         }
         let lifetime = chrono::Duration::from_std(w.ss.config.admin_token_lifetime).unwrap_or_default();
         let expires_at = now + lifetime;
-        let token = crate::scalesets::jwt(&w.ss.secret, &scope.path(), "admin", expires_at, now);
+        let token = crate::world::jwt(&w.ss.secret, &scope.path(), "admin", expires_at, now);
         w.ss.admin_tokens.insert(
             token.clone(),
-            crate::scalesets::AdminToken {
+            crate::world::AdminToken {
                 scope: scope.clone(),
                 expires_at,
             },
@@ -450,6 +450,35 @@ pub(crate) fn remove_with_remote_auth(
         }
         _ => service_error(StatusCode::NOT_FOUND, "TaskAgentNotFoundException", "Runner not found."),
     }
+}
+
+/// Takes one failure from the Actions service's fault knobs (`ActionsFaults`) if `endpoint`
+/// is targeted: the token exchange here and the scale set routes (`crate::scalesets`).
+pub(crate) fn injected_failure(w: &mut World, endpoint: &str) -> Option<Response> {
+    let faults = &mut w.ss.faults;
+    if faults.fail_next == 0 {
+        return None;
+    }
+    if !faults.fail_endpoints.is_empty() && !faults.fail_endpoints.iter().any(|e| e == endpoint) {
+        return None;
+    }
+    faults.fail_next -= 1;
+    let status = StatusCode::from_u16(match faults.fail_status {
+        0 => 503,
+        s => s,
+    })
+    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = (status, "").into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        let secs = match faults.fail_retry_after_secs {
+            0 => 1,
+            s => s,
+        };
+        if let Ok(value) = HeaderValue::try_from(secs.to_string()) {
+            response.headers_mut().insert(http::header::RETRY_AFTER, value);
+        }
+    }
+    Some(response)
 }
 
 pub(crate) fn service_routes() -> Router<FakeState> {

@@ -7,8 +7,8 @@ use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+use crate::error::ApiError;
 use crate::model::Scope;
-use crate::rest::ApiError;
 use crate::world::{TokenKind, World};
 
 /// The authenticated caller of a REST request.
@@ -237,4 +237,10 @@ pub(crate) fn authorize(w: &World, caller: &Caller, need: &Need, remote_ok: bool
             }
         }
     }
+}
+
+/// The scheme of `Authorization` (`Bearer`, `RemoteAuth`, ...).
+pub(crate) fn auth_scheme(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    Some(value.split(' ').next().unwrap_or_default().to_owned())
 }

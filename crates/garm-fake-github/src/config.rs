@@ -43,7 +43,7 @@ pub struct FakeConfig {
     /// while); scale set runners from `generatejitconfig` included.
     pub jit_unused_ttl: Option<Duration>,
     /// The runner scale set service: token lifetimes, queue hold, expiry, reassignment.
-    pub scale_sets: crate::scalesets::model::ScaleSetConfig,
+    pub scale_sets: crate::model::scalesets::ScaleSetConfig,
 }
 
 impl Default for FakeConfig {
@@ -64,7 +64,7 @@ impl Default for FakeConfig {
             runner_offline_after: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(10),
             jit_unused_ttl: None,
-            scale_sets: crate::scalesets::model::ScaleSetConfig::default(),
+            scale_sets: crate::model::scalesets::ScaleSetConfig::default(),
         }
     }
 }

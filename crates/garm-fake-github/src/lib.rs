@@ -29,6 +29,7 @@ mod body;
 pub mod config;
 mod control;
 pub mod delivery;
+mod error;
 pub mod files;
 mod fixtures;
 pub mod jobs;
@@ -51,13 +52,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use config::{AppSpec, FakeConfig, PatSpec, RUNNER_VERSION};
 pub use fixtures::FixtureError;
 pub use jobs::JobError;
+pub use model::scalesets::{
+    ActionsCall, ActionsFaults, ActionsFaultsPatch, AssignMode, QueuedMessage, ScaleSet, ScaleSetConfig, ScaleSetJob,
+    ScaleSetJobStatus, ScaleSetSession,
+};
 pub use model::{
     Delivery, Enterprise, Hook, Installation, Job, JobStatus, Org, Repo, RequestRecord, Runner, RunnerGroup,
     RunnerLabel, Scope, Switches, SwitchesPatch,
-};
-pub use scalesets::model::{
-    ActionsCall, ActionsFaults, ActionsFaultsPatch, AssignMode, QueuedMessage, ScaleSet, ScaleSetConfig, ScaleSetJob,
-    ScaleSetJobStatus, ScaleSetSession,
 };
 pub use state::FakeState;
 
@@ -108,7 +109,7 @@ impl FakeGithub {
         };
         let urls = fixtures::Urls::new(&public, &config.api_prefix);
         let mut world = world::World::new(Arc::new(fixtures), urls.clone(), config.runner_offline_after);
-        world.ss = scalesets::Service::new(config.scale_sets.clone());
+        world.ss = world::Service::new(config.scale_sets.clone());
         for pat in &config.pats {
             world.pats.insert(pat.token.clone(), pat.clone());
         }
@@ -171,7 +172,7 @@ async fn not_found() -> axum::response::Response {
 }
 
 fn router(state: FakeState) -> Router {
-    let rest = rest::router(state.clone());
+    let rest = rest::router(state.clone(), actions::rest_routes());
     Router::new()
         .merge(control::routes())
         .merge(actions::service_routes())

@@ -10,9 +10,9 @@
 //! `--restore-from` first copies a database snapshot into place when the SQLite file is missing
 //! (the deployment keeps the live database on local disk and snapshots it to a file share).
 
-use crate::auth::{random_token_id, UserClaims};
 use crate::config::Config;
 use crate::state::App;
+use crate::tokens::{random_token_id, UserClaims};
 use anyhow::Context as _;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

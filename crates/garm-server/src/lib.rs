@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod client_addr;
 pub mod config;
+pub mod convert;
 pub mod error;
 pub mod events;
 pub mod import;
@@ -18,12 +19,15 @@ pub mod lifecycle;
 pub mod logging;
 pub mod login_limit;
 pub mod providers;
+pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod stream;
+pub mod tokens;
 pub mod ui;
+pub mod ws;
 
-pub use api::service;
+pub use routes::service;
 pub use state::App;
 
 /// The version reported in `controller-info`.
@@ -59,7 +63,7 @@ pub async fn build_with(
     store.seed_system_templates(&api::templates::builtins()).await?;
     let controller = store.ensure_controller().await?;
     let (nudge, rx) = garm_pool::Nudge::channel();
-    let keys = std::sync::Arc::new(auth::Keys::new(&config.jwt_secret));
+    let keys = std::sync::Arc::new(tokens::Keys::new(&config.jwt_secret));
     let metrics = std::sync::Arc::new(garm_pool::Metrics::default());
     let providers = providers::from_config(&config, &controller.controller_id, &metrics);
     // On PostgreSQL several replicas may share the database: the pool manager acts only on the
@@ -73,16 +77,16 @@ pub async fn build_with(
         store: pool_store,
         providers,
         forges: garm_pool::Forges::new(connector),
-        tokens: std::sync::Arc::new(state::Minter(keys.clone())),
+        tokens: std::sync::Arc::new(tokens::Minter(keys.clone())),
         controller_id: controller.controller_id.clone(),
         settings,
         nudge,
         metrics,
     });
-    Ok((
-        App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx)),
-        rx,
-    ))
+    let app = App::new(store, config, controller.controller_id, keys, std::sync::Arc::new(ctx));
+    // Instance and job changes reach the events stream from the store's feed.
+    ws::events::relay(app.store.clone(), app.streams.clone(), app.pool.shutdown.clone());
+    Ok((app, rx))
 }
 
 /// This process's replica id: unique per start (a restarted replica is a new one).

@@ -1,12 +1,11 @@
 //! The shared application state handed to every handler.
 
-use crate::auth::{InstanceClaims, Keys};
 use crate::config::Config;
+use crate::tokens::Keys;
 use garm_pool::{Ctx, Nudge};
-use garm_store::{EntityRecord, InstanceRecord, PoolRecord, Store};
+use garm_store::Store;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use garm_pool::Key;
 
@@ -37,8 +36,6 @@ impl App {
         let nudge = pool.nudge.clone();
         let attest = crate::attest::Attestor::from_config(&config.attestation);
         let streams = crate::stream::Streams::new(config.logging.streamer.then(crate::stream::logs::hub));
-        // Instance and job changes reach the events stream from the store's feed.
-        crate::stream::events::relay(store.clone(), streams.clone(), pool.shutdown.clone());
         Self(Arc::new(Inner {
             streams,
             attest,
@@ -58,26 +55,5 @@ impl Deref for App {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
-    }
-}
-
-/// Mints instance tokens with the server's JWT key (garm's claims).
-pub struct Minter(pub Arc<Keys>);
-
-impl garm_pool::TokenMinter for Minter {
-    fn mint(&self, instance: &InstanceRecord, pool: &PoolRecord, entity: &EntityRecord, ttl: Duration) -> String {
-        let claims = InstanceClaims {
-            id: instance.id.clone(),
-            name: instance.name.clone(),
-            provider_id: pool.id.clone(),
-            scope: entity.kind.as_str().to_string(),
-            entity: entity.display_name(),
-            create_attempt: instance.create_attempt,
-            forge_type: "github".into(),
-            is_agent: false,
-            iss: "garm".into(),
-            exp: (chrono::Utc::now() + ttl).timestamp(),
-        };
-        self.0.sign(&claims)
     }
 }

@@ -11,74 +11,17 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
+
+pub(crate) use crate::error::{ApiError, ApiResult};
 
 use crate::auth::{self, Caller};
 use crate::state::FakeState;
 use crate::world::Bucket;
-
-const DOCS: &str = "https://docs.github.com/rest";
-
-/// A GitHub-shaped error: `{"message", "documentation_url", "status"}` (plus `errors` for 422).
-#[derive(Debug, Clone)]
-pub(crate) struct ApiError {
-    status: u16,
-    message: String,
-    errors: Option<Value>,
-    headers: Vec<(String, String)>,
-}
-
-impl ApiError {
-    pub fn new(status: u16, message: &str) -> Self {
-        ApiError {
-            status,
-            message: message.to_owned(),
-            errors: None,
-            headers: Vec::new(),
-        }
-    }
-
-    pub fn not_found() -> Self {
-        ApiError::new(404, "Not Found")
-    }
-
-    pub fn with_errors(mut self, errors: Value) -> Self {
-        self.errors = Some(errors);
-        self
-    }
-
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({
-            "message": self.message,
-            "documentation_url": DOCS,
-            "status": self.status.to_string(),
-        });
-        if let Some(errors) = self.errors {
-            body["errors"] = errors;
-        }
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(body)).into_response();
-        for (name, value) in self.headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-                response.headers_mut().insert(name, value);
-            }
-        }
-        response
-    }
-}
-
-pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// A JSON response with a status.
 pub(crate) fn reply(status: u16, body: Value) -> Response {
@@ -307,12 +250,12 @@ async fn gate(State(state): State<FakeState>, mut request: Request, next: Next) 
     state.quiet(|w, now| {
         // The token exchange is also an Actions call: log it there, refused or not.
         if path.ends_with("/actions/runner-registration") {
-            w.ss.log(crate::scalesets::model::ActionsCall {
+            w.ss.log(crate::model::scalesets::ActionsCall {
                 at: now,
                 method: method.clone(),
                 path: path.clone(),
                 endpoint: "runner-registration".to_owned(),
-                auth_scheme: crate::scalesets::auth_scheme(&headers),
+                auth_scheme: auth::auth_scheme(&headers),
                 status,
             });
         }
@@ -374,14 +317,15 @@ fn rate_headers(mut response: Response, bucket: &Bucket) -> Response {
     response
 }
 
-/// The REST routes, for mounting at `/` and at `/api/v3`.
-pub(crate) fn router(state: FakeState) -> Router {
+/// The REST routes, for mounting at `/` and at `/api/v3`, with `more` (routes of other
+/// modules served on the REST host) behind the same gate.
+pub(crate) fn router(state: FakeState, more: Router<FakeState>) -> Router {
     Router::new()
         .merge(runners::routes())
         .merge(hooks::routes())
         .merge(apps::routes())
         .merge(misc::routes())
-        .merge(crate::actions::rest_routes())
+        .merge(more)
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
 }

@@ -2,12 +2,12 @@
 
 use chrono::Utc;
 
-use super::engine::AdminToken;
 use super::model::{
     ActionsCall, ActionsFaults, ActionsFaultsPatch, AssignMode, CallCounts, ScaleSet, ScaleSetJob, ScaleSetSession,
 };
 use crate::model::Scope;
 use crate::state::FakeState;
+use crate::world::AdminToken;
 
 impl FakeState {
     /// Every scale set with its queue (pending and acknowledged messages), by id.
@@ -132,7 +132,7 @@ impl FakeState {
         self.quiet(|w, now| {
             let lifetime = chrono::Duration::from_std(w.ss.config.admin_token_lifetime).unwrap_or_default();
             let expires_at = now + lifetime;
-            let token = super::jwt(&w.ss.secret, &scope.path(), "admin", expires_at, now);
+            let token = crate::world::jwt(&w.ss.secret, &scope.path(), "admin", expires_at, now);
             w.ss.admin_tokens.insert(
                 token.clone(),
                 AdminToken {

@@ -267,7 +267,10 @@ fn update_set(w: &mut World, now: DateTime<Utc>, call: &Call, sid: u64) -> Respo
 fn new_queue_token(w: &World, session_id: &str, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
     let lifetime = chrono::Duration::from_std(w.ss.config.queue_token_lifetime).unwrap_or_default();
     let expires = now + lifetime;
-    (wire::jwt(&w.ss.secret, session_id, "queue", expires, now), expires)
+    (
+        crate::world::jwt(&w.ss.secret, session_id, "queue", expires, now),
+        expires,
+    )
 }
 
 fn create_session(w: &mut World, now: DateTime<Utc>, call: &Call, sid: u64) -> Response {

@@ -3,21 +3,20 @@
 //! `/_fake/actions/queue/{key}/message`, job routing to scale sets, JIT runners, fault
 //! knobs and observability.
 //!
-//! Layout: [`model`] the public types; `engine` the state inside the world (routing,
-//! messages, statistics, time-driven changes); `service`, `handlers`, `queue` the HTTP
-//! side; `wire` the JSON and tokens; `api` the [`crate::FakeState`] methods; `control` the
-//! `/_fake/` routes.
+//! Layout: [`model`] the public types (`crate::model::scalesets`, below everything); the
+//! state inside the world (routing, messages, statistics, time-driven changes, the tokens the
+//! service signs) is `crate::world`'s `scalesets`; here `service`, `handlers`, `queue` are
+//! the HTTP side; `wire` the JSON; `api` the [`crate::FakeState`] methods; `control` the
+//! `/_fake/` routes. The token exchange that opens the admin connection and the fault knobs'
+//! failures are `crate::actions`' (`exchange`, `injected_failure`).
 
 mod api;
 mod control;
-mod engine;
 mod handlers;
-pub mod model;
 mod queue;
 mod service;
 mod wire;
 
+pub use crate::model::scalesets as model;
 pub(crate) use control::routes as control_routes;
-pub(crate) use engine::{AdminToken, Service};
-pub(crate) use service::{auth_scheme, injected_failure, routes};
-pub(crate) use wire::jwt;
+pub(crate) use service::routes;

@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::service::{auth_scheme, bearer, finish, injected_failure, query_of, Call};
+use super::service::{bearer, finish, query_of, Call};
 use super::wire::{self, exception, reply, scale_set_not_found, unauthorized};
+use crate::actions::injected_failure;
+use crate::auth::auth_scheme;
 use crate::state::FakeState;
 use crate::world::World;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,8 @@ use serde_json::Value;
 use super::model::ActionsCall;
 use super::wire::{exception, unauthorized};
 use super::{handlers, queue};
+use crate::actions::{injected_failure, remove_with_remote_auth};
+use crate::auth::auth_scheme;
 use crate::model::Scope;
 use crate::state::FakeState;
 use crate::world::World;
@@ -131,12 +133,6 @@ impl Route {
     }
 }
 
-/// The scheme of `Authorization` (`Bearer`, `RemoteAuth`, ...).
-pub(crate) fn auth_scheme(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
-    Some(value.split(' ').next().unwrap_or_default().to_owned())
-}
-
 /// The bearer credential, if any.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
@@ -160,34 +156,6 @@ pub(crate) fn query_of(uri: &http::Uri) -> HashMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Takes one failure from the fault knobs if `endpoint` is targeted.
-pub(crate) fn injected_failure(w: &mut World, endpoint: &str) -> Option<Response> {
-    let faults = &mut w.ss.faults;
-    if faults.fail_next == 0 {
-        return None;
-    }
-    if !faults.fail_endpoints.is_empty() && !faults.fail_endpoints.iter().any(|e| e == endpoint) {
-        return None;
-    }
-    faults.fail_next -= 1;
-    let status = StatusCode::from_u16(match faults.fail_status {
-        0 => 503,
-        s => s,
-    })
-    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let mut response = (status, "").into_response();
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        let secs = match faults.fail_retry_after_secs {
-            0 => 1,
-            s => s,
-        };
-        if let Ok(value) = HeaderValue::try_from(secs.to_string()) {
-            response.headers_mut().insert(http::header::RETRY_AFTER, value);
-        }
-    }
-    Some(response)
 }
 
 /// The live admin token of the request, checked against the tenant's scope.
@@ -265,7 +233,7 @@ async fn service(
             return exception(StatusCode::NOT_FOUND, "ResourceNotFoundException", "Unknown tenant.");
         };
         if let Route::RemoveRunner(id) = route {
-            return crate::actions::remove_with_remote_auth(w, now, id, &headers);
+            return remove_with_remote_auth(w, now, id, &headers);
         }
         if route == Route::Unknown {
             return exception(

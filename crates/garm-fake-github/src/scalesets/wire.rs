@@ -134,29 +134,3 @@ pub(crate) fn agent(runner: &Runner) -> Value {
 pub(crate) fn list(items: Vec<Value>) -> Value {
     json!({"count": items.len(), "value": items})
 }
-
-/// A JWT (HS256, numeric `exp`) as the service issues; clients read `exp` without checking
-/// the signature.
-pub(crate) fn jwt(
-    secret: &[u8],
-    subject: &str,
-    audience: &str,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> String {
-    let claims = json!({
-        "iss": "https://fake.actions.githubusercontent.invalid",
-        "aud": audience,
-        "sub": subject,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "nbf": now.timestamp(),
-        "iat": now.timestamp(),
-        "exp": expires_at.timestamp(),
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret),
-    )
-    .unwrap_or_default()
-}

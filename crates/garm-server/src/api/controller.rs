@@ -1,11 +1,12 @@
 //! First run, login, controller settings and the metrics token.
 
-use super::convert;
 use super::require_init;
-use crate::auth::{random_token_id, UserClaims};
+use crate::convert;
 use crate::error::ApiError;
 use crate::state::App;
-use crate::stream::{published, EntityType, Operation};
+use crate::stream::{EntityType, Operation};
+use crate::tokens::{random_token_id, UserClaims};
+use crate::ws::published;
 use axum::extract::State;
 use axum::Json;
 use garm_api_types as api;
@@ -179,7 +180,7 @@ pub const BCRYPT_COST: u32 = 10;
 fn stand_in_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
-        let random = crate::auth::random_token_id();
+        let random = crate::tokens::random_token_id();
         bcrypt::hash(random, BCRYPT_COST).expect("bcrypt hashing of a short password cannot fail")
     })
 }

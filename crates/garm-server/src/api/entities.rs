@@ -1,10 +1,11 @@
 //! Repositories, organizations and enterprises, with their pools and instances.
 
-use super::convert::{self, Detail};
 use super::{pools, Empty};
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
-use crate::stream::{published, EntityType, Operation};
+use crate::stream::{EntityType, Operation};
+use crate::ws::published;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};

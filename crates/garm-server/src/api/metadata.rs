@@ -1,9 +1,10 @@
 //! The instance-facing endpoints: what a booting runner fetches and reports, under
 //! `/api/v1/metadata` and `/api/v1/callbacks`, authenticated by its instance token.
 
-use crate::auth::{bearer, InstanceClaims, TokenFrom};
+use crate::auth::{bearer, TokenFrom};
 use crate::error::ApiError;
 use crate::state::App;
+use crate::tokens::InstanceClaims;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};

@@ -2,9 +2,10 @@
 //! `metrics_catalog`, with its `# HELP` and `# TYPE` lines even before it has a sample).
 
 use super::metrics_catalog::{self as catalog, header as family};
-use crate::auth::{bearer, TokenFrom, UserClaims};
+use crate::auth::{bearer, TokenFrom};
 use crate::error::ApiError;
 use crate::state::App;
+use crate::tokens::UserClaims;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,10 +1,11 @@
 //! Pools: per entity and global.
 
-use super::convert::{self, Detail};
 use super::Empty;
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
-use crate::stream::{published, EntityType, Operation};
+use crate::stream::{EntityType, Operation};
+use crate::ws::published;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};

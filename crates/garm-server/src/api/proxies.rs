@@ -5,7 +5,8 @@
 use super::Empty;
 use crate::error::ApiError;
 use crate::state::App;
-use crate::stream::{published, EntityType, Operation};
+use crate::stream::{EntityType, Operation};
+use crate::ws::published;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};

@@ -1,6 +1,7 @@
 //! Instances (runners), jobs and providers.
 
-use super::{convert, Empty};
+use super::Empty;
+use crate::convert;
 use crate::error::ApiError;
 use crate::lifecycle::OnUnauthorized;
 use crate::state::App;

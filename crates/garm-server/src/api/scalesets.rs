@@ -2,11 +2,12 @@
 //! validated before anything reaches the Actions service; the service's scale set is created
 //! before the row and removed again if the row cannot be written.
 
-use super::convert::{self, Detail};
 use super::Empty;
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
-use crate::stream::{published, EntityType, Operation};
+use crate::stream::{EntityType, Operation};
+use crate::ws::published;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};

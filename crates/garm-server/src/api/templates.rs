@@ -2,12 +2,13 @@
 //! restore, with garm's rules: the text must parse as a Go template, the built-in (system)
 //! templates can only be restored, and a template a pool uses cannot be deleted.
 
-use super::convert::{self, Detail};
 use super::Empty;
 use crate::auth::admin_claims;
+use crate::convert::{self, Detail};
 use crate::error::ApiError;
 use crate::state::App;
-use crate::stream::{published, EntityType, Operation};
+use crate::stream::{EntityType, Operation};
+use crate::ws::published;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};

@@ -1,4 +1,5 @@
-//! `/api/v1/ws/events`: database change events with garm's envelope and filter protocol.
+//! Database change events: garm's envelope and filter protocol (served at `/api/v1/ws/events`
+//! by [`crate::ws::events`]).
 //!
 //! Nothing is sent until the client writes a filter: `{"send-everything": true}` or
 //! `{"filters": [{"entity-type": "pool", "operations": ["create"]}]}` (a filter without
@@ -7,19 +8,8 @@
 //! gets `invalid filter`, and both close the connection.
 
 use super::hub::Message;
-use super::socket::{self, Pace, Reply, Session};
-use super::{EntityType, Operation, Streams};
-use crate::api::convert;
-use crate::state::App;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use garm_store::{ChangeOp, ChangedRow, Store};
+use super::{EntityType, Operation};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
 
 /// What an events subscriber asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,134 +109,6 @@ pub fn encode(kind: EntityType, op: Operation, payload: &impl Serialize) -> Opti
         payload,
     };
     serde_json::to_string(&env).ok().map(Message::from)
-}
-
-/// How often a connection checks that its user is still enabled and its token current.
-pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The caller's session: it ends when the token expires, or when a check every [`RECHECK`]
-/// finds the user gone, disabled or with a new password generation. Cancel `revoked` when
-/// the connection ends, to stop the checks.
-pub fn session(app: &App, headers: &HeaderMap) -> Session {
-    let revoked = CancellationToken::new();
-    let claims = crate::auth::bearer(headers, crate::auth::TokenFrom::HeaderOrCookie)
-        .and_then(|token| app.keys.verify::<crate::auth::UserClaims>(&token).ok());
-    let closing = app.streams.closing.clone();
-    let Some(claims) = claims else {
-        return Session {
-            expires: None,
-            revoked,
-            closing,
-        };
-    };
-    let left = claims.exp - chrono::Utc::now().timestamp();
-    let expires = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64));
-    let (app, watch) = (app.clone(), revoked.clone());
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = watch.cancelled() => return,
-                _ = tokio::time::sleep(RECHECK) => {}
-            }
-            match app.store.user_by_id(&claims.user).await {
-                Ok(Some(u)) if u.enabled && u.generation == claims.generation => {}
-                Ok(_) => return watch.cancel(),
-                // The database is busy or down: look again next time.
-                Err(_) => {}
-            }
-        }
-    });
-    Session {
-        expires,
-        revoked,
-        closing,
-    }
-}
-
-/// The refusal of an upgrade from an origin garm would refuse.
-pub fn check_origin(app: &App, headers: &HeaderMap) -> Option<Response> {
-    (!socket::origin_allowed(headers, &app.config.cors_origins))
-        .then(|| (StatusCode::FORBIDDEN, "websocket: request origin not allowed").into_response())
-}
-
-pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    if let Some(refused) = check_origin(&app, &headers) {
-        return refused;
-    }
-    let pace = Pace::for_idle_timeout(app.config.connections.idle_timeout);
-    let hub = app.streams.events.clone();
-    ws.max_message_size(socket::MAX_MESSAGE)
-        .on_upgrade(move |conn| async move {
-            // Made once upgraded: its checks run only while the connection does.
-            let session = session(&app, &headers);
-            let sub = hub.subscribe(Selection::Nothing);
-            let id = sub.id;
-            let ended = socket::pump(conn, sub, pace, &session, |text| match parse(text) {
-                Parsed::Select(selection) => {
-                    hub.with_filter(id, |s| *s = selection);
-                    Reply::Continue
-                }
-                Parsed::Ignore => Reply::Continue,
-                Parsed::Refuse(answer) => Reply::Refuse(answer),
-            })
-            .await;
-            hub.unsubscribe(id);
-            tracing::debug!(?ended, "events websocket closed");
-        })
-}
-
-/// Turns the store's instance and job changes into events until `shutdown`.
-pub fn relay(store: Store, streams: Streams, shutdown: CancellationToken) {
-    let mut feed = store.subscribe_changes();
-    tokio::spawn(async move {
-        let mut providers: HashMap<String, String> = HashMap::new();
-        loop {
-            let change = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                change = feed.recv() => change,
-            };
-            let change = match change {
-                Ok(change) => change,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "events stream fell behind the store; instance and job changes dropped"
-                    );
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            };
-            if streams.events.is_empty() {
-                continue;
-            }
-            let op = match change.op {
-                ChangeOp::Create => Operation::Create,
-                ChangeOp::Update => Operation::Update,
-                ChangeOp::Delete => Operation::Delete,
-            };
-            match change.row {
-                ChangedRow::Instance(i) => {
-                    let provider = match providers.get(&i.pool_id) {
-                        Some(name) => name.clone(),
-                        None => {
-                            let name = store
-                                .pool(&i.pool_id)
-                                .await
-                                .map(|p| p.provider_name)
-                                .unwrap_or_default();
-                            if !name.is_empty() {
-                                providers.insert(i.pool_id.clone(), name.clone());
-                            }
-                            name
-                        }
-                    };
-                    let payload = convert::instance(&i, &provider, None);
-                    streams.publish(EntityType::Instance, op, &payload);
-                }
-                ChangedRow::Job(j) => streams.publish(EntityType::Job, op, &convert::job(&j)),
-            }
-        }
-    });
 }
 
 #[cfg(test)]

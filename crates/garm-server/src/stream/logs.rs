@@ -1,18 +1,11 @@
-//! `/api/v1/ws/logs` (and the legacy `/api/v1/ws`): the server's log, one JSON record per
-//! message as garm's slog JSON handler writes them (`time`, `level`, `msg`, then the event's
-//! fields), when `[logging] enable_log_streamer` is on; else 400 `log streamer is disabled`.
+//! The server's log as a stream: one JSON record per message as garm's slog JSON handler
+//! writes them (`time`, `level`, `msg`, then the event's fields), served by
+//! [`crate::ws::logs`] when `[logging] enable_log_streamer` is on.
 //!
 //! [`StreamLayer`] is a tracing layer beside the file/stdout one: it formats an event only when
 //! someone is subscribed and hands it to the hub, which never waits (see [`super::hub`]).
 
 use super::hub::{Hub, Message};
-use super::socket::{self, Pace, Reply};
-use crate::error::ApiError;
-use crate::state::App;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use tracing::field::{Field, Visit};
@@ -118,27 +111,6 @@ impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.put(field, json(&format!("{value:?}")));
     }
-}
-
-pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    let Some(hub) = app.streams.logs.clone() else {
-        return ApiError::bad("log streamer is disabled").into_response();
-    };
-    if let Some(refused) = super::events::check_origin(&app, &headers) {
-        return refused;
-    }
-    let pace = Pace::for_idle_timeout(app.config.connections.idle_timeout);
-    ws.max_message_size(socket::MAX_MESSAGE)
-        .on_upgrade(move |conn| async move {
-            // Made once upgraded: its checks run only while the connection does.
-            let session = super::events::session(&app, &headers);
-            let sub = hub.subscribe(());
-            let id = sub.id;
-            let ended = socket::pump(conn, sub, pace, &session, |_| Reply::Continue).await;
-            session.revoked.cancel();
-            hub.unsubscribe(id);
-            tracing::info!(?ended, "log stream client disconnected");
-        })
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
-//! Live streams over websockets, as garm serves them: database change events
-//! (`/api/v1/ws/events`), the server's log (`/api/v1/ws/logs`, legacy `/api/v1/ws`) and
-//! dashboard snapshots (`/api/v1/ws/metrics`). `docs/streams.md` describes the protocol.
+//! Live streams, the part every other module may use: the hubs subscribers are held in
+//! ([`Streams`]), garm's event vocabulary ([`EntityType`], [`Operation`]) and encodings, the
+//! log layer and the websocket pump. It names nothing else of the server; the websocket
+//! endpoints that serve these streams (`/api/v1/ws/events`, `/api/v1/ws/logs`, legacy
+//! `/api/v1/ws`, `/api/v1/ws/metrics`) are in [`crate::ws`]. `docs/streams.md` describes the
+//! protocol.
 //!
 //! Publishing a change is one call, from wherever the change is committed:
 //!
@@ -12,7 +15,7 @@
 //! controller, users) are published by the API handlers that change them, with the JSON the
 //! API answers with. Instances and jobs change in the pool manager, in webhook intake and in
 //! instance callbacks as well; they come from the store's change feed
-//! (`garm_store::Store::subscribe_changes`), which [`events::relay`] turns into events.
+//! (`garm_store::Store::subscribe_changes`), which `crate::ws::events::relay` turns into events.
 
 pub mod events;
 pub mod hub;
@@ -20,9 +23,6 @@ pub mod logs;
 pub mod metrics;
 pub mod socket;
 
-use crate::state::App;
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -102,20 +102,4 @@ impl Streams {
         };
         self.events.publish(&msg, |selection| selection.wants(kind, op));
     }
-}
-
-/// Publishes `out` (the API's answer to a change) and hands it back, for handlers:
-/// `Ok(Json(published(&app, EntityType::Pool, Operation::Create, pool)))`.
-pub fn published<T: Serialize>(app: &App, kind: EntityType, op: Operation, out: T) -> T {
-    app.streams.publish(kind, op, &out);
-    out
-}
-
-/// The websocket routes (admin + URLs guard, added by the caller).
-pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/api/v1/ws", get(logs::handler))
-        .route("/api/v1/ws/logs", get(logs::handler))
-        .route("/api/v1/ws/events", get(events::handler))
-        .route("/api/v1/ws/metrics", get(metrics::handler))
 }

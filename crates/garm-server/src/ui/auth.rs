@@ -32,7 +32,10 @@ fn secure(app: &App) -> &'static str {
 fn pre_csrf(headers: &HeaderMap) -> (String, bool) {
     match cookie(headers, PRE_CSRF_COOKIE).filter(|c| c.len() == 32) {
         Some(c) => (c, false),
-        None => (crate::auth::random_token_id() + &crate::auth::random_token_id(), true),
+        None => (
+            crate::tokens::random_token_id() + &crate::tokens::random_token_id(),
+            true,
+        ),
     }
 }
 

@@ -477,7 +477,7 @@ async fn a_password_reset_closes_open_streams() {
         .reset_password("admin", "$2b$04$invalidinvalidinvalidinvalidinvalidinvalidinvalidinva")
         .await
         .unwrap();
-    let wait = garm_server::stream::events::RECHECK + Duration::from_secs(5);
+    let wait = garm_server::ws::RECHECK + Duration::from_secs(5);
     let closed = tokio::time::timeout(wait, async {
         loop {
             match ws.next().await {

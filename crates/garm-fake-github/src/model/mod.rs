@@ -1,5 +1,7 @@
 //! The fake's observable state: entities, runners, jobs, hooks, deliveries and test switches.
 
+pub mod scalesets;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

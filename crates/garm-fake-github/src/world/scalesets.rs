@@ -1,17 +1,18 @@
 //! The scale set service's state inside [`World`]: routing jobs to scale sets, the lifecycle
-//! messages, batching into queue messages, statistics, session expiry and reassignment.
+//! messages, batching into queue messages, statistics, session expiry and reassignment, and
+//! the tokens the service signs. Its HTTP side is [`crate::scalesets`].
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::model::{
+use super::World;
+use crate::model::scalesets::{
     ActionsCall, ActionsFaults, AssignMode, CallCounts, QueuedMessage, ScaleSet, ScaleSetConfig, ScaleSetJob,
     ScaleSetJobStatus, ScaleSetSession,
 };
 use crate::model::{Job, JobStatus, Scope};
-use crate::world::World;
 
 /// The calls log keeps at most this many entries (the oldest are dropped).
 const MAX_CALLS_KEPT: usize = 200_000;
@@ -611,4 +612,30 @@ impl World {
         }
         self.schedule(now);
     }
+}
+
+/// A JWT (HS256, numeric `exp`) as the service issues; clients read `exp` without checking
+/// the signature.
+pub(crate) fn jwt(
+    secret: &[u8],
+    subject: &str,
+    audience: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
+    let claims = json!({
+        "iss": "https://fake.actions.githubusercontent.invalid",
+        "aud": audience,
+        "sub": subject,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "nbf": now.timestamp(),
+        "iat": now.timestamp(),
+        "exp": expires_at.timestamp(),
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap_or_default()
 }

@@ -14,6 +14,10 @@ use crate::model::{
     Switches,
 };
 
+mod scalesets;
+
+pub(crate) use scalesets::{jwt, AdminToken, Service};
+
 /// The request log keeps at most this many entries (the oldest are dropped).
 pub(crate) const MAX_REQUESTS_KEPT: usize = 200_000;
 
@@ -149,7 +153,7 @@ pub(crate) struct World {
     pub ids: Ids,
     pub outbox: Vec<Pending>,
     /// The runner scale set service.
-    pub ss: crate::scalesets::Service,
+    pub ss: Service,
 }
 
 pub(crate) fn random_token(prefix: &str, len: usize) -> String {
@@ -191,7 +195,7 @@ impl World {
             labels: HashMap::new(),
             ids: Ids::new(),
             outbox: Vec::new(),
-            ss: crate::scalesets::Service::default(),
+            ss: Service::default(),
         }
     }
 
