@@ -3,7 +3,9 @@
 
 use crate::{job_of, Settings};
 use chrono::{DateTime, Utc};
-use garm_model::{job_matches_pool, order_candidates, BalancerType, InstanceStatus, RunnerStatus};
+use garm_model::{
+    job_matches_pool, order_candidates, BalancerType, InstanceName, InstanceStatus, PoolId, RunnerStatus,
+};
 use garm_store::{InstanceRecord, JobRecord, PoolRecord};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -14,17 +16,17 @@ pub enum Step {
     /// Create this many new instances (minimum idle runners).
     Create { count: u32 },
     /// Ask the provider to create an instance recorded as `pending_create`.
-    Provision { name: String },
+    Provision { name: InstanceName },
     /// A create failed: clean up in the provider and try again.
-    Retry { name: String },
+    Retry { name: InstanceName },
     /// An instance left in `creating` by a crash: mark it failed so it is retried.
-    Interrupted { name: String },
+    Interrupted { name: InstanceName },
     /// Delete an instance marked `pending_delete` / `pending_force_delete`.
-    Delete { name: String },
+    Delete { name: InstanceName },
     /// Give up on an instance that did not bootstrap in time.
-    Reap { name: String, reason: String },
+    Reap { name: InstanceName, reason: String },
     /// Remove a surplus idle runner (the forge refuses if it is busy).
-    ScaleDown { name: String },
+    ScaleDown { name: InstanceName },
 }
 
 /// What a pool reconcile saw.
@@ -36,9 +38,9 @@ pub struct PoolView {
     pub queued_matching: u32,
     /// Ids of jobs still queued (an instance created for one of them is spoken for).
     pub queued_ids: HashSet<i64>,
-    pub inflight: HashSet<String>,
+    pub inflight: HashSet<InstanceName>,
     /// Instances whose retry backoff has not elapsed.
-    pub backing_off: HashSet<String>,
+    pub backing_off: HashSet<InstanceName>,
     /// For the pool behind a scale set: how many instances it should have, in any state
     /// (`min(min_idle_runners + desired_runner_count, max_runners)`, garm's rule).
     pub scale_set_target: Option<u32>,
@@ -221,7 +223,7 @@ pub struct EntityView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobVerdict {
     /// Create an instance for the job in this pool.
-    Create { pool_id: String },
+    Create { pool_id: PoolId },
     /// An available runner of a matching pool will take it: it does not wait on us (its
     /// reason is cleared).
     Covered,

@@ -21,7 +21,7 @@
 use crate::plan::PoolView;
 use crate::{Key, Settings};
 use chrono::{DateTime, Utc};
-use garm_model::{InstanceStatus, RunnerStatus};
+use garm_model::{EntityId, InstanceStatus, PoolId, RunnerStatus};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -117,16 +117,16 @@ pub struct Schedule {
 
 #[derive(Default)]
 struct Inner {
-    pools: HashMap<String, Instant>,
-    entities: HashMap<String, Instant>,
+    pools: HashMap<PoolId, Instant>,
+    entities: HashMap<EntityId, Instant>,
     /// Entity → next orphan scan.
-    orphans: HashMap<String, Instant>,
+    orphans: HashMap<EntityId, Instant>,
     /// Pool → when its provider instances were last listed (or it was first seen).
-    listed: HashMap<String, Instant>,
+    listed: HashMap<PoolId, Instant>,
     /// Pools to list at their entity's next orphan scan.
-    suspect: HashSet<String>,
+    suspect: HashSet<PoolId>,
     /// Entity → (next delivery-log read, current interval).
-    missed: HashMap<String, (Instant, Duration)>,
+    missed: HashMap<EntityId, (Instant, Duration)>,
     /// The orphan scan that follows a start has listed every pool.
     started: bool,
 }
@@ -148,8 +148,8 @@ impl Schedule {
 
     /// The pool's provider may hold something the store does not know (a create or delete
     /// failed there): its entity's next orphan scan lists it.
-    pub fn suspect(&self, pool: &str) {
-        self.lock().suspect.insert(pool.to_string());
+    pub fn suspect(&self, pool: &PoolId) {
+        self.lock().suspect.insert(pool.clone());
     }
 
     /// `key` no longer exists: drop everything booked for it.
@@ -196,7 +196,7 @@ impl Schedule {
 
     /// An entity exists (listed, or nudged): its orphan scans and delivery-log reads get a slot.
     /// Before the first orphan scan finished, it is due at once; afterwards within its period.
-    pub fn register_entity(&self, id: &str, settings: &Settings) {
+    pub fn register_entity(&self, id: &EntityId, settings: &Settings) {
         let now = Instant::now();
         let mut inner = self.lock();
         let first = if inner.started {
@@ -204,25 +204,25 @@ impl Schedule {
         } else {
             now
         };
-        inner.orphans.entry(id.to_string()).or_insert(first);
+        inner.orphans.entry(id.clone()).or_insert(first);
         inner
             .missed
-            .entry(id.to_string())
+            .entry(id.clone())
             .or_insert((now, settings.missed_webhook_scan));
     }
 
     /// Webhook or API activity on an entity: read its delivery log at the base cadence again.
-    pub fn entity_active(&self, id: &str, settings: &Settings) {
+    pub fn entity_active(&self, id: &EntityId, settings: &Settings) {
         let now = Instant::now();
         let base = settings.missed_webhook_scan;
         let mut inner = self.lock();
-        let entry = inner.missed.entry(id.to_string()).or_insert((now, base));
+        let entry = inner.missed.entry(id.clone()).or_insert((now, base));
         entry.1 = base;
         entry.0 = entry.0.min(after(now, base));
     }
 
     /// Entities whose orphan scan is due at `now`; their next one is booked at once.
-    pub fn orphans_due(&self, now: Instant, settings: &Settings) -> Vec<String> {
+    pub fn orphans_due(&self, now: Instant, settings: &Settings) -> Vec<EntityId> {
         let mut inner = self.lock();
         if inner.orphans.is_empty() {
             // Nothing existed at the start: pools created from now on are new.
@@ -247,7 +247,7 @@ impl Schedule {
     /// Whether this pass should list the pool's provider instances: never listed since the
     /// start, suspect (a failed provider call), `hint` (the forge reports a runner of the pool
     /// offline), or not listed for `provider_scan` (spread).
-    pub fn should_list(&self, pool: &str, hint: bool, settings: &Settings) -> bool {
+    pub fn should_list(&self, pool: &PoolId, hint: bool, settings: &Settings) -> bool {
         let now = Instant::now();
         let mut inner = self.lock();
         if inner.suspect.contains(pool) || hint {
@@ -256,7 +256,7 @@ impl Schedule {
         match inner.listed.get(pool) {
             Some(at) => now.saturating_duration_since(*at) >= spread(pool, settings.provider_scan),
             None if inner.started => {
-                inner.listed.insert(pool.to_string(), now);
+                inner.listed.insert(pool.clone(), now);
                 false
             }
             None => true,
@@ -264,15 +264,15 @@ impl Schedule {
     }
 
     /// The pool's provider instances were listed (and compared with the store).
-    pub fn listed(&self, pool: &str) {
+    pub fn listed(&self, pool: &PoolId) {
         let mut inner = self.lock();
-        inner.listed.insert(pool.to_string(), Instant::now());
+        inner.listed.insert(pool.clone(), Instant::now());
         inner.suspect.remove(pool);
     }
 
     /// Entities whose delivery log is due at `now`; each is booked again a full interval ahead
     /// until [`Schedule::missed_done`] reports the pass.
-    pub fn missed_due(&self, now: Instant) -> Vec<String> {
+    pub fn missed_due(&self, now: Instant) -> Vec<EntityId> {
         let mut inner = self.lock();
         let mut out = Vec::new();
         for (id, (due, interval)) in inner.missed.iter_mut() {
@@ -285,7 +285,7 @@ impl Schedule {
     }
 
     /// A delivery-log pass over the entity ended; `active`: it found something to ask for.
-    pub fn missed_done(&self, id: &str, active: bool, settings: &Settings) {
+    pub fn missed_done(&self, id: &EntityId, active: bool, settings: &Settings) {
         let now = Instant::now();
         let base = settings.missed_webhook_scan;
         let max = settings.missed_webhook_scan_max.max(base);
@@ -301,7 +301,7 @@ impl Schedule {
     }
 
     /// Forgets pools and entities that no longer exist.
-    pub fn retain(&self, pools: &HashSet<String>, entities: &HashSet<String>) {
+    pub fn retain(&self, pools: &HashSet<PoolId>, entities: &HashSet<EntityId>) {
         let mut inner = self.lock();
         inner.pools.retain(|id, _| pools.contains(id));
         inner.listed.retain(|id, _| pools.contains(id));
@@ -348,7 +348,7 @@ mod tests {
             .enumerate()
             .map(|(n, (status, runner, minutes_ago))| garm_store::InstanceRecord {
                 id: format!("i{n}"),
-                name: format!("i{n}"),
+                name: format!("i{n}").into(),
                 pool_id: "p1".into(),
                 provider_id: None,
                 agent_id: 0,
@@ -441,34 +441,40 @@ mod tests {
             ..Settings::default()
         };
         let s = Schedule::default();
-        s.register_entity("e", &settings);
-        assert_eq!(s.missed_due(Instant::now()), vec!["e".to_string()]);
+        s.register_entity(&"e".into(), &settings);
+        assert_eq!(s.missed_due(Instant::now()), vec![EntityId::from("e")]);
         for _ in 0..6 {
-            s.missed_done("e", false, &settings);
+            s.missed_done(&"e".into(), false, &settings);
         }
-        assert_eq!(s.lock().missed["e"].1, Duration::from_secs(80));
-        s.entity_active("e", &settings);
-        assert_eq!(s.lock().missed["e"].1, Duration::from_secs(10));
-        s.missed_done("e", true, &settings);
-        assert_eq!(s.lock().missed["e"].1, Duration::from_secs(10));
+        assert_eq!(s.lock().missed[&EntityId::from("e")].1, Duration::from_secs(80));
+        s.entity_active(&"e".into(), &settings);
+        assert_eq!(s.lock().missed[&EntityId::from("e")].1, Duration::from_secs(10));
+        s.missed_done(&"e".into(), true, &settings);
+        assert_eq!(s.lock().missed[&EntityId::from("e")].1, Duration::from_secs(10));
     }
 
     #[test]
     fn pools_are_listed_after_a_start_when_suspect_or_hinted_and_otherwise_rarely() {
         let settings = Settings::default();
         let s = Schedule::default();
-        assert!(s.should_list("p1", false, &settings), "never listed since the start");
-        s.listed("p1");
-        assert!(!s.should_list("p1", false, &settings));
         assert!(
-            s.should_list("p1", true, &settings),
+            s.should_list(&"p1".into(), false, &settings),
+            "never listed since the start"
+        );
+        s.listed(&"p1".into());
+        assert!(!s.should_list(&"p1".into(), false, &settings));
+        assert!(
+            s.should_list(&"p1".into(), true, &settings),
             "the forge reports a runner offline"
         );
         s.orphans_finished();
-        assert!(!s.should_list("p2", false, &settings), "a pool created after the start");
-        s.suspect("p2");
-        assert!(s.should_list("p2", false, &settings), "a failed provider call");
-        s.listed("p2");
-        assert!(!s.should_list("p2", false, &settings));
+        assert!(
+            !s.should_list(&"p2".into(), false, &settings),
+            "a pool created after the start"
+        );
+        s.suspect(&"p2".into());
+        assert!(s.should_list(&"p2".into(), false, &settings), "a failed provider call");
+        s.listed(&"p2".into());
+        assert!(!s.should_list(&"p2".into(), false, &settings));
     }
 }

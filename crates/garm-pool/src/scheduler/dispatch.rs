@@ -75,10 +75,7 @@ pub enum Next {
 /// Pure: when `key` is due again after `decision`, taken at `now`, with `failures` failed
 /// reconciles of the key in a row before this one.
 pub fn next(key: &Key, decision: &Decision, failures: u32, now: Instant, settings: &Settings) -> Next {
-    let id = match key {
-        Key::Entity(id) | Key::Pool(id) => id,
-    };
-    let idle = spread(id, settings.idle_resync).max(settings.resync);
+    let idle = spread(key.id(), settings.idle_resync).max(settings.resync);
     let delay = match decision {
         Decision::RequeueAfter(d) => (*d).min(idle).max(settings.resync),
         Decision::Done => idle,
@@ -199,9 +196,7 @@ mod tests {
     fn done_falls_back_to_the_idle_resync() {
         let (s, now) = (settings(), Instant::now());
         for key in [Key::Entity("e".into()), Key::Pool("p".into())] {
-            let id = match &key {
-                Key::Entity(id) | Key::Pool(id) => id.clone(),
-            };
+            let id = key.id().to_string();
             let due = at(next(&key, &Decision::Done, 0, now, &s), now);
             assert_eq!(due, spread(&id, s.idle_resync));
             assert!(due >= s.idle_resync / 2 && due <= s.idle_resync, "{due:?}");
@@ -265,7 +260,10 @@ mod tests {
         assert!(!dispatch.failures.contains_key(&key), "a success resets the backoff");
         assert!(schedule.due(now + s.resync * 3 - Duration::from_millis(1)).is_empty());
         assert_eq!(schedule.due(now + s.resync * 3), vec![key.clone()]);
-        assert!(schedule.should_list("p", false, s), "suspect reaches the orphan scan");
+        assert!(
+            schedule.should_list(&"p".into(), false, s),
+            "suspect reaches the orphan scan"
+        );
         dispatch.apply(
             &schedule,
             s,

@@ -1,7 +1,8 @@
 //! Observing: what makes a key dirty (nudges from here and from peers, the timer's
 //! listings) and the periodic scans each tick starts.
 
-use crate::{Ctx, Key};
+use crate::{BackoffKey, Ctx, Key};
+use garm_model::EntityId;
 use garm_store::StoreError;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +26,8 @@ pub(super) async fn from_peer(peers: &mut Option<tokio::sync::broadcast::Receive
 
 pub(super) fn peer_key(topic: &str) -> Option<Key> {
     match topic.split_once(':')? {
-        ("entity", id) => Some(Key::Entity(id.to_string())),
-        ("pool", id) => Some(Key::Pool(id.to_string())),
+        ("entity", id) => Some(Key::Entity(id.into())),
+        ("pool", id) => Some(Key::Pool(id.into())),
         _ => None,
     }
 }
@@ -75,12 +76,15 @@ pub(super) async fn waiting_entities(ctx: &Ctx, dirty: &mut BTreeSet<Key>) -> Re
     for id in ctx.store.entities_with_queued_jobs().await? {
         dirty.insert(Key::Entity(id));
     }
-    let failing: Vec<String> = ctx
+    let failing: Vec<EntityId> = ctx
         .backoff
         .lock()
         .expect("backoff lock is never poisoned")
         .keys()
-        .filter_map(|k| k.strip_prefix("entity:").map(str::to_string))
+        .filter_map(|k| match k {
+            BackoffKey::Entity(id) => Some(id.clone()),
+            BackoffKey::Instance(_) => None,
+        })
         .collect();
     dirty.extend(failing.into_iter().map(Key::Entity));
     Ok(())

@@ -5,6 +5,7 @@ use super::QUEUE_WINDOW;
 use crate::act;
 use crate::plan::{self, PoolView, Step};
 use crate::Ctx;
+use garm_model::{InstanceName, PoolId};
 use garm_store::{JobRecord, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,14 +13,14 @@ use std::time::Duration;
 
 /// Reconciles one pool. `forward`: the key was nudged here; if another replica holds the
 /// work, it is told. The decision is the pool's next deadline ([`crate::wake::pool_delay`]).
-pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Reconciled {
+pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &PoolId, forward: bool) -> Reconciled {
     match pass(ctx, id, forward).await {
         Ok(reconciled) => reconciled,
         Err(err) => Decision::failed(err).into(),
     }
 }
 
-async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<Reconciled, StoreError> {
+async fn pass(ctx: &Arc<Ctx>, id: &PoolId, forward: bool) -> Result<Reconciled, StoreError> {
     let pool = ctx.store.pool(id).await?;
     if !ctx.store.holds_entity(&pool.entity_id) {
         if forward {
@@ -50,12 +51,12 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<Reconciled, Sto
         .filter_map(|i| crate::job_of(&i.extra_labels))
         .collect();
     let queued_ids = ctx.store.queued_among(&served).await?;
-    let inflight: HashSet<String> = instances
+    let inflight: HashSet<InstanceName> = instances
         .iter()
         .filter(|i| ctx.is_inflight(&i.name))
         .map(|i| i.name.clone())
         .collect();
-    let backing_off: HashSet<String> = instances
+    let backing_off: HashSet<InstanceName> = instances
         .iter()
         .filter(|i| !ctx.may_retry(&i.name))
         .map(|i| i.name.clone())

@@ -65,7 +65,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     let counts = app.store.instance_counts().await?;
     let mut queued = app.store.jobs_with_status("queued").await?;
     queued.sort_by_key(|j| j.created_at);
-    let entities: HashMap<String, String> = app
+    let entities: HashMap<garm_model::EntityId, String> = app
         .store
         .all_entities()
         .await?

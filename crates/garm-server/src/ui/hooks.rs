@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Json, Router};
 use garm_api_types as api;
+use garm_model::EntityId;
 use garm_store::EntityKind;
 use std::fmt::Write;
 
@@ -52,7 +53,7 @@ async fn render(
     s: &Session,
     frag: &Fragment,
     kind: EntityKind,
-    id: &str,
+    id: &EntityId,
     error: Option<&ApiError>,
 ) -> Result<Response, Response> {
     let entity = app.store.entity(kind, id).await.map_err(|e| super::fail(e.into()))?;
@@ -126,6 +127,7 @@ async fn show(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     render(&app, &s, &frag, kind, &id, None).await
 }
 
@@ -137,12 +139,13 @@ async fn install(
     Path(id): Path<String>,
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     s.check(&f)?;
     let params = api::InstallWebhookParams {
         webhook_endpoint_type: "direct".into(),
         insecure_ssl: checked(&f, "insecure_ssl"),
     };
-    match api_hooks::install(State(app.clone()), kind, Path(id.clone()), Ok(Json(params))).await {
+    match api_hooks::install(State(app.clone()), kind, Path(id.to_string()), Ok(Json(params))).await {
         Ok(_) => Ok(see_other(&base(kind, &id))),
         Err(err) => render(&app, &s, &frag, kind, &id, Some(&err)).await,
     }
@@ -170,6 +173,7 @@ async fn ask_remove(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     let entity = app.store.entity(kind, &id).await.map_err(|e| super::fail(e.into()))?;
     Ok(confirm(
         &s,
@@ -187,9 +191,10 @@ async fn remove(
     Path(id): Path<String>,
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     s.check(&f)?;
     let entity = app.store.entity(kind, &id).await.map_err(|e| super::fail(e.into()))?;
-    match api_hooks::uninstall(State(app.clone()), kind, Path(id.clone())).await {
+    match api_hooks::uninstall(State(app.clone()), kind, Path(id.to_string())).await {
         Ok(_) => Ok(see_other(&base(kind, &id))),
         Err(err) => Ok(confirm(
             &s,

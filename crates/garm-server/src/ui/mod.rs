@@ -353,7 +353,7 @@ pub fn opts(values: &[&str]) -> Vec<(String, String)> {
 pub fn entity_options(entities: &[garm_store::EntityRecord]) -> Vec<(String, String)> {
     entities
         .iter()
-        .map(|x| (x.id.clone(), format!("{} {}", x.kind.as_str(), x.display_name())))
+        .map(|x| (x.id.to_string(), format!("{} {}", x.kind.as_str(), x.display_name())))
         .collect()
 }
 

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use garm_api_types as api;
+use garm_model::PoolId;
 use garm_store::PoolRecord;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
         .all_entities()
         .await?
         .into_iter()
-        .map(|e| (e.id.clone(), e.display_name()))
+        .map(|e| (e.id.to_string(), e.display_name()))
         .collect();
     let count = app.store.instance_counts().await?.per_pool;
     let needle = q.to_lowercase();
@@ -50,11 +51,11 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
         .filter(|p| {
             needle.is_empty()
                 || [
-                    &p.id,
+                    &p.id.to_string(),
                     &p.provider_name,
                     &p.image,
                     &p.flavor,
-                    entities.get(&p.entity_id).unwrap_or(&String::new()),
+                    entities.get(p.entity_id.as_str()).unwrap_or(&String::new()),
                 ]
                 .iter()
                 .any(|s| s.to_lowercase().contains(&needle))
@@ -86,7 +87,7 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
             "<tr><td><a href=\"/ui/pools/{}\">{}</a></td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{n}/{} (min idle {})</td><td>{}</td><td>",
             html::url_part(&p.id),
             e(&p.id),
-            e(entities.get(&p.entity_id).map_or("", String::as_str)),
+            e(entities.get(p.entity_id.as_str()).map_or("", String::as_str)),
             e(&p.provider_name),
             e(&p.image),
             e(&p.flavor),
@@ -129,6 +130,7 @@ async fn show(
     frag: Fragment,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = PoolId::from(id);
     let p = app.store.pool(&id).await.map_err(|e| super::fail(e.into()))?;
     let entity = app
         .store
@@ -338,10 +340,16 @@ async fn create(
 ) -> Result<Response, Response> {
     s.check(&f)?;
     let result = async {
-        let entity = app.store.entity_any(field(&f, "entity")).await?;
+        let entity = app.store.entity_any(&field(&f, "entity").into()).await?;
         let params: api::CreatePoolParams =
             serde_json::from_str(&pool_body(&f, FormMode::Create)?).map_err(|err| ApiError::bad(err.to_string()))?;
-        let Json(pool) = api_pools::create(State(app.clone()), entity.kind, Path(entity.id), Ok(Json(params))).await?;
+        let Json(pool) = api_pools::create(
+            State(app.clone()),
+            entity.kind,
+            Path(entity.id.to_string()),
+            Ok(Json(params)),
+        )
+        .await?;
         Ok::<_, ApiError>(pool.id)
     }
     .await;
@@ -394,6 +402,7 @@ async fn edit_form(
     frag: Fragment,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = PoolId::from(id);
     let p = app.store.pool(&id).await.map_err(|e| super::fail(e.into()))?;
     Ok(render_edit(&app, &s, &frag, &id, &values_of(&p), None))
 }
@@ -428,13 +437,14 @@ async fn toggle(
     Path(id): Path<String>,
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
+    let id = PoolId::from(id);
     s.check(&f)?;
     let p = app.store.pool(&id).await.map_err(|e| super::fail(e.into()))?;
     let params = api::UpdatePoolParams {
         enabled: Some(!p.enabled),
         ..Default::default()
     };
-    let _updated = api_pools::update(State(app.clone()), Path(id.clone()), Ok(Json(params)))
+    let _updated = api_pools::update(State(app.clone()), Path(id.to_string()), Ok(Json(params)))
         .await
         .map_err(super::fail)?;
     Ok(see_other(&format!("/ui/pools/{}", html::url_part(&id))))

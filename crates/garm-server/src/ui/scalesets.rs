@@ -276,10 +276,16 @@ async fn create(
 ) -> Result<Response, Response> {
     s.check(&f)?;
     let result = async {
-        let entity = app.store.entity_any(field(&f, "entity")).await?;
+        let entity = app.store.entity_any(&field(&f, "entity").into()).await?;
         let params: api::CreateScaleSetParams =
             serde_json::from_str(&body(&f, FormMode::Create)?).map_err(|err| ApiError::bad(err.to_string()))?;
-        let Json(set) = api_sets::create(State(app.clone()), entity.kind, Path(entity.id), Ok(Json(params))).await?;
+        let Json(set) = api_sets::create(
+            State(app.clone()),
+            entity.kind,
+            Path(entity.id.to_string()),
+            Ok(Json(params)),
+        )
+        .await?;
         Ok::<_, ApiError>(set.id)
     }
     .await;
