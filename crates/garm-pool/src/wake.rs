@@ -54,11 +54,27 @@ fn part(period: Duration, f: f64) -> Duration {
         .min(period)
 }
 
+/// Whether a pool reconcile planned any steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    Steps,
+    Nothing,
+}
+
+/// Whether the store knows everything a pool's provider may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderState {
+    Known,
+    /// A create or delete failed there: a machine may have been left behind, so the entity's
+    /// next orphan scan lists the pool.
+    Suspect,
+}
+
 /// How long until this pool needs a reconcile again, given what its last one saw and whether it
-/// planned any steps (`busy`). Never below `settings.resync`; `Duration::MAX` when nothing is due
+/// `planned` any steps. Never below `settings.resync`; `Duration::MAX` when nothing is due
 /// at all (the caller caps it with the safety net).
-pub fn pool_delay(view: &PoolView, busy: bool, settings: &Settings) -> Duration {
-    if busy || !view.inflight.is_empty() || !view.backing_off.is_empty() {
+pub fn pool_delay(view: &PoolView, planned: Planned, settings: &Settings) -> Duration {
+    if planned == Planned::Steps || !view.inflight.is_empty() || !view.backing_off.is_empty() {
         return settings.resync;
     }
     let pool = &view.pool;
@@ -103,10 +119,16 @@ pub fn pool_delay(view: &PoolView, busy: bool, settings: &Settings) -> Duration 
 
 /// Whether a pool's provider may hold something the store does not know: a create or delete
 /// failed there (a machine may have been left behind).
-pub fn pool_suspect(view: &PoolView) -> bool {
-    view.instances
+pub fn pool_suspect(view: &PoolView) -> ProviderState {
+    let failed = view
+        .instances
         .iter()
-        .any(|i| i.status == InstanceStatus::Error || !i.provider_fault.is_empty())
+        .any(|i| i.status == InstanceStatus::Error || !i.provider_fault.is_empty());
+    if failed {
+        ProviderState::Suspect
+    } else {
+        ProviderState::Known
+    }
 }
 
 /// What is due when (see the module documentation).
@@ -390,24 +412,24 @@ mod tests {
         let settings = Settings::default();
         let min = |m: u64| Duration::from_secs(m * 60);
         assert_eq!(
-            pool_delay(&view(&[]), false, &settings),
+            pool_delay(&view(&[]), Planned::Nothing, &settings),
             Duration::MAX,
             "nothing to wait for"
         );
         assert_eq!(
-            pool_delay(&view(&[]), true, &settings),
+            pool_delay(&view(&[]), Planned::Steps, &settings),
             settings.resync,
             "steps were planned"
         );
         // A booting runner is reaped at its bootstrap timeout (20 minutes after its last change).
         let booting = view(&[(InstanceStatus::Running, RunnerStatus::Pending, 5)]);
-        assert_eq!(pool_delay(&booting, false, &settings), min(15));
+        assert_eq!(pool_delay(&booting, Planned::Nothing, &settings), min(15));
         // An idle runner with nothing to scale down waits for nothing; a surplus one for its grace.
         let idle = view(&[(InstanceStatus::Running, RunnerStatus::Idle, 1)]);
-        assert_eq!(pool_delay(&idle, false, &settings), min(4));
+        assert_eq!(pool_delay(&idle, Planned::Nothing, &settings), min(4));
         let mut kept = view(&[(InstanceStatus::Running, RunnerStatus::Idle, 1)]);
         kept.pool.min_idle_runners = 1;
-        assert_eq!(pool_delay(&kept, false, &settings), Duration::MAX);
+        assert_eq!(pool_delay(&kept, Planned::Nothing, &settings), Duration::MAX);
         for transitional in [
             InstanceStatus::PendingCreate,
             InstanceStatus::Creating,
@@ -416,11 +438,15 @@ mod tests {
             InstanceStatus::Deleting,
         ] {
             let v = view(&[(transitional, RunnerStatus::Pending, 60)]);
-            assert_eq!(pool_delay(&v, false, &settings), settings.resync, "{transitional:?}");
+            assert_eq!(
+                pool_delay(&v, Planned::Nothing, &settings),
+                settings.resync,
+                "{transitional:?}"
+            );
         }
         let mut inflight = view(&[(InstanceStatus::Running, RunnerStatus::Active, 1)]);
         inflight.inflight.insert("i0".into());
-        assert_eq!(pool_delay(&inflight, false, &settings), settings.resync);
+        assert_eq!(pool_delay(&inflight, Planned::Nothing, &settings), settings.resync);
     }
 
     #[test]

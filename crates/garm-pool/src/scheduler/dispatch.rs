@@ -3,7 +3,7 @@
 //! the reconcile deadlines in [`crate::wake::Schedule`].
 
 use super::{entity, pool};
-use crate::wake::{after, spread, Schedule};
+use crate::wake::{after, spread, ProviderState, Schedule};
 use crate::{Ctx, Key, Settings};
 use garm_store::StoreError;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -53,16 +53,25 @@ impl Decision {
 #[derive(Debug)]
 pub struct Reconciled {
     pub decision: Decision,
-    pub suspect: bool,
+    pub provider: ProviderState,
 }
 
 impl From<Decision> for Reconciled {
     fn from(decision: Decision) -> Self {
         Reconciled {
             decision,
-            suspect: false,
+            provider: ProviderState::Known,
         }
     }
+}
+
+/// What a reconcile does with a key whose entity another replica holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHeld {
+    /// The key was nudged on this replica: tell the holder.
+    Forward,
+    /// A tick, a listing or a peer's nudge: the holder knows already, or its timers find it.
+    Skip,
 }
 
 /// Where a decision leaves a key.
@@ -126,7 +135,7 @@ impl Dispatch {
             Next::At(at) => schedule.set_due(key, at),
             Next::Forget => schedule.forget(key),
         }
-        if outcome.suspect {
+        if outcome.provider == ProviderState::Suspect {
             if let Key::Pool(id) = key {
                 schedule.suspect(id);
             }
@@ -141,10 +150,14 @@ impl Dispatch {
             if ctx.shutdown.is_cancelled() {
                 break;
             }
-            let forward = nudged.remove(&key);
+            let not_held = if nudged.remove(&key) {
+                NotHeld::Forward
+            } else {
+                NotHeld::Skip
+            };
             let outcome = match &key {
-                Key::Entity(id) => entity::reconcile(ctx, id, forward).await.into(),
-                Key::Pool(id) => pool::reconcile(ctx, id, forward).await,
+                Key::Entity(id) => entity::reconcile(ctx, id, not_held).await.into(),
+                Key::Pool(id) => pool::reconcile(ctx, id, not_held).await,
             };
             self.apply(&ctx.schedule, &ctx.settings, &key, outcome, Instant::now());
         }
@@ -253,7 +266,7 @@ mod tests {
             &key,
             Reconciled {
                 decision: Decision::RequeueAfter(s.resync * 3),
-                suspect: true,
+                provider: ProviderState::Suspect,
             },
             now,
         );

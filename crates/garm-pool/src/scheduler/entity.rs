@@ -1,7 +1,7 @@
 //! The entity reconcile: match the entity's queued jobs to its pools and create the
 //! instances the plan chose, recording why the others wait.
 
-use super::dispatch::Decision;
+use super::dispatch::{Decision, NotHeld};
 use crate::act;
 use crate::forge::Equipped;
 use crate::plan::{self, EntityView, JobVerdict};
@@ -100,20 +100,19 @@ async fn queued_window(ctx: &Ctx, entity_id: &EntityId) -> Result<Vec<JobRecord>
     Ok(jobs)
 }
 
-/// Reconciles one entity. `forward`: the key was nudged here; if another replica holds the
-/// work, it is told. An entity is looked at again at the idle resync ([`Decision::Done`]);
+/// Reconciles one entity; `not_held` says whether a replica holding it is told. An entity is looked at again at the idle resync ([`Decision::Done`]);
 /// one with queued jobs or a failing forge is made dirty at every tick anyway.
-pub async fn reconcile(ctx: &Arc<Ctx>, id: &EntityId, forward: bool) -> Decision {
-    match pass(ctx, id, forward).await {
+pub async fn reconcile(ctx: &Arc<Ctx>, id: &EntityId, not_held: NotHeld) -> Decision {
+    match pass(ctx, id, not_held).await {
         Ok(()) => Decision::Done,
         Err(err) => Decision::failed(err),
     }
 }
 
-async fn pass(ctx: &Arc<Ctx>, id: &EntityId, forward: bool) -> Result<(), StoreError> {
+async fn pass(ctx: &Arc<Ctx>, id: &EntityId, not_held: NotHeld) -> Result<(), StoreError> {
     // Another replica holds this entity's work (see [`crate::leases`]).
     if !ctx.store.holds_entity(id) {
-        if forward {
+        if not_held == NotHeld::Forward {
             ctx.store.notify_peers(&format!("entity:{id}"));
         }
         return Ok(());

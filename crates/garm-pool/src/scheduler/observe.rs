@@ -45,21 +45,29 @@ pub(super) fn insert(ctx: &Ctx, dirty: &mut BTreeSet<Key>, key: Key) {
     };
 }
 
-/// Lists every entity and pool: the first time (`all`) they are all reconciled; afterwards only
-/// those the scheduler has not seen (a nudge was lost), and those that are gone are forgotten.
-pub(super) async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<Key>, all: bool) -> Result<(), StoreError> {
+/// Which listed keys [`everything`] makes dirty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    /// The first listing since the start: every entity and pool is reconciled.
+    All,
+    /// Later listings: only those the scheduler has not seen (a nudge was lost).
+    Unseen,
+}
+
+/// Lists every entity and pool, makes those `mark` selects dirty and forgets those that are gone.
+pub(super) async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<Key>, mark: Mark) -> Result<(), StoreError> {
     let entities = ctx.store.all_entities().await?;
     let pools = ctx.store.pools_and_scale_sets(None).await?;
     for e in &entities {
         ctx.schedule.register_entity(&e.id, &ctx.settings);
         let key = Key::Entity(e.id.clone());
-        if all || !ctx.schedule.knows(&key) {
+        if mark == Mark::All || !ctx.schedule.knows(&key) {
             dirty.insert(key);
         }
     }
     for p in &pools {
         let key = Key::Pool(p.id.clone());
-        if all || !ctx.schedule.knows(&key) {
+        if mark == Mark::All || !ctx.schedule.knows(&key) {
             dirty.insert(key);
         }
     }

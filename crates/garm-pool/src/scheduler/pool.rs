@@ -1,9 +1,10 @@
 //! The pool reconcile: size the pool and drive its instances' transitions.
 
-use super::dispatch::{Decision, Reconciled};
+use super::dispatch::{Decision, NotHeld, Reconciled};
 use super::QUEUE_WINDOW;
 use crate::act;
 use crate::plan::{self, PoolView, Step};
+use crate::wake::Planned;
 use crate::Ctx;
 use garm_model::{InstanceName, PoolId};
 use garm_store::{JobRecord, StoreError};
@@ -11,19 +12,18 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reconciles one pool. `forward`: the key was nudged here; if another replica holds the
-/// work, it is told. The decision is the pool's next deadline ([`crate::wake::pool_delay`]).
-pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &PoolId, forward: bool) -> Reconciled {
-    match pass(ctx, id, forward).await {
+/// Reconciles one pool; `not_held` says whether a replica holding its entity is told. The decision is the pool's next deadline ([`crate::wake::pool_delay`]).
+pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Reconciled {
+    match pass(ctx, id, not_held).await {
         Ok(reconciled) => reconciled,
         Err(err) => Decision::failed(err).into(),
     }
 }
 
-async fn pass(ctx: &Arc<Ctx>, id: &PoolId, forward: bool) -> Result<Reconciled, StoreError> {
+async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconciled, StoreError> {
     let pool = ctx.store.pool(id).await?;
     if !ctx.store.holds_entity(&pool.entity_id) {
-        if forward {
+        if not_held == NotHeld::Forward {
             ctx.store.notify_peers(&format!("pool:{id}"));
         }
         // Not ours: due again only at the idle resync (the keeper nudges it when it takes
@@ -72,14 +72,19 @@ async fn pass(ctx: &Arc<Ctx>, id: &PoolId, forward: bool) -> Result<Reconciled, 
         now: chrono::Utc::now(),
     };
     let steps = plan::pool(&view, &ctx.settings);
-    let delay = crate::wake::pool_delay(&view, !steps.is_empty(), &ctx.settings);
+    let planned = if steps.is_empty() {
+        Planned::Nothing
+    } else {
+        Planned::Steps
+    };
+    let delay = crate::wake::pool_delay(&view, planned, &ctx.settings);
     let reconciled = Reconciled {
         decision: if delay == Duration::MAX {
             Decision::Done
         } else {
             Decision::RequeueAfter(delay)
         },
-        suspect: crate::wake::pool_suspect(&view),
+        provider: crate::wake::pool_suspect(&view),
     };
     for step in steps {
         match step {
