@@ -2,7 +2,7 @@
 //! recent failures, and the latency histograms as charts. Also the "why is this job waiting" explanation the jobs page shows.
 
 use super::html::{self, duration, e, thead};
-use super::{page, page_no, Fragment, Session};
+use super::{page, page_no, Fragment, Refresh, Session};
 use crate::error::ApiError;
 use crate::state::App;
 use axum::extract::{Query, State};
@@ -19,7 +19,7 @@ pub async fn page_handler(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let body = render_dashboard(&app, page_no(&q)).await.map_err(super::fail)?;
-    Ok(page(&s, &frag, "Dashboard", "/ui/", true, &body))
+    Ok(page(&s, &frag, "Dashboard", "/ui/", Refresh::Live, &body))
 }
 
 /// Why a queued job has no runner, from the pools that could serve it (pure).

@@ -2,7 +2,7 @@
 //! instances, events) and delete, through the REST handlers of `crate::api::entities`.
 
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, kind_path, page, see_other, FormData, Fragment, Session};
+use super::{field, kind_path, page, see_other, FormData, Fragment, Refresh, Session};
 use crate::api::entities as api_entities;
 use crate::state::App;
 use axum::extract::{Path, State};
@@ -135,7 +135,7 @@ async fn render_list(
         frag,
         title(kind),
         &format!("/ui/{}", kind_path(kind)),
-        false,
+        Refresh::Static,
         &out,
     ))
 }
@@ -270,7 +270,7 @@ async fn show(
         &frag,
         &x.display_name(),
         &format!("/ui/{}", kind_path(kind)),
-        true,
+        Refresh::Live,
         &out,
     ))
 }

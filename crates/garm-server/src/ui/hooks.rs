@@ -5,7 +5,7 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, check_box, e};
-use super::{checked, kind_path, page, see_other, FormData, Fragment, Session};
+use super::{checked, kind_path, page, see_other, FormData, Fragment, Refresh, Session};
 use crate::api::hooks as api_hooks;
 use crate::error::ApiError;
 use crate::state::App;
@@ -113,7 +113,14 @@ async fn render(
         );
         out.push_str("<button type=\"submit\">Install webhook</button></form>");
     }
-    let mut resp = page(s, frag, "Webhook", &format!("/ui/{}", kind_path(kind)), false, &out);
+    let mut resp = page(
+        s,
+        frag,
+        "Webhook",
+        &format!("/ui/{}", kind_path(kind)),
+        Refresh::Static,
+        &out,
+    );
     if let Some(err) = error {
         *resp.status_mut() = err.status();
     }

@@ -3,7 +3,8 @@
 
 use super::html::{self, e, filter, form, thead, Field, Kind};
 use super::{
-    checked, entity_options, field, number, opts, page, page_no, see_other, FormData, FormMode, Fragment, Session,
+    checked, entity_options, field, number, opts, page, page_no, see_other, FormData, FormMode, Fragment, Refresh,
+    Session,
 };
 use crate::api::pools as api_pools;
 use crate::error::ApiError;
@@ -121,7 +122,14 @@ async fn list(
     let body = render_pools(&app, filter, page_no(&q), &s.csrf)
         .await
         .map_err(super::fail)?;
-    Ok(page(&s, &frag, "Pools", "/ui/pools", filter.is_empty(), &body))
+    Ok(page(
+        &s,
+        &frag,
+        "Pools",
+        "/ui/pools",
+        Refresh::live_if(filter.is_empty()),
+        &body,
+    ))
 }
 
 async fn show(
@@ -202,7 +210,14 @@ async fn show(
         .await
         .map_err(|e| super::fail(e.into()))?;
     super::runners::instance_table(&mut out, "Instances of this pool", &instances, &verdicts);
-    Ok(page(&s, &frag, &format!("Pool {}", p.id), "/ui/pools", true, &out))
+    Ok(page(
+        &s,
+        &frag,
+        &format!("Pool {}", p.id),
+        "/ui/pools",
+        Refresh::Live,
+        &out,
+    ))
 }
 
 /// The create and edit forms share their controls; `v` holds the values shown.
@@ -327,7 +342,7 @@ async fn render_new(
         let fields = pool_fields(app, values, Some(entity_options(&entities)));
         form(&mut out, "/ui/pools", &s.csrf, &fields, "Create pool", error);
     }
-    let mut resp = page(s, frag, "Add a pool", "/ui/pools", false, &out);
+    let mut resp = page(s, frag, "Add a pool", "/ui/pools", Refresh::Static, &out);
     *resp.status_mut() = status;
     Ok(resp)
 }
@@ -393,7 +408,7 @@ fn render_edit(app: &App, s: &Session, frag: &Fragment, id: &str, v: &FormData, 
         "Save pool",
         error,
     );
-    page(s, frag, "Edit pool", "/ui/pools", false, &out)
+    page(s, frag, "Edit pool", "/ui/pools", Refresh::Static, &out)
 }
 
 async fn edit_form(
