@@ -300,11 +300,11 @@ pub fn jobs(view: &EntityView) -> JobPlan {
     let mut verdicts = BTreeMap::new();
     let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
     let mut claimed: HashSet<i64> = HashSet::new();
-    let mut free: HashMap<&str, u32> = HashMap::new();
+    let mut free: HashMap<&PoolId, u32> = HashMap::new();
     // Available runners made for a job that no longer waits (it started on another runner
     // of the pool, or was cancelled): the next queued job is theirs, not a new instance's.
-    let mut stale: HashMap<&str, u32> = HashMap::new();
-    let mut count: HashMap<&str, u32> = HashMap::new();
+    let mut stale: HashMap<&PoolId, u32> = HashMap::new();
+    let mut count: HashMap<&PoolId, u32> = HashMap::new();
     for (pool, instances) in &view.pools {
         count.insert(&pool.id, instances.len() as u32);
         let mut n_free = 0;
@@ -358,12 +358,12 @@ pub fn jobs(view: &EntityView) -> JobPlan {
         if young {
             if let Some((pool, _)) = candidates
                 .iter()
-                .find(|(p, _)| free.get(p.id.as_str()).copied().unwrap_or(0) > 0)
+                .find(|(p, _)| free.get(&p.id).copied().unwrap_or(0) > 0)
             {
-                let left = free.get_mut(pool.id.as_str()).expect("every pool has a free count");
+                let left = free.get_mut(&pool.id).expect("every pool has a free count");
                 *left -= 1;
                 let left = *left;
-                if let Some(n) = stale.get_mut(pool.id.as_str()) {
+                if let Some(n) = stale.get_mut(&pool.id) {
                     *n = (*n).min(left);
                 }
                 verdicts.insert(id, JobVerdict::Covered);
@@ -372,21 +372,21 @@ pub fn jobs(view: &EntityView) -> JobPlan {
         }
         if let Some((pool, _)) = candidates
             .iter()
-            .find(|(p, _)| stale.get(p.id.as_str()).copied().unwrap_or(0) > 0)
+            .find(|(p, _)| stale.get(&p.id).copied().unwrap_or(0) > 0)
         {
-            *stale.get_mut(pool.id.as_str()).expect("every pool has a stale count") -= 1;
-            *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
+            *stale.get_mut(&pool.id).expect("every pool has a stale count") -= 1;
+            *free.get_mut(&pool.id).expect("every pool has a free count") -= 1;
             verdicts.insert(id, JobVerdict::Covered);
             continue;
         }
         let with_room: Vec<(&PoolRecord, u32)> = candidates
             .into_iter()
-            .filter(|(p, _)| count.get(p.id.as_str()).copied().unwrap_or(0) < p.max_runners)
+            .filter(|(p, _)| count.get(&p.id).copied().unwrap_or(0) < p.max_runners)
             .collect();
         let chosen = order_candidates(&with_room, view.balancer, turn).into_iter().next();
         match chosen {
             Some(p) => {
-                *count.get_mut(p.id.as_str()).expect("every pool has a count") += 1;
+                *count.get_mut(&p.id).expect("every pool has a count") += 1;
                 turn += 1;
                 verdicts.insert(id, JobVerdict::Create { pool_id: p.id.clone() });
             }
