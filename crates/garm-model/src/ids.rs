@@ -5,6 +5,26 @@
 //! and forge boundaries convert with `From<String>` / `as_str()`. An id reads as a `&str`
 //! wherever one is wanted (`Deref`), but a string becomes an id only by an explicit
 //! conversion.
+//!
+//! ```
+//! use garm_model::{EntityId, PoolId};
+//! fn entity_of(_: &EntityId) {}
+//! entity_of(&EntityId::from("e-1"));
+//! let pool = PoolId::from("p-1");
+//! assert_eq!(pool.as_str(), "p-1");
+//! ```
+//!
+//! ```compile_fail
+//! use garm_model::{EntityId, PoolId};
+//! fn entity_of(_: &EntityId) {}
+//! entity_of(&PoolId::from("p-1")); // a pool id is not an entity id
+//! ```
+//!
+//! ```compile_fail
+//! use garm_model::EntityId;
+//! fn entity_of(_: &EntityId) {}
+//! entity_of("e-1"); // nor is a bare string
+//! ```
 
 use std::fmt;
 
