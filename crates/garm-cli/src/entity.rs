@@ -5,7 +5,7 @@ use rand::distributions::{Alphanumeric, DistString as _};
 use serde_json::{json, Map, Value};
 
 use crate::client::Client;
-use crate::table::Table;
+use crate::table::{Columns, Table};
 use crate::value::{self, text};
 use crate::Ctx;
 
@@ -300,7 +300,7 @@ pub fn repository(ctx: &Ctx, cmd: RepoCommand) -> anyhow::Result<()> {
         }
         RepoCommand::List(args) => {
             let query = [("endpoint", args.endpoint), ("name", args.name), ("owner", args.owner)];
-            list(ctx, kind, &query, args.long)
+            list(ctx, kind, &query, Columns::from_flag(args.long))
         }
         RepoCommand::Show(args) => show(ctx, kind, &args),
         RepoCommand::Update(args) => update(ctx, kind, args),
@@ -320,7 +320,7 @@ pub fn organization(ctx: &Ctx, cmd: OrgCommand) -> anyhow::Result<()> {
         }
         OrgCommand::List(args) => {
             let query = [("endpoint", args.endpoint), ("name", args.name)];
-            list(ctx, kind, &query, args.long)
+            list(ctx, kind, &query, Columns::from_flag(args.long))
         }
         OrgCommand::Show(args) => show(ctx, kind, &args),
         OrgCommand::Update(args) => update(ctx, kind, args),
@@ -340,7 +340,7 @@ pub fn enterprise(ctx: &Ctx, cmd: EnterpriseCommand) -> anyhow::Result<()> {
         }
         EnterpriseCommand::List(args) => {
             let query = [("endpoint", args.endpoint), ("name", args.name)];
-            list(ctx, kind, &query, args.long)
+            list(ctx, kind, &query, Columns::from_flag(args.long))
         }
         EnterpriseCommand::Show(args) => show(ctx, kind, &args),
         EnterpriseCommand::Update(args) => update(ctx, kind, args),
@@ -391,9 +391,9 @@ fn add(ctx: &Ctx, kind: Kind, body: Map<String, Value>, install_webhook: bool) -
     Ok(())
 }
 
-fn list(ctx: &Ctx, kind: Kind, query: &[(&str, String)], long: bool) -> anyhow::Result<()> {
+fn list(ctx: &Ctx, kind: Kind, query: &[(&str, String)], columns: Columns) -> anyhow::Result<()> {
     let entities = ctx.client()?.get_query(kind.path(), query)?;
-    ctx.emit(&entities, |e| entities_table(kind, e, long));
+    ctx.emit(&entities, |e| entities_table(kind, e, columns));
     Ok(())
 }
 
@@ -472,7 +472,7 @@ fn hook_table(hook: &Value) -> Table {
 }
 
 /// The list view: `ID, [Owner,] Name, Endpoint, Credentials name, Pool Balancer Type, …`.
-pub fn entities_table(kind: Kind, entities: &Value, long: bool) -> Table {
+pub fn entities_table(kind: Kind, entities: &Value, columns: Columns) -> Table {
     let mut header = vec!["ID"];
     if kind == Kind::Repo {
         header.push("Owner");
@@ -482,7 +482,7 @@ pub fn entities_table(kind: Kind, entities: &Value, long: bool) -> Table {
         header.push("Forge type");
     }
     header.push("Pool mgr running");
-    if long {
+    if columns == Columns::Long {
         header.extend(["Created At", "Updated At"]);
     }
     let mut table = Table::list(&header);
@@ -499,7 +499,7 @@ pub fn entities_table(kind: Kind, entities: &Value, long: bool) -> Table {
             row.push(value::forge_type(e).into());
         }
         row.push(value::flag(e, &["pool_manager_status", "running"]).into());
-        if long {
+        if columns == Columns::Long {
             row.push(value::go_time(e, &["created_at"]).into());
             row.push(value::go_time(e, &["updated_at"]).into());
         }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::client::Client;
 use crate::pem::read_pem_file;
-use crate::table::Table;
+use crate::table::{Columns, Table};
 use crate::value::{self, text};
 use crate::Ctx;
 
@@ -177,7 +177,7 @@ pub fn github(ctx: &Ctx, cmd: GithubCommand) -> anyhow::Result<()> {
 pub fn credentials(ctx: &Ctx, cmd: CredentialsCommand) -> anyhow::Result<()> {
     let CredentialsCommand::List(args) = cmd;
     let creds = ctx.client()?.get("/credentials")?;
-    ctx.emit(&creds, |c| credentials_table(c, args.long));
+    ctx.emit(&creds, |c| credentials_table(c, Columns::from_flag(args.long)));
     Ok(())
 }
 
@@ -186,7 +186,7 @@ fn endpoint(ctx: &Ctx, cmd: EndpointCommand) -> anyhow::Result<()> {
     let endpoint = match cmd {
         EndpointCommand::List(args) => {
             let endpoints = client.get("/github/endpoints")?;
-            ctx.emit(&endpoints, |e| endpoints_table(e, args.long));
+            ctx.emit(&endpoints, |e| endpoints_table(e, Columns::from_flag(args.long)));
             return Ok(());
         }
         EndpointCommand::Show { name } => client.get(&format!("/github/endpoints/{name}"))?,
@@ -237,7 +237,7 @@ fn github_credentials(ctx: &Ctx, cmd: GithubCredentialsCommand) -> anyhow::Resul
     let credential = match cmd {
         GithubCredentialsCommand::List(args) => {
             let creds = client.get("/github/credentials")?;
-            ctx.emit(&creds, |c| credentials_table(c, args.long));
+            ctx.emit(&creds, |c| credentials_table(c, Columns::from_flag(args.long)));
             return Ok(());
         }
         GithubCredentialsCommand::Show { id } => {
@@ -334,9 +334,9 @@ fn pem_base64(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(data))
 }
 
-fn endpoints_table(endpoints: &Value, long: bool) -> Table {
+fn endpoints_table(endpoints: &Value, columns: Columns) -> Table {
     let mut header = vec!["Name", "Base URL", "Description"];
-    if long {
+    if columns == Columns::Long {
         header.extend(["Created At", "Updated At"]);
     }
     let mut table = Table::list(&header);
@@ -346,7 +346,7 @@ fn endpoints_table(endpoints: &Value, long: bool) -> Table {
             text(e, &["base_url"]).into(),
             text(e, &["description"]).into(),
         ];
-        if long {
+        if columns == Columns::Long {
             row.push(value::go_time(e, &["created_at"]).into());
             row.push(value::go_time(e, &["updated_at"]).into());
         }
@@ -370,9 +370,9 @@ fn endpoint_table(e: &Value) -> Table {
     table
 }
 
-fn credentials_table(creds: &Value, long: bool) -> Table {
+fn credentials_table(creds: &Value, columns: Columns) -> Table {
     let mut header = vec!["ID", "Name", "Description", "Base URL", "API URL", "Upload URL", "Type"];
-    if long {
+    if columns == Columns::Long {
         header.extend(["Created At", "Updated At"]);
     }
     let mut table = Table::list(&header);
@@ -386,7 +386,7 @@ fn credentials_table(creds: &Value, long: bool) -> Table {
             text(c, &["upload_base_url"]).into(),
             text(c, &["auth-type"]).into(),
         ];
-        if long {
+        if columns == Columns::Long {
             row.push(value::go_time(c, &["created_at"]).into());
             row.push(value::go_time(c, &["updated_at"]).into());
         }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::client::Client;
 use crate::entity::EntityArgs;
-use crate::table::{Cell, Table};
+use crate::table::{Cell, Columns, Table};
 use crate::value::{self, text};
 use crate::{runner, Ctx};
 
@@ -392,7 +392,7 @@ pub fn pool(ctx: &Ctx, cmd: PoolCommand) -> anyhow::Result<()> {
                 None => "/pools".to_string(),
             };
             let pools = client.get(&path)?;
-            ctx.emit(&pools, |p| pools_table(p, args.long));
+            ctx.emit(&pools, |p| pools_table(p, Columns::from_flag(args.long)));
             return Ok(());
         }
         PoolCommand::Show { pool_id } => client.get(&format!("/pools/{pool_id}"))?,
@@ -409,7 +409,9 @@ pub fn pool(ctx: &Ctx, cmd: PoolCommand) -> anyhow::Result<()> {
             let query = [("outdatedOnly", args.outdated.to_string())];
             let path = format!("/pools/{}/instances", args.pool_id);
             let runners = client.get_query(&path, &query)?;
-            ctx.emit(&runners, |r| runner::runners_table(r, args.long, false));
+            ctx.emit(&runners, |r| {
+                runner::runners_table(r, Columns::from_flag(args.long), runner::Origin::Hidden)
+            });
             return Ok(());
         }
         PoolCommand::Runner(PoolRunnerCommand::Rotate(args)) => {
@@ -422,7 +424,7 @@ pub fn pool(ctx: &Ctx, cmd: PoolCommand) -> anyhow::Result<()> {
 }
 
 /// The `pool ls` view.
-pub fn pools_table(pools: &Value, long: bool) -> Table {
+pub fn pools_table(pools: &Value, columns: Columns) -> Table {
     let mut header = vec![
         "ID",
         "Image",
@@ -433,7 +435,7 @@ pub fn pools_table(pools: &Value, long: bool) -> Table {
         "Forge Type",
         "Enabled",
     ];
-    if long {
+    if columns == Columns::Long {
         header.extend(["Level", "Created At", "Updated at", "Runner Prefix", "Priority"]);
     }
     let mut table = Table::list(&header);
@@ -449,7 +451,7 @@ pub fn pools_table(pools: &Value, long: bool) -> Table {
             value::forge_type(p).into(),
             value::flag(p, &["enabled"]).into(),
         ];
-        if long {
+        if columns == Columns::Long {
             row.push(level.into());
             row.push(value::go_time(p, &["created_at"]).into());
             row.push(value::go_time(p, &["updated_at"]).into());
@@ -537,7 +539,9 @@ pub(crate) fn rotate(
     let idle_list = Value::Array(idle.clone());
     if args.dry_run {
         println!("Would remove {} idle runner(s):", idle.len());
-        ctx.emit(&idle_list, |r| runner::runners_table(r, false, false));
+        ctx.emit(&idle_list, |r| {
+            runner::runners_table(r, Columns::Short, runner::Origin::Hidden)
+        });
         return Ok(());
     }
     if !args.yes {

@@ -4,7 +4,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::Value;
 
 use crate::entity::EntityArgs;
-use crate::table::{Cell, Table};
+use crate::table::{Cell, Columns, Table};
 use crate::value::{self, text};
 use crate::Ctx;
 
@@ -70,7 +70,9 @@ pub fn runner(ctx: &Ctx, cmd: RunnerCommand) -> anyhow::Result<()> {
                 },
             };
             let runners = client.get(&path)?;
-            ctx.emit(&runners, |r| runners_table(r, args.long, true));
+            ctx.emit(&runners, |r| {
+                runners_table(r, Columns::from_flag(args.long), Origin::Shown)
+            });
         }
         RunnerCommand::Show { name } => {
             let runner = client.get(&format!("/instances/{name}"))?;
@@ -99,15 +101,23 @@ fn origin(runner: &Value) -> String {
     }
 }
 
-/// The `runner ls` view; `pool runner list` leaves out the Pool / Scale Set column. `--long` adds
-/// the times and, as garm's does, always the job columns, filled for runners that have a job.
-pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
+/// Whether a runner list shows the Pool / Scale Set column (`runner ls` does, the lists of one
+/// pool or scale set do not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Shown,
+    Hidden,
+}
+
+/// The `runner ls` view. `Columns::Long` adds the times and, as garm's does, always the job
+/// columns, filled for runners that have a job.
+pub fn runners_table(runners: &Value, columns: Columns, origin_column: Origin) -> Table {
     let runners = value::list(runners);
     let mut header = vec!["Nr", "Name", "Status", "Runner Status"];
-    if with_origin {
+    if origin_column == Origin::Shown {
         header.push("Pool / Scale Set");
     }
-    if long {
+    if columns == Columns::Long {
         header.extend([
             "Created At",
             "Updated At",
@@ -125,10 +135,10 @@ pub fn runners_table(runners: &Value, long: bool, with_origin: bool) -> Table {
             text(r, &["status"]).into(),
             text(r, &["runner_status"]).into(),
         ];
-        if with_origin {
+        if origin_column == Origin::Shown {
             row.push(origin(r).into());
         }
-        if long {
+        if columns == Columns::Long {
             row.push(value::go_time(r, &["created_at"]).into());
             row.push(value::go_time(r, &["updated_at"]).into());
             if r.get("job").is_some_and(|j| !j.is_null()) {
@@ -225,7 +235,7 @@ mod tests {
             {"name": "garm-a", "status": "running", "runner_status": "idle", "pool_id": "p1"},
             {"name": "garm-b", "status": "creating", "runner_status": "pending", "scale_set_id": 7},
         ]);
-        let rendered = runners_table(&runners, false, true).render();
+        let rendered = runners_table(&runners, Columns::Short, Origin::Shown).render();
         let lines: Vec<&str> = rendered.lines().collect();
         assert_eq!(
             lines[1],
@@ -239,7 +249,7 @@ mod tests {
             lines[5],
             "|  2 | garm-b | creating | pending       | Scale Set: 7     |"
         );
-        let without = runners_table(&runners, false, false).render();
+        let without = runners_table(&runners, Columns::Short, Origin::Hidden).render();
         assert!(!without.contains("POOL / SCALE SET"));
     }
 
@@ -251,7 +261,7 @@ mod tests {
              "job": {"name": "build", "run_id": 42, "started_at": "2026-07-01T11:01:02.5Z",
                      "repository_owner": "o", "repository_name": "r"}},
         ]);
-        let rendered = runners_table(&runners, true, true).render();
+        let rendered = runners_table(&runners, Columns::Long, Origin::Shown).render();
         let lines: Vec<&str> = rendered.lines().collect();
         let header: Vec<&str> = lines[1].split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
         assert_eq!(
@@ -282,7 +292,9 @@ mod tests {
             "{rendered}"
         );
         // Without --long none of them.
-        assert!(!runners_table(&runners, false, true).render().contains("CREATED AT"));
+        assert!(!runners_table(&runners, Columns::Short, Origin::Shown)
+            .render()
+            .contains("CREATED AT"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::entity::EntityArgs;
 use crate::pool::{self, PoolRunnerRotateArgs};
-use crate::table::{Cell, Table};
+use crate::table::{Cell, Columns, Table};
 use crate::value::{self, text};
 use crate::{runner, Ctx};
 
@@ -315,7 +315,9 @@ pub fn scaleset(ctx: &Ctx, cmd: ScaleSetCommand) -> anyhow::Result<()> {
         ScaleSetCommand::Runner(ScaleSetRunnerCommand::List { scaleset_id, outdated }) => {
             let query = [("outdatedOnly", outdated.to_string())];
             let runners = client.get_query(&format!("/scalesets/{scaleset_id}/instances"), &query)?;
-            ctx.emit(&runners, |r| runner::runners_table(r, false, false));
+            ctx.emit(&runners, |r| {
+                runner::runners_table(r, Columns::Short, runner::Origin::Hidden)
+            });
             return Ok(());
         }
         ScaleSetCommand::Runner(ScaleSetRunnerCommand::Rotate(args)) => {

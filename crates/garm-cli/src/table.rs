@@ -50,6 +50,24 @@ impl From<bool> for Cell {
     }
 }
 
+/// How many columns a list view shows: `--long` adds times and details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    Short,
+    Long,
+}
+
+impl Columns {
+    /// `Long` when the `--long` flag was given.
+    pub fn from_flag(long: bool) -> Self {
+        if long {
+            Self::Long
+        } else {
+            Self::Short
+        }
+    }
+}
+
 /// A table with an upper-cased header row, rendered with `+---+` borders.
 #[derive(Debug, Clone, Default)]
 pub struct Table {

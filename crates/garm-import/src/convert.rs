@@ -302,7 +302,7 @@ pub(crate) async fn entities(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<()
             t.entities.insert(id.clone(), display.clone());
             t.report.carry(table, display);
             t.set.entities.push(EntityRecord {
-                id,
+                id: id.into(),
                 kind,
                 owner,
                 name,
@@ -364,7 +364,7 @@ pub(crate) async fn events(r: &mut Reader<'_>, t: &mut Taken<'_>) -> Result<(), 
             t.report
                 .carry("entity events", format!("{} ({kept})", t.entities[&entity_id]));
             for event in list.into_iter().skip(skip) {
-                t.set.entity_events.push((entity_id.clone(), event));
+                t.set.entity_events.push((entity_id.clone().into(), event));
             }
         }
     }

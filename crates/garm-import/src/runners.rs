@@ -205,8 +205,8 @@ pub(crate) async fn pools(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut Runn
         seen.pools.insert(id.clone());
         t.report.carry("pools", format!("{id} ({entity})"));
         t.set.pools.push(PoolRecord {
-            id,
-            entity_id: owner,
+            id: id.into(),
+            entity_id: owner.into(),
             provider_name: row.text("provider_name")?,
             runner_prefix: row.text("runner_prefix")?,
             max_runners: count("max_runners")?,
@@ -318,8 +318,8 @@ pub(crate) async fn instances(r: &mut Reader<'_>, t: &mut Taken<'_>, seen: &mut 
         t.set.instances.push(InstanceRecord {
             addresses: addresses.remove(&id).unwrap_or_default(),
             id,
-            name,
-            pool_id,
+            name: name.into(),
+            pool_id: pool_id.into(),
             provider_id: row.opt_text("provider_id")?.filter(|p| !p.is_empty()),
             agent_id: row.int("agent_id")?,
             os_type: row.text("os_type")?,

@@ -16,7 +16,7 @@ use crate::forge::{Forge, Tool};
 use crate::metrics::scope;
 use crate::{job_label, Ctx};
 use garm_forge::ForgeError;
-use garm_model::{InstanceStatus, RunnerStatus, Secret};
+use garm_model::{InstanceName, InstanceStatus, RunnerStatus, Secret};
 use garm_provider::{PoolRef, ProviderStatus};
 use garm_store::{ControllerRecord, EndpointRecord, EntityRecord, InstanceRecord, PoolRecord, StoreError, Transition};
 use rand::Rng;
@@ -88,7 +88,7 @@ struct Ready {
 }
 
 fn new_record(pool: &PoolRecord, controller: &ControllerRecord, for_job: Option<i64>) -> InstanceRecord {
-    let name = format!("{}-{}", pool.runner_prefix, random_suffix()).to_lowercase();
+    let name = InstanceName::from(format!("{}-{}", pool.runner_prefix, random_suffix()).to_lowercase());
     let now = chrono::Utc::now();
     InstanceRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -120,7 +120,11 @@ fn new_record(pool: &PoolRecord, controller: &ControllerRecord, for_job: Option<
 
 /// Records a new instance of `pool` (`pending_create`) and starts provisioning it.
 /// Refused with a conflict when the pool already has `max_runners` instances.
-pub async fn create_instance(ctx: &Arc<Ctx>, pool: &PoolRecord, for_job: Option<i64>) -> Result<String, StepError> {
+pub async fn create_instance(
+    ctx: &Arc<Ctx>,
+    pool: &PoolRecord,
+    for_job: Option<i64>,
+) -> Result<InstanceName, StepError> {
     let controller = ctx.store.controller().await?;
     let record = new_record(pool, &controller, for_job);
     let name = record.name.clone();
@@ -185,7 +189,7 @@ pub async fn create_for_jobs(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobPlacement {
     /// An instance named so was created for it.
-    Created(String),
+    Created(InstanceName),
     /// The pool was full.
     PoolFull,
     /// The job had finished or started elsewhere by the time of the insert: nothing was made.
@@ -203,7 +207,7 @@ struct Writes {
 type Change = Box<dyn FnOnce(&mut InstanceRecord) + Send>;
 
 struct Write {
-    name: String,
+    name: InstanceName,
     change: Change,
     done: tokio::sync::oneshot::Sender<Result<InstanceRecord, StoreError>>,
 }
@@ -211,11 +215,11 @@ struct Write {
 impl Writes {
     /// As [`garm_store::Store::modify_instance`] with [`Transition::Checked`], committed with the
     /// writes other steps queue meanwhile.
-    async fn modify(&self, ctx: &Ctx, name: &str, change: Change) -> Result<InstanceRecord, StoreError> {
+    async fn modify(&self, ctx: &Ctx, name: &InstanceName, change: Change) -> Result<InstanceRecord, StoreError> {
         use std::sync::atomic::Ordering;
         let (done, result) = tokio::sync::oneshot::channel();
         self.queue.lock().expect("write queue lock").push(Write {
-            name: name.to_string(),
+            name: name.clone(),
             change,
             done,
         });
@@ -272,14 +276,14 @@ async fn flush(ctx: &Ctx, batch: Vec<Write>) {
 }
 
 /// Starts provisioning `name` in the background unless a step already runs for it.
-pub fn spawn_provision(ctx: &Arc<Ctx>, name: &str) {
+pub fn spawn_provision(ctx: &Arc<Ctx>, name: &InstanceName) {
     let Some(guard) = ctx.claim(name) else { return };
     start_provision(ctx, name, guard, None);
 }
 
-fn start_provision(ctx: &Arc<Ctx>, name: &str, guard: crate::InflightGuard, ready: Option<Ready>) {
+fn start_provision(ctx: &Arc<Ctx>, name: &InstanceName, guard: crate::InflightGuard, ready: Option<Ready>) {
     let ctx2 = ctx.clone();
-    let name = name.to_string();
+    let name = name.clone();
     let known_pool = ready.as_ref().map(|r| r.prepared.pool.id.clone());
     ctx.tasks.spawn(async move {
         let _guard = guard;
@@ -329,7 +333,7 @@ fn start_provision(ctx: &Arc<Ctx>, name: &str, guard: crate::InflightGuard, read
 }
 
 /// Rejected credentials seen by a step mark the instance's entity for a fresh check.
-async fn note_forge_error(ctx: &Ctx, name: &str, err: &StepError) {
+async fn note_forge_error(ctx: &Ctx, name: &InstanceName, err: &StepError) {
     let StepError::Forge(forge_err) = err else { return };
     if !forge_err.is_unauthorized() {
         return;
@@ -346,7 +350,7 @@ async fn owner(ctx: &Ctx, pool: &PoolRecord) -> Result<EntityRecord, StepError> 
     Ok(ctx.store.entity_any(&pool.entity_id).await?)
 }
 
-async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(), StepError> {
+async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) -> Result<(), StepError> {
     let (instance, prepared, job_queued_at) = match ready {
         Some(r) => (r.instance, r.prepared, r.job_queued_at),
         None => {
@@ -400,7 +404,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
             // A crash after the forge registered the runner but before we recorded it leaves the
             // name taken: remove that registration (it never ran anything) and register again.
             Err(ForgeError::Conflict { .. }) => {
-                let stale = forge.runners().await?.into_iter().find(|r| r.name == name);
+                let stale = forge.runners().await?.into_iter().find(|r| r.name == name.as_str());
                 if let Some(stale) = stale {
                     tracing::info!(instance = %name, runner_id = stale.id, "removing a runner registration a crash left unrecorded");
                     forge.remove_runner(stale.id).await?;
@@ -534,7 +538,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &str, ready: Option<Ready>) -> Result<(
 /// Deletes whatever a failed create left behind. A machine the provider does not have is the
 /// usual case; any other failure is logged, and the provider scan deletes a machine no
 /// instance backs.
-async fn delete_failed_machine(provider: &dyn garm_provider::Provider, name: &str, pool: &PoolRecord) {
+async fn delete_failed_machine(provider: &dyn garm_provider::Provider, name: &InstanceName, pool: &PoolRecord) {
     match provider
         .delete(name, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
         .await
@@ -558,7 +562,7 @@ fn decode_jit(encoded: &Secret) -> String {
 
 /// An instance found in `creating` with no step running: a crash interrupted the
 /// provider call. It becomes `error`, so the retry path cleans up and creates again.
-pub async fn interrupted(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
+pub async fn interrupted(ctx: &Arc<Ctx>, name: &InstanceName) -> Result<(), StepError> {
     let Some(_guard) = ctx.claim(name) else { return Ok(()) };
     // The plan may have seen `creating` just before this process's own create finished.
     if ctx.store.instance(name).await?.status != InstanceStatus::Creating {
@@ -575,10 +579,10 @@ pub async fn interrupted(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
 }
 
 /// Retries a failed create: delete whatever the provider has, then create again.
-pub fn spawn_retry(ctx: &Arc<Ctx>, name: &str) {
+pub fn spawn_retry(ctx: &Arc<Ctx>, name: &InstanceName) {
     let Some(guard) = ctx.claim(name) else { return };
     let ctx2 = ctx.clone();
-    let name = name.to_string();
+    let name = name.clone();
     ctx.tasks.spawn(async move {
         let result = async {
             let instance = ctx2.store.instance(&name).await?;
@@ -586,7 +590,10 @@ pub fn spawn_retry(ctx: &Arc<Ctx>, name: &str) {
             let provider = ctx2
                 .provider(&pool.provider_name)
                 .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
-            let id = instance.provider_id.clone().unwrap_or_else(|| instance.name.clone());
+            let id = instance
+                .provider_id
+                .clone()
+                .unwrap_or_else(|| instance.name.to_string());
             provider
                 .delete(&id, PoolRef::new(&pool.id, pool.extra_specs.as_deref()))
                 .await?;

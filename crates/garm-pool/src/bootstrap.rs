@@ -114,7 +114,7 @@ pub fn params(input: BootstrapInput<'_>) -> Result<BootstrapInstance, garm_templ
         .and_then(|raw| serde_json::value::RawValue::from_string(raw).ok());
     let jit = instance.jit_config.is_some();
     Ok(BootstrapInstance {
-        name: instance.name.clone(),
+        name: instance.name.to_string(),
         tools: tools
             .iter()
             .map(|t| RunnerApplicationDownload {
@@ -139,7 +139,7 @@ pub fn params(input: BootstrapInput<'_>) -> Result<BootstrapInstance, garm_templ
         flavor: pool.flavor.clone(),
         image: pool.image.clone(),
         labels: (!jit).then(|| runner_labels(pool, controller_id)),
-        pool_id: pool.id.clone(),
+        pool_id: pool.id.to_string(),
         user_data_options: UserDataOptions::default(),
         jit_config_enabled: jit,
         proxy_config: proxy,

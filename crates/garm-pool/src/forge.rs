@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use garm_forge::actions::ActionsClient;
 use garm_forge::github::{Auth, DeliveryFilter, GithubClient, GithubEndpoint, Removed, Scope};
 use garm_forge::ForgeError;
-use garm_model::Secret;
+use garm_model::{EntityId, Secret};
 use garm_store::{CredentialSecret, CredentialsRecord, EndpointRecord, EntityKind, EntityRecord};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -406,7 +406,7 @@ impl ForgeAccessError {
 /// Forge clients and runner downloads per entity.
 pub struct Forges {
     connector: Box<dyn ForgeConnector>,
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: Mutex<HashMap<EntityId, Cached>>,
     /// How many times [`Forges::client`] read credentials and their endpoint.
     reads: std::sync::atomic::AtomicU64,
 }
@@ -513,7 +513,7 @@ impl Forges {
     }
 
     /// Whether runner downloads are cached for `entity` (the pool manager is "running").
-    pub fn has_tools(&self, entity_id: &str) -> bool {
+    pub fn has_tools(&self, entity_id: &EntityId) -> bool {
         self.cache
             .lock()
             .expect("forge cache lock")
@@ -524,7 +524,7 @@ impl Forges {
     /// Takes note of a failed forge call for `entity_id`: rejected credentials drop the
     /// cached runner downloads, so the next entity pass asks the forge again and marks the
     /// entity failing (with the reason) until the credentials work again.
-    pub fn note_error(&self, entity_id: &str, err: &ForgeError) {
+    pub fn note_error(&self, entity_id: &EntityId, err: &ForgeError) {
         if err.is_unauthorized() {
             if let Some(c) = self.cache.lock().expect("forge cache lock").get_mut(entity_id) {
                 c.tools = None;
@@ -547,7 +547,7 @@ impl Forges {
             .max_by_key(|r| (r.reset_at, std::cmp::Reverse(r.remaining)))
     }
 
-    pub fn forget(&self, entity_id: &str) {
+    pub fn forget(&self, entity_id: &EntityId) {
         self.cache.lock().expect("forge cache lock").remove(entity_id);
     }
 }

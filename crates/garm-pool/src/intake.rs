@@ -9,7 +9,7 @@ pub mod resolve;
 
 use crate::Ctx;
 use garm_forge::webhook::WorkflowJobEvent;
-use garm_model::{InstanceStatus, RunnerStatus};
+use garm_model::{EntityId, InstanceName, InstanceStatus, PoolId, RunnerStatus};
 use garm_store::{
     Batch, EntityKind, EntityRecord, InstanceRecord, JobRecord, PoolRecord, Store, StoreError, Transition, WebhookView,
 };
@@ -45,7 +45,7 @@ enum Merge {
     /// Nothing to store (older action, or the same facts again).
     Skip(Outcome),
     /// Store this row; nudge this entity.
-    Write(Box<JobRecord>, Option<String>),
+    Write(Box<JobRecord>, Option<EntityId>),
 }
 
 /// The job row after `event`, given the stored one and the owner's pools.
@@ -98,9 +98,9 @@ fn merge(existing: Option<&JobRecord>, owner: &Owner, event: &WorkflowJobEvent, 
         Owner::Unknown(what) => format!("not managed here: {what}"),
         Owner::Ours(entity) => {
             match entity.kind {
-                EntityKind::Repository => rec.repo_id = Some(entity.id.clone()),
-                EntityKind::Organization => rec.org_id = Some(entity.id.clone()),
-                EntityKind::Enterprise => rec.enterprise_id = Some(entity.id.clone()),
+                EntityKind::Repository => rec.repo_id = Some(entity.id.to_string()),
+                EntityKind::Organization => rec.org_id = Some(entity.id.to_string()),
+                EntityKind::Enterprise => rec.enterprise_id = Some(entity.id.to_string()),
             }
             let reason = if action == "queued" {
                 crate::plan::unserved_reason(&entity.display_name(), pools, &rec.labels).unwrap_or_default()
@@ -136,7 +136,7 @@ enum On<'a, 'b> {
 }
 
 impl On<'_, '_> {
-    async fn instance(&mut self, name: &str) -> Result<InstanceRecord, StoreError> {
+    async fn instance(&mut self, name: &InstanceName) -> Result<InstanceRecord, StoreError> {
         match self {
             On::Store(store) => store.instance(name).await,
             On::Batch(batch) => batch.instance(name).await,
@@ -145,7 +145,7 @@ impl On<'_, '_> {
 
     async fn modify_instance(
         &mut self,
-        name: &str,
+        name: &InstanceName,
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord, StoreError> {
         match self {
@@ -157,15 +157,15 @@ impl On<'_, '_> {
 
 /// For `in_progress` and `completed` jobs that ran on one of our runners: records the
 /// runner's state and returns the instance's pool (to nudge).
-async fn runner_state(ctx: &Ctx, on: &mut On<'_, '_>, rec: &mut JobRecord) -> Result<Option<String>, StoreError> {
+async fn runner_state(ctx: &Ctx, on: &mut On<'_, '_>, rec: &mut JobRecord) -> Result<Option<PoolId>, StoreError> {
     let action = rec.action.to_string();
     if !matches!(action.as_str(), "in_progress" | "completed") || rec.runner_name.is_empty() {
         return Ok(None);
     }
-    let Ok(instance) = on.instance(&rec.runner_name).await else {
+    let Ok(instance) = on.instance(&InstanceName::from(rec.runner_name.as_str())).await else {
         return Ok(None);
     };
-    rec.instance_name = Some(instance.name.clone());
+    rec.instance_name = Some(instance.name.to_string());
     let job_id = rec.workflow_job_id;
     if action == "in_progress" {
         on.modify_instance(&instance.name, |i| {
@@ -254,7 +254,7 @@ pub async fn record_one(ctx: &Arc<Ctx>, item: Item) -> Result<Done, StoreError> 
     Ok(done.pop().expect("a batch of one answers once"))
 }
 
-fn nudge_all(ctx: &Ctx, pools: BTreeSet<String>, entities: BTreeSet<String>) {
+fn nudge_all(ctx: &Ctx, pools: BTreeSet<PoolId>, entities: BTreeSet<EntityId>) {
     for pool in pools {
         ctx.nudge.pool(&pool);
     }
@@ -287,11 +287,11 @@ pub async fn record_batch(ctx: &Arc<Ctx>, items: Vec<Item>) -> Vec<Result<Done, 
     }
 }
 
-type BatchDone = (Vec<Done>, BTreeSet<String>, BTreeSet<String>);
+type BatchDone = (Vec<Done>, BTreeSet<PoolId>, BTreeSet<EntityId>);
 
 async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreError> {
     // Pools of owners without a view are read before the transaction takes the connection.
-    let mut read_pools: HashMap<String, Vec<PoolRecord>> = HashMap::new();
+    let mut read_pools: HashMap<EntityId, Vec<PoolRecord>> = HashMap::new();
     for item in items {
         if let (Owner::Ours(entity), None) = (&item.owner, &item.view) {
             if item.event.action.as_str() == "queued" && !read_pools.contains_key(&entity.id) {

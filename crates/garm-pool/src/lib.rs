@@ -18,6 +18,7 @@ pub mod scheduler;
 pub mod step;
 pub mod wake;
 
+use garm_model::{EntityId, InstanceName, PoolId};
 use garm_provider::Provider;
 use garm_store::Store;
 use std::collections::{HashMap, HashSet};
@@ -36,9 +37,19 @@ pub use metrics::Metrics;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
     /// Match the entity's queued jobs to its pools.
-    Entity(String),
+    Entity(EntityId),
     /// Size the pool, start and finish instance transitions.
-    Pool(String),
+    Pool(PoolId),
+}
+
+impl Key {
+    /// The entity's or pool's id as text (for spreading periodic work by id).
+    pub fn id(&self) -> &str {
+        match self {
+            Key::Entity(id) => id.as_str(),
+            Key::Pool(id) => id.as_str(),
+        }
+    }
 }
 
 /// Sends reconcile triggers; a trigger nobody listens to is dropped.
@@ -52,11 +63,11 @@ impl Nudge {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Self { tx }, rx)
     }
-    pub fn entity(&self, id: &str) {
-        let _ = self.tx.send(Key::Entity(id.to_string()));
+    pub fn entity(&self, id: &EntityId) {
+        let _ = self.tx.send(Key::Entity(id.clone()));
     }
-    pub fn pool(&self, id: &str) {
-        let _ = self.tx.send(Key::Pool(id.to_string()));
+    pub fn pool(&self, id: &PoolId) {
+        let _ = self.tx.send(Key::Pool(id.clone()));
     }
 }
 
@@ -142,6 +153,26 @@ pub struct Backoff {
     pub not_before: Option<std::time::Instant>,
 }
 
+/// What a retry backoff is kept for: an instance's failed create or delete, or an entity whose
+/// forge side fails.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BackoffKey {
+    Instance(InstanceName),
+    Entity(EntityId),
+}
+
+impl From<&InstanceName> for BackoffKey {
+    fn from(name: &InstanceName) -> Self {
+        Self::Instance(name.clone())
+    }
+}
+
+impl From<&EntityId> for BackoffKey {
+    fn from(id: &EntityId) -> Self {
+        Self::Entity(id.clone())
+    }
+}
+
 /// Everything reconcilers and lifecycle steps need, passed explicitly.
 pub struct Ctx {
     pub store: Store,
@@ -155,13 +186,13 @@ pub struct Ctx {
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     /// Instance names with a lifecycle step running; no second step starts for them.
-    pub inflight: Mutex<HashSet<String>>,
-    pub backoff: Mutex<HashMap<String, Backoff>>,
+    pub inflight: Mutex<HashSet<InstanceName>>,
+    pub backoff: Mutex<HashMap<BackoffKey, Backoff>>,
     /// Round-robin turn per entity.
-    pub turns: Mutex<HashMap<String, usize>>,
+    pub turns: Mutex<HashMap<EntityId, usize>>,
     /// Per entity, the job row after which its next pass reads queued jobs (see
     /// [`scheduler::QUEUE_WINDOW`]): a backlog larger than a window is served in turns.
-    pub queue_cursor: Mutex<HashMap<String, i64>>,
+    pub queue_cursor: Mutex<HashMap<EntityId, i64>>,
     /// Bounds concurrent provider calls (each is a process exec).
     pub provider_slots: tokio::sync::Semaphore,
     /// Missed-webhook reconciliation: budgets, our hooks, cursors (see [`missed`]).
@@ -222,32 +253,32 @@ impl Ctx {
     }
 
     /// Claims `name` for one lifecycle step; `None` if a step is already running for it.
-    pub fn claim(self: &Arc<Self>, name: &str) -> Option<InflightGuard> {
+    pub fn claim(self: &Arc<Self>, name: &InstanceName) -> Option<InflightGuard> {
         let mut set = self.inflight.lock().expect("inflight lock is never poisoned");
-        set.insert(name.to_string()).then(|| InflightGuard {
+        set.insert(name.clone()).then(|| InflightGuard {
             ctx: self.clone(),
-            name: name.to_string(),
+            name: name.clone(),
         })
     }
 
-    pub fn is_inflight(&self, name: &str) -> bool {
+    pub fn is_inflight(&self, name: &InstanceName) -> bool {
         self.inflight
             .lock()
             .expect("inflight lock is never poisoned")
             .contains(name)
     }
 
-    /// Whether the backoff of `name` allows another attempt now.
-    pub fn may_retry(&self, name: &str) -> bool {
+    /// Whether the backoff of `key` allows another attempt now.
+    pub fn may_retry(&self, key: impl Into<BackoffKey>) -> bool {
         let map = self.backoff.lock().expect("backoff lock is never poisoned");
-        map.get(name)
+        map.get(&key.into())
             .and_then(|b| b.not_before)
             .is_none_or(|t| std::time::Instant::now() >= t)
     }
 
-    pub fn record_failure(&self, name: &str) {
+    pub fn record_failure(&self, key: impl Into<BackoffKey>) {
         let mut map = self.backoff.lock().expect("backoff lock is never poisoned");
-        let entry = map.entry(name.to_string()).or_default();
+        let entry = map.entry(key.into()).or_default();
         entry.failures += 1;
         let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(16));
         let delay = self
@@ -259,20 +290,20 @@ impl Ctx {
     }
 
     /// Like [`Ctx::record_failure`], with the delay capped at `cap` instead of `backoff_max`.
-    pub fn record_failure_capped(&self, name: &str, cap: Duration) {
+    pub fn record_failure_capped(&self, key: impl Into<BackoffKey>, cap: Duration) {
         let mut map = self.backoff.lock().expect("backoff lock is never poisoned");
-        let entry = map.entry(name.to_string()).or_default();
+        let entry = map.entry(key.into()).or_default();
         entry.failures += 1;
         let factor = 2u32.saturating_pow(entry.failures.saturating_sub(1).min(16));
         let delay = self.settings.backoff_initial.saturating_mul(factor).min(cap);
         entry.not_before = Some(std::time::Instant::now() + delay);
     }
 
-    pub fn clear_backoff(&self, name: &str) {
+    pub fn clear_backoff(&self, key: impl Into<BackoffKey>) {
         self.backoff
             .lock()
             .expect("backoff lock is never poisoned")
-            .remove(name);
+            .remove(&key.into());
     }
 
     pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
@@ -283,7 +314,7 @@ impl Ctx {
 /// Releases an in-flight claim when the step ends, however it ends.
 pub struct InflightGuard {
     ctx: Arc<Ctx>,
-    name: String,
+    name: InstanceName,
 }
 
 impl Drop for InflightGuard {
@@ -313,7 +344,7 @@ pub fn controller_label(controller_id: &str) -> String {
 }
 
 /// The label garm adds to runners so they can be traced to their pool.
-pub fn pool_label(pool_id: &str) -> String {
+pub fn pool_label(pool_id: &PoolId) -> String {
     format!("runner-pool-id={pool_id}")
 }
 

@@ -33,6 +33,7 @@ use crate::Ctx;
 use chrono::{DateTime, Utc};
 use garm_forge::webhook::{JobAction, Repository, WorkflowJobEvent};
 use garm_forge::ForgeError;
+use garm_model::EntityId;
 use garm_store::{EntityKind, EntityRecord, JobRecord};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -121,9 +122,9 @@ pub struct State {
 struct Inner {
     budgets: HashMap<i64, Budget>,
     /// Entity id → (looked up at, our hook's id).
-    hooks: HashMap<String, (Instant, Option<i64>)>,
+    hooks: HashMap<EntityId, (Instant, Option<i64>)>,
     /// Entity id → where the next older page of failed deliveries starts.
-    cursors: HashMap<String, String>,
+    cursors: HashMap<EntityId, String>,
     /// `<entity id>/<guid>` → redelivery requests so far.
     asked: HashMap<String, Asked>,
     /// Job id → when the forge was last asked about it.
@@ -208,7 +209,7 @@ pub async fn scan(ctx: &Arc<Ctx>) {
 
 /// Runs one pass over `only` (every entity when `None`) and books each entity's next pass with
 /// the scheduler: soon if something was missed, later (backing off) if not.
-pub async fn scan_entities(ctx: &Arc<Ctx>, only: Option<&[String]>) {
+pub async fn scan_entities(ctx: &Arc<Ctx>, only: Option<&[EntityId]>) {
     let Ok(entities) = ctx.store.all_entities().await else {
         return;
     };

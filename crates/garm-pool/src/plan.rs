@@ -3,7 +3,9 @@
 
 use crate::{job_of, Settings};
 use chrono::{DateTime, Utc};
-use garm_model::{job_matches_pool, order_candidates, BalancerType, InstanceStatus, RunnerStatus};
+use garm_model::{
+    job_matches_pool, order_candidates, BalancerType, InstanceName, InstanceStatus, PoolId, RunnerStatus,
+};
 use garm_store::{InstanceRecord, JobRecord, PoolRecord};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -14,17 +16,17 @@ pub enum Step {
     /// Create this many new instances (minimum idle runners).
     Create { count: u32 },
     /// Ask the provider to create an instance recorded as `pending_create`.
-    Provision { name: String },
+    Provision { name: InstanceName },
     /// A create failed: clean up in the provider and try again.
-    Retry { name: String },
+    Retry { name: InstanceName },
     /// An instance left in `creating` by a crash: mark it failed so it is retried.
-    Interrupted { name: String },
+    Interrupted { name: InstanceName },
     /// Delete an instance marked `pending_delete` / `pending_force_delete`.
-    Delete { name: String },
+    Delete { name: InstanceName },
     /// Give up on an instance that did not bootstrap in time.
-    Reap { name: String, reason: String },
+    Reap { name: InstanceName, reason: String },
     /// Remove a surplus idle runner (the forge refuses if it is busy).
-    ScaleDown { name: String },
+    ScaleDown { name: InstanceName },
 }
 
 /// What a pool reconcile saw.
@@ -36,9 +38,9 @@ pub struct PoolView {
     pub queued_matching: u32,
     /// Ids of jobs still queued (an instance created for one of them is spoken for).
     pub queued_ids: HashSet<i64>,
-    pub inflight: HashSet<String>,
+    pub inflight: HashSet<InstanceName>,
     /// Instances whose retry backoff has not elapsed.
-    pub backing_off: HashSet<String>,
+    pub backing_off: HashSet<InstanceName>,
     /// For the pool behind a scale set: how many instances it should have, in any state
     /// (`min(min_idle_runners + desired_runner_count, max_runners)`, garm's rule).
     pub scale_set_target: Option<u32>,
@@ -221,7 +223,7 @@ pub struct EntityView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobVerdict {
     /// Create an instance for the job in this pool.
-    Create { pool_id: String },
+    Create { pool_id: PoolId },
     /// An available runner of a matching pool will take it: it does not wait on us (its
     /// reason is cleared).
     Covered,
@@ -298,11 +300,11 @@ pub fn jobs(view: &EntityView) -> JobPlan {
     let mut verdicts = BTreeMap::new();
     let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
     let mut claimed: HashSet<i64> = HashSet::new();
-    let mut free: HashMap<&str, u32> = HashMap::new();
+    let mut free: HashMap<&PoolId, u32> = HashMap::new();
     // Available runners made for a job that no longer waits (it started on another runner
     // of the pool, or was cancelled): the next queued job is theirs, not a new instance's.
-    let mut stale: HashMap<&str, u32> = HashMap::new();
-    let mut count: HashMap<&str, u32> = HashMap::new();
+    let mut stale: HashMap<&PoolId, u32> = HashMap::new();
+    let mut count: HashMap<&PoolId, u32> = HashMap::new();
     for (pool, instances) in &view.pools {
         count.insert(&pool.id, instances.len() as u32);
         let mut n_free = 0;
@@ -356,12 +358,12 @@ pub fn jobs(view: &EntityView) -> JobPlan {
         if young {
             if let Some((pool, _)) = candidates
                 .iter()
-                .find(|(p, _)| free.get(p.id.as_str()).copied().unwrap_or(0) > 0)
+                .find(|(p, _)| free.get(&p.id).copied().unwrap_or(0) > 0)
             {
-                let left = free.get_mut(pool.id.as_str()).expect("every pool has a free count");
+                let left = free.get_mut(&pool.id).expect("every pool has a free count");
                 *left -= 1;
                 let left = *left;
-                if let Some(n) = stale.get_mut(pool.id.as_str()) {
+                if let Some(n) = stale.get_mut(&pool.id) {
                     *n = (*n).min(left);
                 }
                 verdicts.insert(id, JobVerdict::Covered);
@@ -370,21 +372,21 @@ pub fn jobs(view: &EntityView) -> JobPlan {
         }
         if let Some((pool, _)) = candidates
             .iter()
-            .find(|(p, _)| stale.get(p.id.as_str()).copied().unwrap_or(0) > 0)
+            .find(|(p, _)| stale.get(&p.id).copied().unwrap_or(0) > 0)
         {
-            *stale.get_mut(pool.id.as_str()).expect("every pool has a stale count") -= 1;
-            *free.get_mut(pool.id.as_str()).expect("every pool has a free count") -= 1;
+            *stale.get_mut(&pool.id).expect("every pool has a stale count") -= 1;
+            *free.get_mut(&pool.id).expect("every pool has a free count") -= 1;
             verdicts.insert(id, JobVerdict::Covered);
             continue;
         }
         let with_room: Vec<(&PoolRecord, u32)> = candidates
             .into_iter()
-            .filter(|(p, _)| count.get(p.id.as_str()).copied().unwrap_or(0) < p.max_runners)
+            .filter(|(p, _)| count.get(&p.id).copied().unwrap_or(0) < p.max_runners)
             .collect();
         let chosen = order_candidates(&with_room, view.balancer, turn).into_iter().next();
         match chosen {
             Some(p) => {
-                *count.get_mut(p.id.as_str()).expect("every pool has a count") += 1;
+                *count.get_mut(&p.id).expect("every pool has a count") += 1;
                 turn += 1;
                 verdicts.insert(id, JobVerdict::Create { pool_id: p.id.clone() });
             }

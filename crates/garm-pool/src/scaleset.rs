@@ -15,7 +15,7 @@ mod listener;
 use crate::step::StepError;
 use crate::{Ctx, Forge};
 use garm_forge::actions::{ActionsClient, JobMessage, Label, RunnerSetting, ScaleSet};
-use garm_model::{InstanceStatus, RunnerStatus, Secret};
+use garm_model::{InstanceName, InstanceStatus, PoolId, RunnerStatus, Secret};
 use garm_store::{EntityKind, EntityRecord, JobRecord, PoolRecord, ScaleSetRecord, Transition};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -210,7 +210,7 @@ pub fn job_record(set: &ScaleSetRecord, entity: &EntityRecord, base_url: &str, m
     } else {
         set.pool.runner_group.clone()
     };
-    let id = Some(entity.id.clone());
+    let id = Some(entity.id.to_string());
     JobRecord {
         id: 0,
         workflow_job_id: synthetic_job_id(&m.job_id),
@@ -261,11 +261,11 @@ pub fn job_record(set: &ScaleSetRecord, entity: &EntityRecord, base_url: &str, m
 
 /// `JobStarted`: the named runner of this scale set is busy (an outside fact). Unknown
 /// runners and finished ones are left alone.
-async fn runner_started(ctx: &Ctx, pool_id: &str, name: &str) -> Result<(), StepError> {
+async fn runner_started(ctx: &Ctx, pool_id: &PoolId, name: &InstanceName) -> Result<(), StepError> {
     let Ok(instance) = ctx.store.instance(name).await else {
         return Ok(());
     };
-    if instance.pool_id != pool_id || matches!(instance.runner_status, RunnerStatus::Terminated | RunnerStatus::Active)
+    if instance.pool_id != *pool_id || matches!(instance.runner_status, RunnerStatus::Terminated | RunnerStatus::Active)
     {
         return Ok(());
     }
@@ -281,7 +281,7 @@ async fn runner_started(ctx: &Ctx, pool_id: &str, name: &str) -> Result<(), Step
 
 /// `JobCompleted` naming a runner: it ran its one job; its instance goes (an outside fact).
 /// One still being created is left to the pool pass, one already leaving stays as it is.
-async fn runner_finished(ctx: &Ctx, pool_id: &str, name: &str) -> Result<(), StepError> {
+async fn runner_finished(ctx: &Ctx, pool_id: &PoolId, name: &InstanceName) -> Result<(), StepError> {
     let Ok(instance) = ctx.store.instance(name).await else {
         return Ok(());
     };
@@ -294,7 +294,7 @@ async fn runner_finished(ctx: &Ctx, pool_id: &str, name: &str) -> Result<(), Ste
             | InstanceStatus::Creating
             | InstanceStatus::PendingCreate
     );
-    if instance.pool_id != pool_id || leaving {
+    if instance.pool_id != *pool_id || leaving {
         return Ok(());
     }
     ctx.store
@@ -308,14 +308,14 @@ async fn runner_finished(ctx: &Ctx, pool_id: &str, name: &str) -> Result<(), Ste
 }
 
 /// Applies the runner facts of a batch, in order.
-async fn apply_runner_facts(ctx: &Ctx, pool_id: &str, jobs: &[JobMessage]) -> Result<(), StepError> {
+async fn apply_runner_facts(ctx: &Ctx, pool_id: &PoolId, jobs: &[JobMessage]) -> Result<(), StepError> {
     for m in jobs {
         if m.runner_name.is_empty() {
             continue;
         }
         match m.message_type.as_str() {
-            "JobStarted" => runner_started(ctx, pool_id, &m.runner_name).await?,
-            "JobCompleted" => runner_finished(ctx, pool_id, &m.runner_name).await?,
+            "JobStarted" => runner_started(ctx, pool_id, &m.runner_name.as_str().into()).await?,
+            "JobCompleted" => runner_finished(ctx, pool_id, &m.runner_name.as_str().into()).await?,
             _ => {}
         }
     }

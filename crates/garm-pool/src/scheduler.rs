@@ -16,7 +16,7 @@ mod observe;
 mod orphans;
 mod pool;
 
-pub use dispatch::{next, Decision, ErrorPolicy, Next, Reconciled};
+pub use dispatch::{next, Decision, ErrorPolicy, Next, NotHeld, Reconciled};
 pub use entity::{reconcile as reconcile_entity, QUEUE_WINDOW};
 pub use orphans::orphans;
 
@@ -61,7 +61,12 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<Key>) {
             _ = tick.tick() => {
                 let now = Instant::now();
                 if last_listing.is_none_or(|at| now.duration_since(at) >= ctx.settings.idle_resync) {
-                    match observe::everything(&ctx, &mut dirty, last_listing.is_none()).await {
+                    let mark = if last_listing.is_none() {
+                        observe::Mark::All
+                    } else {
+                        observe::Mark::Unseen
+                    };
+                    match observe::everything(&ctx, &mut dirty, mark).await {
                         Ok(()) => last_listing = Some(now),
                         Err(err) => tracing::warn!(error = %err, "listing entities and pools failed"),
                     }

@@ -21,7 +21,7 @@
 use crate::plan::PoolView;
 use crate::{Key, Settings};
 use chrono::{DateTime, Utc};
-use garm_model::{InstanceStatus, RunnerStatus};
+use garm_model::{EntityId, InstanceStatus, PoolId, RunnerStatus};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -54,11 +54,27 @@ fn part(period: Duration, f: f64) -> Duration {
         .min(period)
 }
 
+/// Whether a pool reconcile planned any steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    Steps,
+    Nothing,
+}
+
+/// Whether the store knows everything a pool's provider may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderState {
+    Known,
+    /// A create or delete failed there: a machine may have been left behind, so the entity's
+    /// next orphan scan lists the pool.
+    Suspect,
+}
+
 /// How long until this pool needs a reconcile again, given what its last one saw and whether it
-/// planned any steps (`busy`). Never below `settings.resync`; `Duration::MAX` when nothing is due
+/// `planned` any steps. Never below `settings.resync`; `Duration::MAX` when nothing is due
 /// at all (the caller caps it with the safety net).
-pub fn pool_delay(view: &PoolView, busy: bool, settings: &Settings) -> Duration {
-    if busy || !view.inflight.is_empty() || !view.backing_off.is_empty() {
+pub fn pool_delay(view: &PoolView, planned: Planned, settings: &Settings) -> Duration {
+    if planned == Planned::Steps || !view.inflight.is_empty() || !view.backing_off.is_empty() {
         return settings.resync;
     }
     let pool = &view.pool;
@@ -103,10 +119,16 @@ pub fn pool_delay(view: &PoolView, busy: bool, settings: &Settings) -> Duration 
 
 /// Whether a pool's provider may hold something the store does not know: a create or delete
 /// failed there (a machine may have been left behind).
-pub fn pool_suspect(view: &PoolView) -> bool {
-    view.instances
+pub fn pool_suspect(view: &PoolView) -> ProviderState {
+    let failed = view
+        .instances
         .iter()
-        .any(|i| i.status == InstanceStatus::Error || !i.provider_fault.is_empty())
+        .any(|i| i.status == InstanceStatus::Error || !i.provider_fault.is_empty());
+    if failed {
+        ProviderState::Suspect
+    } else {
+        ProviderState::Known
+    }
 }
 
 /// What is due when (see the module documentation).
@@ -117,16 +139,16 @@ pub struct Schedule {
 
 #[derive(Default)]
 struct Inner {
-    pools: HashMap<String, Instant>,
-    entities: HashMap<String, Instant>,
+    pools: HashMap<PoolId, Instant>,
+    entities: HashMap<EntityId, Instant>,
     /// Entity → next orphan scan.
-    orphans: HashMap<String, Instant>,
+    orphans: HashMap<EntityId, Instant>,
     /// Pool → when its provider instances were last listed (or it was first seen).
-    listed: HashMap<String, Instant>,
+    listed: HashMap<PoolId, Instant>,
     /// Pools to list at their entity's next orphan scan.
-    suspect: HashSet<String>,
+    suspect: HashSet<PoolId>,
     /// Entity → (next delivery-log read, current interval).
-    missed: HashMap<String, (Instant, Duration)>,
+    missed: HashMap<EntityId, (Instant, Duration)>,
     /// The orphan scan that follows a start has listed every pool.
     started: bool,
 }
@@ -148,8 +170,8 @@ impl Schedule {
 
     /// The pool's provider may hold something the store does not know (a create or delete
     /// failed there): its entity's next orphan scan lists it.
-    pub fn suspect(&self, pool: &str) {
-        self.lock().suspect.insert(pool.to_string());
+    pub fn suspect(&self, pool: &PoolId) {
+        self.lock().suspect.insert(pool.clone());
     }
 
     /// `key` no longer exists: drop everything booked for it.
@@ -196,7 +218,7 @@ impl Schedule {
 
     /// An entity exists (listed, or nudged): its orphan scans and delivery-log reads get a slot.
     /// Before the first orphan scan finished, it is due at once; afterwards within its period.
-    pub fn register_entity(&self, id: &str, settings: &Settings) {
+    pub fn register_entity(&self, id: &EntityId, settings: &Settings) {
         let now = Instant::now();
         let mut inner = self.lock();
         let first = if inner.started {
@@ -204,25 +226,25 @@ impl Schedule {
         } else {
             now
         };
-        inner.orphans.entry(id.to_string()).or_insert(first);
+        inner.orphans.entry(id.clone()).or_insert(first);
         inner
             .missed
-            .entry(id.to_string())
+            .entry(id.clone())
             .or_insert((now, settings.missed_webhook_scan));
     }
 
     /// Webhook or API activity on an entity: read its delivery log at the base cadence again.
-    pub fn entity_active(&self, id: &str, settings: &Settings) {
+    pub fn entity_active(&self, id: &EntityId, settings: &Settings) {
         let now = Instant::now();
         let base = settings.missed_webhook_scan;
         let mut inner = self.lock();
-        let entry = inner.missed.entry(id.to_string()).or_insert((now, base));
+        let entry = inner.missed.entry(id.clone()).or_insert((now, base));
         entry.1 = base;
         entry.0 = entry.0.min(after(now, base));
     }
 
     /// Entities whose orphan scan is due at `now`; their next one is booked at once.
-    pub fn orphans_due(&self, now: Instant, settings: &Settings) -> Vec<String> {
+    pub fn orphans_due(&self, now: Instant, settings: &Settings) -> Vec<EntityId> {
         let mut inner = self.lock();
         if inner.orphans.is_empty() {
             // Nothing existed at the start: pools created from now on are new.
@@ -247,7 +269,7 @@ impl Schedule {
     /// Whether this pass should list the pool's provider instances: never listed since the
     /// start, suspect (a failed provider call), `hint` (the forge reports a runner of the pool
     /// offline), or not listed for `provider_scan` (spread).
-    pub fn should_list(&self, pool: &str, hint: bool, settings: &Settings) -> bool {
+    pub fn should_list(&self, pool: &PoolId, hint: bool, settings: &Settings) -> bool {
         let now = Instant::now();
         let mut inner = self.lock();
         if inner.suspect.contains(pool) || hint {
@@ -256,7 +278,7 @@ impl Schedule {
         match inner.listed.get(pool) {
             Some(at) => now.saturating_duration_since(*at) >= spread(pool, settings.provider_scan),
             None if inner.started => {
-                inner.listed.insert(pool.to_string(), now);
+                inner.listed.insert(pool.clone(), now);
                 false
             }
             None => true,
@@ -264,15 +286,15 @@ impl Schedule {
     }
 
     /// The pool's provider instances were listed (and compared with the store).
-    pub fn listed(&self, pool: &str) {
+    pub fn listed(&self, pool: &PoolId) {
         let mut inner = self.lock();
-        inner.listed.insert(pool.to_string(), Instant::now());
+        inner.listed.insert(pool.clone(), Instant::now());
         inner.suspect.remove(pool);
     }
 
     /// Entities whose delivery log is due at `now`; each is booked again a full interval ahead
     /// until [`Schedule::missed_done`] reports the pass.
-    pub fn missed_due(&self, now: Instant) -> Vec<String> {
+    pub fn missed_due(&self, now: Instant) -> Vec<EntityId> {
         let mut inner = self.lock();
         let mut out = Vec::new();
         for (id, (due, interval)) in inner.missed.iter_mut() {
@@ -285,7 +307,7 @@ impl Schedule {
     }
 
     /// A delivery-log pass over the entity ended; `active`: it found something to ask for.
-    pub fn missed_done(&self, id: &str, active: bool, settings: &Settings) {
+    pub fn missed_done(&self, id: &EntityId, active: bool, settings: &Settings) {
         let now = Instant::now();
         let base = settings.missed_webhook_scan;
         let max = settings.missed_webhook_scan_max.max(base);
@@ -301,7 +323,7 @@ impl Schedule {
     }
 
     /// Forgets pools and entities that no longer exist.
-    pub fn retain(&self, pools: &HashSet<String>, entities: &HashSet<String>) {
+    pub fn retain(&self, pools: &HashSet<PoolId>, entities: &HashSet<EntityId>) {
         let mut inner = self.lock();
         inner.pools.retain(|id, _| pools.contains(id));
         inner.listed.retain(|id, _| pools.contains(id));
@@ -348,7 +370,7 @@ mod tests {
             .enumerate()
             .map(|(n, (status, runner, minutes_ago))| garm_store::InstanceRecord {
                 id: format!("i{n}"),
-                name: format!("i{n}"),
+                name: format!("i{n}").into(),
                 pool_id: "p1".into(),
                 provider_id: None,
                 agent_id: 0,
@@ -390,24 +412,24 @@ mod tests {
         let settings = Settings::default();
         let min = |m: u64| Duration::from_secs(m * 60);
         assert_eq!(
-            pool_delay(&view(&[]), false, &settings),
+            pool_delay(&view(&[]), Planned::Nothing, &settings),
             Duration::MAX,
             "nothing to wait for"
         );
         assert_eq!(
-            pool_delay(&view(&[]), true, &settings),
+            pool_delay(&view(&[]), Planned::Steps, &settings),
             settings.resync,
             "steps were planned"
         );
         // A booting runner is reaped at its bootstrap timeout (20 minutes after its last change).
         let booting = view(&[(InstanceStatus::Running, RunnerStatus::Pending, 5)]);
-        assert_eq!(pool_delay(&booting, false, &settings), min(15));
+        assert_eq!(pool_delay(&booting, Planned::Nothing, &settings), min(15));
         // An idle runner with nothing to scale down waits for nothing; a surplus one for its grace.
         let idle = view(&[(InstanceStatus::Running, RunnerStatus::Idle, 1)]);
-        assert_eq!(pool_delay(&idle, false, &settings), min(4));
+        assert_eq!(pool_delay(&idle, Planned::Nothing, &settings), min(4));
         let mut kept = view(&[(InstanceStatus::Running, RunnerStatus::Idle, 1)]);
         kept.pool.min_idle_runners = 1;
-        assert_eq!(pool_delay(&kept, false, &settings), Duration::MAX);
+        assert_eq!(pool_delay(&kept, Planned::Nothing, &settings), Duration::MAX);
         for transitional in [
             InstanceStatus::PendingCreate,
             InstanceStatus::Creating,
@@ -416,11 +438,15 @@ mod tests {
             InstanceStatus::Deleting,
         ] {
             let v = view(&[(transitional, RunnerStatus::Pending, 60)]);
-            assert_eq!(pool_delay(&v, false, &settings), settings.resync, "{transitional:?}");
+            assert_eq!(
+                pool_delay(&v, Planned::Nothing, &settings),
+                settings.resync,
+                "{transitional:?}"
+            );
         }
         let mut inflight = view(&[(InstanceStatus::Running, RunnerStatus::Active, 1)]);
         inflight.inflight.insert("i0".into());
-        assert_eq!(pool_delay(&inflight, false, &settings), settings.resync);
+        assert_eq!(pool_delay(&inflight, Planned::Nothing, &settings), settings.resync);
     }
 
     #[test]
@@ -441,34 +467,40 @@ mod tests {
             ..Settings::default()
         };
         let s = Schedule::default();
-        s.register_entity("e", &settings);
-        assert_eq!(s.missed_due(Instant::now()), vec!["e".to_string()]);
+        s.register_entity(&"e".into(), &settings);
+        assert_eq!(s.missed_due(Instant::now()), vec![EntityId::from("e")]);
         for _ in 0..6 {
-            s.missed_done("e", false, &settings);
+            s.missed_done(&"e".into(), false, &settings);
         }
-        assert_eq!(s.lock().missed["e"].1, Duration::from_secs(80));
-        s.entity_active("e", &settings);
-        assert_eq!(s.lock().missed["e"].1, Duration::from_secs(10));
-        s.missed_done("e", true, &settings);
-        assert_eq!(s.lock().missed["e"].1, Duration::from_secs(10));
+        assert_eq!(s.lock().missed[&EntityId::from("e")].1, Duration::from_secs(80));
+        s.entity_active(&"e".into(), &settings);
+        assert_eq!(s.lock().missed[&EntityId::from("e")].1, Duration::from_secs(10));
+        s.missed_done(&"e".into(), true, &settings);
+        assert_eq!(s.lock().missed[&EntityId::from("e")].1, Duration::from_secs(10));
     }
 
     #[test]
     fn pools_are_listed_after_a_start_when_suspect_or_hinted_and_otherwise_rarely() {
         let settings = Settings::default();
         let s = Schedule::default();
-        assert!(s.should_list("p1", false, &settings), "never listed since the start");
-        s.listed("p1");
-        assert!(!s.should_list("p1", false, &settings));
         assert!(
-            s.should_list("p1", true, &settings),
+            s.should_list(&"p1".into(), false, &settings),
+            "never listed since the start"
+        );
+        s.listed(&"p1".into());
+        assert!(!s.should_list(&"p1".into(), false, &settings));
+        assert!(
+            s.should_list(&"p1".into(), true, &settings),
             "the forge reports a runner offline"
         );
         s.orphans_finished();
-        assert!(!s.should_list("p2", false, &settings), "a pool created after the start");
-        s.suspect("p2");
-        assert!(s.should_list("p2", false, &settings), "a failed provider call");
-        s.listed("p2");
-        assert!(!s.should_list("p2", false, &settings));
+        assert!(
+            !s.should_list(&"p2".into(), false, &settings),
+            "a pool created after the start"
+        );
+        s.suspect(&"p2".into());
+        assert!(s.should_list(&"p2".into(), false, &settings), "a failed provider call");
+        s.listed(&"p2".into());
+        assert!(!s.should_list(&"p2".into(), false, &settings));
     }
 }

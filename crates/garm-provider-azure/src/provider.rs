@@ -297,13 +297,22 @@ impl AzureProvider {
     }
 }
 
-/// Describes a VM from its tags and instance view; `strict` requires every `os_*` tag.
-pub fn instance_from_vm(vm: &Value, strict: bool) -> Result<ProviderInstance, AzureError> {
+/// Whether describing a VM requires every `os_*` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tags {
+    /// One instance asked for by id (`GetInstance`): a missing tag is a protocol error.
+    Required,
+    /// Listing a pool's instances: a VM missing one is described anyway, empty where it lacks.
+    Lenient,
+}
+
+/// Describes a VM from its tags and instance view.
+pub fn instance_from_vm(vm: &Value, tags: Tags) -> Result<ProviderInstance, AzureError> {
     let name = vm.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
     let os_tag = |key: &str| -> Result<String, AzureError> {
         match tag(vm, key) {
             Some(value) => Ok(value.to_owned()),
-            None if strict => Err(AzureError::Protocol(format!("VM {name} has no {key} tag"))),
+            None if tags == Tags::Required => Err(AzureError::Protocol(format!("VM {name} has no {key} tag"))),
             None => Ok(String::new()),
         }
     };
@@ -408,7 +417,7 @@ impl Provider for AzureProvider {
     fn get_instance(&self, ctx: &Context, instance_id: &str) -> Result<ProviderInstance, ProviderError> {
         let deadline = self.deadline();
         let vm = self.own_vm(ctx, instance_id, deadline)?;
-        let mut instance = instance_from_vm(&vm, true).map_err(failed("cannot describe the instance"))?;
+        let mut instance = instance_from_vm(&vm, Tags::Required).map_err(failed("cannot describe the instance"))?;
         instance.addresses = self
             .addresses(&vm, deadline)
             .map_err(failed("cannot read the instance's addresses"))?;
@@ -434,7 +443,7 @@ impl Provider for AzureProvider {
                     }
                 }
             };
-            instances.push(instance_from_vm(&vm, false).map_err(failed(what))?);
+            instances.push(instance_from_vm(&vm, Tags::Lenient).map_err(failed(what))?);
         }
         instances.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(instances)

@@ -58,7 +58,7 @@ async fn seed(store: &garm_store::Store) -> anyhow::Result<()> {
     for r in 0..REPOS {
         let repo = store
             .create_entity(&EntityRecord {
-                id: String::new(),
+                id: String::new().into(),
                 kind: EntityKind::Repository,
                 owner: "acme".into(),
                 name: format!("repo-{r}"),
@@ -102,7 +102,7 @@ async fn seed(store: &garm_store::Store) -> anyhow::Result<()> {
                     let name = format!("garm-{r}-{p}-{i}");
                     InstanceRecord {
                         id: uuid::Uuid::new_v4().to_string(),
-                        name: name.clone(),
+                        name: name.clone().into(),
                         pool_id: pool.id.clone(),
                         provider_id: Some(name),
                         agent_id: 0,
@@ -151,7 +151,7 @@ async fn seed(store: &garm_store::Store) -> anyhow::Result<()> {
                     repository_name: format!("repo-{r}"),
                     repository_owner: "acme".into(),
                     labels,
-                    repo_id: Some(repo.id.clone()),
+                    repo_id: Some(repo.id.to_string()),
                     reason: "every matching pool is at max_runners; waiting for room".into(),
                     created_at: Some(now),
                     updated_at: Some(now),

@@ -47,7 +47,7 @@ pub async fn entity(app: &App, e: &EntityRecord) -> Result<api::Entity, ApiError
     let endpoint_rec = app.store.endpoint(&e.endpoint_name).await?;
     let creds = app.store.credentials(e.credentials_id).await?;
     Ok(api::Entity {
-        id: e.id.clone(),
+        id: e.id.to_string(),
         owner: (e.kind == EntityKind::Repository).then(|| e.owner.clone()),
         name: e.name.clone(),
         pool: Vec::new(),
@@ -92,7 +92,7 @@ pub async fn pool(app: &App, p: &PoolRecord, detail: Detail) -> Result<api::Pool
     let endpoint_rec = app.store.endpoint(&owner.endpoint_name).await?;
     let mut out = api::Pool {
         runner_prefix: p.runner_prefix.clone(),
-        id: p.id.clone(),
+        id: p.id.to_string(),
         provider_name: p.provider_name.clone(),
         max_runners: p.max_runners,
         min_idle_runners: p.min_idle_runners,
@@ -133,15 +133,15 @@ pub async fn pool(app: &App, p: &PoolRecord, detail: Detail) -> Result<api::Pool
     }
     match owner.kind {
         EntityKind::Repository => {
-            out.repo_id = owner.id.clone();
+            out.repo_id = owner.id.to_string();
             out.repo_name = owner.display_name();
         }
         EntityKind::Organization => {
-            out.org_id = owner.id.clone();
+            out.org_id = owner.id.to_string();
             out.org_name = owner.name.clone();
         }
         EntityKind::Enterprise => {
-            out.enterprise_id = owner.id.clone();
+            out.enterprise_id = owner.id.to_string();
             out.enterprise_name = owner.name.clone();
         }
     }
@@ -239,7 +239,7 @@ pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventR
         provider_id: i.provider_id.clone().unwrap_or_default(),
         provider_name: provider_name.to_string(),
         agent_id: i.agent_id,
-        name: i.name.clone(),
+        name: i.name.to_string(),
         os_type: i.os_type.clone(),
         os_name: i.os_name.clone(),
         os_version: i.os_version.clone(),
@@ -254,7 +254,7 @@ pub fn instance(i: &InstanceRecord, provider_name: &str, events: Option<&[EventR
             .collect(),
         status: i.status.as_str().to_string(),
         runner_status: i.runner_status.as_str().to_string(),
-        pool_id: i.pool_id.clone(),
+        pool_id: i.pool_id.to_string(),
         scale_set_id: 0,
         provider_fault: i.provider_fault.as_bytes().to_vec(),
         status_messages: events

@@ -89,8 +89,8 @@ impl garm_pool::TokenMinter for Minter {
     fn mint(&self, instance: &InstanceRecord, pool: &PoolRecord, entity: &EntityRecord, ttl: Duration) -> String {
         let claims = InstanceClaims {
             id: instance.id.clone(),
-            name: instance.name.clone(),
-            provider_id: pool.id.clone(),
+            name: instance.name.to_string(),
+            provider_id: pool.id.to_string(),
             scope: entity.kind.as_str().to_string(),
             entity: entity.display_name(),
             create_attempt: instance.create_attempt,

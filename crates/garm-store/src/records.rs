@@ -1,7 +1,7 @@
 //! Rows as the rest of garm-rs sees them, secrets already opened.
 
 use chrono::{DateTime, Utc};
-use garm_model::{BalancerType, InstanceStatus, JobAction, RunnerStatus, Secret};
+use garm_model::{BalancerType, EntityId, InstanceName, InstanceStatus, JobAction, PoolId, RunnerStatus, Secret};
 
 pub type Time = DateTime<Utc>;
 
@@ -108,7 +108,7 @@ impl EntityKind {
 
 #[derive(Debug, Clone)]
 pub struct EntityRecord {
-    pub id: String,
+    pub id: EntityId,
     pub kind: EntityKind,
     /// Empty except for repositories.
     pub owner: String,
@@ -151,8 +151,8 @@ pub struct TagRecord {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolRecord {
-    pub id: String,
-    pub entity_id: String,
+    pub id: PoolId,
+    pub entity_id: EntityId,
     pub provider_name: String,
     pub runner_prefix: String,
     pub max_runners: u32,
@@ -183,7 +183,7 @@ pub struct PoolRecord {
 /// Fields of a new pool; the store assigns id, tags ids and times.
 #[derive(Debug, Clone)]
 pub struct NewPool {
-    pub entity_id: String,
+    pub entity_id: EntityId,
     pub provider_name: String,
     pub runner_prefix: String,
     pub max_runners: u32,
@@ -213,7 +213,7 @@ pub struct AddressRecord {
 #[derive(Debug, Clone, Default)]
 pub struct InstanceCounts {
     pub total: u32,
-    pub per_pool: std::collections::HashMap<String, u32>,
+    pub per_pool: std::collections::HashMap<PoolId, u32>,
     pub by_status: Vec<(InstanceStatus, u32)>,
     pub by_runner_status: Vec<(RunnerStatus, u32)>,
 }
@@ -221,8 +221,8 @@ pub struct InstanceCounts {
 #[derive(Debug, Clone)]
 pub struct InstanceRecord {
     pub id: String,
-    pub name: String,
-    pub pool_id: String,
+    pub name: InstanceName,
+    pub pool_id: PoolId,
     pub provider_id: Option<String>,
     pub agent_id: i64,
     pub os_type: String,
@@ -299,7 +299,7 @@ pub struct ImportSet {
     pub credentials: Vec<CredentialsRecord>,
     pub entities: Vec<EntityRecord>,
     /// Entity id and event; event ids are assigned by the store.
-    pub entity_events: Vec<(String, EventRecord)>,
+    pub entity_events: Vec<(EntityId, EventRecord)>,
     /// Runner install templates, ids kept (pools refer to them by id).
     pub templates: Vec<TemplateRecord>,
     /// Named proxies, ids kept (pools refer to them by id).

@@ -5,7 +5,7 @@ use crate::records::*;
 use crate::schema::MIGRATIONS;
 use crate::seal::Sealer;
 use chrono::{SecondsFormat, Utc};
-use garm_model::{BalancerType, InstanceStatus, RunnerStatus, Secret};
+use garm_model::{BalancerType, EntityId, InstanceName, InstanceStatus, PoolId, RunnerStatus, Secret};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use std::sync::Once;
@@ -505,7 +505,7 @@ impl Store {
         let kind: String = r.try_get("kind")?;
         let balancer: String = r.try_get("balancer")?;
         Ok(EntityRecord {
-            id: r.try_get("id")?,
+            id: r.try_get::<String, _>("id")?.into(),
             kind: EntityKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
                 what: format!("entity kind {kind}"),
             })?,
@@ -547,11 +547,11 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|err| conflict_as(err, format!("{} {}", e.kind.as_str(), e.display_name())))?;
-        self.entity(e.kind, &id).await
+        self.entity(e.kind, &EntityId::from(id)).await
     }
 
     /// The entity of that kind with that id.
-    pub async fn entity(&self, kind: EntityKind, id: &str) -> Result<EntityRecord> {
+    pub async fn entity(&self, kind: EntityKind, id: &EntityId) -> Result<EntityRecord> {
         let found = self.entity_any(id).await?;
         if found.kind != kind {
             return Err(StoreError::not_found(format!("{} {id}", kind.as_str())));
@@ -559,9 +559,9 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn entity_any(&self, id: &str) -> Result<EntityRecord> {
+    pub async fn entity_any(&self, id: &EntityId) -> Result<EntityRecord> {
         let row = sqlx::query(&format!("SELECT {ENTITY_COLS} FROM entities WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("entity {id}")))?;
@@ -625,29 +625,34 @@ impl Store {
             .bind(e.balancer.as_str())
             .bind(e.agent_mode as i64)
             .bind(ts(&now()))
-            .bind(&e.id)
+            .bind(e.id.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub async fn set_pool_manager_status(&self, entity_id: &str, running: bool, failure_reason: &str) -> Result<()> {
+    pub async fn set_pool_manager_status(
+        &self,
+        entity_id: &EntityId,
+        running: bool,
+        failure_reason: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE entities SET pm_running=$1, pm_failure=$2 WHERE id=$3")
             .bind(running as i64)
             .bind(failure_reason)
-            .bind(entity_id)
+            .bind(entity_id.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Deletes an entity without pools; one with pools is refused, naming them.
-    pub async fn delete_entity(&self, kind: EntityKind, id: &str) -> Result<()> {
+    pub async fn delete_entity(&self, kind: EntityKind, id: &EntityId) -> Result<()> {
         let _bump = self.bump_view_after();
         self.entity(kind, id).await?;
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("SELECT id FROM pools WHERE entity_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_all(&mut *tx)
             .await?;
         if !rows.is_empty() {
@@ -660,17 +665,23 @@ impl Store {
             });
         }
         sqlx::query("DELETE FROM entities WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn add_entity_event(&self, entity_id: &str, event_type: &str, level: &str, message: &str) -> Result<()> {
+    pub async fn add_entity_event(
+        &self,
+        entity_id: &EntityId,
+        event_type: &str,
+        level: &str,
+        message: &str,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO entity_events (entity_id, created_at, event_type, event_level, message) VALUES ($1,$2,$3,$4,$5)")
-            .bind(entity_id)
+            .bind(entity_id.as_str())
             .bind(ts(&now()))
             .bind(event_type)
             .bind(level)
@@ -678,7 +689,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM entity_events WHERE entity_id = $1 AND id NOT IN (SELECT id FROM entity_events WHERE entity_id = $1 ORDER BY id DESC LIMIT $2)")
-            .bind(entity_id)
+            .bind(entity_id.as_str())
             .bind(EVENTS_KEPT)
             .execute(&mut *tx)
             .await?;
@@ -686,9 +697,9 @@ impl Store {
         Ok(())
     }
 
-    pub async fn entity_events(&self, entity_id: &str) -> Result<Vec<EventRecord>> {
+    pub async fn entity_events(&self, entity_id: &EntityId) -> Result<Vec<EventRecord>> {
         let rows = sqlx::query("SELECT * FROM entity_events WHERE entity_id = $1 ORDER BY id")
-            .bind(entity_id)
+            .bind(entity_id.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from).collect()

@@ -21,7 +21,7 @@ fn sample_repo() -> Value {
 
 #[test]
 fn repo_list_has_garm_columns_and_defaults() {
-    let rendered = entities_table(Kind::Repo, &json!([sample_repo()]), false).render();
+    let rendered = entities_table(Kind::Repo, &json!([sample_repo()]), Columns::Short).render();
     let header = rendered.lines().nth(1).unwrap();
     assert_eq!(
         header,
@@ -35,7 +35,7 @@ fn repo_list_has_garm_columns_and_defaults() {
 
 #[test]
 fn enterprise_list_has_no_owner_or_forge_type() {
-    let rendered = entities_table(Kind::Enterprise, &json!([]), true).render();
+    let rendered = entities_table(Kind::Enterprise, &json!([]), Columns::Long).render();
     assert!(!rendered.contains("OWNER"));
     assert!(!rendered.contains("FORGE TYPE"));
     assert!(rendered.contains("CREATED AT"));

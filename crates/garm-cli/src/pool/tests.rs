@@ -85,7 +85,7 @@ fn pool_list_shows_owner_endpoint_and_space_separated_tags() {
         "repo_id": "r", "repo_name": "mkulke/garm-playground",
         "endpoint": {"name": "github.com", "endpoint_type": "github"},
     }]);
-    let rendered = pools_table(&pools, false).render();
+    let rendered = pools_table(&pools, Columns::Short).render();
     let row = rendered.lines().nth(3).unwrap();
     assert_eq!(
         row,

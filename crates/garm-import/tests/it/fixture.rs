@@ -138,7 +138,7 @@ async fn entities_keep_their_ids_credentials_and_webhook_secrets() {
         ),
     ];
     for (kind, id, name, endpoint, creds, secret, listed) in cases {
-        let e = store.entity(kind, id).await.unwrap();
+        let e = store.entity(kind, &id.into()).await.unwrap();
         assert_eq!(e.display_name(), name);
         assert_eq!(e.endpoint_name, endpoint);
         assert_eq!(e.credentials_id, creds);
@@ -149,7 +149,7 @@ async fn entities_keep_their_ids_credentials_and_webhook_secrets() {
         assert_eq!(snap["id"].as_str().unwrap(), id);
         assert_eq!(ours(&e.created_at), micros(snap["created_at"].as_str().unwrap()));
         assert_eq!(
-            store.entity_events(id).await.unwrap().len(),
+            store.entity_events(&id.into()).await.unwrap().len(),
             2,
             "garm's events of {name}"
         );
@@ -202,7 +202,10 @@ async fn pools_keep_every_setting_and_their_tags() {
         theirs.sort();
         assert_eq!(ours, theirs, "tags of {}", pool.id);
     }
-    let seed = store.pool("1b84e870-3be7-4a9c-9a40-6bef84af42dd").await.unwrap();
+    let seed = store
+        .pool(&"1b84e870-3be7-4a9c-9a40-6bef84af42dd".into())
+        .await
+        .unwrap();
     assert_eq!(seed.extra_specs.as_deref(), Some(r#"{"confidential":true}"#));
     for pool in &pools {
         let names: Vec<&str> = pool.tags.iter().map(|t| t.name.as_str()).collect();
@@ -318,6 +321,9 @@ async fn github_templates_are_carried_with_their_ids_and_the_custom_text() {
         garm_template::system_template("github", "linux"),
         "garm-rs's own built-in text"
     );
-    let enterprise_pool = store.pool("757fd295-732a-44ae-a4d6-737b825b26f2").await.unwrap();
+    let enterprise_pool = store
+        .pool(&"757fd295-732a-44ae-a4d6-737b825b26f2".into())
+        .await
+        .unwrap();
     assert_eq!(enterprise_pool.template_id, Some(5));
 }

@@ -82,7 +82,7 @@ async fn every_kind_of_object_is_carried_or_reported() {
     let store = target(&dir.0).await;
     garm_import::write(&plan, &store, ImportMode::IntoEmpty).await.unwrap();
 
-    let repo = store.entity(EntityKind::Repository, REPO).await.unwrap();
+    let repo = store.entity(EntityKind::Repository, &REPO.into()).await.unwrap();
     assert_eq!(
         repo.webhook_secret.expose(),
         "legacy-webhook-secret",
@@ -113,7 +113,13 @@ async fn every_kind_of_object_is_carried_or_reported() {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     assert_eq!(created, "2026-12-07T00:09:00.123456Z", "the job keeps garm's time");
     assert_eq!(store.jobs().await.unwrap().len(), 1);
-    let names: Vec<String> = store.instances().await.unwrap().into_iter().map(|i| i.name).collect();
+    let names: Vec<String> = store
+        .instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name.into_string())
+        .collect();
     assert_eq!(names, ["garm-uywommqldscp"]);
     assert!(
         store.pools(None).await.unwrap().iter().all(|p| p.priority == 0),
@@ -132,7 +138,7 @@ async fn every_kind_of_object_is_carried_or_reported() {
     );
     assert_eq!(sealed.password.as_ref().unwrap().expose(), "garm-proxy-pw");
     assert!(proxies.iter().any(|p| p.name == "corp-proxy" && p.password.is_none()));
-    let repo_pools = store.pools(Some(REPO)).await.unwrap();
+    let repo_pools = store.pools(Some(&REPO.into())).await.unwrap();
     assert!(!repo_pools.is_empty() && repo_pools.iter().all(|p| p.proxy_id == Some(sealed.id)));
 
     let skipped: Vec<(&str, &str)> = plan

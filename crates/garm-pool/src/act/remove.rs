@@ -5,7 +5,7 @@ use super::{owner, StepError};
 use crate::metrics::scope;
 use crate::Ctx;
 use garm_forge::ForgeError;
-use garm_model::{InstanceStatus, JobAction, RunnerStatus};
+use garm_model::{InstanceName, InstanceStatus, JobAction, PoolId, RunnerStatus};
 use garm_provider::PoolRef;
 use garm_store::{InstanceRecord, Transition};
 use std::sync::Arc;
@@ -56,7 +56,7 @@ async fn ran_its_job(ctx: &Ctx, instance: &InstanceRecord) -> bool {
 }
 
 /// Gives up on an instance: removes its forge runner and marks it for deletion.
-pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepError> {
+pub async fn reap(ctx: &Arc<Ctx>, name: &InstanceName, reason: &str) -> Result<(), StepError> {
     let Some(_guard) = ctx.claim(name) else { return Ok(()) };
     let instance = ctx.store.instance(name).await?;
     let removed = match remove_forge_runner(ctx, &instance).await {
@@ -98,7 +98,7 @@ pub async fn reap(ctx: &Arc<Ctx>, name: &str, reason: &str) -> Result<(), StepEr
 }
 
 /// Removes a surplus idle runner; a runner the forge reports busy is kept.
-pub async fn scale_down(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
+pub async fn scale_down(ctx: &Arc<Ctx>, name: &InstanceName) -> Result<(), StepError> {
     let Some(_guard) = ctx.claim(name) else { return Ok(()) };
     let instance = ctx.store.instance(name).await?;
     match remove_forge_runner(ctx, &instance).await {
@@ -126,10 +126,10 @@ pub async fn scale_down(ctx: &Arc<Ctx>, name: &str) -> Result<(), StepError> {
 }
 
 /// Deletes an instance in the background: provider first, then the row.
-pub fn spawn_delete(ctx: &Arc<Ctx>, name: &str) {
+pub fn spawn_delete(ctx: &Arc<Ctx>, name: &InstanceName) {
     let Some(guard) = ctx.claim(name) else { return };
     let ctx2 = ctx.clone();
-    let name = name.to_string();
+    let name = name.clone();
     ctx.tasks.spawn(async move {
         let _guard = guard;
         let pool_id = match delete(&ctx2, &name).await {
@@ -164,9 +164,9 @@ pub fn spawn_delete(ctx: &Arc<Ctx>, name: &str) {
     });
 }
 
-type DeleteFailure = (StepError, InstanceStatus, Option<String>);
+type DeleteFailure = (StepError, InstanceStatus, Option<PoolId>);
 
-async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFailure> {
+async fn delete(ctx: &Arc<Ctx>, name: &InstanceName) -> Result<Option<PoolId>, DeleteFailure> {
     let instance = match ctx.store.instance(name).await {
         Ok(i) => i,
         Err(err) if err.is_not_found() => return Ok(None),
@@ -187,7 +187,10 @@ async fn delete(ctx: &Arc<Ctx>, name: &str) -> Result<Option<String>, DeleteFail
     let provider = ctx
         .provider(&pool.provider_name)
         .ok_or_else(|| fail(StepError::UnknownProvider(pool.provider_name.clone())))?;
-    let id = instance.provider_id.clone().unwrap_or_else(|| instance.name.clone());
+    let id = instance
+        .provider_id
+        .clone()
+        .unwrap_or_else(|| instance.name.to_string());
     let slot = ctx
         .provider_slots
         .acquire()

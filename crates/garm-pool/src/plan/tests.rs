@@ -305,7 +305,7 @@ fn higher_priority_pools_are_filled_first_and_round_robin_rotates_ties() {
         vec![(low_a, vec![]), (high, vec![]), (low_b, vec![])],
         (0..3).map(|n| job(n, &["linux"], 0)).collect(),
     );
-    let pools: Vec<String> = verdicts(&v)
+    let pools: Vec<garm_model::PoolId> = verdicts(&v)
         .into_iter()
         .filter_map(|s| match s {
             (_, JobVerdict::Create { pool_id }) => Some(pool_id),

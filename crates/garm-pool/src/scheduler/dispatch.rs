@@ -3,7 +3,7 @@
 //! the reconcile deadlines in [`crate::wake::Schedule`].
 
 use super::{entity, pool};
-use crate::wake::{after, spread, Schedule};
+use crate::wake::{after, spread, ProviderState, Schedule};
 use crate::{Ctx, Key, Settings};
 use garm_store::StoreError;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -53,16 +53,25 @@ impl Decision {
 #[derive(Debug)]
 pub struct Reconciled {
     pub decision: Decision,
-    pub suspect: bool,
+    pub provider: ProviderState,
 }
 
 impl From<Decision> for Reconciled {
     fn from(decision: Decision) -> Self {
         Reconciled {
             decision,
-            suspect: false,
+            provider: ProviderState::Known,
         }
     }
+}
+
+/// What a reconcile does with a key whose entity another replica holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHeld {
+    /// The key was nudged on this replica: tell the holder.
+    Forward,
+    /// A tick, a listing or a peer's nudge: the holder knows already, or its timers find it.
+    Skip,
 }
 
 /// Where a decision leaves a key.
@@ -75,10 +84,7 @@ pub enum Next {
 /// Pure: when `key` is due again after `decision`, taken at `now`, with `failures` failed
 /// reconciles of the key in a row before this one.
 pub fn next(key: &Key, decision: &Decision, failures: u32, now: Instant, settings: &Settings) -> Next {
-    let id = match key {
-        Key::Entity(id) | Key::Pool(id) => id,
-    };
-    let idle = spread(id, settings.idle_resync).max(settings.resync);
+    let idle = spread(key.id(), settings.idle_resync).max(settings.resync);
     let delay = match decision {
         Decision::RequeueAfter(d) => (*d).min(idle).max(settings.resync),
         Decision::Done => idle,
@@ -129,7 +135,7 @@ impl Dispatch {
             Next::At(at) => schedule.set_due(key, at),
             Next::Forget => schedule.forget(key),
         }
-        if outcome.suspect {
+        if outcome.provider == ProviderState::Suspect {
             if let Key::Pool(id) = key {
                 schedule.suspect(id);
             }
@@ -144,10 +150,14 @@ impl Dispatch {
             if ctx.shutdown.is_cancelled() {
                 break;
             }
-            let forward = nudged.remove(&key);
+            let not_held = if nudged.remove(&key) {
+                NotHeld::Forward
+            } else {
+                NotHeld::Skip
+            };
             let outcome = match &key {
-                Key::Entity(id) => entity::reconcile(ctx, id, forward).await.into(),
-                Key::Pool(id) => pool::reconcile(ctx, id, forward).await,
+                Key::Entity(id) => entity::reconcile(ctx, id, not_held).await.into(),
+                Key::Pool(id) => pool::reconcile(ctx, id, not_held).await,
             };
             self.apply(&ctx.schedule, &ctx.settings, &key, outcome, Instant::now());
         }
@@ -199,9 +209,7 @@ mod tests {
     fn done_falls_back_to_the_idle_resync() {
         let (s, now) = (settings(), Instant::now());
         for key in [Key::Entity("e".into()), Key::Pool("p".into())] {
-            let id = match &key {
-                Key::Entity(id) | Key::Pool(id) => id.clone(),
-            };
+            let id = key.id().to_string();
             let due = at(next(&key, &Decision::Done, 0, now, &s), now);
             assert_eq!(due, spread(&id, s.idle_resync));
             assert!(due >= s.idle_resync / 2 && due <= s.idle_resync, "{due:?}");
@@ -258,14 +266,17 @@ mod tests {
             &key,
             Reconciled {
                 decision: Decision::RequeueAfter(s.resync * 3),
-                suspect: true,
+                provider: ProviderState::Suspect,
             },
             now,
         );
         assert!(!dispatch.failures.contains_key(&key), "a success resets the backoff");
         assert!(schedule.due(now + s.resync * 3 - Duration::from_millis(1)).is_empty());
         assert_eq!(schedule.due(now + s.resync * 3), vec![key.clone()]);
-        assert!(schedule.should_list("p", false, s), "suspect reaches the orphan scan");
+        assert!(
+            schedule.should_list(&"p".into(), false, s),
+            "suspect reaches the orphan scan"
+        );
         dispatch.apply(
             &schedule,
             s,

@@ -1,11 +1,12 @@
 //! The entity reconcile: match the entity's queued jobs to its pools and create the
 //! instances the plan chose, recording why the others wait.
 
-use super::dispatch::Decision;
+use super::dispatch::{Decision, NotHeld};
 use crate::act;
 use crate::forge::Equipped;
 use crate::plan::{self, EntityView, JobVerdict};
 use crate::Ctx;
+use garm_model::EntityId;
 use garm_store::{EntityRecord, JobRecord, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +18,13 @@ use std::time::Duration;
 /// whole pass, or `None` while it fails.
 async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> Option<Equipped> {
     // A failing entity is retried with backoff (5 s doubling, at most a minute), not every pass.
-    let key = format!("entity:{}", entity.id);
-    if !entity.pool_manager_running && !entity.failure_reason.is_empty() && !ctx.may_retry(&key) {
+    let key = &entity.id;
+    if !entity.pool_manager_running && !entity.failure_reason.is_empty() && !ctx.may_retry(key) {
         return None;
     }
     match ctx.forges.equipped(&ctx.store, entity, ctx.settings.tools_ttl).await {
         Ok(equipped) => {
-            ctx.clear_backoff(&key);
+            ctx.clear_backoff(key);
             if !entity.pool_manager_running {
                 // Both only report: an unrecorded status is written again by the next pass,
                 // which still finds it stale.
@@ -49,7 +50,7 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> Option<Equipped>
             Some(equipped)
         }
         Err(err) => {
-            ctx.record_failure_capped(&key, std::time::Duration::from_secs(60));
+            ctx.record_failure_capped(key, std::time::Duration::from_secs(60));
             let reason = err.chain();
             if entity.pool_manager_running || entity.failure_reason != reason {
                 crate::logged(
@@ -76,7 +77,7 @@ async fn ensure_forge(ctx: &Arc<Ctx>, entity: &EntityRecord) -> Option<Equipped>
 pub const QUEUE_WINDOW: usize = 2000;
 
 /// The next window of the entity's queued jobs; advances the entity's cursor.
-async fn queued_window(ctx: &Ctx, entity_id: &str) -> Result<Vec<JobRecord>, StoreError> {
+async fn queued_window(ctx: &Ctx, entity_id: &EntityId) -> Result<Vec<JobRecord>, StoreError> {
     let after = *ctx
         .queue_cursor
         .lock()
@@ -95,24 +96,23 @@ async fn queued_window(ctx: &Ctx, entity_id: &str) -> Result<Vec<JobRecord>, Sto
     ctx.queue_cursor
         .lock()
         .expect("cursor lock")
-        .insert(entity_id.to_string(), next);
+        .insert(entity_id.clone(), next);
     Ok(jobs)
 }
 
-/// Reconciles one entity. `forward`: the key was nudged here; if another replica holds the
-/// work, it is told. An entity is looked at again at the idle resync ([`Decision::Done`]);
+/// Reconciles one entity; `not_held` says whether a replica holding it is told. An entity is looked at again at the idle resync ([`Decision::Done`]);
 /// one with queued jobs or a failing forge is made dirty at every tick anyway.
-pub async fn reconcile(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Decision {
-    match pass(ctx, id, forward).await {
+pub async fn reconcile(ctx: &Arc<Ctx>, id: &EntityId, not_held: NotHeld) -> Decision {
+    match pass(ctx, id, not_held).await {
         Ok(()) => Decision::Done,
         Err(err) => Decision::failed(err),
     }
 }
 
-async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError> {
+async fn pass(ctx: &Arc<Ctx>, id: &EntityId, not_held: NotHeld) -> Result<(), StoreError> {
     // Another replica holds this entity's work (see [`crate::leases`]).
     if !ctx.store.holds_entity(id) {
-        if forward {
+        if not_held == NotHeld::Forward {
             ctx.store.notify_peers(&format!("entity:{id}"));
         }
         return Ok(());
@@ -141,7 +141,7 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<(), StoreError>
         max_create_attempts: ctx.settings.max_create_attempts,
     };
     let plan = plan::jobs(&view);
-    ctx.turns.lock().expect("turns lock").insert(id.to_string(), plan.turn);
+    ctx.turns.lock().expect("turns lock").insert(id.clone(), plan.turn);
     // Jobs served from the same pool are created together (one transaction) from what
     // provisioning needs, read once per pool; oldest job first.
     let mut by_pool: Vec<(&str, Vec<&JobRecord>)> = Vec::new();

@@ -1,7 +1,8 @@
 //! Observing: what makes a key dirty (nudges from here and from peers, the timer's
 //! listings) and the periodic scans each tick starts.
 
-use crate::{Ctx, Key};
+use crate::{BackoffKey, Ctx, Key};
+use garm_model::EntityId;
 use garm_store::StoreError;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +26,8 @@ pub(super) async fn from_peer(peers: &mut Option<tokio::sync::broadcast::Receive
 
 pub(super) fn peer_key(topic: &str) -> Option<Key> {
     match topic.split_once(':')? {
-        ("entity", id) => Some(Key::Entity(id.to_string())),
-        ("pool", id) => Some(Key::Pool(id.to_string())),
+        ("entity", id) => Some(Key::Entity(id.into())),
+        ("pool", id) => Some(Key::Pool(id.into())),
         _ => None,
     }
 }
@@ -44,21 +45,29 @@ pub(super) fn insert(ctx: &Ctx, dirty: &mut BTreeSet<Key>, key: Key) {
     };
 }
 
-/// Lists every entity and pool: the first time (`all`) they are all reconciled; afterwards only
-/// those the scheduler has not seen (a nudge was lost), and those that are gone are forgotten.
-pub(super) async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<Key>, all: bool) -> Result<(), StoreError> {
+/// Which listed keys [`everything`] makes dirty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    /// The first listing since the start: every entity and pool is reconciled.
+    All,
+    /// Later listings: only those the scheduler has not seen (a nudge was lost).
+    Unseen,
+}
+
+/// Lists every entity and pool, makes those `mark` selects dirty and forgets those that are gone.
+pub(super) async fn everything(ctx: &Ctx, dirty: &mut BTreeSet<Key>, mark: Mark) -> Result<(), StoreError> {
     let entities = ctx.store.all_entities().await?;
     let pools = ctx.store.pools_and_scale_sets(None).await?;
     for e in &entities {
         ctx.schedule.register_entity(&e.id, &ctx.settings);
         let key = Key::Entity(e.id.clone());
-        if all || !ctx.schedule.knows(&key) {
+        if mark == Mark::All || !ctx.schedule.knows(&key) {
             dirty.insert(key);
         }
     }
     for p in &pools {
         let key = Key::Pool(p.id.clone());
-        if all || !ctx.schedule.knows(&key) {
+        if mark == Mark::All || !ctx.schedule.knows(&key) {
             dirty.insert(key);
         }
     }
@@ -75,12 +84,15 @@ pub(super) async fn waiting_entities(ctx: &Ctx, dirty: &mut BTreeSet<Key>) -> Re
     for id in ctx.store.entities_with_queued_jobs().await? {
         dirty.insert(Key::Entity(id));
     }
-    let failing: Vec<String> = ctx
+    let failing: Vec<EntityId> = ctx
         .backoff
         .lock()
         .expect("backoff lock is never poisoned")
         .keys()
-        .filter_map(|k| k.strip_prefix("entity:").map(str::to_string))
+        .filter_map(|k| match k {
+            BackoffKey::Entity(id) => Some(id.clone()),
+            BackoffKey::Instance(_) => None,
+        })
         .collect();
     dirty.extend(failing.into_iter().map(Key::Entity));
     Ok(())

@@ -2,7 +2,7 @@
 //! instances of each held entity, and both sides cleaned up.
 
 use crate::Ctx;
-use garm_model::InstanceStatus;
+use garm_model::{EntityId, InstanceStatus};
 use garm_store::{EntityRecord, Transition};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// One forge call per entity; a provider list per pool only when [`crate::wake::Schedule::should_list`]
 /// says so (after a start, after a failed provider call, when the forge reports a runner of the
 /// pool offline, and every `provider_scan`).
-pub async fn orphans(ctx: &Arc<Ctx>, entity_ids: &[String]) {
+pub async fn orphans(ctx: &Arc<Ctx>, entity_ids: &[EntityId]) {
     for id in entity_ids {
         if ctx.shutdown.is_cancelled() {
             return;

@@ -1,28 +1,29 @@
 //! The pool reconcile: size the pool and drive its instances' transitions.
 
-use super::dispatch::{Decision, Reconciled};
+use super::dispatch::{Decision, NotHeld, Reconciled};
 use super::QUEUE_WINDOW;
 use crate::act;
 use crate::plan::{self, PoolView, Step};
+use crate::wake::Planned;
 use crate::Ctx;
+use garm_model::{InstanceName, PoolId};
 use garm_store::{JobRecord, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reconciles one pool. `forward`: the key was nudged here; if another replica holds the
-/// work, it is told. The decision is the pool's next deadline ([`crate::wake::pool_delay`]).
-pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Reconciled {
-    match pass(ctx, id, forward).await {
+/// Reconciles one pool; `not_held` says whether a replica holding its entity is told. The decision is the pool's next deadline ([`crate::wake::pool_delay`]).
+pub(super) async fn reconcile(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Reconciled {
+    match pass(ctx, id, not_held).await {
         Ok(reconciled) => reconciled,
         Err(err) => Decision::failed(err).into(),
     }
 }
 
-async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<Reconciled, StoreError> {
+async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconciled, StoreError> {
     let pool = ctx.store.pool(id).await?;
     if !ctx.store.holds_entity(&pool.entity_id) {
-        if forward {
+        if not_held == NotHeld::Forward {
             ctx.store.notify_peers(&format!("pool:{id}"));
         }
         // Not ours: due again only at the idle resync (the keeper nudges it when it takes
@@ -50,12 +51,12 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<Reconciled, Sto
         .filter_map(|i| crate::job_of(&i.extra_labels))
         .collect();
     let queued_ids = ctx.store.queued_among(&served).await?;
-    let inflight: HashSet<String> = instances
+    let inflight: HashSet<InstanceName> = instances
         .iter()
         .filter(|i| ctx.is_inflight(&i.name))
         .map(|i| i.name.clone())
         .collect();
-    let backing_off: HashSet<String> = instances
+    let backing_off: HashSet<InstanceName> = instances
         .iter()
         .filter(|i| !ctx.may_retry(&i.name))
         .map(|i| i.name.clone())
@@ -71,14 +72,19 @@ async fn pass(ctx: &Arc<Ctx>, id: &str, forward: bool) -> Result<Reconciled, Sto
         now: chrono::Utc::now(),
     };
     let steps = plan::pool(&view, &ctx.settings);
-    let delay = crate::wake::pool_delay(&view, !steps.is_empty(), &ctx.settings);
+    let planned = if steps.is_empty() {
+        Planned::Nothing
+    } else {
+        Planned::Steps
+    };
+    let delay = crate::wake::pool_delay(&view, planned, &ctx.settings);
     let reconciled = Reconciled {
         decision: if delay == Duration::MAX {
             Decision::Done
         } else {
             Decision::RequeueAfter(delay)
         },
-        suspect: crate::wake::pool_suspect(&view),
+        provider: crate::wake::pool_suspect(&view),
     };
     for step in steps {
         match step {

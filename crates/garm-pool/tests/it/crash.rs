@@ -10,7 +10,7 @@ async fn a_runner_registered_before_a_crash_but_never_recorded_is_replaced_not_a
     let w = World::new(Settings::default()).await;
     let instance = w.pending("garm-halfway").await;
     // The previous process registered the runner, then died before recording its id.
-    w.forge.state().names.insert(41, instance.name.clone());
+    w.forge.state().names.insert(41, instance.name.to_string());
     w.forge.state().runners.insert(41, false);
 
     act::spawn_provision(&w.ctx, &instance.name);
@@ -30,5 +30,5 @@ async fn a_runner_registered_before_a_crash_but_never_recorded_is_replaced_not_a
     assert_ne!(created.agent_id, 41, "a fresh registration");
     let forge = w.forge.state();
     assert_eq!(forge.removed, vec![41], "the unrecorded registration was removed");
-    assert_eq!(forge.names.get(&created.agent_id), Some(&instance.name));
+    assert_eq!(forge.names.get(&created.agent_id), Some(&instance.name.to_string()));
 }

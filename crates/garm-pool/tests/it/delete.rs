@@ -9,7 +9,7 @@ use std::time::Duration;
 async fn mark_finished(w: &World, name: &str, job: i64) {
     w.ctx
         .store
-        .modify_instance(name, Transition::Forced, |i| {
+        .modify_instance(&name.into(), Transition::Forced, |i| {
             i.extra_labels = vec![job_label(job)];
             i.runner_status = RunnerStatus::Terminated;
             i.status = InstanceStatus::PendingDelete;
@@ -19,7 +19,7 @@ async fn mark_finished(w: &World, name: &str, job: i64) {
 }
 
 async fn deleted(w: &World, name: &str) {
-    act::spawn_delete(&w.ctx, name);
+    act::spawn_delete(&w.ctx, &name.into());
     for _ in 0..200 {
         if w.ctx.store.instance(name).await.is_err() {
             return;
@@ -66,8 +66,10 @@ async fn a_runner_removed_by_scale_down_or_reaping_is_not_removed_again_by_the_d
     let w = World::new(settings).await;
     w.instance("garm-surplus", 31, RunnerStatus::Idle, false).await;
     w.instance("garm-stuck", 32, RunnerStatus::Idle, false).await;
-    act::scale_down(&w.ctx, "garm-surplus").await.unwrap();
-    act::reap(&w.ctx, "garm-stuck", "bootstrap timed out").await.unwrap();
+    act::scale_down(&w.ctx, &"garm-surplus".into()).await.unwrap();
+    act::reap(&w.ctx, &"garm-stuck".into(), "bootstrap timed out")
+        .await
+        .unwrap();
     assert_eq!(w.forge.state().removed, vec![31, 32], "each step removed its runner");
 
     deleted(&w, "garm-surplus").await;

@@ -2,7 +2,7 @@
 //! creates instances in.
 
 use crate::support::World;
-use garm_pool::scheduler::{reconcile_entity, Decision};
+use garm_pool::scheduler::{reconcile_entity, Decision, NotHeld};
 use garm_pool::Settings;
 use garm_store::{JobRecord, NewPool};
 
@@ -54,7 +54,7 @@ async fn an_entity_pass_creating_in_two_pools_reads_credentials_and_endpoint_onc
         w.ctx.store.put_job(&queued(id, &w.entity.id, &labels)).await.unwrap();
     }
     let before = w.ctx.forges.store_reads();
-    let decision = reconcile_entity(&w.ctx, &w.entity.id, false).await;
+    let decision = reconcile_entity(&w.ctx, &w.entity.id, NotHeld::Skip).await;
     assert!(matches!(decision, Decision::Done), "{decision:?}");
     w.ctx.tasks.close();
     w.ctx.tasks.wait().await;

@@ -24,7 +24,7 @@ fn scale_downs(steps: &[Step]) -> Vec<String> {
     steps
         .iter()
         .filter_map(|s| match s {
-            Step::ScaleDown { name } => Some(name.clone()),
+            Step::ScaleDown { name } => Some(name.to_string()),
             _ => None,
         })
         .collect()
@@ -45,7 +45,7 @@ async fn a_busy_runner_that_looks_idle_is_kept_and_an_idle_one_is_removed() {
     assert_eq!(proposed.len(), 1, "half the surplus per pass: {proposed:?}");
 
     for name in ["garm-busy", "garm-idle"] {
-        act::scale_down(&w.ctx, name).await.unwrap();
+        act::scale_down(&w.ctx, &name.into()).await.unwrap();
     }
     let busy = w.ctx.store.instance("garm-busy").await.unwrap();
     assert_eq!(

@@ -209,7 +209,7 @@ impl World {
             .unwrap();
         let entity = store
             .create_entity(&EntityRecord {
-                id: String::new(),
+                id: String::new().into(),
                 kind: EntityKind::Repository,
                 owner: "acme".into(),
                 name: "widgets".into(),

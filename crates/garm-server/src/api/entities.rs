@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use garm_api_types as api;
-use garm_model::{BalancerType, Secret};
+use garm_model::{BalancerType, EntityId, Secret};
 use garm_store::{EntityFilter, EntityKind, EntityRecord};
 use serde::Deserialize;
 
@@ -128,7 +128,7 @@ pub(crate) async fn create(
         .map_err(|_| ApiError::bad(format!("credentials {} not defined", p.credentials_name)))?;
     let now = chrono::Utc::now();
     let record = EntityRecord {
-        id: String::new(),
+        id: EntityId::default(),
         kind,
         owner: if kind == EntityKind::Repository {
             p.owner
@@ -170,6 +170,7 @@ pub async fn detailed(app: &App, e: &EntityRecord) -> Result<api::Entity, ApiErr
 }
 
 async fn show(State(app): State<App>, kind: EntityKind, Path(id): Path<String>) -> Result<Json<api::Entity>, ApiError> {
+    let id = EntityId::from(id);
     let e = app.store.entity(kind, &id).await?;
     Ok(Json(detailed(&app, &e).await?))
 }
@@ -180,6 +181,7 @@ async fn update(
     Path(id): Path<String>,
     body: JsonBody<api::UpdateEntityParams>,
 ) -> Result<Json<api::Entity>, ApiError> {
+    let id = EntityId::from(id);
     let Json(p) = body?;
     let mut e = app.store.entity(kind, &id).await?;
     if !p.pool_balancer_type.is_empty() {
@@ -223,6 +225,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> Result<Empty, ApiError> {
+    let id = EntityId::from(id);
     let gone = app.store.entity(kind, &id).await?;
     let pools = app.store.pools(Some(&id)).await?;
     if !pools.is_empty() {

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use garm_api_types as api;
+use garm_model::EntityId;
 use garm_pool::forge::ForgeAccessError;
 use garm_pool::ForgeHook;
 use garm_store::{EntityKind, EntityRecord};
@@ -52,7 +53,7 @@ fn info(h: &ForgeHook) -> api::HookInfo {
     }
 }
 
-async fn context(app: &App, kind: EntityKind, id: &str) -> Result<(EntityRecord, String, String), ApiError> {
+async fn context(app: &App, kind: EntityKind, id: &EntityId) -> Result<(EntityRecord, String, String), ApiError> {
     let entity = app.store.entity(kind, id).await?;
     let c = app.store.controller().await?;
     if c.webhook_url.is_empty() {
@@ -80,6 +81,7 @@ pub(crate) async fn install(
     Path(id): Path<String>,
     body: Result<Json<api::InstallWebhookParams>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<api::HookInfo>, ApiError> {
+    let id = EntityId::from(id);
     let params = body.map(|Json(p)| p).unwrap_or_default();
     let (entity, controller_url, base_url) = context(&app, kind, &id).await?;
     let existing = hooks(&app, &entity).await?;
@@ -117,6 +119,7 @@ pub(crate) async fn show(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Json<api::HookInfo>, ApiError> {
+    let id = EntityId::from(id);
     let (entity, controller_url, base_url) = context(&app, kind, &id).await?;
     let existing = hooks(&app, &entity).await?;
     existing
@@ -132,11 +135,12 @@ pub(crate) async fn uninstall(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Empty, ApiError> {
+    let id = EntityId::from(id);
     remove_controller_hook(&app, kind, &id).await
 }
 
 /// Removes this controller's webhook from the entity on the forge, if one is installed.
-pub(crate) async fn remove_controller_hook(app: &App, kind: EntityKind, id: &str) -> Result<Empty, ApiError> {
+pub(crate) async fn remove_controller_hook(app: &App, kind: EntityKind, id: &EntityId) -> Result<Empty, ApiError> {
     let (entity, controller_url, base_url) = context(app, kind, id).await?;
     let existing = hooks(app, &entity).await?;
     if let Some(hook) = existing.iter().find(|h| same_url(&h.url, &controller_url)) {

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use garm_api_types as api;
 use garm_model::names::{check_provider_value, check_runner_prefix};
 use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
-use garm_model::{OsArch, OsType};
+use garm_model::{EntityId, OsArch, OsType, PoolId};
 use garm_store::{EntityKind, NewPool, PoolRecord};
 use serde::Deserialize;
 
@@ -54,6 +54,7 @@ pub async fn list_for_entity(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<api::Pool>>, ApiError> {
+    let id = EntityId::from(id);
     app.store.entity(kind, &id).await?;
     let mut out = Vec::new();
     for p in app.store.pools(Some(&id)).await? {
@@ -68,6 +69,7 @@ pub async fn create(
     Path(id): Path<String>,
     body: JsonBody<api::CreatePoolParams>,
 ) -> Result<Json<api::Pool>, ApiError> {
+    let id = EntityId::from(id);
     let Json(p) = body?;
     let entity = app.store.entity(kind, &id).await?;
     if p.provider_name.is_empty() {
@@ -135,10 +137,10 @@ pub async fn create(
     Ok(Json(published(&app, EntityType::Pool, Operation::Create, out)))
 }
 
-async fn pool_of(app: &App, kind: EntityKind, entity_id: &str, pool_id: &str) -> Result<PoolRecord, ApiError> {
+async fn pool_of(app: &App, kind: EntityKind, entity_id: &EntityId, pool_id: &PoolId) -> Result<PoolRecord, ApiError> {
     app.store.entity(kind, entity_id).await?;
     let pool = visible_pool(app, pool_id).await?;
-    if pool.entity_id != entity_id {
+    if pool.entity_id != *entity_id {
         return Err(ApiError::NotFound(format!("pool {pool_id} not found")));
     }
     Ok(pool)
@@ -149,6 +151,8 @@ pub async fn show_for_entity(
     kind: EntityKind,
     Path((id, pool_id)): Path<(String, String)>,
 ) -> Result<Json<api::Pool>, ApiError> {
+    let id = EntityId::from(id);
+    let pool_id = PoolId::from(pool_id);
     let pool = pool_of(&app, kind, &id, &pool_id).await?;
     Ok(Json(convert::pool(&app, &pool, Detail::Full).await?))
 }
@@ -159,6 +163,8 @@ pub async fn update_for_entity(
     Path((id, pool_id)): Path<(String, String)>,
     body: JsonBody<api::UpdatePoolParams>,
 ) -> Result<Json<api::Pool>, ApiError> {
+    let id = EntityId::from(id);
+    let pool_id = PoolId::from(pool_id);
     let Json(p) = body?;
     let pool = pool_of(&app, kind, &id, &pool_id).await?;
     apply_update(&app, pool, p).await
@@ -169,6 +175,8 @@ pub async fn delete_for_entity(
     kind: EntityKind,
     Path((id, pool_id)): Path<(String, String)>,
 ) -> Result<Empty, ApiError> {
+    let id = EntityId::from(id);
+    let pool_id = PoolId::from(pool_id);
     let gone = pool_of(&app, kind, &id, &pool_id).await?;
     deleted(&app, gone).await
 }
@@ -184,6 +192,7 @@ async fn deleted(app: &App, gone: PoolRecord) -> Result<Empty, ApiError> {
 }
 
 async fn show(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Json<api::Pool>, ApiError> {
+    let pool_id = PoolId::from(pool_id);
     let pool = visible_pool(&app, &pool_id).await?;
     Ok(Json(convert::pool(&app, &pool, Detail::Full).await?))
 }
@@ -193,12 +202,14 @@ pub(crate) async fn update(
     Path(pool_id): Path<String>,
     body: JsonBody<api::UpdatePoolParams>,
 ) -> Result<Json<api::Pool>, ApiError> {
+    let pool_id = PoolId::from(pool_id);
     let Json(p) = body?;
     let pool = visible_pool(&app, &pool_id).await?;
     apply_update(&app, pool, p).await
 }
 
 pub(crate) async fn delete(State(app): State<App>, Path(pool_id): Path<String>) -> Result<Empty, ApiError> {
+    let pool_id = PoolId::from(pool_id);
     let gone = visible_pool(&app, &pool_id).await?;
     deleted(&app, gone).await
 }
@@ -340,7 +351,7 @@ impl InstancesQuery {
 }
 
 /// A pool as the pool routes see it: the pools behind scale sets are not theirs.
-async fn visible_pool(app: &App, id: &str) -> Result<PoolRecord, ApiError> {
+async fn visible_pool(app: &App, id: &PoolId) -> Result<PoolRecord, ApiError> {
     let pool = app.store.pool(id).await?;
     if pool.scale_set_id.is_some() {
         return Err(ApiError::NotFound(format!("pool {id} not found")));
@@ -353,6 +364,7 @@ async fn instances(
     Path(pool_id): Path<String>,
     Query(q): Query<InstancesQuery>,
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
+    let pool_id = PoolId::from(pool_id);
     let pool = visible_pool(&app, &pool_id).await?;
     let outdated = q.outdated_only.as_deref() == Some("true");
     let list = app.store.pool_instances(&pool_id).await?;

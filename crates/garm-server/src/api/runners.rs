@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use garm_api_types as api;
-use garm_model::InstanceStatus;
+use garm_model::{EntityId, InstanceStatus, PoolId};
 use garm_store::{EntityKind, InstanceRecord};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ pub fn routes() -> Router<App> {
 
 /// Provider names and scale sets by pool id, to fill `provider_name` (and, for scale set
 /// runners, `scale_set_id` instead of `pool_id`) on instance lists.
-pub(crate) async fn providers_by_pool(app: &App) -> Result<HashMap<String, (String, Option<i64>)>, ApiError> {
+pub(crate) async fn providers_by_pool(app: &App) -> Result<HashMap<PoolId, (String, Option<i64>)>, ApiError> {
     Ok(app
         .store
         .pools_and_scale_sets(None)
@@ -35,7 +35,7 @@ pub(crate) async fn providers_by_pool(app: &App) -> Result<HashMap<String, (Stri
 /// What an instance list adds to each instance: its provider and scale set (by pool id), its
 /// attestation verdict and, as garm's lists do, the job it runs (by instance name).
 pub(crate) struct ListContext {
-    pub providers: HashMap<String, (String, Option<i64>)>,
+    pub providers: HashMap<PoolId, (String, Option<i64>)>,
     pub verdicts: HashMap<String, garm_store::AttestationRecord>,
     pub jobs: HashMap<String, garm_store::JobRecord>,
 }
@@ -60,7 +60,7 @@ impl ListContext {
     async fn with_providers(
         app: &App,
         instances: &[InstanceRecord],
-        providers: HashMap<String, (String, Option<i64>)>,
+        providers: HashMap<PoolId, (String, Option<i64>)>,
     ) -> Result<Self, ApiError> {
         let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
         Ok(Self {
@@ -76,7 +76,7 @@ impl ListContext {
         let mut out = convert::listed_instance(i, provider.unwrap_or(&found));
         convert::mark_scale_set(&mut out, scale_set);
         out.attestation = self.verdicts.get(&i.id).and_then(verdict_json);
-        out.job = self.jobs.get(&i.name).map(|j| Box::new(convert::job(j)));
+        out.job = self.jobs.get(i.name.as_str()).map(|j| Box::new(convert::job(j)));
         out
     }
 }
@@ -101,6 +101,7 @@ pub async fn list_for_entity(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<api::Instance>>, ApiError> {
+    let id = EntityId::from(id);
     app.store.entity(kind, &id).await?;
     let list = app.store.entity_instances(&id).await?;
     let context = ListContext::read(&app, &list).await?;
@@ -123,7 +124,7 @@ async fn show(State(app): State<App>, Path(name): Path<String>) -> Result<Json<a
         .store
         .jobs_by_instance(&[instance.name.as_str()])
         .await?
-        .get(&instance.name)
+        .get(instance.name.as_str())
     {
         out.job = Some(Box::new(convert::job(job)));
     }

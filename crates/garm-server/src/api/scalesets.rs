@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use garm_api_types as api;
 use garm_model::names::{check_provider_value, check_runner_prefix};
 use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
-use garm_model::{OsArch, OsType};
+use garm_model::{EntityId, OsArch, OsType};
 use garm_pool::act::StepError;
 use garm_pool::scaleset as ss;
 use garm_store::{EntityKind, NewPool, NewScaleSet, ScaleSetRecord};
@@ -72,6 +72,7 @@ pub async fn list_for_entity(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<api::ScaleSet>>, ApiError> {
+    let id = EntityId::from(id);
     app.store.entity(kind, &id).await?;
     let mut out = Vec::new();
     for s in app.store.scale_sets(Some(&id)).await? {
@@ -86,6 +87,7 @@ pub async fn create(
     Path(id): Path<String>,
     body: JsonBody<api::CreateScaleSetParams>,
 ) -> Result<Json<api::ScaleSet>, ApiError> {
+    let id = EntityId::from(id);
     let Json(p) = body?;
     let entity = app.store.entity(kind, &id).await?;
     // Everything is checked before the service hears of it.

@@ -27,7 +27,7 @@ impl Verdicts {
         let pools: HashSet<String> = pools
             .into_iter()
             .filter(|p| pool_requires(p))
-            .map(|p| p.id.clone())
+            .map(|p| p.id.to_string())
             .collect();
         if pools.is_empty() {
             return Ok(Self::default());

@@ -2,7 +2,7 @@
 //! recent failures, and the latency histograms as charts. Also the "why is this job waiting" explanation the jobs page shows.
 
 use super::html::{self, duration, e, thead};
-use super::{page, page_no, Fragment, Session};
+use super::{page, page_no, Fragment, Refresh, Session};
 use crate::error::ApiError;
 use crate::state::App;
 use axum::extract::{Query, State};
@@ -19,7 +19,7 @@ pub async fn page_handler(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let body = render_dashboard(&app, page_no(&q)).await.map_err(super::fail)?;
-    Ok(page(&s, &frag, "Dashboard", "/ui/", true, &body))
+    Ok(page(&s, &frag, "Dashboard", "/ui/", Refresh::Live, &body))
 }
 
 /// Why a queued job has no runner, from the pools that could serve it (pure).
@@ -65,7 +65,7 @@ pub async fn render_dashboard(app: &App, jobs_page: usize) -> Result<String, Api
     let counts = app.store.instance_counts().await?;
     let mut queued = app.store.jobs_with_status("queued").await?;
     queued.sort_by_key(|j| j.created_at);
-    let entities: HashMap<String, String> = app
+    let entities: HashMap<garm_model::EntityId, String> = app
         .store
         .all_entities()
         .await?
@@ -184,7 +184,7 @@ fn near_full_section(
     out: &mut String,
     pools: &[PoolRecord],
     count: &HashMap<&str, u32>,
-    entities: &HashMap<String, String>,
+    entities: &HashMap<garm_model::EntityId, String>,
 ) {
     out.push_str("<section aria-labelledby=\"h-full\"><h2 id=\"h-full\">Pools near their maximum</h2>");
     let mut near: Vec<(&PoolRecord, u32)> = pools

@@ -6,7 +6,7 @@
 
 use super::html::check_box;
 use super::html::{self, e};
-use super::{page, see_other, FormData, Fragment, Session};
+use super::{page, see_other, FormData, Fragment, Refresh, Session};
 use crate::api::{forge, runners as api_runners};
 use crate::error::ApiError;
 use crate::state::App;
@@ -62,7 +62,7 @@ pub fn confirm(s: &Session, frag: &Fragment, c: &Confirm, error: Option<&ApiErro
         e(&c.what),
         e(&c.back)
     );
-    let mut resp = page(s, frag, &format!("Delete {}", c.what), c.current, false, &out);
+    let mut resp = page(s, frag, &format!("Delete {}", c.what), c.current, Refresh::Static, &out);
     if let Some(err) = error {
         *resp.status_mut() = err.status();
     }

@@ -2,7 +2,7 @@
 //! instances, events) and delete, through the REST handlers of `crate::api::entities`.
 
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, kind_path, page, see_other, FormData, Fragment, Session};
+use super::{field, kind_path, page, see_other, FormData, Fragment, Refresh, Session};
 use crate::api::entities as api_entities;
 use crate::state::App;
 use axum::extract::{Path, State};
@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use garm_api_types as api;
+use garm_model::EntityId;
 use garm_store::{EntityFilter, EntityKind};
 use std::fmt::Write;
 
@@ -134,7 +135,7 @@ async fn render_list(
         frag,
         title(kind),
         &format!("/ui/{}", kind_path(kind)),
-        false,
+        Refresh::Static,
         &out,
     ))
 }
@@ -180,6 +181,7 @@ async fn show(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     let fail = |err: garm_store::StoreError| super::fail(err.into());
     let x = app.store.entity(kind, &id).await.map_err(fail)?;
     let pools = app.store.pools(Some(&id)).await.map_err(fail)?;
@@ -192,7 +194,7 @@ async fn show(
         e(&x.display_name())
     );
     for (k, v) in [
-        ("Id", x.id.clone()),
+        ("Id", x.id.to_string()),
         ("Endpoint", x.endpoint_name.clone()),
         ("Balancer", x.balancer.as_str().to_string()),
         (
@@ -268,7 +270,7 @@ async fn show(
         &frag,
         &x.display_name(),
         &format!("/ui/{}", kind_path(kind)),
-        true,
+        Refresh::Live,
         &out,
     ))
 }

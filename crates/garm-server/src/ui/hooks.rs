@@ -5,7 +5,7 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, check_box, e};
-use super::{checked, kind_path, page, see_other, FormData, Fragment, Session};
+use super::{checked, kind_path, page, see_other, FormData, Fragment, Refresh, Session};
 use crate::api::hooks as api_hooks;
 use crate::error::ApiError;
 use crate::state::App;
@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Json, Router};
 use garm_api_types as api;
+use garm_model::EntityId;
 use garm_store::EntityKind;
 use std::fmt::Write;
 
@@ -52,7 +53,7 @@ async fn render(
     s: &Session,
     frag: &Fragment,
     kind: EntityKind,
-    id: &str,
+    id: &EntityId,
     error: Option<&ApiError>,
 ) -> Result<Response, Response> {
     let entity = app.store.entity(kind, id).await.map_err(|e| super::fail(e.into()))?;
@@ -112,7 +113,14 @@ async fn render(
         );
         out.push_str("<button type=\"submit\">Install webhook</button></form>");
     }
-    let mut resp = page(s, frag, "Webhook", &format!("/ui/{}", kind_path(kind)), false, &out);
+    let mut resp = page(
+        s,
+        frag,
+        "Webhook",
+        &format!("/ui/{}", kind_path(kind)),
+        Refresh::Static,
+        &out,
+    );
     if let Some(err) = error {
         *resp.status_mut() = err.status();
     }
@@ -126,6 +134,7 @@ async fn show(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     render(&app, &s, &frag, kind, &id, None).await
 }
 
@@ -137,12 +146,13 @@ async fn install(
     Path(id): Path<String>,
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     s.check(&f)?;
     let params = api::InstallWebhookParams {
         webhook_endpoint_type: "direct".into(),
         insecure_ssl: checked(&f, "insecure_ssl"),
     };
-    match api_hooks::install(State(app.clone()), kind, Path(id.clone()), Ok(Json(params))).await {
+    match api_hooks::install(State(app.clone()), kind, Path(id.to_string()), Ok(Json(params))).await {
         Ok(_) => Ok(see_other(&base(kind, &id))),
         Err(err) => render(&app, &s, &frag, kind, &id, Some(&err)).await,
     }
@@ -170,6 +180,7 @@ async fn ask_remove(
     kind: EntityKind,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     let entity = app.store.entity(kind, &id).await.map_err(|e| super::fail(e.into()))?;
     Ok(confirm(
         &s,
@@ -187,9 +198,10 @@ async fn remove(
     Path(id): Path<String>,
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
+    let id = EntityId::from(id);
     s.check(&f)?;
     let entity = app.store.entity(kind, &id).await.map_err(|e| super::fail(e.into()))?;
-    match api_hooks::uninstall(State(app.clone()), kind, Path(id.clone())).await {
+    match api_hooks::uninstall(State(app.clone()), kind, Path(id.to_string())).await {
         Ok(_) => Ok(see_other(&base(kind, &id))),
         Err(err) => Ok(confirm(
             &s,

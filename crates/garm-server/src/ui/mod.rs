@@ -271,8 +271,28 @@ pub fn bare_page(title: &str, body: &str) -> String {
     out
 }
 
-/// A page with the navigation; `live` pages refresh their `<main>` every 2 s.
-pub fn page(s: &Session, frag: &Fragment, title: &str, current: &str, live: bool, body: &str) -> Response {
+/// Whether a page refreshes its `<main>` by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Every 2 s (lists and details of things that change on their own).
+    Live,
+    /// Never (forms, and lists filtered by a search).
+    Static,
+}
+
+impl Refresh {
+    /// `Live` when `live` holds, else `Static`.
+    pub fn live_if(live: bool) -> Self {
+        if live {
+            Self::Live
+        } else {
+            Self::Static
+        }
+    }
+}
+
+/// A page with the navigation.
+pub fn page(s: &Session, frag: &Fragment, title: &str, current: &str, refresh: Refresh, body: &str) -> Response {
     if frag.0 {
         return Html(body.to_string()).into_response();
     }
@@ -286,7 +306,10 @@ pub fn page(s: &Session, frag: &Fragment, title: &str, current: &str, live: bool
     let _ = write!(out, "</ul></nav><div class=\"who\">{} ", e(&s.user));
     html::button(&mut out, "/ui/logout", &s.csrf, "Log out", "link");
     out.push_str("</div></header>");
-    let live_attr = if live { " data-live=\"2000\"" } else { "" };
+    let live_attr = match refresh {
+        Refresh::Live => " data-live=\"2000\"",
+        Refresh::Static => "",
+    };
     let _ = write!(
         out,
         "<main id=\"main\" tabindex=\"-1\"{live_attr}>{body}</main><p id=\"live-status\" role=\"status\" aria-live=\"polite\"></p></body></html>"
@@ -353,7 +376,7 @@ pub fn opts(values: &[&str]) -> Vec<(String, String)> {
 pub fn entity_options(entities: &[garm_store::EntityRecord]) -> Vec<(String, String)> {
     entities
         .iter()
-        .map(|x| (x.id.clone(), format!("{} {}", x.kind.as_str(), x.display_name())))
+        .map(|x| (x.id.to_string(), format!("{} {}", x.kind.as_str(), x.display_name())))
         .collect()
 }
 

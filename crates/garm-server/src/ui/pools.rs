@@ -3,7 +3,8 @@
 
 use super::html::{self, e, filter, form, thead, Field, Kind};
 use super::{
-    checked, entity_options, field, number, opts, page, page_no, see_other, FormData, FormMode, Fragment, Session,
+    checked, entity_options, field, number, opts, page, page_no, see_other, FormData, FormMode, Fragment, Refresh,
+    Session,
 };
 use crate::api::pools as api_pools;
 use crate::error::ApiError;
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use garm_api_types as api;
+use garm_model::PoolId;
 use garm_store::PoolRecord;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -41,7 +43,7 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
         .all_entities()
         .await?
         .into_iter()
-        .map(|e| (e.id.clone(), e.display_name()))
+        .map(|e| (e.id.to_string(), e.display_name()))
         .collect();
     let count = app.store.instance_counts().await?.per_pool;
     let needle = q.to_lowercase();
@@ -50,11 +52,11 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
         .filter(|p| {
             needle.is_empty()
                 || [
-                    &p.id,
+                    &p.id.to_string(),
                     &p.provider_name,
                     &p.image,
                     &p.flavor,
-                    entities.get(&p.entity_id).unwrap_or(&String::new()),
+                    entities.get(p.entity_id.as_str()).unwrap_or(&String::new()),
                 ]
                 .iter()
                 .any(|s| s.to_lowercase().contains(&needle))
@@ -86,7 +88,7 @@ pub async fn render_pools(app: &App, q: &str, page_no: usize, csrf: &str) -> Res
             "<tr><td><a href=\"/ui/pools/{}\">{}</a></td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{n}/{} (min idle {})</td><td>{}</td><td>",
             html::url_part(&p.id),
             e(&p.id),
-            e(entities.get(&p.entity_id).map_or("", String::as_str)),
+            e(entities.get(p.entity_id.as_str()).map_or("", String::as_str)),
             e(&p.provider_name),
             e(&p.image),
             e(&p.flavor),
@@ -120,7 +122,14 @@ async fn list(
     let body = render_pools(&app, filter, page_no(&q), &s.csrf)
         .await
         .map_err(super::fail)?;
-    Ok(page(&s, &frag, "Pools", "/ui/pools", filter.is_empty(), &body))
+    Ok(page(
+        &s,
+        &frag,
+        "Pools",
+        "/ui/pools",
+        Refresh::live_if(filter.is_empty()),
+        &body,
+    ))
 }
 
 async fn show(
@@ -129,6 +138,7 @@ async fn show(
     frag: Fragment,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = PoolId::from(id);
     let p = app.store.pool(&id).await.map_err(|e| super::fail(e.into()))?;
     let entity = app
         .store
@@ -200,7 +210,14 @@ async fn show(
         .await
         .map_err(|e| super::fail(e.into()))?;
     super::runners::instance_table(&mut out, "Instances of this pool", &instances, &verdicts);
-    Ok(page(&s, &frag, &format!("Pool {}", p.id), "/ui/pools", true, &out))
+    Ok(page(
+        &s,
+        &frag,
+        &format!("Pool {}", p.id),
+        "/ui/pools",
+        Refresh::Live,
+        &out,
+    ))
 }
 
 /// The create and edit forms share their controls; `v` holds the values shown.
@@ -325,7 +342,7 @@ async fn render_new(
         let fields = pool_fields(app, values, Some(entity_options(&entities)));
         form(&mut out, "/ui/pools", &s.csrf, &fields, "Create pool", error);
     }
-    let mut resp = page(s, frag, "Add a pool", "/ui/pools", false, &out);
+    let mut resp = page(s, frag, "Add a pool", "/ui/pools", Refresh::Static, &out);
     *resp.status_mut() = status;
     Ok(resp)
 }
@@ -338,10 +355,16 @@ async fn create(
 ) -> Result<Response, Response> {
     s.check(&f)?;
     let result = async {
-        let entity = app.store.entity_any(field(&f, "entity")).await?;
+        let entity = app.store.entity_any(&field(&f, "entity").into()).await?;
         let params: api::CreatePoolParams =
             serde_json::from_str(&pool_body(&f, FormMode::Create)?).map_err(|err| ApiError::bad(err.to_string()))?;
-        let Json(pool) = api_pools::create(State(app.clone()), entity.kind, Path(entity.id), Ok(Json(params))).await?;
+        let Json(pool) = api_pools::create(
+            State(app.clone()),
+            entity.kind,
+            Path(entity.id.to_string()),
+            Ok(Json(params)),
+        )
+        .await?;
         Ok::<_, ApiError>(pool.id)
     }
     .await;
@@ -385,7 +408,7 @@ fn render_edit(app: &App, s: &Session, frag: &Fragment, id: &str, v: &FormData, 
         "Save pool",
         error,
     );
-    page(s, frag, "Edit pool", "/ui/pools", false, &out)
+    page(s, frag, "Edit pool", "/ui/pools", Refresh::Static, &out)
 }
 
 async fn edit_form(
@@ -394,6 +417,7 @@ async fn edit_form(
     frag: Fragment,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
+    let id = PoolId::from(id);
     let p = app.store.pool(&id).await.map_err(|e| super::fail(e.into()))?;
     Ok(render_edit(&app, &s, &frag, &id, &values_of(&p), None))
 }
@@ -428,13 +452,14 @@ async fn toggle(
     Path(id): Path<String>,
     Form(f): Form<FormData>,
 ) -> Result<Response, Response> {
+    let id = PoolId::from(id);
     s.check(&f)?;
     let p = app.store.pool(&id).await.map_err(|e| super::fail(e.into()))?;
     let params = api::UpdatePoolParams {
         enabled: Some(!p.enabled),
         ..Default::default()
     };
-    let _updated = api_pools::update(State(app.clone()), Path(id.clone()), Ok(Json(params)))
+    let _updated = api_pools::update(State(app.clone()), Path(id.to_string()), Ok(Json(params)))
         .await
         .map_err(super::fail)?;
     Ok(see_other(&format!("/ui/pools/{}", html::url_part(&id))))

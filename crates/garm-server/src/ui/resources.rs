@@ -1,7 +1,7 @@
 //! Endpoints, credentials and the controller's settings.
 
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, page, see_other, store_fail, FormData, Fragment, Session};
+use super::{field, page, see_other, store_fail, FormData, Fragment, Refresh, Session};
 use crate::api::{controller, forge};
 use crate::error::ApiError;
 use crate::state::App;
@@ -72,7 +72,7 @@ async fn render_endpoints(
         "Add endpoint",
         error,
     );
-    Ok(page(s, frag, "Endpoints", "/ui/endpoints", false, &out))
+    Ok(page(s, frag, "Endpoints", "/ui/endpoints", Refresh::Static, &out))
 }
 
 async fn endpoints(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
@@ -182,7 +182,7 @@ async fn render_credentials(
         "Add App credentials",
         app_error,
     );
-    Ok(page(s, frag, "Credentials", "/ui/credentials", false, &out))
+    Ok(page(s, frag, "Credentials", "/ui/credentials", Refresh::Static, &out))
 }
 
 async fn credentials(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
@@ -284,7 +284,7 @@ async fn render_controller(app: &App, s: &Session, frag: &Fragment, error: Optio
         "Save settings",
         error,
     );
-    Ok(page(s, frag, "Controller", "/ui/controller", false, &out))
+    Ok(page(s, frag, "Controller", "/ui/controller", Refresh::Static, &out))
 }
 
 async fn controller_page(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {

@@ -2,7 +2,7 @@
 
 use super::attest::{self, Verdicts};
 use super::html::{self, duration, e, filter, thead};
-use super::{page, page_no, Fragment, Session};
+use super::{page, page_no, Fragment, Refresh, Session};
 use crate::state::App;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -107,7 +107,14 @@ async fn list(
         &verdicts,
     );
     out.push_str(&nav);
-    Ok(page(&s, &frag, "Instances", "/ui/instances", needle.is_empty(), &out))
+    Ok(page(
+        &s,
+        &frag,
+        "Instances",
+        "/ui/instances",
+        Refresh::live_if(needle.is_empty()),
+        &out,
+    ))
 }
 
 async fn show(
@@ -194,7 +201,7 @@ async fn show(
         &frag,
         &format!("Instance {}", i.name),
         "/ui/instances",
-        true,
+        Refresh::Live,
         &out,
     ))
 }
@@ -277,5 +284,5 @@ async fn jobs(
     }
     out.push_str("</tbody></table>");
     out.push_str(&nav);
-    Ok(page(&s, &frag, "Jobs", "/ui/jobs", true, &out))
+    Ok(page(&s, &frag, "Jobs", "/ui/jobs", Refresh::Live, &out))
 }

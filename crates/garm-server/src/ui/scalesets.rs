@@ -6,7 +6,8 @@
 use super::deletes::{confirm, Confirm};
 use super::html::{self, e, form, thead, Field, Kind};
 use super::{
-    checked, entity_options, field, number, opts, page, see_other, store_fail, FormData, FormMode, Fragment, Session,
+    checked, entity_options, field, number, opts, page, see_other, store_fail, FormData, FormMode, Fragment, Refresh,
+    Session,
 };
 use crate::api::scalesets as api_sets;
 use crate::error::ApiError;
@@ -73,7 +74,7 @@ async fn list(State(app): State<App>, s: Session, frag: Fragment) -> Result<Resp
         "<h1>Scale sets</h1><p class=\"actions\"><a class=\"button\" href=\"/ui/scalesets/new\">Add a scale set</a></p>",
     );
     scale_set_table(&mut out, &sets);
-    Ok(page(&s, &frag, "Scale sets", "/ui/scalesets", true, &out))
+    Ok(page(&s, &frag, "Scale sets", "/ui/scalesets", Refresh::Live, &out))
 }
 
 async fn show(State(app): State<App>, s: Session, frag: Fragment, Path(id): Path<i64>) -> Result<Response, Response> {
@@ -136,7 +137,7 @@ async fn show(State(app): State<App>, s: Session, frag: Fragment, Path(id): Path
         .await
         .map_err(store_fail)?;
     super::runners::instance_table(&mut out, "Runners", &instances, &verdicts);
-    Ok(page(&s, &frag, &set.name, "/ui/scalesets", true, &out))
+    Ok(page(&s, &frag, &set.name, "/ui/scalesets", Refresh::Live, &out))
 }
 
 /// The create and edit forms share their controls; `v` holds the values shown; `create`
@@ -263,7 +264,7 @@ async fn render_new(
         let fields = fields(app, values, Some(entity_options(&entities)));
         form(&mut out, "/ui/scalesets", &s.csrf, &fields, "Create scale set", error);
     }
-    let mut resp = page(s, frag, "Add a scale set", "/ui/scalesets", false, &out);
+    let mut resp = page(s, frag, "Add a scale set", "/ui/scalesets", Refresh::Static, &out);
     *resp.status_mut() = status;
     Ok(resp)
 }
@@ -276,10 +277,16 @@ async fn create(
 ) -> Result<Response, Response> {
     s.check(&f)?;
     let result = async {
-        let entity = app.store.entity_any(field(&f, "entity")).await?;
+        let entity = app.store.entity_any(&field(&f, "entity").into()).await?;
         let params: api::CreateScaleSetParams =
             serde_json::from_str(&body(&f, FormMode::Create)?).map_err(|err| ApiError::bad(err.to_string()))?;
-        let Json(set) = api_sets::create(State(app.clone()), entity.kind, Path(entity.id), Ok(Json(params))).await?;
+        let Json(set) = api_sets::create(
+            State(app.clone()),
+            entity.kind,
+            Path(entity.id.to_string()),
+            Ok(Json(params)),
+        )
+        .await?;
         Ok::<_, ApiError>(set.id)
     }
     .await;
@@ -323,7 +330,7 @@ fn render_edit(app: &App, s: &Session, frag: &Fragment, id: i64, v: &FormData, e
         "Save scale set",
         error,
     );
-    page(s, frag, "Edit scale set", "/ui/scalesets", false, &out)
+    page(s, frag, "Edit scale set", "/ui/scalesets", Refresh::Static, &out)
 }
 
 async fn edit_form(

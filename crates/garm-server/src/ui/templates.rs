@@ -5,7 +5,7 @@
 
 use super::deletes::{confirm, Confirm};
 use super::html::{self, e, form, thead, Field, Kind};
-use super::{field, opts, page, see_other, store_fail, FormData, FormMode, Fragment, Session};
+use super::{field, opts, page, see_other, store_fail, FormData, FormMode, Fragment, Refresh, Session};
 use crate::api::{proxies as api_proxies, templates as api_templates};
 use crate::error::ApiError;
 use crate::state::App;
@@ -85,7 +85,7 @@ async fn render_templates(
         "Add template",
         error,
     );
-    Ok(page(s, frag, "Templates", "/ui/templates", false, &out))
+    Ok(page(s, frag, "Templates", "/ui/templates", Refresh::Static, &out))
 }
 
 async fn templates(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
@@ -142,7 +142,7 @@ fn render_template(
             "<p>System templates are read-only: add a template with a copy of this text to change it.</p><pre class=\"code\" aria-label=\"template text\">{}</pre>",
             e(&t.data)
         );
-        return page(s, frag, &t.name, "/ui/templates", false, &out);
+        return page(s, frag, &t.name, "/ui/templates", Refresh::Static, &out);
     }
     let val = |k: &str, d: &str| v.and_then(|v| v.get(k).cloned()).unwrap_or_else(|| d.to_string());
     out.push_str("<h2>Edit</h2>");
@@ -165,7 +165,7 @@ fn render_template(
     out.push_str("<p class=\"actions\">");
     super::deletes::link(&mut out, &format!("/ui/templates/{}/delete", t.id), "Delete template…");
     out.push_str("</p>");
-    page(s, frag, &t.name, "/ui/templates", false, &out)
+    page(s, frag, &t.name, "/ui/templates", Refresh::Static, &out)
 }
 
 async fn template(
@@ -313,7 +313,7 @@ async fn render_proxies(
         "Add proxy",
         error,
     );
-    Ok(page(s, frag, "Proxies", "/ui/proxies", false, &out))
+    Ok(page(s, frag, "Proxies", "/ui/proxies", Refresh::Static, &out))
 }
 
 async fn proxies(State(app): State<App>, s: Session, frag: Fragment) -> Result<Response, Response> {
@@ -371,7 +371,7 @@ fn render_proxy(s: &Session, frag: &Fragment, p: &ProxyRecord, v: &FormData, err
     out.push_str("<p class=\"actions\">");
     super::deletes::link(&mut out, &format!("/ui/proxies/{}/delete", p.id), "Delete proxy…");
     out.push_str("</p>");
-    page(s, frag, &p.name, "/ui/proxies", false, &out)
+    page(s, frag, &p.name, "/ui/proxies", Refresh::Static, &out)
 }
 
 async fn proxy(State(app): State<App>, s: Session, frag: Fragment, Path(id): Path<i64>) -> Result<Response, Response> {

@@ -52,7 +52,7 @@ pub async fn handler(State(app): State<App>, headers: HeaderMap, ws: WebSocketUp
 pub fn relay(store: Store, streams: Streams, shutdown: CancellationToken) {
     let mut feed = store.subscribe_changes();
     tokio::spawn(async move {
-        let mut providers: HashMap<String, String> = HashMap::new();
+        let mut providers: HashMap<garm_model::PoolId, String> = HashMap::new();
         loop {
             let change = tokio::select! {
                 _ = shutdown.cancelled() => return,

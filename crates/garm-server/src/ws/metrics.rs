@@ -39,7 +39,7 @@ pub async fn snapshot(app: &App) -> anyhow::Result<Snapshot> {
     for e in &entities {
         owners.insert(e.id.as_str(), e);
         out.entities.push(Entity {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             name: e.display_name(),
             kind: e.kind.as_str().to_string(),
             endpoint: e.endpoint_name.clone(),
@@ -60,7 +60,7 @@ pub async fn snapshot(app: &App) -> anyhow::Result<Snapshot> {
     for p in &pools {
         let (runner_counts, runner_status_counts) = counts.remove(p.id.as_str()).unwrap_or_default();
         let mut pool = Pool {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             provider_name: p.provider_name.clone(),
             os_type: p.os_type.clone(),
             max_runners: p.max_runners.into(),

@@ -304,7 +304,7 @@ async fn instance_and_job_changes_come_from_the_store() {
     // A pool manager step's write, then the API marking it for deletion: updates.
     s.app
         .store
-        .modify_instance("garm-stream1", garm_store::Transition::Forced, |i| {
+        .modify_instance(&"garm-stream1".into(), garm_store::Transition::Forced, |i| {
             i.status = InstanceStatus::Running
         })
         .await
@@ -317,7 +317,7 @@ async fn instance_and_job_changes_come_from_the_store() {
     s.call(Method::DELETE, "/api/v1/instances/garm-stream1", None).await;
     let ev = next_event(&mut ws).await;
     assert_eq!(ev["payload"]["status"], "pending_delete");
-    s.app.store.delete_instance_row("garm-stream1").await.unwrap();
+    s.app.store.delete_instance_row(&"garm-stream1".into()).await.unwrap();
     let ev = next_event(&mut ws).await;
     assert_eq!(
         (ev["entity-type"].as_str(), ev["operation"].as_str()),

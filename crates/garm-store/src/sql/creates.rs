@@ -64,13 +64,13 @@ impl Store {
         if self.backend == Backend::Postgres {
             // Serialise creates per pool; SQLite's single connection already does.
             sqlx::query("SELECT id FROM pools WHERE id = $1 FOR UPDATE")
-                .bind(&first.pool_id)
+                .bind(first.pool_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         }
         self.fence_pool(&mut tx, &first.pool_id).await?;
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instances WHERE pool_id = $1")
-            .bind(&first.pool_id)
+            .bind(first.pool_id.as_str())
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
@@ -152,8 +152,8 @@ impl Store {
             .collect();
         sqlx::query(&format!("INSERT INTO instances ({INSTANCE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"))
             .bind(&i.id)
-            .bind(&i.name)
-            .bind(&i.pool_id)
+            .bind(i.name.as_str())
+            .bind(i.pool_id.as_str())
             .bind(i.provider_id.clone())
             .bind(i.agent_id)
             .bind(&i.os_type)

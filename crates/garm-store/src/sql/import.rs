@@ -190,7 +190,7 @@ impl Store {
         sqlx::query(&format!(
             "INSERT INTO entities ({ENTITY_COLS}, entity_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
         ))
-        .bind(&e.id)
+        .bind(e.id.as_str())
         .bind(e.kind.as_str())
         .bind(&e.owner)
         .bind(&e.name)
@@ -295,8 +295,8 @@ async fn import_template(tx: &mut sqlx::AnyConnection, t: &TemplateRecord) -> Re
 
 async fn import_pool(tx: &mut sqlx::AnyConnection, p: &PoolRecord) -> Result<()> {
     sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"))
-        .bind(&p.id)
-        .bind(&p.entity_id)
+        .bind(p.id.as_str())
+        .bind(p.entity_id.as_str())
         .bind(&p.provider_name)
         .bind(&p.runner_prefix)
         .bind(p.max_runners as i64)
@@ -328,7 +328,7 @@ async fn import_pool(tx: &mut sqlx::AnyConnection, p: &PoolRecord) -> Result<()>
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO pool_tags (pool_id, tag_id, position) VALUES ($1,$2,$3)")
-            .bind(&p.id)
+            .bind(p.id.as_str())
             .bind(&tag.id)
             .bind(position as i64)
             .execute(&mut *tx)

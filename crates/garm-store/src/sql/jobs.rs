@@ -105,7 +105,7 @@ impl Store {
     }
 
     /// The ids of the entities (repositories, organizations, enterprises) with queued jobs.
-    pub async fn entities_with_queued_jobs(&self) -> Result<Vec<String>> {
+    pub async fn entities_with_queued_jobs(&self) -> Result<Vec<EntityId>> {
         let rows = sqlx::query("SELECT DISTINCT repo_id, org_id, enterprise_id FROM jobs WHERE status = 'queued' AND scaleset_job_id IS NULL")
             .fetch_all(&self.read)
             .await?;
@@ -117,17 +117,17 @@ impl Store {
                 }
             }
         }
-        Ok(ids.into_iter().collect())
+        Ok(ids.into_iter().map(EntityId::from).collect())
     }
 
     /// At most `limit` queued jobs of the entity `entity_id` (repository, organization or
     /// enterprise) recorded after the row `after_row` (a [`JobRecord::id`]; 0 for the
     /// oldest), in the order they were recorded.
-    pub async fn queued_jobs_of(&self, entity_id: &str, after_row: i64, limit: usize) -> Result<Vec<JobRecord>> {
+    pub async fn queued_jobs_of(&self, entity_id: &EntityId, after_row: i64, limit: usize) -> Result<Vec<JobRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {JOB_COLS} FROM jobs WHERE status = 'queued' AND scaleset_job_id IS NULL AND (repo_id = $1 OR org_id = $1 OR enterprise_id = $1) AND id > $2 ORDER BY id LIMIT $3"
         ))
-        .bind(entity_id)
+        .bind(entity_id.as_str())
         .bind(after_row)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.read)

@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// The lease of an entity's work.
-pub fn entity_lease(entity_id: &str) -> String {
+pub fn entity_lease(entity_id: &EntityId) -> String {
     format!("entity:{entity_id}")
 }
 
@@ -121,7 +121,7 @@ impl Store {
     }
 
     /// Whether this replica may do the work of `entity_id`: always, without a fence.
-    pub fn holds_entity(&self, entity_id: &str) -> bool {
+    pub fn holds_entity(&self, entity_id: &EntityId) -> bool {
         match &self.fence {
             None => true,
             Some(f) => f.token(&entity_lease(entity_id)).is_some(),
@@ -247,7 +247,7 @@ impl Store {
             // The row is gone: the write itself reports it.
             return Ok(());
         };
-        let lease = entity_lease(&row.try_get::<String, _>("entity_id")?);
+        let lease = entity_lease(&row.try_get::<String, _>("entity_id")?.into());
         let found: Option<i64> = row.try_get("token")?;
         match fence.token(&lease) {
             Some(token) if found == Some(token) => Ok(()),

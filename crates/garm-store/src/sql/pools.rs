@@ -61,7 +61,7 @@ impl Store {
     async fn pool_from(&self, r: &AnyRow) -> Result<PoolRecord> {
         let id: String = r.try_get("id")?;
         let tags = self.pool_tags(&id).await?;
-        pool_row(r, id, tags)
+        pool_row(r, id.into(), tags)
     }
 
     /// Every pool's tags, in order, in one query (listing all pools reads them at once).
@@ -84,7 +84,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id = self.insert_pool(&mut tx, p).await?;
         tx.commit().await?;
-        self.pool(&id).await
+        self.pool(&PoolId::from(id)).await
     }
 
     /// Inserts a pool and its tags in `tx`; answers its new id.
@@ -93,7 +93,7 @@ impl Store {
         let t = ts(&now());
         sqlx::query(&format!("INSERT INTO pools ({POOL_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,0,$16,$17,$18,$18,$19)"))
             .bind(&id)
-            .bind(&p.entity_id)
+            .bind(p.entity_id.as_str())
             .bind(&p.provider_name)
             .bind(&p.runner_prefix)
             .bind(p.max_runners as i64)
@@ -117,9 +117,9 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn pool(&self, id: &str) -> Result<PoolRecord> {
+    pub async fn pool(&self, id: &PoolId) -> Result<PoolRecord> {
         let row = sqlx::query(&format!("SELECT {POOL_READ_COLS} FROM pools WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("pool {id}")))?;
@@ -127,22 +127,22 @@ impl Store {
     }
 
     /// All pools, or those of one entity (not the pools behind scale sets).
-    pub async fn pools(&self, entity_id: Option<&str>) -> Result<Vec<PoolRecord>> {
+    pub async fn pools(&self, entity_id: Option<&EntityId>) -> Result<Vec<PoolRecord>> {
         self.pools_where(entity_id, "AND scale_set_id IS NULL").await
     }
 
     /// Like [`Store::pools`], with the pools behind scale sets: what the reconcilers walk.
-    pub async fn pools_and_scale_sets(&self, entity_id: Option<&str>) -> Result<Vec<PoolRecord>> {
+    pub async fn pools_and_scale_sets(&self, entity_id: Option<&EntityId>) -> Result<Vec<PoolRecord>> {
         self.pools_where(entity_id, "").await
     }
 
-    async fn pools_where(&self, entity_id: Option<&str>, and: &str) -> Result<Vec<PoolRecord>> {
+    async fn pools_where(&self, entity_id: Option<&EntityId>, and: &str) -> Result<Vec<PoolRecord>> {
         let rows = match entity_id {
             Some(id) => {
                 sqlx::query(&format!(
                     "SELECT {POOL_READ_COLS} FROM pools WHERE entity_id = $1 {and} ORDER BY created_at, id"
                 ))
-                .bind(id)
+                .bind(id.as_str())
                 .fetch_all(&self.pool)
                 .await?
             }
@@ -160,7 +160,7 @@ impl Store {
             for row in &rows {
                 let id: String = row.try_get("id")?;
                 let t = tags.remove(&id).unwrap_or_default();
-                out.push(pool_row(row, id, t)?);
+                out.push(pool_row(row, id.into(), t)?);
             }
             return Ok(out);
         }
@@ -193,7 +193,7 @@ impl Store {
             .bind(p.template_id)
             .bind(ts(&now()))
             .bind(p.proxy_id)
-            .bind(&p.id)
+            .bind(p.id.as_str())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
@@ -207,11 +207,11 @@ impl Store {
     }
 
     /// Deletes a pool without instances; one with instances is refused, naming them.
-    pub async fn delete_pool(&self, id: &str) -> Result<()> {
+    pub async fn delete_pool(&self, id: &PoolId) -> Result<()> {
         let _bump = self.bump_view_after();
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("SELECT id FROM instances WHERE pool_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_all(&mut *tx)
             .await?;
         if !rows.is_empty() {
@@ -224,7 +224,7 @@ impl Store {
             });
         }
         sqlx::query("DELETE FROM pools WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -244,8 +244,8 @@ impl Store {
         })?;
         Ok(InstanceRecord {
             id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            pool_id: r.try_get("pool_id")?,
+            name: r.try_get::<String, _>("name")?.into(),
+            pool_id: r.try_get::<String, _>("pool_id")?.into(),
             provider_id: r.try_get("provider_id")?,
             agent_id: r.try_get("agent_id")?,
             os_type: r.try_get("os_type")?,
@@ -315,7 +315,7 @@ impl Store {
         {
             let n = r.try_get::<i64, _>("n")? as u32;
             out.total += n;
-            out.per_pool.insert(r.try_get("pool_id")?, n);
+            out.per_pool.insert(r.try_get::<String, _>("pool_id")?.into(), n);
         }
         for r in sqlx::query("SELECT status AS s, COUNT(*) AS n FROM instances GROUP BY status")
             .fetch_all(&self.pool)
@@ -353,45 +353,45 @@ impl Store {
 
     /// [`Store::pool_instances`] without their JIT configurations (`jit_config` is `None`):
     /// what planning reads on every pass, without opening a sealed secret per row.
-    pub async fn pool_instances_brief(&self, pool_id: &str) -> Result<Vec<InstanceRecord>> {
+    pub async fn pool_instances_brief(&self, pool_id: &PoolId) -> Result<Vec<InstanceRecord>> {
         let cols = INSTANCE_COLS.replace("jit_config", "NULL AS jit_config");
         let rows = sqlx::query(&format!(
             "SELECT {cols} FROM instances WHERE pool_id = $1 ORDER BY created_at, name"
         ))
-        .bind(pool_id)
+        .bind(pool_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
-    pub async fn pool_instances(&self, pool_id: &str) -> Result<Vec<InstanceRecord>> {
+    pub async fn pool_instances(&self, pool_id: &PoolId) -> Result<Vec<InstanceRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {INSTANCE_COLS} FROM instances WHERE pool_id = $1 ORDER BY created_at, name"
         ))
-        .bind(pool_id)
+        .bind(pool_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
-    pub async fn entity_instances(&self, entity_id: &str) -> Result<Vec<InstanceRecord>> {
+    pub async fn entity_instances(&self, entity_id: &EntityId) -> Result<Vec<InstanceRecord>> {
         let cols = INSTANCE_COLS
             .split(", ")
             .map(|c| format!("i.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
         let rows = sqlx::query(&format!("SELECT {cols} FROM instances i JOIN pools p ON p.id = i.pool_id WHERE p.entity_id = $1 ORDER BY i.created_at, i.name"))
-            .bind(entity_id)
+            .bind(entity_id.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| self.instance_from(r)).collect()
     }
 
     /// Changes an instance's status, refusing transitions garm's table forbids.
-    pub async fn set_instance_status(&self, name: &str, to: InstanceStatus) -> Result<InstanceRecord> {
+    pub async fn set_instance_status(&self, name: &InstanceName, to: InstanceStatus) -> Result<InstanceRecord> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT status FROM instances WHERE name = $1")
-            .bind(name)
+            .bind(name.as_str())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("instance {name}")))?;
@@ -403,7 +403,7 @@ impl Store {
         sqlx::query("UPDATE instances SET status = $1, updated_at = $2 WHERE name = $3")
             .bind(to.as_str())
             .bind(ts(&now()))
-            .bind(name)
+            .bind(name.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -412,7 +412,7 @@ impl Store {
         Ok(after)
     }
 
-    pub async fn delete_instance_row(&self, name: &str) -> Result<()> {
+    pub async fn delete_instance_row(&self, name: &InstanceName) -> Result<()> {
         // Only the change feed needs the row as it was.
         let before = if self.feed_open() {
             self.instance(name).await.ok()
@@ -424,11 +424,11 @@ impl Store {
         sqlx::query(
             "DELETE FROM instance_attestations WHERE instance_id IN (SELECT id FROM instances WHERE name = $1)",
         )
-        .bind(name)
+        .bind(name.as_str())
         .execute(&mut *tx)
         .await?;
         let done = sqlx::query("DELETE FROM instances WHERE name = $1")
-            .bind(name)
+            .bind(name.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -491,7 +491,7 @@ impl Store {
     /// forced) and writes it back, all in one transaction.
     pub async fn modify_instance(
         &self,
-        name: &str,
+        name: &InstanceName,
         mode: Transition,
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
@@ -508,13 +508,13 @@ impl Store {
     pub(crate) async fn modify_instance_on(
         &self,
         tx: &mut sqlx::AnyConnection,
-        name: &str,
+        name: &InstanceName,
         mode: Transition,
         change: impl FnOnce(&mut InstanceRecord),
         checked: &mut FenceChecked,
     ) -> Result<InstanceRecord> {
         let row = sqlx::query(&format!("SELECT {INSTANCE_COLS} FROM instances WHERE name = $1"))
-            .bind(name)
+            .bind(name.as_str())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("instance {name}")))?;
@@ -553,7 +553,7 @@ impl Store {
             .bind(serde_json::to_string(&after.extra_labels).expect("strings serialize"))
             .bind(ts(&after.heartbeat))
             .bind(ts(&after.updated_at))
-            .bind(name)
+            .bind(name.as_str())
             .execute(&mut *tx)
             .await
             .map_err(|err| conflict_as(err, format!("provider id of instance {name}")))?;
@@ -674,11 +674,11 @@ pub(crate) async fn deliveries_seen_on(
 }
 
 /// A pool row with its tags.
-fn pool_row(r: &AnyRow, id: String, tags: Vec<TagRecord>) -> Result<PoolRecord> {
+fn pool_row(r: &AnyRow, id: PoolId, tags: Vec<TagRecord>) -> Result<PoolRecord> {
     Ok(PoolRecord {
         tags,
         id,
-        entity_id: r.try_get("entity_id")?,
+        entity_id: r.try_get::<String, _>("entity_id")?.into(),
         provider_name: r.try_get("provider_name")?,
         runner_prefix: r.try_get("runner_prefix")?,
         max_runners: r.try_get::<i64, _>("max_runners")? as u32,

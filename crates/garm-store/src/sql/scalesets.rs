@@ -17,7 +17,7 @@ pub struct NewScaleSet {
 
 impl Store {
     async fn scale_set_from(&self, r: &AnyRow) -> Result<ScaleSetRecord> {
-        let pool_id: String = r.try_get("pool_id")?;
+        let pool_id = PoolId::from(r.try_get::<String, _>("pool_id")?);
         Ok(ScaleSetRecord {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
@@ -42,7 +42,7 @@ impl Store {
         let clash = sqlx::query(
             "SELECT s.id FROM scalesets s JOIN pools p ON p.id = s.pool_id WHERE p.entity_id = $1 AND p.runner_group = $2 AND s.name = $3",
         )
-        .bind(&pool.entity_id)
+        .bind(pool.entity_id.as_str())
         .bind(&pool.runner_group)
         .bind(&s.name)
         .fetch_optional(&mut *tx)
@@ -94,13 +94,13 @@ impl Store {
     }
 
     /// All scale sets, or those of one entity, by id.
-    pub async fn scale_sets(&self, entity_id: Option<&str>) -> Result<Vec<ScaleSetRecord>> {
+    pub async fn scale_sets(&self, entity_id: Option<&EntityId>) -> Result<Vec<ScaleSetRecord>> {
         let rows = match entity_id {
             Some(e) => {
                 sqlx::query(&format!(
                     "SELECT {SCALESET_COLS} FROM scalesets WHERE pool_id IN (SELECT id FROM pools WHERE entity_id = $1) ORDER BY id"
                 ))
-                .bind(e)
+                .bind(e.as_str())
                 .fetch_all(&self.pool)
                 .await?
             }
@@ -118,12 +118,12 @@ impl Store {
     }
 
     /// Scale set ids by the id of the pool behind them.
-    pub async fn scale_set_ids_by_pool(&self) -> Result<std::collections::HashMap<String, i64>> {
+    pub async fn scale_set_ids_by_pool(&self) -> Result<std::collections::HashMap<PoolId, i64>> {
         let rows = sqlx::query("SELECT id, pool_id FROM scalesets")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>("pool_id")?, r.try_get::<i64, _>("id")?)))
+            .map(|r| Ok((r.try_get::<String, _>("pool_id")?.into(), r.try_get::<i64, _>("id")?)))
             .collect()
     }
 

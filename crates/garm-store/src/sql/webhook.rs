@@ -26,7 +26,7 @@ pub struct WebhookView {
     built: Instant,
     endpoints: Vec<EndpointRecord>,
     entities: HashMap<String, EntityRecord>,
-    pools: HashMap<String, Vec<PoolRecord>>,
+    pools: HashMap<EntityId, Vec<PoolRecord>>,
 }
 
 impl WebhookView {
@@ -44,7 +44,7 @@ impl WebhookView {
     }
 
     /// The pools of `entity_id`, as [`Store::pools`] lists them.
-    pub fn pools(&self, entity_id: &str) -> &[PoolRecord] {
+    pub fn pools(&self, entity_id: &EntityId) -> &[PoolRecord] {
         self.pools.get(entity_id).map(Vec::as_slice).unwrap_or_default()
     }
 }
@@ -92,7 +92,7 @@ impl Store {
             .into_iter()
             .map(|e| (Self::entity_key(e.kind, &e.owner, &e.name, &e.endpoint_name), e))
             .collect();
-        let mut pools: HashMap<String, Vec<PoolRecord>> = HashMap::new();
+        let mut pools: HashMap<EntityId, Vec<PoolRecord>> = HashMap::new();
         for p in self.pools(None).await? {
             pools.entry(p.entity_id.clone()).or_default().push(p);
         }
@@ -210,7 +210,7 @@ impl Batch<'_> {
     /// As [`Store::modify_instance`], inside the batch.
     pub async fn modify_instance(
         &mut self,
-        name: &str,
+        name: &InstanceName,
         mode: Transition,
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {

@@ -43,7 +43,7 @@ pub(crate) async fn setup_entity(store: &Store) -> (CredentialsRecord, EntityRec
         .unwrap();
     let entity = store
         .create_entity(&EntityRecord {
-            id: String::new(),
+            id: String::new().into(),
             kind: EntityKind::Repository,
             owner: "mkulke".into(),
             name: "garm-playground".into(),
@@ -252,7 +252,7 @@ async fn entities_are_unique_case_insensitively_and_keep_pools(f: Fresh) {
         .delete_entity(EntityKind::Repository, &entity.id)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains(&pool.id), "{err}");
+    assert!(err.to_string().contains(pool.id.as_str()), "{err}");
     f.store.delete_pool(&pool.id).await.unwrap();
     f.store.delete_entity(EntityKind::Repository, &entity.id).await.unwrap();
 }
@@ -319,7 +319,7 @@ async fn illegal_instance_transitions_are_refused(f: Fresh) {
         .unwrap();
     let err = f
         .store
-        .set_instance_status("garm-abc", InstanceStatus::Running)
+        .set_instance_status(&"garm-abc".into(), InstanceStatus::Running)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Transition(_)), "{err}");
@@ -328,12 +328,12 @@ async fn illegal_instance_transitions_are_refused(f: Fresh) {
         InstanceStatus::PendingCreate
     );
     f.store
-        .set_instance_status("garm-abc", InstanceStatus::Creating)
+        .set_instance_status(&"garm-abc".into(), InstanceStatus::Creating)
         .await
         .unwrap();
     let running = f
         .store
-        .set_instance_status("garm-abc", InstanceStatus::Running)
+        .set_instance_status(&"garm-abc".into(), InstanceStatus::Running)
         .await
         .unwrap();
     assert_eq!(running.status, InstanceStatus::Running);
@@ -360,7 +360,7 @@ async fn attestation_verdicts_are_kept_per_instance_and_go_with_it(f: Fresh) {
     assert!(recorded.accepted);
     assert_eq!(recorded.verdict, r#"{"reason":"accepted"}"#);
     assert_eq!(f.store.attestations().await.unwrap().len(), 1);
-    f.store.delete_instance_row("garm-att").await.unwrap();
+    f.store.delete_instance_row(&"garm-att".into()).await.unwrap();
     assert_eq!(f.store.attestation(&instance.id).await.unwrap(), None);
     assert!(f.store.attestations().await.unwrap().is_empty());
 }
@@ -456,16 +456,16 @@ async fn queued_jobs_are_read_per_entity_and_a_reason_never_reopens_a_finished_j
     ] {
         f.store.put_job(&j).await.unwrap();
     }
-    let of_a = f.store.queued_jobs_of("repo-a", 0, 100).await.unwrap();
+    let of_a = f.store.queued_jobs_of(&"repo-a".into(), 0, 100).await.unwrap();
     let ids: Vec<i64> = of_a.iter().map(|j| j.workflow_job_id).collect();
     assert_eq!(ids, vec![1, 4]);
-    let first = f.store.queued_jobs_of("repo-a", 0, 1).await.unwrap();
+    let first = f.store.queued_jobs_of(&"repo-a".into(), 0, 1).await.unwrap();
     assert_eq!(first.len(), 1);
-    let rest = f.store.queued_jobs_of("repo-a", first[0].id, 1).await.unwrap();
+    let rest = f.store.queued_jobs_of(&"repo-a".into(), first[0].id, 1).await.unwrap();
     assert_eq!(rest.iter().map(|j| j.workflow_job_id).collect::<Vec<_>>(), vec![4]);
     assert!(f
         .store
-        .queued_jobs_of("repo-a", rest[0].id, 1)
+        .queued_jobs_of(&"repo-a".into(), rest[0].id, 1)
         .await
         .unwrap()
         .is_empty());
@@ -594,7 +594,7 @@ async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
         action: status.into(),
         status: status.into(),
         labels: vec!["self-hosted".into()],
-        repo_id: Some(entity.id.clone()),
+        repo_id: Some(entity.id.to_string()),
         ..Default::default()
     };
     // The pass read three queued jobs; before its insert, one completed and one started on
@@ -622,7 +622,7 @@ async fn a_job_finished_before_the_insert_never_gets_an_instance(f: Fresh) {
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.name)
+        .map(|i| i.name.into_string())
         .collect();
     assert_eq!(names, vec!["garm-j11".to_string()]);
     // Room is counted against what was really inserted.

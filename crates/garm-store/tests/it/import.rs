@@ -140,7 +140,7 @@ fn set() -> ImportSet {
         instances: (0..2)
             .map(|n| InstanceRecord {
                 id: format!("8e52d9d4-d1d0-40ff-816a-6f0abcd328e{n}"),
-                name: format!("garm-imported{n}"),
+                name: format!("garm-imported{n}").into(),
                 pool_id: "34a4e988-01e3-4e9c-8322-9cc13d2f450f".into(),
                 provider_id: Some(format!("vm-{n}")),
                 agent_id: 4104 + n,

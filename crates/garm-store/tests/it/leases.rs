@@ -79,9 +79,11 @@ async fn a_replica_that_lost_its_lease_writes_nothing(f: Fresh) {
     fence_a.hold(&lease, token);
     assert!(a.holds_entity(&entity.id) && !b.holds_entity(&entity.id));
     a.create_instance(&new_instance(&pool.id, "garm-1"), 10).await.unwrap();
-    a.modify_instance("garm-1", Transition::Checked, |i| i.status = InstanceStatus::Creating)
-        .await
-        .unwrap();
+    a.modify_instance(&"garm-1".into(), Transition::Checked, |i| {
+        i.status = InstanceStatus::Creating
+    })
+    .await
+    .unwrap();
 
     // A pauses past its lease; B takes over.
     tokio::time::sleep(TTL + Duration::from_millis(200)).await;
@@ -96,15 +98,19 @@ async fn a_replica_that_lost_its_lease_writes_nothing(f: Fresh) {
         .unwrap_err();
     assert!(err.is_lease_lost(), "{err}");
     let err = a
-        .modify_instance("garm-1", Transition::Checked, |i| i.status = InstanceStatus::Running)
+        .modify_instance(&"garm-1".into(), Transition::Checked, |i| {
+            i.status = InstanceStatus::Running
+        })
         .await
         .unwrap_err();
     assert!(err.is_lease_lost(), "{err}");
-    let err = a.delete_instance_row("garm-1").await.unwrap_err();
+    let err = a.delete_instance_row(&"garm-1".into()).await.unwrap_err();
     assert!(err.is_lease_lost(), "{err}");
     let mut batch = a.batch().await.unwrap();
     let err = batch
-        .modify_instance("garm-1", Transition::Checked, |i| i.status = InstanceStatus::Running)
+        .modify_instance(&"garm-1".into(), Transition::Checked, |i| {
+            i.status = InstanceStatus::Running
+        })
         .await
         .unwrap_err();
     assert!(err.is_lease_lost(), "{err}");
@@ -115,7 +121,7 @@ async fn a_replica_that_lost_its_lease_writes_nothing(f: Fresh) {
         .await
         .unwrap()
         .into_iter()
-        .map(|i| i.name)
+        .map(|i| i.name.into_string())
         .collect();
     assert_eq!(names, ["garm-1"]);
     assert_eq!(
@@ -124,11 +130,13 @@ async fn a_replica_that_lost_its_lease_writes_nothing(f: Fresh) {
     );
 
     // The new holder acts; facts (webhooks, callbacks) need no lease at all.
-    b.modify_instance("garm-1", Transition::Checked, |i| i.status = InstanceStatus::Running)
-        .await
-        .unwrap();
+    b.modify_instance(&"garm-1".into(), Transition::Checked, |i| {
+        i.status = InstanceStatus::Running
+    })
+    .await
+    .unwrap();
     a.unfenced()
-        .modify_instance("garm-1", Transition::Forced, |i| i.os_name = "ubuntu".into())
+        .modify_instance(&"garm-1".into(), Transition::Forced, |i| i.os_name = "ubuntu".into())
         .await
         .unwrap();
     let i = f.store.instance("garm-1").await.unwrap();
@@ -203,7 +211,7 @@ async fn one_renewal_statement_renews_what_is_held_and_leaves_out_what_was_taken
 async fn a_batch_checks_each_pool_once_and_still_refuses_a_lost_entity(f: Fresh) {
     let (_, held_entity) = setup_entity(&f.store).await;
     let mut other = held_entity.clone();
-    other.id = String::new();
+    other.id = String::new().into();
     other.name = "another-repository".into();
     let lost_entity = f.store.create_entity(&other).await.unwrap();
     let held_pool = f.store.create_pool(&new_pool(&held_entity.id, 10)).await.unwrap();
@@ -227,12 +235,16 @@ async fn a_batch_checks_each_pool_once_and_still_refuses_a_lost_entity(f: Fresh)
     let mut batch = a.batch().await.unwrap();
     for name in ["held-1", "held-2"] {
         batch
-            .modify_instance(name, Transition::Checked, |i| i.status = InstanceStatus::Creating)
+            .modify_instance(&name.into(), Transition::Checked, |i| {
+                i.status = InstanceStatus::Creating
+            })
             .await
             .unwrap();
     }
     let err = batch
-        .modify_instance("lost-1", Transition::Checked, |i| i.status = InstanceStatus::Creating)
+        .modify_instance(&"lost-1".into(), Transition::Checked, |i| {
+            i.status = InstanceStatus::Creating
+        })
         .await
         .unwrap_err();
     assert!(err.is_lease_lost(), "{err}");

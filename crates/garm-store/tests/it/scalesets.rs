@@ -130,7 +130,7 @@ async fn a_scale_set_with_runners_is_not_deleted(f: Fresh) {
         .unwrap();
     let refused = f.store.delete_scale_set(set.id).await;
     assert!(matches!(refused, Err(StoreError::InUse { .. })), "{refused:?}");
-    f.store.delete_instance_row("garm-ss1").await.unwrap();
+    f.store.delete_instance_row(&"garm-ss1".into()).await.unwrap();
     f.store.delete_scale_set(set.id).await.unwrap();
     assert!(f.store.scale_set(set.id).await.unwrap_err().is_not_found());
     assert!(
