@@ -351,72 +351,28 @@ async fn owner(ctx: &Ctx, pool: &PoolRecord) -> Result<EntityRecord, StepError> 
 }
 
 async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) -> Result<(), StepError> {
-    let (instance, prepared, job_queued_at) = match ready {
-        Some(r) => (r.instance, r.prepared, r.job_queued_at),
-        None => {
-            let instance = ctx.store.instance(name).await?;
-            if instance.status != InstanceStatus::PendingCreate {
-                return Ok(());
-            }
-            let pool = ctx.store.pool(&instance.pool_id).await?;
-            let entity = owner(ctx, &pool).await?;
-            let controller = ctx.store.controller().await?;
-            let equipped = ctx.forges.equipped(&ctx.store, &entity, ctx.settings.tools_ttl).await?;
-            let prepared = prepare(ctx, &pool, &entity, &controller, &equipped).await?;
-            let queued_at = match crate::job_of(&instance.extra_labels) {
-                Some(job) => ctx.store.job(job).await.ok().flatten().and_then(|j| j.created_at),
-                None => None,
-            };
-            (instance, prepared, queued_at)
-        }
+    let ready = match ready {
+        Some(r) => r,
+        None => match load(ctx, name).await? {
+            Some(r) => r,
+            None => return Ok(()),
+        },
     };
-    let Prepared {
-        pool,
-        entity,
-        endpoint,
-        controller,
-        forge,
-        tools,
-        proxy,
-        ..
-    } = &*prepared;
+    let Ready {
+        instance,
+        prepared,
+        job_queued_at,
+    } = ready;
+    let pool = &prepared.pool;
     let provider = ctx
         .provider(&pool.provider_name)
         .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
     // The forge registration and `creating` are recorded in one write, before the provider call.
-    let mut jit: Option<(i64, String)> = None;
-    if instance.jit_config.is_none() && pool.scale_set_id.is_some() {
-        // Scale set runners always get their JIT configuration from the Actions service.
-        let started = std::time::Instant::now();
-        let minted = crate::scaleset::jit_config(ctx, pool, forge.as_ref(), name).await;
-        ctx.metrics.forge_call(
-            "GenerateJitRunnerConfig",
-            scope(entity.kind),
-            minted.is_ok(),
-            started.elapsed(),
-        );
-        let (runner_id, encoded) = minted?;
-        jit = Some((runner_id, decode_jit(&encoded)));
-    } else if instance.jit_config.is_none() && !provider.disable_jit_config() {
-        let labels = bootstrap::runner_labels(pool, &ctx.controller_id);
-        let started = std::time::Instant::now();
-        let (runner_id, encoded) = match forge.jit_config(name, &labels, &pool.runner_group).await {
-            // A crash after the forge registered the runner but before we recorded it leaves the
-            // name taken: remove that registration (it never ran anything) and register again.
-            Err(ForgeError::Conflict { .. }) => {
-                let stale = forge.runners().await?.into_iter().find(|r| r.name == name.as_str());
-                if let Some(stale) = stale {
-                    tracing::info!(instance = %name, runner_id = stale.id, "removing a runner registration a crash left unrecorded");
-                    forge.remove_runner(stale.id).await?;
-                }
-                forge.jit_config(name, &labels, &pool.runner_group).await?
-            }
-            other => other?,
-        };
-        ctx.metrics
-            .forge_call("GetEntityJITConfig", scope(entity.kind), true, started.elapsed());
-        jit = Some((runner_id, decode_jit(&encoded)));
-    }
+    let jit = if instance.jit_config.is_some() {
+        None
+    } else {
+        register(ctx, &prepared, name, provider.as_ref()).await?
+    };
     let registered = jit.clone();
     let instance = prepared
         .writes
@@ -443,22 +399,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) ->
         tracing::info!(instance = %name, status = %instance.status, "not creating: the instance changed meanwhile");
         return Ok(());
     }
-    let ttl = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60 + 300);
-    let token = ctx.tokens.mint(&instance, pool, entity, ttl);
-    let mut ca_bundle = endpoint.ca_cert_bundle.clone();
-    if !controller.ca_cert_bundle.is_empty() && controller.ca_cert_bundle != ca_bundle {
-        ca_bundle.extend_from_slice(&controller.ca_cert_bundle);
-    }
-    let params = bootstrap::params(BootstrapInput {
-        instance: &instance,
-        pool,
-        repo_url: bootstrap::repo_url(endpoint, entity),
-        tools,
-        token,
-        ca_bundle,
-        controller_id: &ctx.controller_id,
-        proxy: proxy.clone(),
-    })?;
+    let params = bootstrap_params(ctx, &prepared, &instance)?;
     let deadline = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60);
     let slot = ctx
         .provider_slots
@@ -471,43 +412,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) ->
     ctx.metrics.observe_create(started.elapsed());
     match result {
         Ok(created) if created.status != ProviderStatus::Error => {
-            let fault = String::from_utf8_lossy(&created.provider_fault).into_owned();
-            let status = match created.status {
-                ProviderStatus::Running => InstanceStatus::Running,
-                _ => InstanceStatus::Error,
-            };
-            let record = created.clone();
-            let fault2 = fault.clone();
-            prepared
-                .writes
-                .modify(
-                    ctx,
-                    name,
-                    Box::new(move |i| {
-                        let created = record;
-                        let fault = fault2;
-                        i.provider_id = Some(created.provider_id.clone());
-                        i.os_name = created.os_name.clone();
-                        i.os_version = created.os_version.clone();
-                        i.addresses = created
-                            .addresses
-                            .iter()
-                            .map(|a| garm_store::AddressRecord {
-                                address: a.address.clone(),
-                                kind: a.kind.clone(),
-                            })
-                            .collect();
-                        i.status = status;
-                        i.provider_fault = fault;
-                    }),
-                )
-                .await?;
-            tracing::info!(instance = %name, provider_id = %created.provider_id, status = %status, elapsed_ms = started.elapsed().as_millis() as u64, "provider created the instance");
-            if let Some(at) = job_queued_at {
-                ctx.metrics
-                    .observe_queued_to_created((chrono::Utc::now() - at).to_std().unwrap_or_default());
-            }
-            Ok(())
+            record_created(ctx, &prepared, name, created, started, job_queued_at).await
         }
         Ok(created) => {
             let fault = String::from_utf8_lossy(&created.provider_fault).into_owned();
@@ -533,6 +438,161 @@ async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) ->
             Err(err.into())
         }
     }
+}
+
+/// A `pending_create` instance no entity pass handed over (a retry, a restart): its pool, entity
+/// and forge side read again. `None` when it is no longer `pending_create`.
+async fn load(ctx: &Arc<Ctx>, name: &InstanceName) -> Result<Option<Ready>, StepError> {
+    let instance = ctx.store.instance(name).await?;
+    if instance.status != InstanceStatus::PendingCreate {
+        return Ok(None);
+    }
+    let pool = ctx.store.pool(&instance.pool_id).await?;
+    let entity = owner(ctx, &pool).await?;
+    let controller = ctx.store.controller().await?;
+    let equipped = ctx.forges.equipped(&ctx.store, &entity, ctx.settings.tools_ttl).await?;
+    let prepared = prepare(ctx, &pool, &entity, &controller, &equipped).await?;
+    let queued_at = match crate::job_of(&instance.extra_labels) {
+        Some(job) => ctx.store.job(job).await.ok().flatten().and_then(|j| j.created_at),
+        None => None,
+    };
+    Ok(Some(Ready {
+        instance,
+        prepared,
+        job_queued_at: queued_at,
+    }))
+}
+
+/// Registers the instance's runner: scale set runners with the Actions service, other runners
+/// with the forge's JIT endpoint unless the provider registers them itself. The runner id and
+/// the decoded JIT configuration; `None` when nothing was registered.
+async fn register(
+    ctx: &Arc<Ctx>,
+    prepared: &Prepared,
+    name: &InstanceName,
+    provider: &dyn garm_provider::Provider,
+) -> Result<Option<(i64, String)>, StepError> {
+    let Prepared {
+        pool, entity, forge, ..
+    } = prepared;
+    if pool.scale_set_id.is_some() {
+        // Scale set runners always get their JIT configuration from the Actions service.
+        let started = std::time::Instant::now();
+        let minted = crate::scaleset::jit_config(ctx, pool, forge.as_ref(), name).await;
+        ctx.metrics.forge_call(
+            "GenerateJitRunnerConfig",
+            scope(entity.kind),
+            minted.is_ok(),
+            started.elapsed(),
+        );
+        let (runner_id, encoded) = minted?;
+        return Ok(Some((runner_id, decode_jit(&encoded))));
+    }
+    if provider.disable_jit_config() {
+        return Ok(None);
+    }
+    let labels = bootstrap::runner_labels(pool, &ctx.controller_id);
+    let started = std::time::Instant::now();
+    let (runner_id, encoded) = match forge.jit_config(name, &labels, &pool.runner_group).await {
+        // A crash after the forge registered the runner but before we recorded it leaves the
+        // name taken: remove that registration (it never ran anything) and register again.
+        Err(ForgeError::Conflict { .. }) => {
+            let stale = forge.runners().await?.into_iter().find(|r| r.name == name.as_str());
+            if let Some(stale) = stale {
+                tracing::info!(instance = %name, runner_id = stale.id, "removing a runner registration a crash left unrecorded");
+                forge.remove_runner(stale.id).await?;
+            }
+            forge.jit_config(name, &labels, &pool.runner_group).await?
+        }
+        other => other?,
+    };
+    ctx.metrics
+        .forge_call("GetEntityJITConfig", scope(entity.kind), true, started.elapsed());
+    Ok(Some((runner_id, decode_jit(&encoded))))
+}
+
+/// What the provider gets for `instance`: its install parameters with a fresh instance token
+/// and the endpoint's and controller's CA bundles.
+fn bootstrap_params(
+    ctx: &Ctx,
+    prepared: &Prepared,
+    instance: &InstanceRecord,
+) -> Result<garm_provider_protocol::BootstrapInstance, StepError> {
+    let Prepared {
+        pool,
+        entity,
+        endpoint,
+        controller,
+        tools,
+        proxy,
+        ..
+    } = prepared;
+    let ttl = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60 + 300);
+    let token = ctx.tokens.mint(instance, pool, entity, ttl);
+    let mut ca_bundle = endpoint.ca_cert_bundle.clone();
+    if !controller.ca_cert_bundle.is_empty() && controller.ca_cert_bundle != ca_bundle {
+        ca_bundle.extend_from_slice(&controller.ca_cert_bundle);
+    }
+    bootstrap::params(BootstrapInput {
+        instance,
+        pool,
+        repo_url: bootstrap::repo_url(endpoint, entity),
+        tools,
+        token,
+        ca_bundle,
+        controller_id: &ctx.controller_id,
+        proxy: proxy.clone(),
+    })
+    .map_err(Into::into)
+}
+
+/// Records what the provider reported for a created instance (`running`, or `error` with its
+/// fault) and the queued → created latency of its job.
+async fn record_created(
+    ctx: &Arc<Ctx>,
+    prepared: &Prepared,
+    name: &InstanceName,
+    created: garm_provider_protocol::ProviderInstance,
+    started: std::time::Instant,
+    job_queued_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), StepError> {
+    let fault = String::from_utf8_lossy(&created.provider_fault).into_owned();
+    let status = match created.status {
+        ProviderStatus::Running => InstanceStatus::Running,
+        _ => InstanceStatus::Error,
+    };
+    let record = created.clone();
+    let fault2 = fault.clone();
+    prepared
+        .writes
+        .modify(
+            ctx,
+            name,
+            Box::new(move |i| {
+                let created = record;
+                let fault = fault2;
+                i.provider_id = Some(created.provider_id.clone());
+                i.os_name = created.os_name.clone();
+                i.os_version = created.os_version.clone();
+                i.addresses = created
+                    .addresses
+                    .iter()
+                    .map(|a| garm_store::AddressRecord {
+                        address: a.address.clone(),
+                        kind: a.kind.clone(),
+                    })
+                    .collect();
+                i.status = status;
+                i.provider_fault = fault;
+            }),
+        )
+        .await?;
+    tracing::info!(instance = %name, provider_id = %created.provider_id, status = %status, elapsed_ms = started.elapsed().as_millis() as u64, "provider created the instance");
+    if let Some(at) = job_queued_at {
+        ctx.metrics
+            .observe_queued_to_created((chrono::Utc::now() - at).to_std().unwrap_or_default());
+    }
+    Ok(())
 }
 
 /// Deletes whatever a failed create left behind. A machine the provider does not have is the
