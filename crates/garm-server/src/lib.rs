@@ -21,6 +21,7 @@ pub mod providers;
 pub mod serve;
 pub mod state;
 pub mod stream;
+pub mod strength;
 pub mod ui;
 
 pub use api::service;
