@@ -463,8 +463,28 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
-fn strong(text: &str) -> bool {
-    zxcvbn::zxcvbn(text, &[]).score() == zxcvbn::Score::Four
+/// Which of the configuration's secrets (JWT secret, database passphrase) are strong,
+/// checked together: one short-lived process for all (see [`crate::strength`]).
+struct Strong(Vec<(String, bool)>);
+
+impl Strong {
+    fn of(raw: &RawConfig) -> Self {
+        let secrets: Vec<&str> = [raw.jwt_auth.secret.as_deref(), raw.database.passphrase.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+        let checks: Vec<(&str, &[&str])> = secrets.iter().map(|s| (*s, &[][..])).collect();
+        let verdicts = crate::strength::strong_all(&checks);
+        Self(secrets.iter().map(|s| (*s).to_owned()).zip(verdicts).collect())
+    }
+
+    fn check(&self, text: &str) -> bool {
+        match self.0.iter().find(|(secret, _)| secret == text) {
+            Some((_, verdict)) => *verdict,
+            None => crate::strength::strong(text, &[]),
+        }
+    }
 }
 
 impl Config {
@@ -489,10 +509,11 @@ impl Config {
         let logging = validate::logging(&raw)?;
         validate::urls(&raw)?;
         let metrics_period = validate::metrics_period(&raw)?;
-        let (jwt_secret, jwt_ttl) = validate::jwt(&raw)?;
+        let strong = Strong::of(&raw);
+        let (jwt_secret, jwt_ttl) = validate::jwt(&raw, &strong)?;
         let (bind, port, tls) = validate::listener(&raw)?;
         let connections = connections(&raw.apiserver)?;
-        let (database_url, passphrase) = validate::database(&raw)?;
+        let (database_url, passphrase) = validate::database(&raw, &strong)?;
         let providers = validate::providers(&raw)?;
         let (pool_manager, lease_ttl) = validate::timings(&raw)?;
 

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod stream;
+pub mod strength;
 pub mod tokens;
 pub mod ui;
 pub mod ws;

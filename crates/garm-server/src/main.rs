@@ -45,6 +45,9 @@ enum AdminCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Some(code) = garm_server::strength::child_main() {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     let load = || Config::load(&cli.config).map_err(|err| anyhow::anyhow!("{err}"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -130,7 +133,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::PasswordReset { username, new_password } => {
-            if zxcvbn::zxcvbn(&new_password, &[&username]).score() != zxcvbn::Score::Four {
+            if !garm_server::strength::strong(&new_password, &[&username]) {
                 anyhow::bail!("password is too weak");
             }
             let hash = bcrypt::hash(new_password, garm_server::api::controller::BCRYPT_COST)?;

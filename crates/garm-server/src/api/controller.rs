@@ -48,7 +48,12 @@ pub async fn first_run(
     if params.password.is_empty() {
         return Err(ApiError::bad("missing password"));
     }
-    if zxcvbn::zxcvbn(&params.password, &[&params.username, &params.email]).score() != zxcvbn::Score::Four {
+    // The check starts a short-lived process (see `strength`): off the async workers.
+    let (password, username, email) = (params.password.clone(), params.username.clone(), params.email.clone());
+    let strong = tokio::task::spawn_blocking(move || crate::strength::strong(&password, &[&username, &email]))
+        .await
+        .map_err(ApiError::internal)?;
+    if !strong {
         return Err(ApiError::bad("password is too weak"));
     }
     let password = params.password.clone();

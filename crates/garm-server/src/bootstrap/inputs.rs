@@ -205,7 +205,7 @@ impl Inputs {
             let username = env.required(vars::ADMIN_USERNAME, because)?;
             let email = env.required(vars::ADMIN_EMAIL, because)?;
             let password = env.required(vars::ADMIN_PASSWORD, because)?;
-            if zxcvbn::zxcvbn(&password, &[&username, &email]).score() != zxcvbn::Score::Four {
+            if !crate::strength::strong(&password, &[&username, &email]) {
                 return Err(invalid(
                     vars::ADMIN_PASSWORD,
                     "the password is too weak (use a long random one)",

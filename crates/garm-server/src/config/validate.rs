@@ -61,14 +61,14 @@ pub(super) fn metrics_period(raw: &RawConfig) -> Result<Duration, ConfigError> {
 }
 
 /// `[jwt_auth]`: a strong secret and a time to live of at least a day.
-pub(super) fn jwt(raw: &RawConfig) -> Result<(String, Duration), ConfigError> {
+pub(super) fn jwt(raw: &RawConfig, strong: &Strong) -> Result<(String, Duration), ConfigError> {
     let jwt_secret = raw
         .jwt_auth
         .secret
         .clone()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad("jwt_auth.secret", "missing"))?;
-    if !strong(&jwt_secret) {
+    if !strong.check(&jwt_secret) {
         return Err(bad("jwt_auth.secret", "too weak: use a long random string"));
     }
     let ttl_text = raw
@@ -127,7 +127,7 @@ pub(super) fn listener(raw: &RawConfig) -> Result<(IpAddr, u16, Option<Tls>), Co
 }
 
 /// `[database]`: the backend's URL and the 32-character passphrase.
-pub(super) fn database(raw: &RawConfig) -> Result<(String, String), ConfigError> {
+pub(super) fn database(raw: &RawConfig, strong: &Strong) -> Result<(String, String), ConfigError> {
     let db = &raw.database;
     let passphrase = db
         .passphrase
@@ -136,7 +136,7 @@ pub(super) fn database(raw: &RawConfig) -> Result<(String, String), ConfigError>
     if passphrase.chars().count() != 32 {
         return Err(bad("database.passphrase", "must be exactly 32 characters"));
     }
-    if !strong(&passphrase) {
+    if !strong.check(&passphrase) {
         return Err(bad("database.passphrase", "too weak: use 32 random characters"));
     }
     let database_url = match db.backend.as_deref() {

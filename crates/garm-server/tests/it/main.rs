@@ -15,6 +15,7 @@ mod garm_routes;
 mod login;
 mod replicas;
 mod streams;
+mod strength;
 mod webhook_intake;
 mod webui;
 mod webui_forms;

@@ -8,7 +8,7 @@
 //! (replicas sharing PostgreSQL) are seen within [`SHARED_VIEW_TTL`]; callers fall
 //! back to the database when the view misses or a signature does not verify.
 
-use super::jobs::put_jobs_on;
+use super::jobs::{put_jobs_on, value_rows};
 use super::leases::FenceChecked;
 use super::*;
 use std::collections::{HashMap, HashSet};
@@ -145,12 +145,9 @@ impl Batch<'_> {
         let t = ts(&now());
         let mut claimed = HashSet::new();
         for chunk in keys.chunks(100) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
-                .collect();
             let sql = format!(
                 "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
-                values.join(", ")
+                value_rows(self.store.backend, chunk.len(), 2)
             );
             let mut query = sqlx::query(&sql);
             for id in chunk {
@@ -167,10 +164,9 @@ impl Batch<'_> {
     pub async fn jobs(&mut self, ids: &[i64]) -> Result<HashMap<i64, JobRecord>> {
         let mut found = HashMap::new();
         for chunk in ids.chunks(100) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
             let sql = format!(
-                "SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id IN ({})",
-                placeholders.join(", ")
+                "SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id IN {}",
+                value_rows(self.store.backend, 1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for id in chunk {
@@ -187,7 +183,7 @@ impl Batch<'_> {
 
     /// Inserts or replaces jobs with distinct ids (as [`Store::put_job`], without reading them back).
     pub async fn put_jobs(&mut self, jobs: &[&JobRecord]) -> Result<()> {
-        put_jobs_on(&mut self.tx, jobs).await?;
+        put_jobs_on(&mut self.tx, self.store.backend, jobs).await?;
         if self.store.feed_open() {
             for j in jobs {
                 let op = if self.known_jobs.contains(&j.workflow_job_id) {
