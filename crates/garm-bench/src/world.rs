@@ -268,6 +268,19 @@ impl World {
 
     /// Which job each instance was created for, from garm's log line `instance being created
     /// instance=NAME ... job=Some(ID)` (the API does not say).
+    /// The runners named ran their one job: as GitHub does for an ephemeral runner, the fake
+    /// forgets them. No runner process runs here, so without this the fake would keep listing
+    /// every JIT registration and garm's orphan scan would remove them (GitHub calls that a
+    /// real deployment does not make).
+    pub fn runners_finished<'a>(&self, names: impl IntoIterator<Item = &'a String>) {
+        let state = self.fake.state();
+        for name in names {
+            if let Some(runner) = state.runner_by_name(name) {
+                state.remove_runner(runner.id);
+            }
+        }
+    }
+
     pub fn instance_jobs(&self) -> std::collections::HashMap<String, u64> {
         let log = std::fs::read_to_string(self.dir.join("garm.log")).unwrap_or_default();
         log.lines()

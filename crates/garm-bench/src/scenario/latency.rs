@@ -136,6 +136,7 @@ async fn singles(world: &mut World, hooks: &Hooks, n: usize) -> anyhow::Result<V
             .await?;
         world.calls.poll();
         let mark = world.calls.calls.len();
+        world.runners_finished([&created.instance]);
         let sent = now_ns();
         anyhow::ensure!(webhook::send(&client, &url, hooks.completed(id, &created.instance)).await? == 200);
         let deleted = world
@@ -204,6 +205,7 @@ async fn burst(world: &mut World, hooks: &Hooks, n: usize) -> anyhow::Result<Val
             .map(|(id, name)| hooks.completed(*id, name))
             .collect()
     };
+    world.runners_finished(&names);
     let first_completed = now_ns();
     webhook::send_all(&url, deliveries, 16).await?;
     let completed_sent = now_ns();
