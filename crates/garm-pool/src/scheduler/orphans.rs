@@ -45,6 +45,22 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
         },
         None => None,
     };
+    provider_scans(ctx, entity, &instances, runners.as_deref()).await;
+    let (Some(forge), Some(runners)) = (forge, runners) else {
+        return;
+    };
+    unbacked_runners(ctx, entity, forge.as_ref(), &runners, &instances).await;
+    forgotten_instances(ctx, &runners, &instances).await;
+}
+
+/// Lists each pool's machines when due (or when the forge hints one went away): machines the
+/// store does not know are deleted, instances whose machine is gone are marked so.
+async fn provider_scans(
+    ctx: &Arc<Ctx>,
+    entity: &EntityRecord,
+    instances: &[garm_store::InstanceRecord],
+    runners: Option<&[crate::forge::ForgeRunner]>,
+) {
     if let Ok(pools) = ctx.store.pools_and_scale_sets(Some(&entity.id)).await {
         let settle = chrono::Duration::seconds(30);
         for pool in &pools {
@@ -103,9 +119,16 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
             }
         }
     }
-    let (Some(forge), Some(runners)) = (forge, runners) else {
-        return;
-    };
+}
+
+/// Removes our runners (by controller label) that the forge lists and no instance backs.
+async fn unbacked_runners(
+    ctx: &Ctx,
+    entity: &EntityRecord,
+    forge: &dyn crate::forge::Forge,
+    runners: &[crate::forge::ForgeRunner],
+    instances: &[garm_store::InstanceRecord],
+) {
     let ours = crate::controller_label(&ctx.controller_id);
     for runner in runners.iter().filter(|r| r.labels.iter().any(|l| l == &ours)) {
         let backed = instances
@@ -120,6 +143,14 @@ async fn orphans_of(ctx: &Arc<Ctx>, entity: &EntityRecord) {
             );
         }
     }
+}
+
+/// Deletes running instances whose registered runner the forge no longer lists.
+async fn forgotten_instances(
+    ctx: &Arc<Ctx>,
+    runners: &[crate::forge::ForgeRunner],
+    instances: &[garm_store::InstanceRecord],
+) {
     // Long enough that a runner registered after the list above was read is not taken for gone.
     let grace = chrono::Duration::from_std(ctx.settings.orphan_scan.saturating_mul(2))
         .unwrap_or(chrono::Duration::MAX)

@@ -7,7 +7,7 @@ use crate::plan::{self, PoolView, Step};
 use crate::wake::Planned;
 use crate::Ctx;
 use garm_model::{InstanceName, PoolId};
-use garm_store::{JobRecord, StoreError};
+use garm_store::{EntityRecord, JobRecord, PoolRecord, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +30,31 @@ async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconcil
         // the entity's lease), not at every tick.
         return Ok(Decision::Done.into());
     }
-    let instances = ctx.store.pool_instances_brief(id).await?;
     let entity = ctx.store.entity_any(&pool.entity_id).await?;
+    let view = observe(ctx, pool, &entity).await?;
+    let steps = plan::pool(&view, &ctx.settings);
+    let planned = if steps.is_empty() {
+        Planned::Nothing
+    } else {
+        Planned::Steps
+    };
+    let delay = crate::wake::pool_delay(&view, planned, &ctx.settings);
+    let reconciled = Reconciled {
+        decision: if delay == Duration::MAX {
+            Decision::Done
+        } else {
+            Decision::RequeueAfter(delay)
+        },
+        provider: crate::wake::pool_suspect(&view),
+    };
+    act_on(ctx, &view.pool, &entity, steps).await;
+    Ok(reconciled)
+}
+
+/// What the pool's plan looks at: its instances, the queued jobs it could take (or, for a
+/// scale set, the service's assigned count) and which instances are busy or backing off.
+async fn observe(ctx: &Ctx, pool: PoolRecord, entity: &EntityRecord) -> Result<PoolView, StoreError> {
+    let instances = ctx.store.pool_instances_brief(&pool.id).await?;
     // Queued jobs this pool could take (more than its max_runners changes nothing), and
     // which of the jobs its instances were created for still wait.
     // A scale set's pool takes no webhook jobs: it is sized by the service's assigned count.
@@ -61,8 +84,8 @@ async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconcil
         .filter(|i| !ctx.may_retry(&i.name))
         .map(|i| i.name.clone())
         .collect();
-    let view = PoolView {
-        pool: pool.clone(),
+    Ok(PoolView {
+        pool,
         instances,
         queued_matching,
         queued_ids,
@@ -70,22 +93,11 @@ async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconcil
         backing_off,
         scale_set_target,
         now: chrono::Utc::now(),
-    };
-    let steps = plan::pool(&view, &ctx.settings);
-    let planned = if steps.is_empty() {
-        Planned::Nothing
-    } else {
-        Planned::Steps
-    };
-    let delay = crate::wake::pool_delay(&view, planned, &ctx.settings);
-    let reconciled = Reconciled {
-        decision: if delay == Duration::MAX {
-            Decision::Done
-        } else {
-            Decision::RequeueAfter(delay)
-        },
-        provider: crate::wake::pool_suspect(&view),
-    };
+    })
+}
+
+/// Carries out the plan's steps: creates inline, the lifecycle steps as tasks.
+async fn act_on(ctx: &Arc<Ctx>, pool: &PoolRecord, entity: &EntityRecord, steps: Vec<Step>) {
     for step in steps {
         match step {
             Step::Create { count } => {
@@ -96,7 +108,7 @@ async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconcil
                     crate::scaleset::creating(ctx, scale_set);
                 }
                 for _ in 0..count {
-                    match act::create_instance(ctx, &pool, None).await {
+                    match act::create_instance(ctx, pool, None).await {
                         Ok(name) => tracing::info!(pool = %pool.id, instance = %name, "topping up idle runners"),
                         Err(err) => {
                             tracing::warn!(pool = %pool.id, error = %err.chain(), "could not top up idle runners");
@@ -131,5 +143,4 @@ async fn pass(ctx: &Arc<Ctx>, id: &PoolId, not_held: NotHeld) -> Result<Reconcil
             }
         }
     }
-    Ok(reconciled)
 }

@@ -7,7 +7,7 @@
 //!
 //! Publishing a change is one call, from wherever the change is committed:
 //!
-//! ```ignore
+//! ```text
 //! app.streams.publish(EntityType::ScaleSet, Operation::Create, &api_scale_set);
 //! ```
 //!
