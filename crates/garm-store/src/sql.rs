@@ -115,7 +115,23 @@ impl Store {
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                options
+                    .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // A replica frozen mid-transaction (SIGSTOP, a stalled VM) would hold
+                            // its row locks, the lease row read `FOR SHARE` among them, and block
+                            // the takeover of its entities for as long as it is frozen. The
+                            // server ends such a transaction instead; none of ours waits between
+                            // statements for anywhere near this long.
+                            conn.execute("SET idle_in_transaction_session_timeout = '10s'").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
         };
         let mut store = Self {
             read: pool.clone(),
