@@ -1,10 +1,10 @@
 //! One entity pass reads the entity's credentials and endpoint once, however many pools it
 //! creates instances in.
 
-use crate::support::World;
+use crate::support::{pool_spec, World};
 use garm_pool::scheduler::{reconcile_entity, Decision, NotHeld};
 use garm_pool::Settings;
-use garm_store::{JobRecord, NewPool};
+use garm_store::JobRecord;
 
 fn queued(id: i64, entity: &str, labels: &[&str]) -> JobRecord {
     JobRecord {
@@ -24,26 +24,7 @@ async fn an_entity_pass_creating_in_two_pools_reads_credentials_and_endpoint_onc
     let gpu = w
         .ctx
         .store
-        .create_pool(&NewPool {
-            entity_id: w.entity.id.clone(),
-            provider_name: "fake".into(),
-            runner_prefix: "gpu".into(),
-            max_runners: 10,
-            min_idle_runners: 0,
-            bootstrap_timeout: 20,
-            image: "i".into(),
-            flavor: "f".into(),
-            os_type: "linux".into(),
-            os_arch: "amd64".into(),
-            enabled: true,
-            extra_specs: None,
-            runner_group: String::new(),
-            enable_shell: false,
-            priority: 0,
-            template_id: None,
-            proxy_id: None,
-            tags: vec!["self-hosted".into(), "gpu".into()],
-        })
+        .create_pool(&pool_spec(&w.entity.id, "gpu", &["self-hosted", "gpu"]))
         .await
         .unwrap();
     for (id, labels) in [

@@ -228,26 +228,7 @@ impl World {
         store.set_pool_manager_status(&entity.id, true, "").await.unwrap();
         let entity = store.entity_any(&entity.id).await.unwrap();
         let pool = store
-            .create_pool(&NewPool {
-                entity_id: entity.id.clone(),
-                provider_name: "fake".into(),
-                runner_prefix: "garm".into(),
-                max_runners: 10,
-                min_idle_runners: 0,
-                bootstrap_timeout: 20,
-                image: "i".into(),
-                flavor: "f".into(),
-                os_type: "linux".into(),
-                os_arch: "amd64".into(),
-                enabled: true,
-                extra_specs: None,
-                runner_group: String::new(),
-                enable_shell: false,
-                priority: 0,
-                template_id: None,
-                proxy_id: None,
-                tags: vec!["self-hosted".into(), "linux".into()],
-            })
+            .create_pool(&pool_spec(&entity.id, "garm", &["self-hosted", "linux"]))
             .await
             .unwrap();
         let forge = FakeForge::default();
@@ -329,5 +310,29 @@ impl World {
         self.ctx.store.create_instance(&record, 100).await.unwrap();
         self.forge.state().runners.insert(agent_id, busy);
         self.ctx.store.instance(name).await.unwrap()
+    }
+}
+
+/// A pool of the fake provider for `entity` (max 10 runners, none idle) with `tags`.
+pub fn pool_spec(entity: &garm_model::EntityId, prefix: &str, tags: &[&str]) -> NewPool {
+    NewPool {
+        entity_id: entity.clone(),
+        provider_name: "fake".into(),
+        runner_prefix: prefix.into(),
+        max_runners: 10,
+        min_idle_runners: 0,
+        bootstrap_timeout: 20,
+        image: "i".into(),
+        flavor: "f".into(),
+        os_type: "linux".into(),
+        os_arch: "amd64".into(),
+        enabled: true,
+        extra_specs: None,
+        runner_group: String::new(),
+        enable_shell: false,
+        priority: 0,
+        template_id: None,
+        proxy_id: None,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
     }
 }
