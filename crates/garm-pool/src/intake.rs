@@ -9,7 +9,7 @@ pub mod resolve;
 
 use crate::Ctx;
 use garm_forge::webhook::WorkflowJobEvent;
-use garm_model::{EntityId, InstanceName, InstanceStatus, PoolId, RunnerStatus};
+use garm_model::{EntityId, InstanceName, InstanceStatus, JobAction, PoolId, RunnerStatus};
 use garm_store::{
     Batch, EntityKind, EntityRecord, InstanceRecord, JobRecord, PoolRecord, Store, StoreError, Transition, WebhookView,
 };
@@ -158,8 +158,12 @@ impl On<'_, '_> {
 /// For `in_progress` and `completed` jobs that ran on one of our runners: records the
 /// runner's state and returns the instance's pool (to nudge).
 async fn runner_state(ctx: &Ctx, on: &mut On<'_, '_>, rec: &mut JobRecord) -> Result<Option<PoolId>, StoreError> {
-    let action = rec.action.to_string();
-    if !matches!(action.as_str(), "in_progress" | "completed") || rec.runner_name.is_empty() {
+    let started = match rec.action {
+        JobAction::InProgress => true,
+        JobAction::Completed => false,
+        _ => return Ok(None),
+    };
+    if rec.runner_name.is_empty() {
         return Ok(None);
     }
     let Ok(instance) = on.instance(&InstanceName::from(rec.runner_name.as_str())).await else {
@@ -167,7 +171,7 @@ async fn runner_state(ctx: &Ctx, on: &mut On<'_, '_>, rec: &mut JobRecord) -> Re
     };
     rec.instance_name = Some(instance.name.to_string());
     let job_id = rec.workflow_job_id;
-    if action == "in_progress" {
+    if started {
         on.modify_instance(&instance.name, |i| {
             if !i.runner_status.is_terminal() {
                 i.runner_status = RunnerStatus::Active;
