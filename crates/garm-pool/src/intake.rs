@@ -309,9 +309,8 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
     // Keys first: a delivery another replica is recording right now waits for its commit and
     // is then a redelivery here (see `Batch::claim_deliveries`); the job read comes after.
     let keys: Vec<String> = items.iter().filter_map(|i| i.key.clone()).collect();
-    let mut claimed = batch.claim_deliveries(&keys).await?;
     let ids: Vec<i64> = items.iter().map(|i| i.event.job.id).collect();
-    let mut jobs = batch.jobs(&ids).await?;
+    let (mut claimed, mut jobs) = batch.claim_and_read(&keys, &ids).await?;
     let mut done = Vec::with_capacity(items.len());
     let (mut pools_touched, mut entities) = (BTreeSet::new(), BTreeSet::new());
     let mut written = BTreeSet::new();
@@ -351,7 +350,6 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
     // One row per job however often the batch named it, in id order (the lock order
     // concurrent batches of other replicas use too); their keys commit with them.
     let rows: Vec<&JobRecord> = written.iter().filter_map(|id| jobs.get(id)).collect();
-    batch.put_jobs(&rows).await?;
-    batch.commit().await?;
+    batch.commit_jobs(&rows).await?;
     Ok((done, pools_touched, entities))
 }

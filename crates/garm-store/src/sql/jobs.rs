@@ -209,45 +209,58 @@ pub(crate) fn value_rows(backend: Backend, rows: usize, width: usize) -> String 
 
 /// Inserts or replaces each of `jobs` (distinct workflow job ids) on `conn`, in one statement per 100.
 pub(crate) async fn put_jobs_on(conn: &mut sqlx::AnyConnection, backend: Backend, jobs: &[&JobRecord]) -> Result<()> {
-    // The job's columns, then `created_at` and `updated_at` (both the batch's time).
-    const PER_ROW: usize = 24;
     let t = ts(&now());
-    let opt = |v: &Option<Time>| v.as_ref().map(ts);
     for chunk in jobs.chunks(100) {
-        let sql = format!(
-            "INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES {} \
-             ON CONFLICT (workflow_job_id) DO UPDATE SET run_id=excluded.run_id, action=excluded.action, status=excluded.status, conclusion=excluded.conclusion, name=excluded.name, started_at=excluded.started_at, completed_at=excluded.completed_at, runner_id=excluded.runner_id, runner_name=excluded.runner_name, runner_group_id=excluded.runner_group_id, runner_group_name=excluded.runner_group_name, repository_name=excluded.repository_name, repository_owner=excluded.repository_owner, workflow_run_url=excluded.workflow_run_url, labels=excluded.labels, repo_id=excluded.repo_id, org_id=excluded.org_id, enterprise_id=excluded.enterprise_id, locked_by=excluded.locked_by, instance_name=excluded.instance_name, reason=excluded.reason, updated_at=excluded.updated_at",
-            value_rows(backend, chunk.len(), PER_ROW)
-        );
-        let mut query = sqlx::query(&sql);
-        for j in chunk {
-            query = query
-                .bind(j.workflow_job_id)
-                .bind(j.run_id)
-                .bind(j.action.as_str().to_owned())
-                .bind(j.status.clone())
-                .bind(j.conclusion.clone())
-                .bind(j.name.clone())
-                .bind(opt(&j.started_at))
-                .bind(opt(&j.completed_at))
-                .bind(j.runner_id)
-                .bind(j.runner_name.clone())
-                .bind(j.runner_group_id)
-                .bind(j.runner_group_name.clone())
-                .bind(j.repository_name.clone())
-                .bind(j.repository_owner.clone())
-                .bind(j.workflow_run_url.clone())
-                .bind(serde_json::to_string(&j.labels).expect("strings serialize"))
-                .bind(j.repo_id.clone())
-                .bind(j.org_id.clone())
-                .bind(j.enterprise_id.clone())
-                .bind(j.locked_by.clone())
-                .bind(j.instance_name.clone())
-                .bind(j.reason.clone())
-                .bind(&t)
-                .bind(&t);
-        }
-        query.execute(&mut *conn).await?;
+        let sql = put_jobs_sql(backend, chunk.len());
+        bind_jobs(sqlx::query(&sql), chunk, &t).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The upsert of `rows` jobs, for [`bind_jobs`].
+pub(crate) fn put_jobs_sql(backend: Backend, rows: usize) -> String {
+    // The job's columns, then `created_at` and `updated_at` (both the batch's time).
+    const PER_ROW: usize = 24;
+    format!(
+        "INSERT INTO jobs (workflow_job_id, run_id, action, status, conclusion, name, started_at, completed_at, runner_id, runner_name, runner_group_id, runner_group_name, repository_name, repository_owner, workflow_run_url, labels, repo_id, org_id, enterprise_id, locked_by, instance_name, reason, created_at, updated_at) VALUES {} \
+         ON CONFLICT (workflow_job_id) DO UPDATE SET run_id=excluded.run_id, action=excluded.action, status=excluded.status, conclusion=excluded.conclusion, name=excluded.name, started_at=excluded.started_at, completed_at=excluded.completed_at, runner_id=excluded.runner_id, runner_name=excluded.runner_name, runner_group_id=excluded.runner_group_id, runner_group_name=excluded.runner_group_name, repository_name=excluded.repository_name, repository_owner=excluded.repository_owner, workflow_run_url=excluded.workflow_run_url, labels=excluded.labels, repo_id=excluded.repo_id, org_id=excluded.org_id, enterprise_id=excluded.enterprise_id, locked_by=excluded.locked_by, instance_name=excluded.instance_name, reason=excluded.reason, updated_at=excluded.updated_at",
+        value_rows(backend, rows, PER_ROW)
+    )
+}
+
+/// Binds each of `jobs` to a query from [`put_jobs_sql`]; `t` is the batch's time.
+pub(crate) fn bind_jobs<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    jobs: &[&JobRecord],
+    t: &str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let opt = |v: &Option<Time>| v.as_ref().map(ts);
+    for j in jobs {
+        query = query
+            .bind(j.workflow_job_id)
+            .bind(j.run_id)
+            .bind(j.action.as_str().to_owned())
+            .bind(j.status.clone())
+            .bind(j.conclusion.clone())
+            .bind(j.name.clone())
+            .bind(opt(&j.started_at))
+            .bind(opt(&j.completed_at))
+            .bind(j.runner_id)
+            .bind(j.runner_name.clone())
+            .bind(j.runner_group_id)
+            .bind(j.runner_group_name.clone())
+            .bind(j.repository_name.clone())
+            .bind(j.repository_owner.clone())
+            .bind(j.workflow_run_url.clone())
+            .bind(serde_json::to_string(&j.labels).expect("strings serialize"))
+            .bind(j.repo_id.clone())
+            .bind(j.org_id.clone())
+            .bind(j.enterprise_id.clone())
+            .bind(j.locked_by.clone())
+            .bind(j.instance_name.clone())
+            .bind(j.reason.clone())
+            .bind(t.to_owned())
+            .bind(t.to_owned());
+    }
+    query
 }

@@ -8,7 +8,7 @@
 //! (replicas sharing PostgreSQL) are seen within [`SHARED_VIEW_TTL`]; callers fall
 //! back to the database when the view misses or a signature does not verify.
 
-use super::jobs::{put_jobs_on, value_rows};
+use super::jobs::{bind_jobs, put_jobs_on, put_jobs_sql, value_rows};
 use super::leases::FenceChecked;
 use super::*;
 use std::collections::{HashMap, HashSet};
@@ -108,10 +108,23 @@ impl Store {
     }
 
     /// Starts a [`Batch`]: one transaction for many deliveries.
+    ///
+    /// On SQLite the `BEGIN` is not sent yet: it goes with the batch's first statement
+    /// (SQLite's plain `BEGIN` takes no lock until then, so the transaction is the same).
     pub async fn batch(&self) -> Result<Batch<'_>> {
+        let mut conn = self.pool.acquire().await?;
+        let begun = match self.backend {
+            Backend::Sqlite => false,
+            Backend::Postgres => {
+                conn.execute("BEGIN").await?;
+                true
+            }
+        };
         Ok(Batch {
             store: self,
-            tx: self.pool.begin().await?,
+            conn,
+            begun,
+            ended: false,
             known_jobs: HashSet::new(),
             changes: Vec::new(),
             fenced: FenceChecked::default(),
@@ -120,9 +133,21 @@ impl Store {
 }
 
 /// One transaction in which intake records many deliveries (one commit for all).
+///
+/// # Guarantees
+/// On SQLite, [`Batch::claim_and_read`] and [`Batch::commit_jobs`] each cost one statement
+/// round trip to SQLite's worker thread, however many statements they run (sqlx runs a
+/// query string of several statements in order, binding the anonymous parameters in turn).
+/// A batch dropped before its commit, or whose commit failed, closes its connection
+/// instead of returning it to the pool, so an open transaction is never reused (closing
+/// rolls it back).
 pub struct Batch<'a> {
     store: &'a Store,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    /// Whether `BEGIN` has run on `conn`.
+    begun: bool,
+    /// Whether the transaction was committed or rolled back.
+    ended: bool,
     /// Jobs [`Batch::jobs`] found stored: putting one again is an update, not a create.
     known_jobs: HashSet<i64>,
     /// What the change feed gets once the batch commits.
@@ -131,7 +156,72 @@ pub struct Batch<'a> {
     fenced: FenceChecked,
 }
 
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.begun && !self.ended {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// `sql` with `BEGIN;` in front when the transaction has not begun yet.
+fn begin_with(begun: bool, sql: String) -> String {
+    if begun {
+        sql
+    } else {
+        format!("BEGIN; {sql}")
+    }
+}
+
+/// One statement of [`Batch::claim_and_read`]: at most 100 keys to claim, or job ids to read.
+enum Part<'k> {
+    Claim(&'k [&'k String]),
+    Read(&'k [i64]),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl Part<'_> {
+    fn sql(&self, backend: Backend) -> String {
+        match self {
+            Part::Claim(keys) => format!(
+                "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
+                value_rows(backend, keys.len(), 2)
+            ),
+            Part::Read(ids) => format!(
+                "SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id IN {}",
+                value_rows(backend, 1, ids.len())
+            ),
+        }
+    }
+
+    fn bind<'q>(&self, mut query: AnyQuery<'q>, t: &str) -> AnyQuery<'q> {
+        match self {
+            Part::Claim(keys) => {
+                for key in *keys {
+                    query = query.bind((*key).clone()).bind(t.to_owned());
+                }
+            }
+            Part::Read(ids) => {
+                for id in *ids {
+                    query = query.bind(*id);
+                }
+            }
+        }
+        query
+    }
+}
+
 impl Batch<'_> {
+    /// The transaction's connection, after its `BEGIN`.
+    async fn tx(&mut self) -> Result<&mut sqlx::AnyConnection> {
+        if !self.begun {
+            self.conn.execute("BEGIN").await?;
+            self.begun = true;
+        }
+        Ok(&mut *self.conn)
+    }
+
     /// Records the delivery keys among `delivery_ids` that no transaction recorded before and
     /// returns them: the keys this batch now owns. A key another replica's batch is recording
     /// at the same time waits for that batch to end (the primary key's lock) and is then
@@ -139,51 +229,72 @@ impl Batch<'_> {
     /// instead, this one gets it. Keys are claimed in sorted order, so two batches never wait
     /// on each other in a cycle.
     pub async fn claim_deliveries(&mut self, delivery_ids: &[String]) -> Result<HashSet<String>> {
-        let mut keys: Vec<&String> = delivery_ids.iter().collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let t = ts(&now());
-        let mut claimed = HashSet::new();
-        for chunk in keys.chunks(100) {
-            let sql = format!(
-                "INSERT INTO webhook_deliveries (delivery_id, received_at) VALUES {} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id",
-                value_rows(self.store.backend, chunk.len(), 2)
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id).bind(&t);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                claimed.insert(row.try_get::<String, _>("delivery_id")?);
-            }
-        }
-        Ok(claimed)
+        Ok(self.claim_and_read(delivery_ids, &[]).await?.0)
     }
 
     /// The stored jobs among `ids`, by workflow job id.
     pub async fn jobs(&mut self, ids: &[i64]) -> Result<HashMap<i64, JobRecord>> {
-        let mut found = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let sql = format!(
-                "SELECT {JOB_COLS} FROM jobs WHERE workflow_job_id IN {}",
-                value_rows(self.store.backend, 1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
+        Ok(self.claim_and_read(&[], ids).await?.1)
+    }
+
+    /// [`Batch::claim_deliveries`] of `delivery_ids`, then [`Batch::jobs`] of `ids`, in that
+    /// order; on SQLite in one round trip, with the `BEGIN` if it has not run yet.
+    pub async fn claim_and_read(
+        &mut self,
+        delivery_ids: &[String],
+        ids: &[i64],
+    ) -> Result<(HashSet<String>, HashMap<i64, JobRecord>)> {
+        let mut keys: Vec<&String> = delivery_ids.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let t = ts(&now());
+        let backend = self.store.backend;
+        let parts: Vec<Part<'_>> = (keys.chunks(100).map(Part::Claim))
+            .chain(ids.chunks(100).map(Part::Read))
+            .collect();
+        let rows = match backend {
+            // One query string: sqlx runs its statements in order and binds the anonymous
+            // parameters across them, so the whole step is one hand-off to SQLite's thread.
+            Backend::Sqlite if !parts.is_empty() => {
+                let sql: Vec<String> = parts.iter().map(|p| p.sql(backend)).collect();
+                let sql = begin_with(self.begun, sql.join("; "));
+                let query = parts.iter().fold(sqlx::query(&sql), |q, p| p.bind(q, &t));
+                self.begun = true;
+                query.fetch_all(&mut *self.conn).await?
             }
-            for row in query.fetch_all(&mut *self.tx).await? {
+            _ => {
+                let mut rows = Vec::new();
+                for part in &parts {
+                    let sql = part.sql(backend);
+                    let query = part.bind(sqlx::query(&sql), &t);
+                    rows.extend(query.fetch_all(self.tx().await?).await?);
+                }
+                rows
+            }
+        };
+        let (mut claimed, mut found) = (HashSet::new(), HashMap::new());
+        for row in rows {
+            // The claim returns one column; the job read every job column.
+            if row.columns().len() == 1 {
+                claimed.insert(row.try_get::<String, _>("delivery_id")?);
+            } else {
                 let job = Store::job_from(&row)?;
                 self.known_jobs.insert(job.workflow_job_id);
                 found.insert(job.workflow_job_id, job);
             }
         }
-        Ok(found)
+        Ok((claimed, found))
     }
 
     /// Inserts or replaces jobs with distinct ids (as [`Store::put_job`], without reading them back).
     pub async fn put_jobs(&mut self, jobs: &[&JobRecord]) -> Result<()> {
-        put_jobs_on(&mut self.tx, self.store.backend, jobs).await?;
+        let backend = self.store.backend;
+        put_jobs_on(self.tx().await?, backend, jobs).await?;
+        self.note_jobs(jobs);
+        Ok(())
+    }
+
+    fn note_jobs(&mut self, jobs: &[&JobRecord]) {
         if self.store.feed_open() {
             for j in jobs {
                 let op = if self.known_jobs.contains(&j.workflow_job_id) {
@@ -194,13 +305,12 @@ impl Batch<'_> {
                 self.changes.push((op, ChangedRow::Job(Box::new((*j).clone()))));
             }
         }
-        Ok(())
     }
 
     /// The instance named `name_or_id` (as [`Store::instance`]).
     pub async fn instance(&mut self, name_or_id: &str) -> Result<InstanceRecord> {
         let store = self.store;
-        store.instance_on(&mut self.tx, name_or_id).await
+        store.instance_on(self.tx().await?, name_or_id).await
     }
 
     /// As [`Store::modify_instance`], inside the batch.
@@ -211,8 +321,9 @@ impl Batch<'_> {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<InstanceRecord> {
         let store = self.store;
+        self.tx().await?;
         let after = store
-            .modify_instance_on(&mut self.tx, name, mode, change, &mut self.fenced)
+            .modify_instance_on(&mut self.conn, name, mode, change, &mut self.fenced)
             .await?;
         if store.feed_open() {
             self.changes
@@ -221,12 +332,54 @@ impl Batch<'_> {
         Ok(after)
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        for (op, row) in self.changes {
+    /// [`Batch::put_jobs`], then [`Batch::commit`]; on SQLite in one round trip.
+    pub async fn commit_jobs(mut self, jobs: &[&JobRecord]) -> Result<()> {
+        if self.store.backend == Backend::Postgres || !self.begun || jobs.len() > 100 {
+            self.put_jobs(jobs).await?;
+            return self.commit().await;
+        }
+        if !jobs.is_empty() {
+            let sql = format!("{}; COMMIT", put_jobs_sql(Backend::Sqlite, jobs.len()));
+            let query = bind_jobs(sqlx::query(&sql), jobs, &ts(&now()));
+            if let Err(err) = query.execute(&mut *self.conn).await {
+                // The insert or the commit failed: the transaction may still be open.
+                self.rollback().await;
+                return Err(err.into());
+            }
+            self.note_jobs(jobs);
+            self.ended = true;
+            self.publish();
+            Ok(())
+        } else {
+            self.commit().await
+        }
+    }
+
+    /// Ends the transaction with a `ROLLBACK`; if even that fails, the connection is closed
+    /// when the batch is dropped.
+    async fn rollback(&mut self) {
+        if self.conn.execute("ROLLBACK").await.is_ok() {
+            self.ended = true;
+        }
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        if self.begun {
+            if let Err(err) = self.conn.execute("COMMIT").await {
+                self.rollback().await;
+                return Err(err.into());
+            }
+        }
+        self.ended = true;
+        self.publish();
+        Ok(())
+    }
+
+    /// Hands the committed changes to the change feed.
+    fn publish(&mut self) {
+        for (op, row) in std::mem::take(&mut self.changes) {
             self.store.changed(op, [row]);
         }
-        Ok(())
     }
 }
 

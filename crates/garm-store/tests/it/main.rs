@@ -1,6 +1,7 @@
 //! Store conformance suite: every test runs on SQLite, and on PostgreSQL when
 //! `GARM_TEST_POSTGRES_URL` points at a server where we may create databases.
 
+mod batch;
 mod conformance;
 mod import;
 mod leases;
