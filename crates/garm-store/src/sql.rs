@@ -89,6 +89,7 @@ impl Store {
             Backend::Postgres
         };
         let options = AnyPoolOptions::new();
+        let (used, checkpoints) = checkpoint::signal();
         let pool = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
@@ -98,9 +99,14 @@ impl Store {
                 };
                 // One connection: SQLite has one writer anyway, and it makes every
                 // read-check-write sequence (such as the max_runners check) atomic.
+                let used = used.clone();
+                // No ping before each acquire (sqlx's default): a connection to a local file
+                // does not go stale, and the ping is one more hand-off to SQLite's thread
+                // on every store call.
                 options
                     .max_connections(1)
                     .min_connections(1)
+                    .test_before_acquire(false)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .after_connect(|conn, _| {
@@ -109,8 +115,16 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            // Checkpoints are the background task's (`checkpoint`).
+                            conn.execute(&*format!("PRAGMA wal_autocheckpoint = {}", checkpoint::WRITER_FALLBACK))
+                                .await?;
                             Ok(())
                         })
+                    })
+                    .after_release(move |_, _| {
+                        // Full means a checkpoint is already due.
+                        used.try_send(()).ok();
+                        Box::pin(async { Ok(true) })
                     })
                     .connect(&url)
                     .await?
@@ -158,6 +172,7 @@ impl Store {
             store.read = AnyPoolOptions::new()
                 .max_connections(2)
                 .min_connections(0)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
@@ -166,6 +181,7 @@ impl Store {
                     })
                 })
                 .connect_lazy(&url)?;
+            checkpoint::spawn(store.read.clone(), checkpoints);
         }
         Ok(store)
     }
@@ -742,6 +758,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 
 mod attestations;
 mod changes;
+mod checkpoint;
 mod controller;
 mod creates;
 mod import;
