@@ -307,7 +307,7 @@ async fn try_batch(ctx: &Arc<Ctx>, items: &[Item]) -> Result<BatchDone, StoreErr
     let facts = ctx.store.unfenced();
     let mut batch = facts.batch().await?;
     // Keys first: a delivery another replica is recording right now waits for its commit and
-    // is then a redelivery here (see `Batch::claim_deliveries`); the job read comes after.
+    // is then a redelivery here (see `Batch::claim_and_read`); the job read comes after.
     let keys: Vec<String> = items.iter().filter_map(|i| i.key.clone()).collect();
     let ids: Vec<i64> = items.iter().map(|i| i.event.job.id).collect();
     let (mut claimed, mut jobs) = batch.claim_and_read(&keys, &ids).await?;

@@ -148,7 +148,7 @@ pub struct Batch<'a> {
     begun: bool,
     /// Whether the transaction was committed or rolled back.
     ended: bool,
-    /// Jobs [`Batch::jobs`] found stored: putting one again is an update, not a create.
+    /// Jobs [`Batch::claim_and_read`] found stored: putting one again is an update, not a create.
     known_jobs: HashSet<i64>,
     /// What the change feed gets once the batch commits.
     changes: Vec<(ChangeOp, ChangedRow)>,
@@ -181,7 +181,7 @@ enum Part<'k> {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-impl Part<'_> {
+impl<'k> Part<'k> {
     fn sql(&self, backend: Backend) -> String {
         match self {
             Part::Claim(keys) => format!(
@@ -195,11 +195,14 @@ impl Part<'_> {
         }
     }
 
-    fn bind<'q>(&self, mut query: AnyQuery<'q>, t: &str) -> AnyQuery<'q> {
+    fn bind<'q>(&self, mut query: AnyQuery<'q>, t: &'q str) -> AnyQuery<'q>
+    where
+        'k: 'q,
+    {
         match self {
             Part::Claim(keys) => {
                 for key in *keys {
-                    query = query.bind((*key).clone()).bind(t.to_owned());
+                    query = query.bind(key.as_str()).bind(t);
                 }
             }
             Part::Read(ids) => {
@@ -222,23 +225,14 @@ impl Batch<'_> {
         Ok(&mut *self.conn)
     }
 
-    /// Records the delivery keys among `delivery_ids` that no transaction recorded before and
-    /// returns them: the keys this batch now owns. A key another replica's batch is recording
-    /// at the same time waits for that batch to end (the primary key's lock) and is then
-    /// refused, so a delivery sent to two replicas is recorded once; if that batch rolls back
-    /// instead, this one gets it. Keys are claimed in sorted order, so two batches never wait
-    /// on each other in a cycle.
-    pub async fn claim_deliveries(&mut self, delivery_ids: &[String]) -> Result<HashSet<String>> {
-        Ok(self.claim_and_read(delivery_ids, &[]).await?.0)
-    }
-
-    /// The stored jobs among `ids`, by workflow job id.
-    pub async fn jobs(&mut self, ids: &[i64]) -> Result<HashMap<i64, JobRecord>> {
-        Ok(self.claim_and_read(&[], ids).await?.1)
-    }
-
-    /// [`Batch::claim_deliveries`] of `delivery_ids`, then [`Batch::jobs`] of `ids`, in that
-    /// order; on SQLite in one round trip, with the `BEGIN` if it has not run yet.
+    /// Claims the delivery keys among `delivery_ids` that no transaction recorded before, then
+    /// reads the stored jobs among `ids`; on SQLite in one round trip, with the `BEGIN` if it
+    /// has not run yet. Answers the keys this batch now owns and the jobs by workflow job id.
+    ///
+    /// A key another replica's batch is recording at the same time waits for that batch to
+    /// end (the primary key's lock) and is then refused, so a delivery sent to two replicas is
+    /// recorded once; if that batch rolls back instead, this one gets it. Keys are claimed in
+    /// sorted order, so two batches never wait on each other in a cycle.
     pub async fn claim_and_read(
         &mut self,
         delivery_ids: &[String],

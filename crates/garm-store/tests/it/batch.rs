@@ -27,6 +27,7 @@ fn keys(names: &[&str]) -> Vec<String> {
 
 async fn a_batch_claims_reads_and_commits_in_two_steps(f: Fresh) {
     f.store.put_job(&job(1, "stored before")).await.unwrap();
+    // A batch with nothing to write commits without having begun.
     f.store.batch().await.unwrap().commit_jobs(&[]).await.unwrap();
     let mut batch = f.store.batch().await.unwrap();
     let (claimed, jobs) = batch

@@ -301,12 +301,12 @@ async fn a_delivery_claimed_by_two_batches_at_once_is_recorded_once(f: Fresh) {
     let other = Store::connect(&f.url, Sealer::new(PASSPHRASE)).await.unwrap();
     let keys: Vec<String> = vec!["7:guid-b".into(), "7:guid-a".into(), "7:guid-a".into()];
     let mut first = f.store.batch().await.unwrap();
-    let mine = first.claim_deliveries(&keys).await.unwrap();
+    let (mine, _) = first.claim_and_read(&keys, &[]).await.unwrap();
     assert_eq!(mine.len(), 2);
     let contender = tokio::spawn(async move {
         let mut second = other.batch().await.unwrap();
-        let got = second
-            .claim_deliveries(&["7:guid-c".into(), "7:guid-a".into()])
+        let (got, _) = second
+            .claim_and_read(&["7:guid-c".into(), "7:guid-a".into()], &[])
             .await
             .unwrap();
         second.commit().await.unwrap();
