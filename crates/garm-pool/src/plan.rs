@@ -73,101 +73,118 @@ fn age(now: DateTime<Utc>, since: DateTime<Utc>) -> Duration {
     (now - since).to_std().unwrap_or_default()
 }
 
-/// The steps that bring one pool to its desired state.
+/// The steps that bring one pool to its desired state: new instances up to its target, one
+/// step at most per instance that no step is running for, then the surplus idle runners.
 pub fn pool(view: &PoolView, settings: &Settings) -> Vec<Step> {
-    let pool = &view.pool;
-    let mut steps = Vec::new();
-    let total = view.instances.len() as u32;
-    let n_available = view.instances.iter().filter(|i| available(i)).count() as u32;
-    if let Some(target) = view.scale_set_target {
-        // Every instance counts, those being deleted included: the machines stay within
-        // max_runners while old ones are torn down.
-        if pool.enabled && total < target {
-            steps.push(Step::Create { count: target - total });
-        }
-    } else if pool.enabled && n_available < pool.min_idle_runners && total < pool.max_runners {
-        let count = (pool.min_idle_runners - n_available).min(pool.max_runners - total);
-        steps.push(Step::Create { count });
-    }
-    let timeout = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60);
-    for i in &view.instances {
-        if view.inflight.contains(&i.name) {
-            continue;
-        }
-        let ready = !view.backing_off.contains(&i.name);
-        let name = i.name.clone();
-        match i.status {
-            InstanceStatus::PendingCreate => steps.push(Step::Provision { name }),
-            InstanceStatus::Creating => steps.push(Step::Interrupted { name }),
-            // Its runner already ran a job (the create failed late, e.g. timed out after the
-            // machine was up): creating it again would give a runner with nothing to do.
-            InstanceStatus::Error if i.runner_status == RunnerStatus::Terminated => steps.push(Step::Reap {
-                name,
-                reason: "runner terminated".into(),
-            }),
-            InstanceStatus::Error if i.create_attempt < settings.max_create_attempts => {
-                if ready {
-                    steps.push(Step::Retry { name });
-                }
-            }
-            InstanceStatus::Error => {
-                if age(view.now, i.updated_at) >= timeout {
-                    steps.push(Step::Reap {
-                        name,
-                        reason: format!("create failed {} times", i.create_attempt),
-                    });
-                }
-            }
-            InstanceStatus::PendingDelete | InstanceStatus::PendingForceDelete | InstanceStatus::Deleting => {
-                if ready {
-                    steps.push(Step::Delete { name });
-                }
-            }
-            InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Unknown => {
-                let booting = matches!(
-                    i.runner_status,
-                    RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Failed
-                );
-                if booting && age(view.now, i.updated_at) >= timeout {
-                    let reason = format!(
-                        "runner did not come up within {} minutes (runner status {})",
-                        pool.bootstrap_timeout, i.runner_status
-                    );
-                    steps.push(Step::Reap { name, reason });
-                } else if i.runner_status == RunnerStatus::Terminated {
-                    steps.push(Step::Reap {
-                        name,
-                        reason: "runner terminated".into(),
-                    });
-                }
-            }
-            InstanceStatus::Deleted => {}
-        }
-    }
-    if let Some(target) = view.scale_set_target {
-        steps.extend(scale_set_down(view, target));
-    } else if pool.enabled {
-        let idle: Vec<&InstanceRecord> = view
-            .instances
+    let mut steps: Vec<Step> = scale_up(view).into_iter().collect();
+    steps.extend(
+        view.instances
             .iter()
-            .filter(|i| i.status == InstanceStatus::Running && i.runner_status == RunnerStatus::Idle)
-            .filter(|i| !job_of(&i.extra_labels).is_some_and(|j| view.queued_ids.contains(&j)))
             .filter(|i| !view.inflight.contains(&i.name))
-            .collect();
-        let keep = pool.min_idle_runners + view.queued_matching;
-        let surplus = (idle.len() as u32).saturating_sub(keep);
-        if surplus > 0 {
-            let mut old: Vec<&&InstanceRecord> = idle
-                .iter()
-                .filter(|i| age(view.now, i.updated_at) >= settings.scale_down_grace)
-                .collect();
-            old.sort_by_key(|i| i.updated_at);
-            for i in old.into_iter().take(surplus.div_ceil(2) as usize) {
-                steps.push(Step::ScaleDown { name: i.name.clone() });
-            }
-        }
+            .filter_map(|i| instance_step(view, settings, i)),
+    );
+    match view.scale_set_target {
+        Some(target) => steps.extend(scale_set_down(view, target)),
+        None if view.pool.enabled => steps.extend(pool_down(view, settings)),
+        None => {}
     }
     steps
+}
+
+/// How many instances an enabled pool lacks: a scale set up to its target (every instance
+/// counts, those being deleted included, so the machines stay within max_runners while old
+/// ones are torn down); a pool up to `min_idle_runners` available, within `max_runners`.
+fn scale_up(view: &PoolView) -> Option<Step> {
+    let pool = &view.pool;
+    let total = view.instances.len() as u32;
+    if !pool.enabled {
+        return None;
+    }
+    let count = match view.scale_set_target {
+        Some(target) => target.saturating_sub(total),
+        None => {
+            let n_available = view.instances.iter().filter(|i| available(i)).count() as u32;
+            pool.min_idle_runners
+                .saturating_sub(n_available)
+                .min(pool.max_runners.saturating_sub(total))
+        }
+    };
+    (count > 0).then_some(Step::Create { count })
+}
+
+/// What one instance's state asks for, if anything.
+fn instance_step(view: &PoolView, settings: &Settings, i: &InstanceRecord) -> Option<Step> {
+    let pool = &view.pool;
+    let timeout = Duration::from_secs(u64::from(pool.bootstrap_timeout) * 60);
+    let ready = !view.backing_off.contains(&i.name);
+    let name = i.name.clone();
+    let reap = |reason: String| {
+        Some(Step::Reap {
+            name: i.name.clone(),
+            reason,
+        })
+    };
+    match i.status {
+        InstanceStatus::PendingCreate => Some(Step::Provision { name }),
+        InstanceStatus::Creating => Some(Step::Interrupted { name }),
+        // Its runner already ran a job (the create failed late, e.g. timed out after the
+        // machine was up): creating it again would give a runner with nothing to do.
+        InstanceStatus::Error if i.runner_status == RunnerStatus::Terminated => reap("runner terminated".into()),
+        InstanceStatus::Error if i.create_attempt < settings.max_create_attempts => {
+            ready.then_some(Step::Retry { name })
+        }
+        InstanceStatus::Error if age(view.now, i.updated_at) >= timeout => {
+            reap(format!("create failed {} times", i.create_attempt))
+        }
+        InstanceStatus::Error => None,
+        InstanceStatus::PendingDelete | InstanceStatus::PendingForceDelete | InstanceStatus::Deleting => {
+            ready.then_some(Step::Delete { name })
+        }
+        InstanceStatus::Running | InstanceStatus::Stopped | InstanceStatus::Unknown => {
+            let booting = matches!(
+                i.runner_status,
+                RunnerStatus::Pending | RunnerStatus::Installing | RunnerStatus::Failed
+            );
+            if booting && age(view.now, i.updated_at) >= timeout {
+                reap(format!(
+                    "runner did not come up within {} minutes (runner status {})",
+                    pool.bootstrap_timeout, i.runner_status
+                ))
+            } else if i.runner_status == RunnerStatus::Terminated {
+                reap("runner terminated".into())
+            } else {
+                None
+            }
+        }
+        InstanceStatus::Deleted => None,
+    }
+}
+
+/// An enabled pool keeps `min_idle_runners` idle runners plus one per queued job it matches;
+/// of the surplus past the grace period it removes half (rounded up) per pass, oldest first.
+/// A runner made for a job still queued is spoken for.
+fn pool_down(view: &PoolView, settings: &Settings) -> Vec<Step> {
+    let idle: Vec<&InstanceRecord> = view
+        .instances
+        .iter()
+        .filter(|i| i.status == InstanceStatus::Running && i.runner_status == RunnerStatus::Idle)
+        .filter(|i| !job_of(&i.extra_labels).is_some_and(|j| view.queued_ids.contains(&j)))
+        .filter(|i| !view.inflight.contains(&i.name))
+        .collect();
+    let keep = view.pool.min_idle_runners + view.queued_matching;
+    let surplus = (idle.len() as u32).saturating_sub(keep);
+    if surplus == 0 {
+        return Vec::new();
+    }
+    let mut old: Vec<&InstanceRecord> = idle
+        .into_iter()
+        .filter(|i| age(view.now, i.updated_at) >= settings.scale_down_grace)
+        .collect();
+    old.sort_by_key(|i| i.updated_at);
+    old.into_iter()
+        .take(surplus.div_ceil(2) as usize)
+        .map(|i| Step::ScaleDown { name: i.name.clone() })
+        .collect()
 }
 
 /// A scale set above its target removes idle runners (enabled or not); instances already
@@ -297,110 +314,130 @@ pub fn unserved_reason<'a>(
 /// minimum job age has passed. `max_runners` is respected across the whole plan. Every
 /// queued job gets exactly one verdict.
 pub fn jobs(view: &EntityView) -> JobPlan {
-    let mut verdicts = BTreeMap::new();
-    let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
-    let mut claimed: HashSet<i64> = HashSet::new();
-    let mut free: HashMap<&PoolId, u32> = HashMap::new();
-    // Available runners made for a job that no longer waits (it started on another runner
-    // of the pool, or was cancelled): the next queued job is theirs, not a new instance's.
-    let mut stale: HashMap<&PoolId, u32> = HashMap::new();
-    let mut count: HashMap<&PoolId, u32> = HashMap::new();
-    for (pool, instances) in &view.pools {
-        count.insert(&pool.id, instances.len() as u32);
-        let mut n_free = 0;
-        let mut n_stale = 0;
-        for i in instances {
-            // A failed create that will be retried is still on its way to its job.
-            let retried = i.status == InstanceStatus::Error
-                && i.create_attempt < view.max_create_attempts
-                && i.runner_status != RunnerStatus::Terminated;
-            // A runner that just finished: the `completed` webhook that names it is being recorded,
-            // so its job may still read queued for a moment. Once the row is deleted (which nudges
-            // the entity) or the moment has passed, a job that is really still queued is served.
-            let finishing = i.runner_status == RunnerStatus::Terminated && age(view.now, i.updated_at) < FINISHING;
-            match job_of(&i.extra_labels).filter(|j| queued_ids.contains(j)) {
-                Some(job) if available(i) || retried || finishing => {
-                    claimed.insert(job);
-                }
-                _ if available(i) => {
-                    n_free += 1;
-                    if job_of(&i.extra_labels).is_some() {
-                        n_stale += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        free.insert(&pool.id, n_free);
-        stale.insert(&pool.id, n_stale);
-    }
+    let mut tally = Tally::of(view);
     let mut turn = view.turn;
-    for job in &view.queued {
-        let id = job.workflow_job_id;
-        if claimed.contains(&id) {
-            verdicts.insert(id, JobVerdict::Claimed);
-            continue;
+    let verdicts = view
+        .queued
+        .iter()
+        .map(|job| (job.workflow_job_id, tally.verdict(view, job, &mut turn)))
+        .collect();
+    JobPlan { verdicts, turn }
+}
+
+/// What the entity's instances already account for, counted down as jobs are given verdicts.
+struct Tally<'a> {
+    /// Queued jobs an instance made for them is on its way to (or just finished).
+    claimed: HashSet<i64>,
+    /// Available runners per pool.
+    free: HashMap<&'a PoolId, u32>,
+    /// Available runners made for a job that no longer waits (it started on another runner
+    /// of the pool, or was cancelled): the next queued job is theirs, not a new instance's.
+    stale: HashMap<&'a PoolId, u32>,
+    /// Instances per pool, in any state, against `max_runners`.
+    count: HashMap<&'a PoolId, u32>,
+}
+
+impl<'a> Tally<'a> {
+    fn of(view: &'a EntityView) -> Self {
+        let queued_ids: HashSet<i64> = view.queued.iter().map(|j| j.workflow_job_id).collect();
+        let mut tally = Tally {
+            claimed: HashSet::new(),
+            free: HashMap::new(),
+            stale: HashMap::new(),
+            count: HashMap::new(),
+        };
+        for (pool, instances) in &view.pools {
+            tally.count.insert(&pool.id, instances.len() as u32);
+            let mut n_free = 0;
+            let mut n_stale = 0;
+            for i in instances {
+                // A failed create that will be retried is still on its way to its job.
+                let retried = i.status == InstanceStatus::Error
+                    && i.create_attempt < view.max_create_attempts
+                    && i.runner_status != RunnerStatus::Terminated;
+                // A runner that just finished: the `completed` webhook that names it is being
+                // recorded, so its job may still read queued for a moment. Once the row is
+                // deleted (which nudges the entity) or the moment has passed, a job that is
+                // really still queued is served.
+                let finishing = i.runner_status == RunnerStatus::Terminated && age(view.now, i.updated_at) < FINISHING;
+                match job_of(&i.extra_labels).filter(|j| queued_ids.contains(j)) {
+                    Some(job) if available(i) || retried || finishing => {
+                        tally.claimed.insert(job);
+                    }
+                    _ if available(i) => {
+                        n_free += 1;
+                        if job_of(&i.extra_labels).is_some() {
+                            n_stale += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            tally.free.insert(&pool.id, n_free);
+            tally.stale.insert(&pool.id, n_stale);
         }
-        let candidates: Vec<(&PoolRecord, u32)> = view
+        tally
+    }
+
+    fn left(map: &HashMap<&PoolId, u32>, pool: &PoolRecord) -> u32 {
+        map.get(&pool.id).copied().unwrap_or(0)
+    }
+
+    fn take(map: &mut HashMap<&PoolId, u32>, pool: &PoolRecord) -> u32 {
+        let n = map.get_mut(&pool.id).expect("every pool is counted");
+        *n -= 1;
+        *n
+    }
+
+    /// One job's verdict, in order: claimed by its own instance; no pool serves it; a young
+    /// job takes a free runner; a stale runner takes it; a pool with room gets an instance
+    /// (balanced by `turn`); or it waits for room.
+    fn verdict(&mut self, view: &EntityView, job: &JobRecord, turn: &mut usize) -> JobVerdict {
+        if self.claimed.contains(&job.workflow_job_id) {
+            return JobVerdict::Claimed;
+        }
+        let candidates: Vec<&PoolRecord> = view
             .pools
             .iter()
             .map(|(p, _)| p)
             .filter(|p| serves(p, &job.labels))
-            .map(|p| (p, p.priority))
             .collect();
         if candidates.is_empty() {
             let pools = view.pools.iter().map(|(p, _)| p);
             let reason = unserved_reason(&view.display_name, pools, &job.labels).unwrap_or_default();
-            verdicts.insert(id, JobVerdict::Waits { reason });
-            continue;
+            return JobVerdict::Waits { reason };
         }
         let young = job.created_at.is_some_and(|t| age(view.now, t) < view.min_job_age);
         if young {
-            if let Some((pool, _)) = candidates
-                .iter()
-                .find(|(p, _)| free.get(&p.id).copied().unwrap_or(0) > 0)
-            {
-                let left = free.get_mut(&pool.id).expect("every pool has a free count");
-                *left -= 1;
-                let left = *left;
-                if let Some(n) = stale.get_mut(&pool.id) {
+            if let Some(pool) = candidates.iter().find(|p| Self::left(&self.free, p) > 0) {
+                let left = Self::take(&mut self.free, pool);
+                if let Some(n) = self.stale.get_mut(&pool.id) {
                     *n = (*n).min(left);
                 }
-                verdicts.insert(id, JobVerdict::Covered);
-                continue;
+                return JobVerdict::Covered;
             }
         }
-        if let Some((pool, _)) = candidates
-            .iter()
-            .find(|(p, _)| stale.get(&p.id).copied().unwrap_or(0) > 0)
-        {
-            *stale.get_mut(&pool.id).expect("every pool has a stale count") -= 1;
-            *free.get_mut(&pool.id).expect("every pool has a free count") -= 1;
-            verdicts.insert(id, JobVerdict::Covered);
-            continue;
+        if let Some(pool) = candidates.iter().find(|p| Self::left(&self.stale, p) > 0) {
+            Self::take(&mut self.stale, pool);
+            Self::take(&mut self.free, pool);
+            return JobVerdict::Covered;
         }
         let with_room: Vec<(&PoolRecord, u32)> = candidates
             .into_iter()
-            .filter(|(p, _)| count.get(&p.id).copied().unwrap_or(0) < p.max_runners)
+            .filter(|p| Self::left(&self.count, p) < p.max_runners)
+            .map(|p| (p, p.priority))
             .collect();
-        let chosen = order_candidates(&with_room, view.balancer, turn).into_iter().next();
-        match chosen {
+        match order_candidates(&with_room, view.balancer, *turn).into_iter().next() {
             Some(p) => {
-                *count.get_mut(&p.id).expect("every pool has a count") += 1;
-                turn += 1;
-                verdicts.insert(id, JobVerdict::Create { pool_id: p.id.clone() });
+                *self.count.get_mut(&p.id).expect("every pool is counted") += 1;
+                *turn += 1;
+                JobVerdict::Create { pool_id: p.id.clone() }
             }
-            None => {
-                verdicts.insert(
-                    id,
-                    JobVerdict::Waits {
-                        reason: WAITING_FOR_ROOM.into(),
-                    },
-                );
-            }
+            None => JobVerdict::Waits {
+                reason: WAITING_FOR_ROOM.into(),
+            },
         }
     }
-    JobPlan { verdicts, turn }
 }
 
 #[cfg(test)]
