@@ -173,16 +173,11 @@ impl From<&EntityId> for BackoffKey {
     }
 }
 
-/// Everything reconcilers and lifecycle steps need, passed explicitly.
+/// Everything reconcilers and lifecycle steps need, passed explicitly: what the process wired
+/// in (its [`Wiring`], whose fields read as the context's own through `Deref`, so
+/// `ctx.store` is `ctx.wiring.store`) and the pool manager's own working state.
 pub struct Ctx {
-    pub store: Store,
-    pub providers: HashMap<String, Arc<dyn Provider>>,
-    pub forges: Forges,
-    pub tokens: Arc<dyn TokenMinter>,
-    pub controller_id: String,
-    pub settings: Settings,
-    pub nudge: Nudge,
-    pub metrics: Arc<Metrics>,
+    pub wiring: Wiring,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     /// Instance names with a lifecycle step running; no second step starts for them.
@@ -216,30 +211,21 @@ pub struct Wiring {
     pub metrics: Arc<Metrics>,
 }
 
+impl std::ops::Deref for Ctx {
+    type Target = Wiring;
+
+    fn deref(&self) -> &Wiring {
+        &self.wiring
+    }
+}
+
 impl Ctx {
     /// A context with nothing in flight, no backoff, no cursors or schedule yet, and
     /// `settings.provider_concurrency` provider calls allowed at once.
     pub fn new(wiring: Wiring) -> Self {
-        let Wiring {
-            store,
-            providers,
-            forges,
-            tokens,
-            controller_id,
-            settings,
-            nudge,
-            metrics,
-        } = wiring;
         Self {
-            store,
-            providers,
-            forges,
-            tokens,
-            controller_id,
-            provider_slots: tokio::sync::Semaphore::new(settings.provider_concurrency.max(1)),
-            settings,
-            nudge,
-            metrics,
+            provider_slots: tokio::sync::Semaphore::new(wiring.settings.provider_concurrency.max(1)),
+            wiring,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             inflight: Default::default(),
