@@ -15,6 +15,7 @@ use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
 use garm_model::{EntityId, OsArch, OsType, PoolId};
 use garm_store::{EntityKind, NewPool, PoolRecord};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
@@ -37,7 +38,67 @@ pub(crate) fn check_attesting_os(extra_specs: Option<&str>, os_type: &str) -> Re
     Ok(())
 }
 
-fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
+/// The machine shape a pool or a scale set is created with, as the request gave it.
+pub(crate) struct Shape<'a> {
+    pub provider_name: &'a str,
+    pub image: &'a str,
+    pub flavor: &'a str,
+    pub runner_prefix: &'a str,
+    pub min_idle_runners: u32,
+    pub max_runners: u32,
+    pub os_type: &'a str,
+    pub os_arch: &'a str,
+    pub extra_specs: Option<&'a RawValue>,
+}
+
+/// A [`Shape`] that passed [`check_shape`], with what the checks parsed.
+pub(crate) struct CheckedShape {
+    pub os_type: OsType,
+    pub os_arch: OsArch,
+    pub extra_specs: Option<String>,
+}
+
+/// The checks a pool and a scale set share at creation, in garm's order: a configured
+/// provider, an image and a flavor the provider can be handed, a runner prefix, the sizing,
+/// the OS, and extra specs that are an object and whose attestation settings parse.
+pub(crate) fn check_shape(app: &App, shape: Shape<'_>) -> Result<CheckedShape, ApiError> {
+    if shape.provider_name.is_empty() {
+        return Err(ApiError::bad("provider_name: missing provider"));
+    }
+    if app.config.provider(shape.provider_name).is_none() {
+        return Err(ApiError::bad(format!(
+            "provider_name: no provider named {:?} is configured",
+            shape.provider_name
+        )));
+    }
+    if shape.image.is_empty() {
+        return Err(ApiError::bad("image: missing image"));
+    }
+    if shape.flavor.is_empty() {
+        return Err(ApiError::bad("flavor: missing flavor"));
+    }
+    check_provider_value("image", shape.image).map_err(settings_error)?;
+    check_provider_value("flavor", shape.flavor).map_err(settings_error)?;
+    if !shape.runner_prefix.is_empty() {
+        check_runner_prefix(shape.runner_prefix).map_err(settings_error)?;
+    }
+    check_sizing(shape.min_idle_runners, shape.max_runners).map_err(settings_error)?;
+    let os_type = OsType::parse(shape.os_type).map_err(settings_error)?;
+    let os_arch = OsArch::parse(shape.os_arch).map_err(settings_error)?;
+    let extra_specs = shape.extra_specs.map(|raw| raw.get().to_string());
+    if let Some(raw) = &extra_specs {
+        check_extra_specs(raw).map_err(settings_error)?;
+        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
+    }
+    check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
+    Ok(CheckedShape {
+        os_type,
+        os_arch,
+        extra_specs,
+    })
+}
+
+pub(crate) fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
     ApiError::BadRequest(err.to_string())
 }
 
@@ -72,36 +133,25 @@ pub async fn create(
     let id = EntityId::from(id);
     let Json(p) = body?;
     let entity = app.store.entity(kind, &id).await?;
-    if p.provider_name.is_empty() {
-        return Err(ApiError::bad("provider_name: missing provider name"));
-    }
-    if app.config.provider(&p.provider_name).is_none() {
-        return Err(ApiError::bad(format!(
-            "provider_name: no provider named {:?} is configured",
-            p.provider_name
-        )));
-    }
-    if p.image.is_empty() {
-        return Err(ApiError::bad("image: missing image"));
-    }
-    if p.flavor.is_empty() {
-        return Err(ApiError::bad("flavor: missing flavor"));
-    }
-    check_provider_value("image", &p.image).map_err(settings_error)?;
-    check_provider_value("flavor", &p.flavor).map_err(settings_error)?;
-    if !p.runner_prefix.is_empty() {
-        check_runner_prefix(&p.runner_prefix).map_err(settings_error)?;
-    }
-    check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
+    let CheckedShape {
+        os_type,
+        os_arch,
+        extra_specs,
+    } = check_shape(
+        &app,
+        Shape {
+            provider_name: &p.provider_name,
+            image: &p.image,
+            flavor: &p.flavor,
+            runner_prefix: &p.runner_prefix,
+            min_idle_runners: p.min_idle_runners,
+            max_runners: p.max_runners,
+            os_type: &p.os_type,
+            os_arch: &p.os_arch,
+            extra_specs: p.extra_specs.as_deref(),
+        },
+    )?;
     let tags = normalize_tags(&p.tags).map_err(settings_error)?;
-    let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
-    let os_arch = OsArch::parse(&p.os_arch).map_err(settings_error)?;
-    let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
-    if let Some(raw) = &extra_specs {
-        check_extra_specs(raw).map_err(settings_error)?;
-        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
-    }
-    check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
     let new = NewPool {
         entity_id: entity.id.clone(),
         provider_name: p.provider_name,

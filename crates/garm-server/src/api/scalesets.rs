@@ -2,6 +2,7 @@
 //! validated before anything reaches the Actions service; the service's scale set is created
 //! before the row and removed again if the row cannot be written.
 
+use super::pools::{check_shape, settings_error, CheckedShape, Shape};
 use super::Empty;
 use crate::convert::{self, Detail};
 use crate::error::ApiError;
@@ -12,8 +13,8 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use garm_api_types as api;
-use garm_model::names::{check_provider_value, check_runner_prefix};
-use garm_model::pool::{check_extra_specs, check_sizing, normalize_tags};
+use garm_model::names::check_provider_value;
+use garm_model::pool::normalize_tags;
 use garm_model::{EntityId, OsArch, OsType};
 use garm_pool::act::StepError;
 use garm_pool::scaleset as ss;
@@ -26,10 +27,6 @@ pub fn routes() -> Router<App> {
         .route("/api/v1/scalesets", get(list_all))
         .route("/api/v1/scalesets/{id}", get(show).put(update).delete(delete))
         .route("/api/v1/scalesets/{id}/instances", get(instances))
-}
-
-fn settings_error(err: garm_model::PoolSettingsError) -> ApiError {
-    ApiError::BadRequest(err.to_string())
 }
 
 /// What went wrong reaching the Actions service, as the API answers it.
@@ -179,49 +176,39 @@ struct Checked {
     extra_specs: Option<String>,
 }
 
-/// Checks a create request as garm does, before the Actions service is called.
+/// Checks a create request as garm does, before the Actions service is called: a name, a
+/// maximum above zero, the shape a pool is checked for too, and labels when given.
 fn check_create(app: &App, p: &api::CreateScaleSetParams) -> Result<Checked, ApiError> {
     if p.name.is_empty() {
         return Err(ApiError::bad("name: missing scale set name"));
     }
     check_provider_value("name", &p.name).map_err(settings_error)?;
-    if p.provider_name.is_empty() {
-        return Err(ApiError::bad("provider_name: missing provider"));
-    }
-    if app.config.provider(&p.provider_name).is_none() {
-        return Err(ApiError::bad(format!(
-            "provider_name: no provider named {:?} is configured",
-            p.provider_name
-        )));
-    }
     if p.max_runners == 0 {
         return Err(ApiError::bad("max_runners: cannot be 0"));
     }
-    if p.image.is_empty() {
-        return Err(ApiError::bad("image: missing image"));
-    }
-    if p.flavor.is_empty() {
-        return Err(ApiError::bad("flavor: missing flavor"));
-    }
-    check_provider_value("image", &p.image).map_err(settings_error)?;
-    check_provider_value("flavor", &p.flavor).map_err(settings_error)?;
-    if !p.runner_prefix.is_empty() {
-        check_runner_prefix(&p.runner_prefix).map_err(settings_error)?;
-    }
-    check_sizing(p.min_idle_runners, p.max_runners).map_err(settings_error)?;
+    let CheckedShape {
+        os_type,
+        os_arch,
+        extra_specs,
+    } = check_shape(
+        app,
+        Shape {
+            provider_name: &p.provider_name,
+            image: &p.image,
+            flavor: &p.flavor,
+            runner_prefix: &p.runner_prefix,
+            min_idle_runners: p.min_idle_runners,
+            max_runners: p.max_runners,
+            os_type: &p.os_type,
+            os_arch: &p.os_arch,
+            extra_specs: p.extra_specs.as_deref(),
+        },
+    )?;
     let labels = if p.labels.is_empty() {
         Vec::new()
     } else {
         normalize_tags(&p.labels).map_err(settings_error)?
     };
-    let os_type = OsType::parse(&p.os_type).map_err(settings_error)?;
-    let os_arch = OsArch::parse(&p.os_arch).map_err(settings_error)?;
-    let extra_specs = p.extra_specs.as_ref().map(|raw| raw.get().to_string());
-    if let Some(raw) = &extra_specs {
-        check_extra_specs(raw).map_err(settings_error)?;
-        garm_attest::from_extra_specs(Some(raw)).map_err(ApiError::BadRequest)?;
-    }
-    super::pools::check_attesting_os(extra_specs.as_deref(), os_type.as_str())?;
     Ok(Checked {
         labels,
         os_type,

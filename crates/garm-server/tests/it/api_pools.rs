@@ -198,3 +198,57 @@ async fn pool_updates_apply_only_what_is_sent() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A pool and a scale set are created through the same shape checks: every shape a pool is
+/// refused for, a scale set is refused for too, with the same message, before the Actions
+/// service is asked for anything, and neither is stored.
+#[tokio::test]
+async fn scale_sets_refuse_the_shapes_pools_refuse_with_the_same_words() {
+    let h = Harness::ready().await;
+    let id = repo(&h).await;
+    let cases = [
+        (json!({"provider_name": "nope"}), "provider_name"),
+        (json!({"provider_name": ""}), "provider_name"),
+        (json!({"min_idle_runners": 5, "max_runners": 4}), "min_idle_runners"),
+        (json!({"image": ""}), "image"),
+        (json!({"flavor": ""}), "flavor"),
+        (json!({"image": "../../etc/passwd"}), "image"),
+        (json!({"flavor": "f\nExtra: header"}), "flavor"),
+        (json!({"runner_prefix": "../evil"}), "runner_prefix"),
+        (json!({"os_type": "macos"}), "os_type"),
+        (json!({"os_arch": "i386"}), "os_arch"),
+        (
+            json!({"extra_specs": {"confidential": true, "attestation": {"requird": true}}}),
+            "unknown field `requird`",
+        ),
+        (
+            json!({"os_type": "windows", "extra_specs": {"confidential": true, "attestation": {"required": true}}}),
+            "linux pools only",
+        ),
+    ];
+    for (patch, needle) in cases {
+        let mut pool = Harness::pool_body();
+        let mut scale_set = Harness::pool_body();
+        scale_set.as_object_mut().unwrap().remove("tags");
+        scale_set["name"] = json!("shape-check");
+        for (k, v) in patch.as_object().unwrap() {
+            pool[k] = v.clone();
+            scale_set[k] = v.clone();
+        }
+        let (status, refused_pool) = h
+            .send(Method::POST, &format!("/api/v1/repositories/{id}/pools"), Some(pool))
+            .await;
+        Harness::assert_error(status, &refused_pool, StatusCode::BAD_REQUEST, needle);
+        let (status, refused_set) = h
+            .send(
+                Method::POST,
+                &format!("/api/v1/repositories/{id}/scalesets"),
+                Some(scale_set),
+            )
+            .await;
+        Harness::assert_error(status, &refused_set, StatusCode::BAD_REQUEST, needle);
+        assert_eq!(refused_pool["details"], refused_set["details"], "{patch}");
+    }
+    assert_eq!(h.get("/api/v1/pools").await, json!([]));
+    assert_eq!(h.get("/api/v1/scalesets").await, json!([]));
+}
