@@ -6,9 +6,8 @@ use crate::schema::MIGRATIONS;
 use crate::seal::Sealer;
 use chrono::{SecondsFormat, Utc};
 use garm_model::{BalancerType, EntityId, InstanceName, InstanceStatus, PoolId, RunnerStatus, Secret};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Executor, Row};
-use std::sync::Once;
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -78,114 +77,6 @@ const JOB_COLS: &str = "id, workflow_job_id, scaleset_job_id, run_id, action, st
 const EVENTS_KEPT: i64 = 30;
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `url`: `sqlite://<path>`
-    /// or `postgres://…`. Refuses a schema newer than this build knows.
-    pub async fn connect(url: &str, sealer: Sealer) -> Result<Self> {
-        static DRIVERS: Once = Once::new();
-        DRIVERS.call_once(sqlx::any::install_default_drivers);
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
-        let options = AnyPoolOptions::new();
-        let (used, checkpoints) = checkpoint::signal();
-        let pool = match backend {
-            Backend::Sqlite => {
-                let url = if url.contains('?') {
-                    url.to_string()
-                } else {
-                    format!("{url}?mode=rwc")
-                };
-                // One connection: SQLite has one writer anyway, and it makes every
-                // read-check-write sequence (such as the max_runners check) atomic.
-                let used = used.clone();
-                // No ping before each acquire (sqlx's default): a connection to a local file
-                // does not go stale, and the ping is one more hand-off to SQLite's thread
-                // on every store call.
-                options
-                    .max_connections(1)
-                    .min_connections(1)
-                    .test_before_acquire(false)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            // Checkpoints are the background task's (`checkpoint`).
-                            conn.execute(&*format!("PRAGMA wal_autocheckpoint = {}", checkpoint::WRITER_FALLBACK))
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .after_release(move |_, _| {
-                        // Full means a checkpoint is already due.
-                        used.try_send(()).ok();
-                        Box::pin(async { Ok(true) })
-                    })
-                    .connect(&url)
-                    .await?
-            }
-            Backend::Postgres => {
-                options
-                    .max_connections(16)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // A replica frozen mid-transaction (SIGSTOP, a stalled VM) would hold
-                            // its row locks, the lease row read `FOR SHARE` among them, and block
-                            // the takeover of its entities for as long as it is frozen. The
-                            // server ends such a transaction instead; none of ours waits between
-                            // statements for anywhere near this long.
-                            conn.execute("SET idle_in_transaction_session_timeout = '10s'").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
-            }
-        };
-        let mut store = Self {
-            read: pool.clone(),
-            pool,
-            backend,
-            sealer,
-            views: Default::default(),
-            changes: changes::feed(),
-            fence: None,
-            peers: None,
-        };
-        store.migrate().await?;
-        if backend == Backend::Postgres {
-            store.start_peers(url).await?;
-        }
-        // An in-memory database is private to its one connection.
-        if backend == Backend::Sqlite && !url.contains("memory") {
-            let url = url.replacen("mode=rwc", "mode=rw", 1);
-            let url = if url.contains('?') {
-                url
-            } else {
-                format!("{url}?mode=rw")
-            };
-            store.read = AnyPoolOptions::new()
-                .max_connections(2)
-                .min_connections(0)
-                .test_before_acquire(false)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA query_only = ON").await?;
-                        Ok(())
-                    })
-                })
-                .connect_lazy(&url)?;
-            checkpoint::spawn(store.read.clone(), checkpoints);
-        }
-        Ok(store)
-    }
-
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -759,6 +650,7 @@ fn conflict_as(err: sqlx::Error, what: String) -> StoreError {
 mod attestations;
 mod changes;
 mod checkpoint;
+mod connect;
 mod controller;
 mod creates;
 mod import;
