@@ -367,33 +367,7 @@ async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) ->
     let provider = ctx
         .provider(&pool.provider_name)
         .ok_or_else(|| StepError::UnknownProvider(pool.provider_name.clone()))?;
-    // The forge registration and `creating` are recorded in one write, before the provider call.
-    let jit = if instance.jit_config.is_some() {
-        None
-    } else {
-        register(ctx, &prepared, name, provider.as_ref()).await?
-    };
-    let registered = jit.clone();
-    let instance = prepared
-        .writes
-        .modify(
-            ctx,
-            name,
-            Box::new(move |i| {
-                // The registration is recorded whatever happened meanwhile, so a delete removes it.
-                if let Some((runner_id, decoded)) = registered {
-                    i.agent_id = runner_id;
-                    i.jit_config = Some(Secret::new(decoded));
-                }
-                if i.status == InstanceStatus::PendingCreate {
-                    i.status = InstanceStatus::Creating;
-                }
-            }),
-        )
-        .await?;
-    if let Some((runner_id, _)) = &jit {
-        tracing::info!(instance = %name, runner_id, "runner registered with the forge (JIT)");
-    }
+    let instance = mark_creating(ctx, &prepared, &instance, name, provider.as_ref()).await?;
     if instance.status != InstanceStatus::Creating {
         // Deleted (or forced elsewhere) while the runner was registered: nothing to create.
         tracing::info!(instance = %name, status = %instance.status, "not creating: the instance changed meanwhile");
@@ -438,6 +412,46 @@ async fn provision(ctx: &Arc<Ctx>, name: &InstanceName, ready: Option<Ready>) ->
             Err(err.into())
         }
     }
+}
+
+/// Registers the runner with the forge (unless the instance has its JIT configuration from an
+/// earlier attempt) and records the registration and `creating` in one write, before the
+/// provider is called. Returns the instance as written: a status other than `creating` means
+/// it was deleted or forced meanwhile.
+async fn mark_creating(
+    ctx: &Arc<Ctx>,
+    prepared: &Prepared,
+    instance: &InstanceRecord,
+    name: &InstanceName,
+    provider: &dyn garm_provider::Provider,
+) -> Result<InstanceRecord, StepError> {
+    let jit = if instance.jit_config.is_some() {
+        None
+    } else {
+        register(ctx, prepared, name, provider).await?
+    };
+    let registered = jit.clone();
+    let instance = prepared
+        .writes
+        .modify(
+            ctx,
+            name,
+            Box::new(move |i| {
+                // The registration is recorded whatever happened meanwhile, so a delete removes it.
+                if let Some((runner_id, decoded)) = registered {
+                    i.agent_id = runner_id;
+                    i.jit_config = Some(Secret::new(decoded));
+                }
+                if i.status == InstanceStatus::PendingCreate {
+                    i.status = InstanceStatus::Creating;
+                }
+            }),
+        )
+        .await?;
+    if let Some((runner_id, _)) = &jit {
+        tracing::info!(instance = %name, runner_id, "runner registered with the forge (JIT)");
+    }
+    Ok(instance)
 }
 
 /// A `pending_create` instance no entity pass handed over (a retry, a restart): its pool, entity
