@@ -51,6 +51,25 @@ pub(crate) struct Shape<'a> {
     pub extra_specs: Option<&'a RawValue>,
 }
 
+/// The [`Shape`] of a create request, `$p` a pool's or a scale set's: their request types name
+/// these fields alike.
+macro_rules! shape_of {
+    ($p:ident) => {
+        $crate::api::pools::Shape {
+            provider_name: &$p.provider_name,
+            image: &$p.image,
+            flavor: &$p.flavor,
+            runner_prefix: &$p.runner_prefix,
+            min_idle_runners: $p.min_idle_runners,
+            max_runners: $p.max_runners,
+            os_type: &$p.os_type,
+            os_arch: &$p.os_arch,
+            extra_specs: $p.extra_specs.as_deref(),
+        }
+    };
+}
+pub(crate) use shape_of;
+
 /// A [`Shape`] that passed [`check_shape`], with what the checks parsed.
 pub(crate) struct CheckedShape {
     pub os_type: OsType,
@@ -137,20 +156,7 @@ pub async fn create(
         os_type,
         os_arch,
         extra_specs,
-    } = check_shape(
-        &app,
-        Shape {
-            provider_name: &p.provider_name,
-            image: &p.image,
-            flavor: &p.flavor,
-            runner_prefix: &p.runner_prefix,
-            min_idle_runners: p.min_idle_runners,
-            max_runners: p.max_runners,
-            os_type: &p.os_type,
-            os_arch: &p.os_arch,
-            extra_specs: p.extra_specs.as_deref(),
-        },
-    )?;
+    } = check_shape(&app, shape_of!(p))?;
     let tags = normalize_tags(&p.tags).map_err(settings_error)?;
     let new = NewPool {
         entity_id: entity.id.clone(),

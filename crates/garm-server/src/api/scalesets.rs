@@ -2,7 +2,7 @@
 //! validated before anything reaches the Actions service; the service's scale set is created
 //! before the row and removed again if the row cannot be written.
 
-use super::pools::{check_shape, settings_error, CheckedShape, Shape};
+use super::pools::{check_shape, settings_error, shape_of, CheckedShape};
 use super::Empty;
 use crate::convert::{self, Detail};
 use crate::error::ApiError;
@@ -190,20 +190,7 @@ fn check_create(app: &App, p: &api::CreateScaleSetParams) -> Result<Checked, Api
         os_type,
         os_arch,
         extra_specs,
-    } = check_shape(
-        app,
-        Shape {
-            provider_name: &p.provider_name,
-            image: &p.image,
-            flavor: &p.flavor,
-            runner_prefix: &p.runner_prefix,
-            min_idle_runners: p.min_idle_runners,
-            max_runners: p.max_runners,
-            os_type: &p.os_type,
-            os_arch: &p.os_arch,
-            extra_specs: p.extra_specs.as_deref(),
-        },
-    )?;
+    } = check_shape(app, shape_of!(p))?;
     let labels = if p.labels.is_empty() {
         Vec::new()
     } else {
