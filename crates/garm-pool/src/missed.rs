@@ -311,47 +311,9 @@ async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Resu
     let Some(hook_id) = our_hook(ctx, entity, forge).await? else {
         return Ok(0);
     };
-    let forget_hook = |err: &ForgeError| {
-        if err.is_not_found() {
-            ctx.missed.lock().hooks.remove(&entity.id);
-        }
-    };
-    let mut failed: Vec<ForgeDelivery> = Vec::new();
-    if !ctx.missed.spend(entity.credentials_id, share, forge.rate_limit()) {
+    let Some(failed) = failed_deliveries(ctx, entity, forge, hook_id).await? else {
         return Ok(0);
-    }
-    let newest = forge.failed_deliveries(hook_id, None).await.inspect_err(forget_hook)?;
-    let horizon = chrono::TimeDelta::from_std(HORIZON).expect("fits");
-    let within = |page: &[ForgeDelivery]| {
-        page.last()
-            .and_then(|d| d.delivered_at)
-            .is_none_or(|at| Utc::now() - at <= horizon)
     };
-    let saved = ctx.missed.lock().cursors.get(&entity.id).cloned();
-    let deeper = saved.or_else(|| newest.next_cursor.clone().filter(|_| within(&newest.deliveries)));
-    failed.extend(newest.deliveries);
-    if let Some(cursor) = deeper {
-        if ctx.missed.spend(entity.credentials_id, share, forge.rate_limit()) {
-            // An older page that cannot be read (an expired cursor) restarts the walk next pass.
-            let next = match forge.failed_deliveries(hook_id, Some(&cursor)).await {
-                Ok(older) => {
-                    let next = older.next_cursor.clone().filter(|_| within(&older.deliveries));
-                    failed.extend(older.deliveries);
-                    next
-                }
-                Err(err) => {
-                    tracing::debug!(entity = %entity.display_name(), error = %err, "reading an older page of webhook deliveries failed");
-                    forget_hook(&err);
-                    None
-                }
-            };
-            let mut inner = ctx.missed.lock();
-            match next {
-                Some(next) => inner.cursors.insert(entity.id.clone(), next),
-                None => inner.cursors.remove(&entity.id),
-            };
-        }
-    }
     let mut keys: Vec<String> = Vec::new();
     for d in &failed {
         keys.push(format!("{hook_id}:{}", d.guid));
@@ -380,25 +342,90 @@ async fn deliveries(ctx: &Ctx, entity: &EntityRecord, forge: &dyn Forge) -> Resu
             tracing::debug!(entity = %entity.display_name(), "missed-webhook budget spent for now");
             break;
         }
-        forge.redeliver(hook_id, d.id).await.inspect_err(forget_hook)?;
+        forge
+            .redeliver(hook_id, d.id)
+            .await
+            .inspect_err(|err| forget_hook(ctx, entity, err))?;
         asked_now += 1;
         ctx.metrics.inc("garm_webhook_redeliveries_requested_total", &[]);
-        let times = {
-            let mut inner = ctx.missed.lock();
-            let entry = inner.asked.entry(format!("{}/{}", entity.id, d.guid)).or_insert(Asked {
-                times: 0,
-                last: Utc::now(),
-            });
-            entry.times += 1;
-            entry.last = Utc::now();
-            entry.times
-        };
+        let times = note_asked(ctx, entity, &d.guid);
         tracing::info!(entity = %entity.display_name(), delivery = %d.guid, action = d.action.as_deref().unwrap_or(""), attempt = times, "asked the forge to redeliver a missed webhook");
         if times == MAX_ASKS {
             tracing::warn!(entity = %entity.display_name(), delivery = %d.guid, "a webhook delivery keeps failing; not asking for it again");
         }
     }
     Ok(asked_now)
+}
+
+/// Our hook is gone from the forge: look for it again next time.
+fn forget_hook(ctx: &Ctx, entity: &EntityRecord, err: &ForgeError) {
+    if err.is_not_found() {
+        ctx.missed.lock().hooks.remove(&entity.id);
+    }
+}
+
+/// The hook's failed deliveries: the newest page, and one older page per pass, walked back to
+/// [`HORIZON`] with a cursor kept per entity. `None` when the budget allows no read now.
+async fn failed_deliveries(
+    ctx: &Ctx,
+    entity: &EntityRecord,
+    forge: &dyn Forge,
+    hook_id: i64,
+) -> Result<Option<Vec<ForgeDelivery>>, ForgeError> {
+    let share = ctx.settings.forge_poll_share;
+    if !ctx.missed.spend(entity.credentials_id, share, forge.rate_limit()) {
+        return Ok(None);
+    }
+    let newest = forge
+        .failed_deliveries(hook_id, None)
+        .await
+        .inspect_err(|err| forget_hook(ctx, entity, err))?;
+    let horizon = chrono::TimeDelta::from_std(HORIZON).expect("fits");
+    let within = |page: &[ForgeDelivery]| {
+        page.last()
+            .and_then(|d| d.delivered_at)
+            .is_none_or(|at| Utc::now() - at <= horizon)
+    };
+    let saved = ctx.missed.lock().cursors.get(&entity.id).cloned();
+    let deeper = saved.or_else(|| newest.next_cursor.clone().filter(|_| within(&newest.deliveries)));
+    let mut failed = newest.deliveries;
+    let Some(cursor) = deeper else {
+        return Ok(Some(failed));
+    };
+    if !ctx.missed.spend(entity.credentials_id, share, forge.rate_limit()) {
+        return Ok(Some(failed));
+    }
+    // An older page that cannot be read (an expired cursor) restarts the walk next pass.
+    let next = match forge.failed_deliveries(hook_id, Some(&cursor)).await {
+        Ok(older) => {
+            let next = older.next_cursor.clone().filter(|_| within(&older.deliveries));
+            failed.extend(older.deliveries);
+            next
+        }
+        Err(err) => {
+            tracing::debug!(entity = %entity.display_name(), error = %err, "reading an older page of webhook deliveries failed");
+            forget_hook(ctx, entity, &err);
+            None
+        }
+    };
+    let mut inner = ctx.missed.lock();
+    match next {
+        Some(next) => inner.cursors.insert(entity.id.clone(), next),
+        None => inner.cursors.remove(&entity.id),
+    };
+    Ok(Some(failed))
+}
+
+/// Counts one more redelivery asked for `guid`; returns how many have been asked.
+fn note_asked(ctx: &Ctx, entity: &EntityRecord, guid: &str) -> u32 {
+    let mut inner = ctx.missed.lock();
+    let entry = inner.asked.entry(format!("{}/{guid}", entity.id)).or_insert(Asked {
+        times: 0,
+        last: Utc::now(),
+    });
+    entry.times += 1;
+    entry.last = Utc::now();
+    entry.times
 }
 
 fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {
