@@ -434,6 +434,29 @@ fn owns(entity: &EntityRecord, job: &JobRecord) -> bool {
         .any(|id| id.as_deref() == Some(entity.id.as_str()))
 }
 
+/// The webhook that was missed for `job`, made from what the forge says of it now.
+fn missed_event(job: &JobRecord, action: JobAction, current: garm_forge::webhook::WorkflowJob) -> WorkflowJobEvent {
+    let repo_url = job
+        .workflow_run_url
+        .split("/actions/runs/")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    WorkflowJobEvent {
+        action,
+        job: current,
+        repository: Repository {
+            name: job.repository_name.clone(),
+            owner_login: job.repository_owner.clone(),
+            full_name: format!("{}/{}", job.repository_owner, job.repository_name),
+            html_url: repo_url,
+        },
+        organization_login: None,
+        enterprise_slug: None,
+        installation_id: None,
+    }
+}
+
 /// Asks the forge about queued jobs we have waited on for a while.
 async fn queued_jobs(ctx: &Arc<Ctx>, entity: &EntityRecord, forge: &dyn Forge) -> Result<(), ForgeError> {
     let share = ctx.settings.forge_poll_share;
@@ -480,25 +503,7 @@ async fn queued_jobs(ctx: &Arc<Ctx>, entity: &EntityRecord, forge: &dyn Forge) -
                     _ => continue,
                 };
                 tracing::info!(job_id = job.workflow_job_id, status = %current.status, "the forge reports a job we thought queued has moved on (its webhook was missed)");
-                let repo_url = job
-                    .workflow_run_url
-                    .split("/actions/runs/")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let event = WorkflowJobEvent {
-                    action,
-                    job: current,
-                    repository: Repository {
-                        name: job.repository_name.clone(),
-                        owner_login: job.repository_owner.clone(),
-                        full_name: format!("{}/{}", job.repository_owner, job.repository_name),
-                        html_url: repo_url,
-                    },
-                    organization_login: None,
-                    enterprise_slug: None,
-                    installation_id: None,
-                };
+                let event = missed_event(job, action, current);
                 if let Err(err) = intake::record(ctx, Owner::Ours(entity.clone()), &event).await {
                     tracing::warn!(job_id = job.workflow_job_id, error = %err, "recording a job's state from the forge failed");
                 }
