@@ -7,7 +7,7 @@ use crate::forge::Equipped;
 use crate::plan::{self, EntityView, JobVerdict};
 use crate::Ctx;
 use garm_model::EntityId;
-use garm_store::{EntityRecord, JobRecord, StoreError};
+use garm_store::{ControllerRecord, EntityRecord, JobRecord, PoolRecord, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,32 +160,46 @@ async fn pass(ctx: &Arc<Ctx>, id: &EntityId, not_held: NotHeld) -> Result<(), St
         }
     }
     for (pool_id, jobs) in by_pool {
-        let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == *pool_id) else {
-            continue;
-        };
-        let created = match act::prepare(ctx, pool, &entity, &controller, &equipped).await {
-            Ok(prep) => act::create_for_jobs(ctx, &prep, &jobs).await,
-            Err(err) => Err(err),
-        };
-        let placed = match created {
-            Ok(placed) => placed,
-            Err(act::StepError::Store(err)) if err.is_conflict() => vec![act::JobPlacement::PoolFull; jobs.len()],
-            Err(err) => {
-                tracing::warn!(pool = %pool_id, jobs = jobs.len(), error = %err.chain(), "could not create instances for jobs");
-                continue;
+        if let Some((pool, _)) = view.pools.iter().find(|(p, _)| p.id == *pool_id) {
+            create_in_pool(ctx, pool, &entity, &controller, &equipped, &jobs).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates one instance per job in `pool`, in one transaction, and records each job's
+/// outcome: its reason cleared, or "waiting for room" when the pool filled meanwhile. A
+/// failure to create is logged and leaves the jobs for the next pass.
+async fn create_in_pool(
+    ctx: &Arc<Ctx>,
+    pool: &PoolRecord,
+    entity: &EntityRecord,
+    controller: &ControllerRecord,
+    equipped: &Equipped,
+    jobs: &[&JobRecord],
+) -> Result<(), StoreError> {
+    let created = match act::prepare(ctx, pool, entity, controller, equipped).await {
+        Ok(prep) => act::create_for_jobs(ctx, &prep, jobs).await,
+        Err(err) => Err(err),
+    };
+    let placed = match created {
+        Ok(placed) => placed,
+        Err(act::StepError::Store(err)) if err.is_conflict() => vec![act::JobPlacement::PoolFull; jobs.len()],
+        Err(err) => {
+            tracing::warn!(pool = %pool.id, jobs = jobs.len(), error = %err.chain(), "could not create instances for jobs");
+            return Ok(());
+        }
+    };
+    for (job, placement) in jobs.iter().zip(placed) {
+        let id = job.workflow_job_id;
+        match placement {
+            act::JobPlacement::Created(name) => {
+                tracing::info!(job_id = id, pool = %pool.id, instance = %name, "pool chosen for job");
+                set_reason(ctx, job, "").await?;
             }
-        };
-        for (job, placement) in jobs.iter().zip(placed) {
-            let id = job.workflow_job_id;
-            match placement {
-                act::JobPlacement::Created(name) => {
-                    tracing::info!(job_id = id, pool = %pool_id, instance = %name, "pool chosen for job");
-                    set_reason(ctx, job, "").await?;
-                }
-                act::JobPlacement::PoolFull => set_reason(ctx, job, plan::WAITING_FOR_ROOM).await?,
-                // Its reason column is written only while queued: nothing to record.
-                act::JobPlacement::JobNotQueued => {}
-            }
+            act::JobPlacement::PoolFull => set_reason(ctx, job, plan::WAITING_FOR_ROOM).await?,
+            // Its reason column is written only while queued: nothing to record.
+            act::JobPlacement::JobNotQueued => {}
         }
     }
     Ok(())
