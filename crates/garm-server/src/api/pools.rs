@@ -77,9 +77,10 @@ pub(crate) struct CheckedShape {
     pub extra_specs: Option<String>,
 }
 
-/// The checks a pool and a scale set share at creation, in garm's order: a configured
-/// provider, an image and a flavor the provider can be handed, a runner prefix, the sizing,
-/// the OS, and extra specs that are an object and whose attestation settings parse.
+/// The checks a pool and a scale set share at creation, in this order: a configured provider,
+/// an image and a flavor the provider can be handed, a runner prefix, the sizing, the OS, and
+/// extra specs that are valid JSON and whose attestation settings parse (attestation only on
+/// Linux).
 pub(crate) fn check_shape(app: &App, shape: Shape<'_>) -> Result<CheckedShape, ApiError> {
     if shape.provider_name.is_empty() {
         return Err(ApiError::bad("provider_name: missing provider"));

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use garm_api_types as api;
 use garm_model::names::check_provider_value;
 use garm_model::pool::normalize_tags;
-use garm_model::{EntityId, OsArch, OsType};
+use garm_model::EntityId;
 use garm_pool::act::StepError;
 use garm_pool::scaleset as ss;
 use garm_store::{EntityKind, NewPool, NewScaleSet, ScaleSetRecord};
@@ -88,12 +88,14 @@ pub async fn create(
     let Json(p) = body?;
     let entity = app.store.entity(kind, &id).await?;
     // Everything is checked before the service hears of it.
-    let Checked {
+    let (
         labels,
-        os_type,
-        os_arch,
-        extra_specs,
-    } = check_create(&app, &p)?;
+        CheckedShape {
+            os_type,
+            os_arch,
+            extra_specs,
+        },
+    ) = check_create(&app, &p)?;
     let endpoint = app.store.endpoint(&entity.endpoint_name).await?;
     if endpoint.endpoint_type != "github" {
         return Err(ApiError::bad("scale sets are only supported for github entities"));
@@ -168,17 +170,10 @@ pub async fn create(
     Ok(Json(published(&app, EntityType::ScaleSet, Operation::Create, out)))
 }
 
-/// A scale set request's settings, checked and normalised.
-struct Checked {
-    labels: Vec<String>,
-    os_type: OsType,
-    os_arch: OsArch,
-    extra_specs: Option<String>,
-}
-
 /// Checks a create request as garm does, before the Actions service is called: a name, a
-/// maximum above zero, the shape a pool is checked for too, and labels when given.
-fn check_create(app: &App, p: &api::CreateScaleSetParams) -> Result<Checked, ApiError> {
+/// maximum above zero, the shape a pool is checked for too, and labels when given. Returns
+/// the normalised labels and what the shape checks parsed.
+fn check_create(app: &App, p: &api::CreateScaleSetParams) -> Result<(Vec<String>, CheckedShape), ApiError> {
     if p.name.is_empty() {
         return Err(ApiError::bad("name: missing scale set name"));
     }
@@ -186,22 +181,13 @@ fn check_create(app: &App, p: &api::CreateScaleSetParams) -> Result<Checked, Api
     if p.max_runners == 0 {
         return Err(ApiError::bad("max_runners: cannot be 0"));
     }
-    let CheckedShape {
-        os_type,
-        os_arch,
-        extra_specs,
-    } = check_shape(app, shape_of!(p))?;
+    let shape = check_shape(app, shape_of!(p))?;
     let labels = if p.labels.is_empty() {
         Vec::new()
     } else {
         normalize_tags(&p.labels).map_err(settings_error)?
     };
-    Ok(Checked {
-        labels,
-        os_type,
-        os_arch,
-        extra_specs,
-    })
+    Ok((labels, shape))
 }
 
 async fn show(State(app): State<App>, Path(id): Path<String>) -> Result<Json<api::ScaleSet>, ApiError> {
