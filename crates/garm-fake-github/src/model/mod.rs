@@ -55,16 +55,16 @@ impl Scope {
         }
     }
 
-    /// Case-insensitive equality, as GitHub compares logins and names.
+    /// Case-insensitive equality, as GitHub compares logins and names. It allocates nothing:
+    /// the fake asks it for every runner on every runner lookup.
     pub fn same_as(&self, other: &Scope) -> bool {
-        self.key() == other.key()
-    }
-
-    pub(crate) fn key(&self) -> String {
-        match self {
-            Scope::Repo { owner, repo } => format!("repo:{owner}/{repo}").to_lowercase(),
-            Scope::Org { org } => format!("org:{org}").to_lowercase(),
-            Scope::Enterprise { enterprise } => format!("ent:{enterprise}").to_lowercase(),
+        match (self, other) {
+            (Scope::Repo { owner, repo }, Scope::Repo { owner: o, repo: r }) => {
+                same_name(owner, o) && same_name(repo, r)
+            }
+            (Scope::Org { org }, Scope::Org { org: o }) => same_name(org, o),
+            (Scope::Enterprise { enterprise }, Scope::Enterprise { enterprise: e }) => same_name(enterprise, e),
+            _ => false,
         }
     }
 
@@ -375,5 +375,33 @@ impl Installation {
                 .iter()
                 .any(|full| full.eq_ignore_ascii_case(&format!("{owner}/{repo}"))),
         }
+    }
+}
+
+/// `a.to_lowercase() == b.to_lowercase()`, without building either string.
+fn same_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn scopes_compare_as_github_compares_names() {
+        assert!(Scope::repo("Octo-Org", "Hello-World").same_as(&Scope::repo("octo-org", "hello-world")));
+        assert!(!Scope::repo("octo-org", "hello").same_as(&Scope::repo("octo-org", "hello-world")));
+        assert!(Scope::org("ÄBC").same_as(&Scope::org("äbc")));
+        assert!(!Scope::org("äbc").same_as(&Scope::org("abc")));
+        assert!(Scope::enterprise("Big").same_as(&Scope::enterprise("BIG")));
+        // Same names, different kinds of owner.
+        assert!(!Scope::org("octo").same_as(&Scope::enterprise("octo")));
+        // The owner/name split counts: `a/b` + `c` is not `a` + `b/c`.
+        assert!(!Scope::repo("a/b", "c").same_as(&Scope::repo("a", "b/c")));
     }
 }

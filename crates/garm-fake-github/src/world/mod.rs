@@ -1,6 +1,6 @@
 //! The fake's mutable state behind one lock, with the entity, token and runner bookkeeping.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -379,7 +379,7 @@ impl World {
     }
 
     pub fn runner_by_name(&self, scope: &Scope, name: &str) -> Option<&Runner> {
-        self.runners.values().find(|r| r.scope.same_as(scope) && r.name == name)
+        self.runners.values().find(|r| r.name == name && r.scope.same_as(scope))
     }
 
     pub fn runners_of(&self, scope: &Scope) -> Vec<Runner> {
@@ -448,14 +448,18 @@ impl World {
         let offline_after = chrono::Duration::from_std(self.runner_offline_after).unwrap_or_default();
         self.sessions
             .retain(|_, s| s.polls > 0 || now - s.last_seen < offline_after);
-        let online: Vec<u64> = self.sessions.values().map(|s| s.runner_id).collect();
+        // Runs before every request: only runners whose status changes are written (setting
+        // every runner's status anew cost an allocation and a free per runner per request).
+        let online: HashSet<u64> = self.sessions.values().map(|s| s.runner_id).collect();
         for runner in self.runners.values_mut() {
-            runner.status = if online.contains(&runner.id) {
+            let status = if online.contains(&runner.id) {
                 "online"
             } else {
                 "offline"
+            };
+            if runner.status != status {
+                runner.status = status.to_owned();
             }
-            .to_owned();
         }
         if let Some(ttl) = jit_unused_ttl.and_then(|ttl| chrono::Duration::from_std(ttl).ok()) {
             let unused: Vec<u64> = self
