@@ -9,12 +9,15 @@
 //! - `cargo xtask aci-local`: runs the container group of `deploy/azure`, rendered from the
 //!   Terraform, with Docker, and checks it as an operator would.
 //! - `cargo xtask tidy`: no production file over 800 lines, no module cycle inside a crate.
+//! - `cargo xtask link-order`: records which functions an idle and a busy `garm` run (under
+//!   Valgrind) and writes the release link's function order, `crates/garm-server/link-order.txt`.
 
 mod aci_local;
 mod bench;
 mod demo;
 mod images;
 mod layers;
+mod link_order;
 mod tidy;
 
 use anyhow::Context;
@@ -37,8 +40,9 @@ fn main() -> anyhow::Result<()> {
         Some("images") => images::run(&args[1..]),
         Some("aci-local") => aci_local::run(&args[1..]),
         Some("tidy") => tidy::run(&args[1..]),
+        Some("link-order") => link_order::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench|images|aci-local|tidy> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]\n  bench [--quick]\n  images [--no-build] [--force]\n  aci-local [--keep-running]\n  tidy");
+            eprintln!("usage: cargo xtask <test|demo|bench|images|aci-local|tidy|link-order> [options]\n  test [cargo test args]\n  demo [--jobs N] [--keep-running] [--provider test|docker]\n  bench [--quick]\n  images [--no-build] [--force]\n  aci-local [--keep-running]\n  tidy\n  link-order");
             std::process::exit(2);
         }
     }
