@@ -24,10 +24,14 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libtss2-dev libssl-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 # The cache mounts keep the registry and compiled dependencies between builds.
+# garm is built on its own: its link order (crates/garm-server/link-order.txt) names symbols whose
+# hashes depend on the dependency features cargo unifies over the packages of one build, and
+# garm-cli's TLS features for tungstenite would rename most of them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
-        -p garm-server -p garm-cli -p garm-provider-azure -p garm-provider-docker -p garm-attest \
+    cargo build --release --locked -p garm-server \
+    && cargo build --release --locked \
+        -p garm-cli -p garm-provider-azure -p garm-provider-docker -p garm-attest \
     && mkdir -p /out \
     && cp target/release/garm target/release/garm-cli \
         target/release/garm-provider-azure target/release/garm-provider-docker \

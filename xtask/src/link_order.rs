@@ -13,6 +13,10 @@
 //!    manager's idle passes), then SIGTERM: those functions go first;
 //! 2. the whole quick scenario (jobs, bursts, restarts): its other functions come next.
 //!
+//! The names depend on the dependency features cargo unifies over one build, so the traced garm
+//! is built like the one that ships: `-p garm-server` with `-p garm-bench`, which adds no feature to
+//! garm's dependencies (the Dockerfile builds garm alone; README, "Running garm").
+//!
 //! The traced binary is linked without the file (`GARM_LINK_ORDER=off`), and each group keeps the
 //! linker's own relative order: callgrind's first-seen order scattered the webhook path and cost
 //! about 7 % of intake. Only names that the binary defines are written. A name the next build no
