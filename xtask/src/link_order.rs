@@ -1,10 +1,10 @@
 //! `cargo xtask link-order`: records which of `garm`'s functions run, and writes
 //! `crates/garm-server/link-order.txt`, the order in which the release link places them.
 //!
-//! Why: this kernel maps a file's page-cache folios whole when one byte of them is touched, and
-//! the folios of a freshly read executable are up to 2 MB. With the linker's own order, the code
-//! an idle garm runs (3.6 MB) is spread over nearly all of its 14.4 MB of text, so nearly all of
-//! it is resident. Placed first, it fills a few folios and the rest is never mapped
+//! Why: the kernel maps an executable's code in blocks around each touched page (64 KB of
+//! fault-around, or a whole page-cache folio, up to 2 MB on Linux 6.18). With the linker's own
+//! order, the code an idle garm runs (3.6 MB) is spread over nearly all of its 14.4 MB of text, so
+//! nearly all of it is resident. Placed first, it fills a few blocks and the rest is never mapped
 //! (docs/benchmarks.md, "Idle memory: the link order").
 //!
 //! How: the release `garm` runs under Valgrind's callgrind, driven by `garm-bench --quick --only
