@@ -6,7 +6,6 @@
 //! JSON to the temporary directory, never over the committed results.
 
 use anyhow::Context;
-use std::path::PathBuf;
 use std::process::Command;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -22,11 +21,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !build.status().context("running cargo build")?.success() {
         anyhow::bail!("building garm and garm-bench failed");
     }
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(PathBuf::from(dir)),
-        None => root.join("target"),
-    };
-    let bins = target.join(if quick { "debug" } else { "release" });
+    let bins = super::target_dir().join(if quick { "debug" } else { "release" });
     let mut bench = Command::new(bins.join("garm-bench"));
     bench
         .current_dir(&root)

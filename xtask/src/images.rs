@@ -199,10 +199,7 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GARM_IMAGES_CACHE") {
         return PathBuf::from(dir);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("xtask-images")
+    super::target_dir().join("xtask-images")
 }
 
 /// The cached minbase root file system of `release`, made with debootstrap when missing.

@@ -26,6 +26,7 @@
 use anyhow::{bail, ensure, Context};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,11 +60,7 @@ pub fn run(_args: &[String]) -> anyhow::Result<()> {
         .status()
         .context("running cargo build")?;
     ensure!(status.success(), "building garm and garm-bench failed");
-    let bins = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(PathBuf::from(dir)),
-        None => root.join("target"),
-    }
-    .join("release");
+    let bins = super::target_dir().join("release");
     let garm = bins.join("garm");
     let defined = defined_functions(&garm)?;
 
@@ -122,7 +119,8 @@ fn link_order<'a>(defined: &HashMap<String, u64>, idle: &'a [String], busy: &'a 
 /// callgrind saw, in first-seen order. With `stop_when_idle`, garm gets SIGTERM once the
 /// benchmark has reached its idle window and garm has idled for [`IDLE_FOR`].
 fn traced_run(bins: &Path, garm: &Path, work: &Path, phase: &str, stop_when_idle: bool) -> anyhow::Result<Vec<String>> {
-    let marker = work.join(phase);
+    // Callgrind writes `callgrind-<phase>.<pid>`; nothing else in `work` starts with that.
+    let marker = work.join(format!("callgrind-{phase}"));
     let wrapper = work.join(format!("garm-{phase}.sh"));
     std::fs::write(
         &wrapper,
@@ -133,8 +131,7 @@ fn traced_run(bins: &Path, garm: &Path, work: &Path, phase: &str, stop_when_idle
             garm.display()
         ),
     )?;
-    let status = Command::new("chmod").arg("+x").arg(&wrapper).status()?;
-    ensure!(status.success(), "chmod {}", wrapper.display());
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
 
     eprintln!("xtask: {phase} run of garm under callgrind");
     let mut bench = Command::new(bins.join("garm-bench"));
@@ -200,7 +197,6 @@ fn outputs(marker: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(&prefix))
         })
-        .filter(|p| p.extension().is_none_or(|e| e != "json" && e != "sh"))
         .collect();
     files.sort();
     Ok(files)

@@ -59,10 +59,7 @@ pub fn build_fakes() -> anyhow::Result<PathBuf> {
         .status()
         .context("cargo build of the fakes")?;
     ensure(status.success(), "building the fakes failed")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bins = target.join("debug").canonicalize()?;
+    let bins = crate::target_dir().join("debug").canonicalize()?;
     for bin in ["garm-fake-github", "garm-fake-runner", "garm-fake-arm"] {
         ensure(bins.join(bin).exists(), &format!("{bin} was not built"))?;
     }
